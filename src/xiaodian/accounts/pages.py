@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from xiaodian.accounts import service
+from xiaodian.errors import DomainError
+from xiaodian.web import i18n
+from xiaodian.web.deps import SESSION_COOKIE, CurrentActor, DbDep, request_token
+from xiaodian.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths, so a login link cannot bounce the user elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+def _signed_in(request: Request, token: str, target: str) -> Response:
+    response = RedirectResponse(_safe_next(target), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.cookie_secure,
+        max_age=request.app.state.settings.session_days * 86400,
+    )
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, actor: CurrentActor, next: str = "/") -> Response:
+    return render(request, "accounts/login.html", {"next": _safe_next(next)})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: DbDep,
+    login: Annotated[str, Form(max_length=254)],
+    password: Annotated[str, Form(max_length=200)],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    try:
+        _user, token = service.login(db, login=login, password=password)
+    except DomainError as exc:
+        return render(
+            request,
+            "accounts/login.html",
+            {"error": exc.render(request.state.gettext), "login": login, "next": next},
+            status_code=exc.status_code,
+        )
+    return _signed_in(request, token, next)
+
+
+@router.get("/register")
+def register_form(request: Request, actor: CurrentActor, next: str = "/") -> Response:
+    return render(request, "accounts/register.html", {"next": _safe_next(next)})
+
+
+@router.post("/register")
+def register(
+    request: Request,
+    db: DbDep,
+    login: Annotated[str, Form(max_length=254)],
+    password: Annotated[str, Form(max_length=200)],
+    display_name: Annotated[str, Form(max_length=40)] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    try:
+        user = service.register(db, login=login, password=password, display_name=display_name)
+        token = service.issue_token(db, user_id=user.id, kind="cookie")
+    except DomainError as exc:
+        return render(
+            request,
+            "accounts/register.html",
+            {
+                "error": exc.render(request.state.gettext),
+                "login": login,
+                "display_name": display_name,
+                "next": next,
+            },
+            status_code=exc.status_code,
+        )
+    return _signed_in(request, token, next)
+
+
+@router.post("/logout")
+def logout(request: Request, db: DbDep) -> Response:
+    token, kind = request_token(request)
+    if token and kind == "cookie":
+        service.logout(db, token=token)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/lang/{locale}")
+def switch_language(request: Request, locale: str, next: str = "/") -> Response:
+    """The language switch in the page header: remembered in a cookie."""
+    chosen = i18n.normalize(locale) or i18n.DEFAULT
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(i18n.LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax")
+    return response

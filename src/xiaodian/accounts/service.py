@@ -1,0 +1,228 @@
+"""Accounts: registration, sign-in with lock-out, sessions and tokens, operators."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from xiaodian import clock, settings
+from xiaodian.accounts import security
+from xiaodian.accounts.actor import ANONYMOUS, Actor
+from xiaodian.accounts.models import AuthSession, User
+from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, _
+
+PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+MIN_PASSWORD = 8
+
+
+class AccountLocked(DomainError):
+    status_code = 423
+    code = "account_locked"
+
+
+class BadCredentials(DomainError):
+    status_code = 401
+    code = "bad_credentials"
+
+
+def normalize_login(login: str) -> tuple[str, str]:
+    """Return ("phone" | "email", normalized value) or raise InvalidInput."""
+    value = (login or "").strip()
+    digits = value.replace(" ", "").replace("-", "")
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    if PHONE_RE.match(digits):
+        return "phone", digits
+    if EMAIL_RE.match(value) and len(value) <= 254:
+        return "email", value.lower()
+    raise InvalidInput(
+        _("Enter a mainland mobile number (11 digits) or an email address."),
+        code="invalid_login",
+    )
+
+
+def _find(db: Session, login: str) -> User | None:
+    kind, value = normalize_login(login)
+    column = User.phone if kind == "phone" else User.email
+    return db.scalar(select(User).where(column == value))
+
+
+def _new_user(db: Session, *, login: str, password: str, display_name: str) -> User:
+    kind, value = normalize_login(login)
+    if len(password or "") < MIN_PASSWORD:
+        raise InvalidInput(
+            _("The password must be at least %(n)s characters."),
+            code="weak_password",
+            n=MIN_PASSWORD,
+        )
+    if len(password) > 200:
+        raise InvalidInput(_("The password is too long."), code="weak_password")
+    name = (display_name or "").strip() or value[-4:]
+    if len(name) > 40:
+        raise InvalidInput(_("The name may have at most 40 characters."), code="invalid_name")
+    if _find(db, login) is not None:
+        raise Conflict(_("An account with this phone or email already exists."), code="duplicate")
+    user = User(
+        phone=value if kind == "phone" else None,
+        email=value if kind == "email" else None,
+        password_hash=security.hash_password(password),
+        display_name=name,
+    )
+    db.add(user)
+    db.flush()
+    return user
+
+
+def register(db: Session, *, login: str, password: str, display_name: str = "") -> User:
+    """Create a buyer account. Raises InvalidInput, Conflict (duplicate)."""
+    user = _new_user(db, login=login, password=password, display_name=display_name)
+    db.commit()
+    return user
+
+
+def create_operator(db: Session, *, login: str, password: str, display_name: str = "") -> User:
+    """Create an operator account, or make an existing account an operator."""
+    user = _find(db, login)
+    if user is None:
+        user = _new_user(db, login=login, password=password, display_name=display_name)
+    else:
+        user.password_hash = security.hash_password(password)
+    user.is_operator = True
+    db.commit()
+    return user
+
+
+def authenticate(db: Session, *, login: str, password: str) -> User:
+    """Check a login and password, counting failures.
+
+    After ``lockout_failures`` failures in a row the account is locked for
+    ``lockout_minutes``; while locked, even the right password is refused.
+    Raises BadCredentials, AccountLocked.
+    """
+    conf = settings.current()
+    now = clock.now()
+    try:
+        user = _find(db, login)
+    except InvalidInput:
+        user = None
+    if user is None or not user.is_active:
+        security.verify_password(security.DUMMY_HASH, password or "")
+        raise BadCredentials(_("Wrong account or password."))
+    if user.locked_until is not None and user.locked_until > now:
+        raise AccountLocked(
+            _("Too many failed sign-ins. Try again after %(time)s."),
+            time=clock.as_utc(user.locked_until).astimezone(clock.BUSINESS_TZ).strftime("%H:%M"),
+        )
+    if not security.verify_password(user.password_hash, password or ""):
+        failures = user.failed_logins + 1
+        values: dict[str, object] = {"failed_logins": failures}
+        if failures >= conf.lockout_failures:
+            values = {
+                "failed_logins": 0,
+                "locked_until": now + timedelta(minutes=conf.lockout_minutes),
+            }
+        db.execute(update(User).where(User.id == user.id).values(**values))
+        db.commit()
+        raise BadCredentials(_("Wrong account or password."))
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    if security.needs_rehash(user.password_hash):
+        user.password_hash = security.hash_password(password)
+    db.flush()
+    return user
+
+
+def login(db: Session, *, login: str, password: str, kind: str = "cookie") -> tuple[User, str]:
+    """Sign in; returns the user and a new session token (cookie or bearer)."""
+    user = authenticate(db, login=login, password=password)
+    token = _open_session(db, user_id=user.id, kind=kind)
+    db.commit()
+    return user, token
+
+
+def _open_session(db: Session, *, user_id: int, kind: str) -> str:
+    token = security.new_token()
+    db.add(
+        AuthSession(
+            token_hash=security.token_hash(token),
+            user_id=user_id,
+            kind=kind,
+            expires_at=clock.now() + timedelta(days=settings.current().session_days),
+        )
+    )
+    return token
+
+
+def issue_token(db: Session, *, user_id: int, kind: str = "bearer") -> str:
+    """A session for a user without a password check (CLI, seeding, benchmarks)."""
+    if db.get(User, user_id) is None:
+        raise NotFound(_("Account not found."))
+    token = _open_session(db, user_id=user_id, kind=kind)
+    db.commit()
+    return token
+
+
+def logout(db: Session, *, token: str) -> None:
+    db.execute(
+        update(AuthSession)
+        .where(AuthSession.token_hash == security.token_hash(token))
+        .values(revoked_at=clock.now())
+    )
+    db.commit()
+
+
+def actor_for_token(db: Session, token: str | None) -> Actor:
+    """Resolve a session token to an Actor; anonymous when missing, expired or revoked."""
+    if not token or len(token) > 200:
+        return ANONYMOUS
+    row = db.execute(
+        select(User)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(
+            AuthSession.token_hash == security.token_hash(token),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > clock.now(),
+            User.is_active.is_(True),
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return ANONYMOUS
+    return actor_for_user(db, row)
+
+
+def actor_for_user(db: Session, user: User) -> Actor:
+    from xiaodian.merchants import service as merchants_service
+
+    return Actor(
+        user_id=user.id,
+        display_name=user.display_name,
+        is_operator=user.is_operator,
+        is_creator=user.is_creator,
+        is_sharer=user.is_sharer,
+        shop_roles=merchants_service.roles_of(db, user_id=user.id),
+    )
+
+
+def get(db: Session, user_id: int) -> User:
+    user = db.get(User, user_id)
+    if user is None:
+        raise NotFound(_("Account not found."))
+    return user
+
+
+def get_by_login(db: Session, login: str) -> User:
+    user = _find(db, login)
+    if user is None:
+        raise NotFound(_("No account with this phone or email."), code="unknown_account")
+    return user
+
+
+def set_locale(db: Session, actor: Actor, *, locale: str) -> None:
+    user = get(db, actor.require_user())
+    user.locale = locale
+    db.commit()

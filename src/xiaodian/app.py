@@ -1,0 +1,68 @@
+"""The application factory: routers, templates, static files, middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from xiaodian import __version__
+from xiaodian import settings as settings_module
+from xiaodian.db import Database
+from xiaodian.settings import Settings
+from xiaodian.web import errors as web_errors
+from xiaodian.web.csrf import verify_csrf
+from xiaodian.web.middleware import RequestContextMiddleware
+
+STATIC_DIR = __import__("pathlib").Path(__file__).parent / "web" / "static"
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    settings_module.install(settings)
+    db = database or Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if database is None:
+            db.dispose()
+
+    app = FastAPI(
+        title="xiaodian",
+        version=__version__,
+        description="小店: a closed-loop content-commerce platform. JSON API under /api/v1.",
+        dependencies=[Depends(verify_csrf)],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.add_middleware(
+        RequestContextMiddleware,
+        secret_key=settings.secret_key,
+        max_body=max(settings.max_image_bytes, settings.max_video_bytes) + 1024 * 1024,
+        secure=settings.cookie_secure,
+    )
+    web_errors.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    assert settings.media_dir is not None
+    app.mount("/media", StaticFiles(directory=settings.media_dir, check_dir=False), name="media")
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from xiaodian.accounts import api as accounts_api
+    from xiaodian.accounts import pages as accounts_pages
+    from xiaodian.catalog import api as catalog_api
+    from xiaodian.catalog import pages as catalog_pages
+    from xiaodian.merchants import api as merchants_api
+    from xiaodian.merchants import pages as merchants_pages
+    from xiaodian.web import health
+
+    app.include_router(health.router)
+    for module in (accounts_api, merchants_api, catalog_api):
+        app.include_router(module.router, prefix="/api/v1")
+    for module in (accounts_pages, merchants_pages, catalog_pages):
+        app.include_router(module.router)

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from xiaodian import clock
+from xiaodian.db import Base, str_enum
+
+
+class ProductStatus(enum.StrEnum):
+    DRAFT = "draft"
+    UNDER_REVIEW = "under_review"
+    ON_SALE = "on_sale"
+    OFF_SHELF = "off_shelf"
+    REJECTED = "rejected"
+
+
+class Category(Base):
+    """A two-level tree: top categories and their leaves. Products hang on leaves."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(40))
+    name_en: Mapped[str] = mapped_column(String(60))
+    position: Mapped[int] = mapped_column(default=0)
+
+    def name(self, locale: str) -> str:
+        return self.name_zh if locale.startswith("zh") else self.name_en
+
+
+class Product(Base):
+    """An SPU: what the buyer thinks of as one product. Its SKUs are what is sold."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        Index("ix_products_status_created", "status", "created_at"),
+        Index("ix_products_shop_status", "shop_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[ProductStatus] = mapped_column(
+        str_enum(ProductStatus), default=ProductStatus.DRAFT
+    )
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    # Prohibited words found when last submitted, shown to the reviewer.
+    screening_hits: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Buyer-side rules used by trading: per-buyer purchase limit (None = no limit)
+    # and the no-reason return window after receipt, in days (0 = none).
+    purchase_limit: Mapped[int | None]
+    return_days: Mapped[int] = mapped_column(default=7)
+    # Denormalised for listing and sorting; kept up to date by the catalog service.
+    min_price_fen: Mapped[int] = mapped_column(default=0)
+    sales_count: Mapped[int] = mapped_column(default=0)
+    cover_path: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+    published_at: Mapped[datetime | None]
+
+    specs: Mapped[list[ProductSpec]] = relationship(
+        order_by="ProductSpec.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+    images: Mapped[list[ProductImage]] = relationship(
+        order_by="ProductImage.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+    skus: Mapped[list[Sku]] = relationship(
+        order_by="Sku.id", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class ProductSpec(Base):
+    """One specification axis, e.g. 颜色 with values [红, 蓝]."""
+
+    __tablename__ = "product_specs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(20))
+    values: Mapped[list[str]] = mapped_column(JSON)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class ProductImage(Base):
+    __tablename__ = "product_images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[str] = mapped_column(String(300))  # relative to the media dir
+    thumb_path: Mapped[str] = mapped_column(String(300))
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class Sku(Base):
+    """A sellable combination of spec values, with its own price and stock.
+
+    Stock is four counters kept in one row so one conditional UPDATE moves units:
+    on_hand (sellable) + reserved (in unpaid orders) + sold == received, and none below 0.
+    """
+
+    __tablename__ = "skus"
+    __table_args__ = (
+        UniqueConstraint("product_id", "spec_key"),
+        CheckConstraint("stock_on_hand >= 0", name="stock_on_hand_nonnegative"),
+        CheckConstraint("stock_reserved >= 0", name="stock_reserved_nonnegative"),
+        CheckConstraint("stock_sold >= 0", name="stock_sold_nonnegative"),
+        CheckConstraint("price_fen > 0", name="price_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    # The chosen value per spec, in spec order, e.g. {"颜色": "红", "尺码": "M"}.
+    spec_values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    spec_key: Mapped[str] = mapped_column(String(200), default="")  # "红/M"
+    code: Mapped[str] = mapped_column(String(64), default="")
+    price_fen: Mapped[int]
+    list_price_fen: Mapped[int | None]
+    weight_g: Mapped[int] = mapped_column(default=0)
+    stock_on_hand: Mapped[int] = mapped_column(default=0)
+    stock_reserved: Mapped[int] = mapped_column(default=0)
+    stock_sold: Mapped[int] = mapped_column(default=0)
+    stock_received: Mapped[int] = mapped_column(default=0)
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class StockMovement(Base):
+    """Every change to a SKU's stock, with its reason: the stock log."""
+
+    __tablename__ = "stock_movements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # manual | reserve | release | sell | restock
+    delta: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    ref: Mapped[str | None] = mapped_column(String(64))  # e.g. an order number
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class ProductEvent(Base):
+    """Review and status history of a product: who, when, what."""
+
+    __tablename__ = "product_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=clock.now)

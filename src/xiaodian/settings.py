@@ -1,0 +1,132 @@
+"""Configuration, read from ``XIAODIAN_*`` environment variables.
+
+A missing or malformed setting fails at start with a message naming it
+(``SettingsError``), never later in the middle of a request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="XIAODIAN_", extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    secret_key: str = Field(default="", description="signs sessions and CSRF tokens")
+    media_dir: Path | None = None
+    redis_url: str = ""
+
+    # uploads
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    max_video_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+
+    # accounts
+    session_days: int = Field(default=14, gt=0)
+    lockout_failures: int = Field(default=10, gt=0)
+    lockout_minutes: int = Field(default=15, gt=0)
+    cookie_secure: bool = False
+
+    # trading (used from the trading issue on)
+    order_payment_timeout_minutes: int = Field(default=15, gt=0)
+    order_auto_complete_days: int = Field(default=10, gt=0)
+    aftersales_auto_approve_hours: int = Field(default=48, gt=0)
+    payment_provider: Literal["sandbox", "wechatpay"] = "sandbox"
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # catalog
+    prohibited_words: str = Field(
+        default="",
+        description="extra prohibited words for product screening, comma separated",
+    )
+
+    # background work
+    worker_in_process: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://")
+        return value
+
+    def resolved(self) -> Settings:
+        """Fill the settings derived from ``data_dir`` and make the directories."""
+        data_dir = self.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        media_dir = (self.media_dir or data_dir / "media").resolve()
+        media_dir.mkdir(parents=True, exist_ok=True)
+        database_url = self.database_url or f"sqlite:///{data_dir / 'xiaodian.db'}"
+        secret_key = self.secret_key or _load_or_create_secret(data_dir)
+        return self.model_copy(
+            update={
+                "data_dir": data_dir,
+                "media_dir": media_dir,
+                "database_url": database_url,
+                "secret_key": secret_key,
+            }
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _load_or_create_secret(data_dir: Path) -> str:
+    """The embedded deployment keeps a generated secret beside its database."""
+    import secrets
+
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; raise SettingsError naming the bad variable."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "XIAODIAN_" + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+    return settings.resolved()
+
+
+_current: Settings | None = None
+
+
+def install(settings: Settings) -> None:
+    """Make ``settings`` the ones services read through ``current()``."""
+    global _current
+    _current = settings
+
+
+def current() -> Settings:
+    if _current is None:
+        install(load_settings())
+    assert _current is not None
+    return _current

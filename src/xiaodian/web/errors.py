@@ -1,0 +1,81 @@
+"""One place that turns errors into responses: JSON under /api, pages elsewhere."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from xiaodian.errors import DomainError
+from xiaodian.web.templating import render
+
+log = logging.getLogger("xiaodian")
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return render(
+        request,
+        "errors/error.html",
+        {"status": status, "code": code, "message": message},
+        status_code=status,
+    )
+
+
+def _gettext(request: Request) -> Any:
+    return getattr(request.state, "gettext", lambda s: s)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form", "header")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return error_response(request, exc.status_code, exc.code, exc.render(_gettext(request)))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        gettext = _gettext(request)
+        problems = []
+        for err in exc.errors()[:5]:
+            if err.get("type") == "json_invalid":
+                problems.append(gettext("The request body is not valid JSON."))
+            else:
+                problems.append(f"{_field(tuple(err.get('loc', ())))}: {err.get('msg', '')}")
+        message = gettext("Invalid input") + ": " + "; ".join(problems)
+        return error_response(request, 422, "invalid", message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        gettext = _gettext(request)
+        messages = {
+            404: gettext("Not found."),
+            405: gettext("Method not allowed."),
+        }
+        message = messages.get(exc.status_code) or str(exc.detail)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        response = error_response(request, exc.status_code, code, message)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        gettext = _gettext(request)
+        return error_response(
+            request, 500, "internal", gettext("Something went wrong on our side.")
+        )

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz(request: Request) -> JSONResponse:
+    """Liveness and readiness: ok when the database answers."""
+    try:
+        request.app.state.db.ping()
+    except Exception:
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})

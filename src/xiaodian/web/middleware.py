@@ -1,0 +1,96 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer the live event streams)."""
+
+from __future__ import annotations
+
+import json
+from http.cookies import SimpleCookie
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from xiaodian.accounts import security
+from xiaodian.web import i18n
+
+CSRF_COOKIE = "xd_csrf"
+
+
+class RequestContextMiddleware:
+    """Language, CSRF cookie and a cap on request bodies, for every HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, secret_key: str, max_body: int, secure: bool) -> None:
+        self.app = app
+        self.secret_key = secret_key
+        self.max_body = max_body
+        self.secure = secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        cookies = _cookies(headers.get("cookie", ""))
+        locale = i18n.negotiate(cookies.get(i18n.LANG_COOKIE), headers.get("accept-language"))
+        state = scope.setdefault("state", {})
+        state["locale"] = locale
+        state["gettext"] = i18n.gettext_for(locale)
+        csrf = cookies.get(CSRF_COOKIE)
+        new_csrf = None
+        if not security.csrf_valid(self.secret_key, csrf):
+            csrf = new_csrf = security.csrf_token(self.secret_key)
+        state["csrf_token"] = csrf
+
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_body:
+            await _too_large(send, state["gettext"])
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and new_csrf:
+                out = MutableHeaders(scope=message)
+                flags = "; Path=/; SameSite=Lax" + ("; Secure" if self.secure else "")
+                out.append("set-cookie", f"{CSRF_COOKIE}={new_csrf}{flags}")
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_cookie)
+        except _BodyTooLarge:
+            await _too_large(send, state["gettext"])
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _cookies(raw: str) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except Exception:
+        return {}
+    return {k: m.value for k, m in jar.items()}
+
+
+async def _too_large(send: Send, gettext: Any) -> None:
+    body = json.dumps(
+        {"error": {"code": "too_large", "message": gettext("The upload is too large.")}},
+        ensure_ascii=False,
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

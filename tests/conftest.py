@@ -1,0 +1,217 @@
+"""Fixtures every test can use: a fresh database per test (SQLite always, PostgreSQL when
+``XIAODIAN_TEST_POSTGRES_URL`` is set), a frozen clock, settings, an app and clients.
+
+Each test run creates its own PostgreSQL database with a random name and drops it at the
+end; each test starts from empty tables (reference data such as categories kept).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from xiaodian import clock as clock_module
+from xiaodian import migrate
+from xiaodian import settings as settings_module
+from xiaodian.accounts import security
+from xiaodian.db import Database
+from xiaodian.settings import Settings
+
+PG_URL = os.environ.get("XIAODIAN_TEST_POSTGRES_URL", "")
+REDIS_URL = os.environ.get("XIAODIAN_TEST_REDIS_URL", "")
+KEEP_TABLES = {"categories", "alembic_version"}
+
+# argon2 at full strength makes every sign-in 50+ ms; tests check behaviour, not cost.
+security._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgresql",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(
+                not PG_URL, reason="XIAODIAN_TEST_POSTGRES_URL is not set (PostgreSQL tests)"
+            ),
+        ],
+    ),
+]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    database = Database(f"sqlite:///{path}")
+    migrate.upgrade(database.engine)
+    database.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """One randomly named database for this run (per xdist worker), dropped at the end."""
+    name = f"xd_test_{secrets.token_hex(6)}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    database = Database(url)
+    migrate.upgrade(database.engine)
+    database.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "xiaodian.db"
+        shutil.copy(template, path)
+        database = Database(f"sqlite:///{path}")
+        yield database
+        database.dispose()
+        return
+    url = request.getfixturevalue("pg_database_url")
+    database = Database(url, pool_size=10)
+    yield database
+    _truncate(database)
+    database.dispose()
+
+
+def _truncate(database: Database) -> None:
+    with database.engine.begin() as conn:
+        tables = [t for t in sa.inspect(conn).get_table_names() if t not in KEEP_TABLES]
+        if tables:
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[clock_module.FrozenClock]:
+    frozen = clock_module.FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    previous = clock_module.use(frozen)
+    yield frozen
+    clock_module.use(previous)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database: Database) -> Iterator[Settings]:
+    conf = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database.url,
+        secret_key="test-secret-key-" + "x" * 32,
+        max_image_bytes=512 * 1024,
+        max_video_bytes=2 * 1024 * 1024,
+    ).resolved()
+    previous = settings_module._current
+    settings_module.install(conf)
+    yield conf
+    settings_module._current = previous
+
+
+@pytest.fixture
+def db(database: Database, settings: Settings) -> Iterator[Any]:
+    with database.session() as session:
+        yield session
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database) -> Any:
+    from xiaodian.app import create_app
+
+    return create_app(settings, database=database)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_user(database: Database, settings: Settings) -> Any:
+    """make_user(login=..., password=..., operator=False, creator=False) -> User."""
+    from xiaodian.accounts import service
+
+    counter = iter(range(10_000_000))
+
+    def _make(
+        login: str | None = None,
+        password: str = "secret123",
+        display_name: str = "",
+        *,
+        operator: bool = False,
+        creator: bool = False,
+    ) -> Any:
+        login = login or f"1{next(counter) + 3500000000:010d}"
+        with database.session() as session:
+            user = service.register(
+                session, login=login, password=password, display_name=display_name
+            )
+            user.is_operator = operator
+            user.is_creator = creator
+            session.commit()
+            return user
+
+    return _make
+
+
+@pytest.fixture
+def login_client(app: Any) -> Any:
+    """login_client(user, password="secret123") -> a TestClient signed in by cookie."""
+    clients: list[TestClient] = []
+
+    def _login(user: Any, password: str = "secret123") -> TestClient:
+        c = TestClient(app)
+        c.__enter__()
+        clients.append(c)
+        c.get("/login")
+        r = c.post(
+            "/login",
+            data={
+                "login": user.login_name,
+                "password": password,
+                "csrf_token": c.cookies.get("xd_csrf", ""),
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+        return c
+
+    yield _login
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def api_client(app: Any, database: Database) -> Any:
+    """api_client(user) -> a TestClient that sends a bearer token for ``user``."""
+    from xiaodian.accounts import service
+
+    def _client(user: Any) -> TestClient:
+        with database.session() as session:
+            token = service.issue_token(session, user_id=user.id)
+        return TestClient(app, headers={"Authorization": f"Bearer {token}"})
+
+    return _client

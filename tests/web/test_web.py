@@ -1,0 +1,57 @@
+"""Cross-cutting web behaviour: errors, language, body limits, settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from xiaodian.settings import SettingsError, load_settings
+from xiaodian.web.i18n import negotiate
+
+
+def test_unknown_api_route_is_json_404(client):
+    r = client.get("/api/v1/does-not-exist")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
+
+
+def test_unknown_page_is_html_404(client):
+    r = client.get("/does-not-exist", headers={"Accept-Language": "en"})
+    assert r.status_code == 404
+    assert "text/html" in r.headers["content-type"]
+
+
+def test_oversized_body_is_413_before_it_is_read(client):
+    r = client.post(
+        "/api/v1/auth/register",
+        content=b"x" * (4 * 1024 * 1024),
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "too_large"
+
+
+def test_language_negotiation():
+    assert negotiate(None, "en-US,en;q=0.9,zh;q=0.8") == "en"
+    assert negotiate(None, "zh-CN,zh;q=0.9,en;q=0.8") == "zh_CN"
+    assert negotiate(None, "fr-FR,en;q=0.5") == "en"
+    assert negotiate("en", "zh-CN") == "en"
+    assert negotiate(None, None) == "zh_CN"
+    assert negotiate(None, "de;q=x") == "zh_CN"
+
+
+def test_language_switch_sets_cookie(client):
+    r = client.get("/lang/en?next=/login", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert "Sign in" in client.get("/login").text
+    client.get("/lang/zh_CN")
+    assert "登录" in client.get("/login").text
+
+
+def test_malformed_setting_names_the_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("XIAODIAN_DATABASE_URL", "mysql://nope")
+    with pytest.raises(SettingsError, match="XIAODIAN_DATABASE_URL"):
+        load_settings(data_dir=tmp_path)
+    monkeypatch.setenv("XIAODIAN_DATABASE_URL", "")
+    monkeypatch.setenv("XIAODIAN_MAX_IMAGE_BYTES", "lots")
+    with pytest.raises(SettingsError, match="XIAODIAN_MAX_IMAGE_BYTES"):
+        load_settings(data_dir=tmp_path)
