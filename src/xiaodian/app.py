@@ -57,12 +57,21 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.accounts import pages as accounts_pages
     from xiaodian.catalog import api as catalog_api
     from xiaodian.catalog import pages as catalog_pages
+    from xiaodian.catalog.storefront import api as storefront_api
+    from xiaodian.catalog.storefront import pages as storefront_pages
     from xiaodian.merchants import api as merchants_api
     from xiaodian.merchants import pages as merchants_pages
+    from xiaodian.ops import pages as ops_pages
     from xiaodian.web import health
 
     app.include_router(health.router)
-    for module in (accounts_api, merchants_api, catalog_api):
+    for module in (accounts_api, merchants_api, catalog_api, storefront_api):
         app.include_router(module.router, prefix="/api/v1")
-    for module in (accounts_pages, merchants_pages, catalog_pages):
+    for module in (
+        accounts_pages,
+        merchants_pages,
+        catalog_pages,
+        storefront_pages,
+        ops_pages,
+    ):
         app.include_router(module.router)

@@ -1,8 +1,8 @@
 """Keep the translation catalogs in step with the code.
 
     python -m xiaodian.web.i18n_tool check    # list msgids without a Chinese translation
-    python -m xiaodian.web.i18n_tool update   # add them (empty) to their domain's .po
-    python -m xiaodian.web.i18n_tool fill < pairs.tsv   # msgid<TAB>中文, one per line
+    python -m xiaodian.web.i18n_tool update [DOMAIN]   # add them (empty) to their domain's .po
+    python -m xiaodian.web.i18n_tool fill DOMAIN < pairs.tsv   # msgid<TAB>中文, one a line
 
 A message belongs to the domain whose package or template folder it appears in; the rest
 (base layout, errors, shared kernels) belongs to "web".
@@ -26,7 +26,11 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2)}
 
 
 def _domain_of(path: Path) -> str:
+    """accounts/service.py -> accounts; catalog/storefront/pages.py -> storefront;
+    web/templates/merchants/x.html -> merchants; everything shared -> web."""
     rel = path.relative_to(PACKAGE)
+    if len(rel.parts) > 2 and rel.parts[0] not in ("web",):
+        return rel.parts[1]
     if rel.parts[0] == "web" and len(rel.parts) > 2 and rel.parts[1] == "templates":
         domain = rel.parts[2] if len(rel.parts) > 3 else "web"
         return "web" if domain == "errors" else domain
@@ -73,8 +77,10 @@ def missing() -> dict[str, list[str]]:
     }
 
 
-def update() -> None:
+def update(only: str | None = None) -> None:
     for domain, ids in missing().items():
+        if only and domain != only:
+            continue
         catalog = _load(domain)
         for msgid in ids:
             if msgid not in catalog:
@@ -85,10 +91,12 @@ def update() -> None:
             write_po(fh, catalog, omit_header=True, sort_output=True, width=0)
 
 
-def fill(pairs: dict[str, str]) -> set[str]:
-    """Set translations (msgid -> Chinese) wherever the msgid is; return unknown msgids."""
+def fill(pairs: dict[str, str], only: str | None = None) -> set[str]:
+    """Set translations (msgid -> Chinese) in the catalogs; return unknown msgids."""
     left = set(pairs)
     for path in sorted((LOCALE_DIR / "zh_CN").glob("*.po")):
+        if only and path.stem != only:
+            continue
         catalog = _load(path.stem)
         for message in catalog:
             if message.id in pairs:
@@ -101,12 +109,13 @@ def fill(pairs: dict[str, str]) -> set[str]:
 
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else "check"
+    only = sys.argv[2] if len(sys.argv) > 2 else None
     if command in ("update", "fill"):
-        update()
+        update(only)
     if command == "fill":
         # stdin: one "msgid<TAB>translation" per line
         pairs = dict(line.split("\t", 1) for line in sys.stdin.read().splitlines() if "\t" in line)
-        for msgid in sorted(fill(pairs)):
+        for msgid in sorted(fill(pairs, only)):
             print(f"not in any catalog: {msgid}")
     gaps = missing()
     for domain, ids in gaps.items():
