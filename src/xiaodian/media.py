@@ -54,7 +54,7 @@ def save_image(data: bytes, *, folder: str = "images") -> StoredImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(BytesIO(data))
+            image: Image.Image = Image.open(BytesIO(data))
             if image.format not in ALLOWED_FORMATS:
                 raise InvalidInput(
                     _("Only JPEG, PNG, WebP or GIF images are accepted."), code="not_an_image"
