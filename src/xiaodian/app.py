@@ -25,7 +25,15 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        consumer = None
+        if settings.worker_in_process:
+            from xiaodian import tasks
+
+            tasks.configure(settings, database=db)
+            consumer = tasks.start_in_process()
         yield
+        if consumer is not None:
+            consumer.stop(graceful=True)
         if database is None:
             db.dispose()
 
@@ -62,16 +70,29 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.merchants import api as merchants_api
     from xiaodian.merchants import pages as merchants_pages
     from xiaodian.ops import pages as ops_pages
+    from xiaodian.orders import api as orders_api
+    from xiaodian.orders import pages as orders_pages
+    from xiaodian.payments import api as payments_api
+    from xiaodian.payments import pages as payments_pages
     from xiaodian.web import health
 
     app.include_router(health.router)
-    for module in (accounts_api, merchants_api, catalog_api, storefront_api):
+    for module in (
+        accounts_api,
+        merchants_api,
+        catalog_api,
+        storefront_api,
+        orders_api,
+        payments_api,
+    ):
         app.include_router(module.router, prefix="/api/v1")
     for module in (
         accounts_pages,
         merchants_pages,
         catalog_pages,
         storefront_pages,
+        orders_pages,
+        payments_pages,
         ops_pages,
     ):
         app.include_router(module.router)

@@ -118,6 +118,22 @@ def serve(
 
 
 @app.command()
+def worker(
+    workers: Annotated[int, typer.Option(help="worker threads")] = 2,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the background worker: timeouts, confirmations, notification retries, reconciliation."""
+    from xiaodian import settings as settings_module
+    from xiaodian import tasks
+
+    settings = _settings(data_dir)
+    settings_module.install(settings)
+    tasks.configure(settings)
+    typer.echo(f"xiaodian worker running ({workers} threads); Ctrl-C stops it")
+    tasks.run_worker(workers)
+
+
+@app.command()
 def demo(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,

@@ -121,4 +121,6 @@ def all_models() -> None:
     """Import every domain's models so ``Base.metadata`` knows all tables."""
     import xiaodian.accounts.models
     import xiaodian.catalog.models
-    import xiaodian.merchants.models  # noqa: F401
+    import xiaodian.merchants.models
+    import xiaodian.orders.models
+    import xiaodian.payments.models  # noqa: F401
