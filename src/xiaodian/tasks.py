@@ -80,7 +80,7 @@ def enqueue(task: Any, *args: Any, **kwargs: Any) -> None:
         log.exception("could not enqueue %s", getattr(task, "name", task))
 
 
-class _InProcessConsumer(Consumer):
+class _InProcessConsumer(Consumer):  # type: ignore[misc]
     """A consumer that runs beside the web server: the server owns the signals."""
 
     def _set_signal_handlers(self) -> None:
