@@ -63,10 +63,16 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 def _include_routers(app: FastAPI) -> None:
     from xiaodian.accounts import api as accounts_api
     from xiaodian.accounts import pages as accounts_pages
+    from xiaodian.aftersales import api as aftersales_api
+    from xiaodian.aftersales import pages as aftersales_pages
     from xiaodian.catalog import api as catalog_api
     from xiaodian.catalog import pages as catalog_pages
     from xiaodian.catalog.storefront import api as storefront_api
     from xiaodian.catalog.storefront import pages as storefront_pages
+    from xiaodian.content import api as content_api
+    from xiaodian.content import pages as content_pages
+    from xiaodian.content.live import api as live_api
+    from xiaodian.content.live import pages as live_pages
     from xiaodian.merchants import api as merchants_api
     from xiaodian.merchants import pages as merchants_pages
     from xiaodian.ops import pages as ops_pages
@@ -84,6 +90,9 @@ def _include_routers(app: FastAPI) -> None:
         storefront_api,
         orders_api,
         payments_api,
+        aftersales_api,
+        content_api,
+        live_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for module in (
@@ -93,6 +102,9 @@ def _include_routers(app: FastAPI) -> None:
         storefront_pages,
         orders_pages,
         payments_pages,
+        aftersales_pages,
+        content_pages,
+        live_pages,
         ops_pages,
     ):
         app.include_router(module.router)

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 JOB_MODULES = (
     "xiaodian.orders.jobs",
     "xiaodian.payments.jobs",
+    "xiaodian.aftersales.jobs",
+    "xiaodian.content.jobs",
+    "xiaodian.content.live.jobs",
 )
 
 huey = Huey("xiaodian", results=False, utc=True, storage_class=MemoryStorage)

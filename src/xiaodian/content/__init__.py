@@ -1,0 +1,1 @@
+"""Content commerce: short videos with products attached."""

@@ -1,0 +1,1 @@
+"""Live rooms that sell: hosts, pinned products, flash sales, real-time events."""
