@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -44,6 +44,53 @@ class Settings(BaseSettings):
     aftersales_auto_approve_hours: int = Field(default=48, gt=0)
     payment_provider: Literal["sandbox", "wechatpay"] = "sandbox"
     public_base_url: str = "http://127.0.0.1:8000"
+
+    # payments
+    wechatpay_mchid: str = Field(default="", validate_default=True, description="商户号")
+    wechatpay_appid: str = Field(default="", validate_default=True)
+    wechatpay_apiv3_key: str = Field(default="", validate_default=True, description="32 bytes")
+    wechatpay_cert_serial_no: str = Field(
+        default="", validate_default=True, description="serial of the merchant API certificate"
+    )
+    wechatpay_private_key_path: Path | None = Field(default=None, validate_default=True)
+    wechatpay_cert_dir: Path | None = Field(
+        default=None, description="platform certificates (instead of the platform public key)"
+    )
+    wechatpay_public_key_path: Path | None = Field(
+        default=None, validate_default=True, description="WeChat Pay platform public key (PEM)"
+    )
+    wechatpay_public_key_id: str = Field(default="", validate_default=True)
+    wechatpay_notify_url: str = Field(
+        default="", description="default: PUBLIC_BASE_URL/api/v1/payments/notify"
+    )
+    payment_reconcile_after_minutes: int = Field(default=5, gt=0)
+
+    @field_validator(
+        "wechatpay_mchid",
+        "wechatpay_appid",
+        "wechatpay_apiv3_key",
+        "wechatpay_cert_serial_no",
+        "wechatpay_private_key_path",
+        "wechatpay_public_key_path",
+        "wechatpay_public_key_id",
+    )
+    @classmethod
+    def _check_wechatpay(cls, value: object, info: ValidationInfo) -> object:
+        """``payment_provider=wechatpay`` needs every one of these (the key files must exist)."""
+        if info.data.get("payment_provider") != "wechatpay":
+            return value
+        name = info.field_name or ""
+        if name in ("wechatpay_public_key_path", "wechatpay_public_key_id") and info.data.get(
+            "wechatpay_cert_dir"
+        ):
+            return value  # platform certificate mode
+        if not value:
+            raise ValueError("required when XIAODIAN_PAYMENT_PROVIDER=wechatpay")
+        if isinstance(value, Path) and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        if name == "wechatpay_apiv3_key" and len(str(value).encode()) != 32:
+            raise ValueError("the APIv3 key is 32 bytes")
+        return value
 
     # catalog
     prohibited_words: str = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -226,3 +227,11 @@ def set_locale(db: Session, actor: Actor, *, locale: str) -> None:
     user = get(db, actor.require_user())
     user.locale = locale
     db.commit()
+
+
+def users_by_ids(db: Session, ids: Iterable[int]) -> dict[int, User]:
+    """Accounts by id in one query, for display (names in lists); unknown ids are left out."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {u.id: u for u in db.scalars(select(User).where(User.id.in_(wanted)))}

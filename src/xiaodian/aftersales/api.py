@@ -1,5 +1,193 @@
+"""JSON API of after-sales: buyers (``/aftersales``), the merchant console
+(``/merchant/shops/{shop_id}/aftersales``) and arbitration (``/ops/arbitration``).
+
+Other buyers' and other shops' cases are 404; non-operators get 403 on arbitration.
+"""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Query, status
+
+from xiaodian.aftersales import service
+from xiaodian.aftersales.models import AftersaleCase
+from xiaodian.aftersales.schemas import (
+    ApproveIn,
+    CaseCreateIn,
+    CaseDetailOut,
+    CaseListOut,
+    ConfirmReturnIn,
+    DecisionIn,
+    NoteIn,
+    OptionsOut,
+    RejectIn,
+    TrackingIn,
+)
+from xiaodian.web.deps import DbDep, SignedIn
+
+router = APIRouter(tags=["aftersales"])
+
+MINE = "/aftersales"
+SHOP = "/merchant/shops/{shop_id}/aftersales"
+OPS = "/ops/arbitration"
+Page = Annotated[int, Query(ge=1, le=10000)]
+
+
+def _detail(db: DbDep, case: AftersaleCase, role: str) -> CaseDetailOut:
+    return CaseDetailOut.detail(case, service.case_events(db, case.id), role)
+
+
+# --------------------------------------------------------------------------- buyers
+
+
+@router.get(MINE)
+def my_cases(db: DbDep, actor: SignedIn, page: Page = 1) -> CaseListOut:
+    """The signed-in buyer's cases, newest first."""
+    return CaseListOut.of(service.list_my_cases(db, actor, page=page))
+
+
+@router.get(MINE + "/options")
+def options(
+    db: DbDep,
+    actor: SignedIn,
+    order_no: Annotated[str, Query(max_length=24)],
+    line_id: int | None = None,
+) -> OptionsOut:
+    """What may be asked for on one order line (or the whole order) right now."""
+    opts = service.case_options(db, actor, order_no=order_no, line_id=line_id)
+    return OptionsOut(
+        order_no=opts.order.order_no,
+        line_id=opts.line.id if opts.line is not None else None,
+        kinds=opts.kinds,
+        reasons=opts.reasons,
+        max_quantity=opts.max_quantity,
+        max_refund_fen=opts.max_refund_fen,
+        blocked=opts.blocked,
+        notes=opts.notes,
+    )
+
+
+@router.post(MINE, status_code=status.HTTP_201_CREATED)
+def open_case(body: CaseCreateIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+    """Open a case (photos can be attached through the web form)."""
+    case = service.open_case(
+        db,
+        actor,
+        order_no=body.order_no,
+        line_id=body.line_id,
+        kind=body.kind,
+        reason=body.reason,
+        description=body.description,
+        quantity=body.quantity,
+        amount_fen=body.amount_fen,
+    )
+    return _detail(db, case, "buyer")
+
+
+@router.get(MINE + "/{case_id}")
+def my_case(case_id: int, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+    return _detail(db, service.get_my_case(db, actor, case_id), "buyer")
+
+
+@router.post(MINE + "/{case_id}/withdraw")
+def withdraw(case_id: int, body: NoteIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+    return _detail(db, service.withdraw(db, actor, case_id, note=body.note), "buyer")
+
+
+@router.post(MINE + "/{case_id}/ship-back")
+def ship_back(case_id: int, body: TrackingIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+    """The goods were sent back: carrier and tracking number."""
+    case = service.ship_back(db, actor, case_id, carrier=body.carrier, tracking_no=body.tracking_no)
+    return _detail(db, case, "buyer")
+
+
+@router.post(MINE + "/{case_id}/escalate")
+def escalate(case_id: int, body: NoteIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+    """Ask the platform to decide a rejected case (within 7 days of the rejection)."""
+    return _detail(db, service.escalate(db, actor, case_id, note=body.note), "buyer")
+
+
+@router.post(MINE + "/{case_id}/confirm-exchange")
+def confirm_exchange(case_id: int, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+    """The replacement arrived."""
+    return _detail(db, service.confirm_exchange_received(db, actor, case_id), "buyer")
+
+
+# --------------------------------------------------------------------------- merchants
+
+
+@router.get(SHOP)
+def shop_cases(
+    shop_id: int,
+    db: DbDep,
+    actor: SignedIn,
+    status_: Annotated[str, Query(alias="status", max_length=30)] = "todo",
+    page: Page = 1,
+) -> CaseListOut:
+    """The shop's cases, oldest first. ``status``: a queue (todo, requested,
+    awaiting_return, returned, open, all) or one case status."""
+    return CaseListOut.of(service.list_shop_cases(db, actor, shop_id, status=status_, page=page))
+
+
+@router.get(SHOP + "/{case_id}")
+def shop_case(shop_id: int, case_id: int, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+    return _detail(db, service.get_shop_case(db, actor, shop_id, case_id), "merchant")
+
+
+@router.post(SHOP + "/{case_id}/approve")
+def approve(
+    shop_id: int, case_id: int, body: ApproveIn, db: DbDep, actor: SignedIn
+) -> CaseDetailOut:
+    """Agree, possibly to a lower refund (with a note). Refund-only cases refund at once."""
+    case = service.approve(db, actor, shop_id, case_id, amount_fen=body.amount_fen, note=body.note)
+    return _detail(db, case, "merchant")
+
+
+@router.post(SHOP + "/{case_id}/reject")
+def reject(shop_id: int, case_id: int, body: RejectIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+    case = service.reject(db, actor, shop_id, case_id, reason=body.reason)
+    return _detail(db, case, "merchant")
+
+
+@router.post(SHOP + "/{case_id}/confirm-return")
+def confirm_return(
+    shop_id: int, case_id: int, body: ConfirmReturnIn, db: DbDep, actor: SignedIn
+) -> CaseDetailOut:
+    """The returned goods arrived; a return-and-refund then refunds."""
+    case = service.confirm_return(db, actor, shop_id, case_id, restock=body.restock)
+    return _detail(db, case, "merchant")
+
+
+@router.post(SHOP + "/{case_id}/reship")
+def reship(
+    shop_id: int, case_id: int, body: TrackingIn, db: DbDep, actor: SignedIn
+) -> CaseDetailOut:
+    """Exchange: the replacement was shipped."""
+    case = service.reship(
+        db, actor, shop_id, case_id, carrier=body.carrier, tracking_no=body.tracking_no
+    )
+    return _detail(db, case, "merchant")
+
+
+# --------------------------------------------------------------------------- operators
+
+
+@router.get(OPS)
+def arbitration_queue(db: DbDep, actor: SignedIn, page: Page = 1) -> CaseListOut:
+    """Escalated cases, the longest waiting first."""
+    return CaseListOut.of(service.arbitration_queue(db, actor, page=page))
+
+
+@router.get(OPS + "/{case_id}")
+def arbitration_case(case_id: int, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+    return _detail(db, service.get_case_for_operator(db, actor, case_id), "operator")
+
+
+@router.post(OPS + "/{case_id}/decide")
+def decide(case_id: int, body: DecisionIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+    """Approve for the buyer, or uphold the merchant's rejection; a note is required."""
+    case = service.arbitrate(
+        db, actor, case_id, decision=body.decision, note=body.note, amount_fen=body.amount_fen
+    )
+    return _detail(db, case, "operator")

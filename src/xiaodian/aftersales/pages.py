@@ -1,5 +1,432 @@
+"""HTML pages of after-sales: the buyer's form, list and case page; the merchant console's
+queue and case page; the operators' arbitration queue and decision page.
+
+Form handlers call one service function and redirect (303) on success; on a DomainError
+they re-render the page with the message and the error's status code.
+"""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from xiaodian import clock, media, settings
+from xiaodian.accounts.actor import Actor
+from xiaodian.aftersales import service, states
+from xiaodian.aftersales.models import AftersaleCase
+from xiaodian.errors import DomainError, InvalidInput, _
+from xiaodian.merchants import service as merchants_service
+from xiaodian.money import parse_yuan
+from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+
+SHOP = "/merchant/shops/{shop_id}/aftersales"
+
+
+def _labels() -> dict[str, Any]:
+    return {
+        "status_labels": states.STATUS_LABELS,
+        "kind_labels": states.KIND_LABELS,
+        "reason_labels": states.REASON_LABELS,
+        "action_labels": states.ACTION_LABELS,
+        "role_labels": states.ROLE_LABELS,
+    }
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _yuan(raw: str) -> int | None:
+    raw = raw.strip().lstrip("¥").replace(",", "")
+    if not raw:
+        return None
+    try:
+        return parse_yuan(raw)
+    except ValueError:
+        raise InvalidInput(
+            _("The amount must be in yuan, like 12.30."), code="amount_invalid"
+        ) from None
+
+
+def _int(raw: str, *, field_code: str) -> int | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(_("Enter a whole number."), code=field_code) from None
+
+
+def _hours_left(case: AftersaleCase) -> str | None:
+    left = service.time_left(case)
+    if left is None:
+        return None
+    hours, rest = divmod(int(left.total_seconds()), 3600)
+    return f"{hours}h{rest // 60:02d}m"
+
+
+# --------------------------------------------------------------------------- buyers
+
+
+def _form_context(db: Session, actor: Actor, order_no: str, line_id: int | None) -> dict[str, Any]:
+    options = service.case_options(db, actor, order_no=order_no, line_id=line_id)
+    return {"options": options, "max_photos": service.MAX_PHOTOS, **_labels()}
+
+
+@router.get("/orders/{order_no}/aftersales/new")
+def new_case_form(
+    request: Request, order_no: str, db: DbDep, actor: SignedIn, line: int | None = None
+) -> Response:
+    ctx = _form_context(db, actor, order_no, line)
+    return render(request, "aftersales/new.html", {**ctx, "form": {}})
+
+
+@router.post("/orders/{order_no}/aftersales/new")
+async def new_case(request: Request, order_no: str, db: DbDep, actor: SignedIn) -> Response:
+    form = await request.form()
+    line_id: int | None = None
+    try:
+        line_id = _int(_text(form, "line"), field_code="bad_line")
+        uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
+        if len(uploads) > service.MAX_PHOTOS:
+            raise InvalidInput(
+                _("At most %(n)s photos."), code="too_many_photos", n=service.MAX_PHOTOS
+            )
+        limit = settings.current().max_image_bytes
+        photos = [await media.read_upload(f, limit=limit) for f in uploads]
+        case = await run_in_threadpool(
+            service.open_case,
+            db,
+            actor,
+            order_no=order_no,
+            line_id=line_id,
+            kind=_text(form, "kind"),
+            reason=_text(form, "reason"),
+            description=_text(form, "description"),
+            quantity=_int(_text(form, "quantity"), field_code="bad_quantity"),
+            amount_fen=_yuan(_text(form, "amount")),
+            photos=photos,
+        )
+    except DomainError as exc:
+        await run_in_threadpool(db.rollback)
+        ctx = await run_in_threadpool(_form_context, db, actor, order_no, line_id)
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return render(
+            request,
+            "aftersales/new.html",
+            {**ctx, "form": values, "error": exc.render(request.state.gettext)},
+            status_code=exc.status_code,
+        )
+    return RedirectResponse(f"/aftersales/{case.id}", status_code=303)
+
+
+@router.get("/aftersales")
+def my_cases(request: Request, db: DbDep, actor: SignedIn, page: int = 1) -> Response:
+    result = service.list_my_cases(db, actor, page=page)
+    return render(request, "aftersales/list.html", {"result": result, **_labels()})
+
+
+def _buyer_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]:
+    case = service.get_my_case(db, actor, case_id)
+    escalate_until = (
+        case.rejected_at + timedelta(days=service.ESCALATION_DAYS) if case.rejected_at else None
+    )
+    actions = states.allowed(case.status, case.kind, "buyer")
+    if "escalate" in actions and escalate_until is not None and clock.now() > escalate_until:
+        actions.discard("escalate")
+    return {
+        "case": case,
+        "events": service.case_events(db, case.id),
+        "actions": actions,
+        "escalate_until": escalate_until,
+        **_labels(),
+    }
+
+
+@router.get("/aftersales/{case_id}")
+def my_case(request: Request, case_id: int, db: DbDep, actor: SignedIn, done: str = "") -> Response:
+    ctx = _buyer_context(db, actor, case_id)
+    return render(request, "aftersales/case.html", {**ctx, "done": done})
+
+
+def _buyer_action(request: Request, db: Session, actor: Actor, case_id: int, call: Any) -> Response:
+    try:
+        call()
+    except DomainError as exc:
+        db.rollback()
+        ctx = _buyer_context(db, actor, case_id)
+        return render(
+            request,
+            "aftersales/case.html",
+            {**ctx, "error": exc.render(request.state.gettext)},
+            status_code=exc.status_code,
+        )
+    return RedirectResponse(f"/aftersales/{case_id}?done=1", status_code=303)
+
+
+@router.post("/aftersales/{case_id}/withdraw")
+def withdraw(request: Request, case_id: int, db: DbDep, actor: SignedIn) -> Response:
+    return _buyer_action(request, db, actor, case_id, lambda: service.withdraw(db, actor, case_id))
+
+
+@router.post("/aftersales/{case_id}/ship-back")
+def ship_back(
+    request: Request,
+    case_id: int,
+    db: DbDep,
+    actor: SignedIn,
+    carrier: Annotated[str, Form(max_length=100)] = "",
+    tracking_no: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    return _buyer_action(
+        request,
+        db,
+        actor,
+        case_id,
+        lambda: service.ship_back(db, actor, case_id, carrier=carrier, tracking_no=tracking_no),
+    )
+
+
+@router.post("/aftersales/{case_id}/escalate")
+def escalate(
+    request: Request,
+    case_id: int,
+    db: DbDep,
+    actor: SignedIn,
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    return _buyer_action(
+        request, db, actor, case_id, lambda: service.escalate(db, actor, case_id, note=note)
+    )
+
+
+@router.post("/aftersales/{case_id}/confirm-exchange")
+def confirm_exchange(request: Request, case_id: int, db: DbDep, actor: SignedIn) -> Response:
+    return _buyer_action(
+        request,
+        db,
+        actor,
+        case_id,
+        lambda: service.confirm_exchange_received(db, actor, case_id),
+    )
+
+
+# --------------------------------------------------------------------------- merchants
+
+
+@router.get(SHOP)
+def shop_queue(
+    request: Request,
+    shop_id: int,
+    db: DbDep,
+    actor: SignedIn,
+    status: str = "todo",
+    page: int = 1,
+) -> Response:
+    shop = merchants_service.console_shop(db, actor, shop_id)
+    result = service.list_shop_cases(db, actor, shop_id, status=status, page=page)
+    return render(
+        request,
+        "aftersales/merchant_queue.html",
+        {
+            "shop": shop,
+            "section": "aftersales",
+            "result": result,
+            "status": status,
+            "queues": service.QUEUES,
+            "hours_left": _hours_left,
+            **_labels(),
+        },
+    )
+
+
+def _merchant_context(db: Session, actor: Actor, shop_id: int, case_id: int) -> dict[str, Any]:
+    shop = merchants_service.console_shop(db, actor, shop_id)
+    case = service.get_shop_case(db, actor, shop_id, case_id)
+    return {
+        "shop": shop,
+        "section": "aftersales",
+        "case": case,
+        "events": service.case_events(db, case.id),
+        "actions": states.allowed(case.status, case.kind, "merchant"),
+        "hours_left": _hours_left(case),
+        "money_back": case.kind in states.MONEY_BACK,
+        **_labels(),
+    }
+
+
+@router.get(SHOP + "/{case_id}")
+def shop_case(
+    request: Request, shop_id: int, case_id: int, db: DbDep, actor: SignedIn, done: str = ""
+) -> Response:
+    ctx = _merchant_context(db, actor, shop_id, case_id)
+    return render(request, "aftersales/merchant_case.html", {**ctx, "done": done})
+
+
+def _merchant_action(
+    request: Request, db: Session, actor: Actor, shop_id: int, case_id: int, call: Any
+) -> Response:
+    try:
+        call()
+    except DomainError as exc:
+        db.rollback()
+        ctx = _merchant_context(db, actor, shop_id, case_id)
+        return render(
+            request,
+            "aftersales/merchant_case.html",
+            {**ctx, "error": exc.render(request.state.gettext)},
+            status_code=exc.status_code,
+        )
+    return RedirectResponse(f"/merchant/shops/{shop_id}/aftersales/{case_id}?done=1", 303)
+
+
+@router.post(SHOP + "/{case_id}/approve")
+def approve(
+    request: Request,
+    shop_id: int,
+    case_id: int,
+    db: DbDep,
+    actor: SignedIn,
+    amount: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    return _merchant_action(
+        request,
+        db,
+        actor,
+        shop_id,
+        case_id,
+        lambda: service.approve(db, actor, shop_id, case_id, amount_fen=_yuan(amount), note=note),
+    )
+
+
+@router.post(SHOP + "/{case_id}/reject")
+def reject(
+    request: Request,
+    shop_id: int,
+    case_id: int,
+    db: DbDep,
+    actor: SignedIn,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    return _merchant_action(
+        request,
+        db,
+        actor,
+        shop_id,
+        case_id,
+        lambda: service.reject(db, actor, shop_id, case_id, reason=reason),
+    )
+
+
+@router.post(SHOP + "/{case_id}/confirm-return")
+def confirm_return(
+    request: Request,
+    shop_id: int,
+    case_id: int,
+    db: DbDep,
+    actor: SignedIn,
+    restock: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    return _merchant_action(
+        request,
+        db,
+        actor,
+        shop_id,
+        case_id,
+        lambda: service.confirm_return(db, actor, shop_id, case_id, restock=restock == "on"),
+    )
+
+
+@router.post(SHOP + "/{case_id}/reship")
+def reship(
+    request: Request,
+    shop_id: int,
+    case_id: int,
+    db: DbDep,
+    actor: SignedIn,
+    carrier: Annotated[str, Form(max_length=100)] = "",
+    tracking_no: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    return _merchant_action(
+        request,
+        db,
+        actor,
+        shop_id,
+        case_id,
+        lambda: service.reship(
+            db, actor, shop_id, case_id, carrier=carrier, tracking_no=tracking_no
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- operators
+
+
+@router.get("/ops/arbitration")
+def arbitration_queue(request: Request, db: DbDep, actor: SignedIn, page: int = 1) -> Response:
+    result = service.arbitration_queue(db, actor, page=page)
+    shops = merchants_service.shops_by_ids(db, {c.shop_id for c in result.cases})
+    return render(
+        request,
+        "aftersales/arbitration_queue.html",
+        {"section": "arbitration", "result": result, "shops": shops, **_labels()},
+    )
+
+
+def _operator_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]:
+    case = service.get_case_for_operator(db, actor, case_id)
+    return {
+        "section": "arbitration",
+        "case": case,
+        "shop": merchants_service.get_shop(db, case.shop_id),
+        "events": service.case_events(db, case.id),
+        "actions": states.allowed(case.status, case.kind, "operator"),
+        "money_back": case.kind in states.MONEY_BACK,
+        **_labels(),
+    }
+
+
+@router.get("/ops/arbitration/{case_id}")
+def arbitration_case(
+    request: Request, case_id: int, db: DbDep, actor: SignedIn, done: str = ""
+) -> Response:
+    ctx = _operator_context(db, actor, case_id)
+    return render(request, "aftersales/arbitration_case.html", {**ctx, "done": done})
+
+
+@router.post("/ops/arbitration/{case_id}/decide")
+def decide(
+    request: Request,
+    case_id: int,
+    db: DbDep,
+    actor: SignedIn,
+    decision: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+    amount: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    try:
+        service.arbitrate(
+            db, actor, case_id, decision=decision, note=note, amount_fen=_yuan(amount)
+        )
+    except DomainError as exc:
+        db.rollback()
+        ctx = _operator_context(db, actor, case_id)
+        return render(
+            request,
+            "aftersales/arbitration_case.html",
+            {**ctx, "error": exc.render(request.state.gettext)},
+            status_code=exc.status_code,
+        )
+    return RedirectResponse(f"/ops/arbitration/{case_id}?done=1", status_code=303)

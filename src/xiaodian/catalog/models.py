@@ -31,6 +31,15 @@ class Category(Base):
     name_en: Mapped[str] = mapped_column(String(60))
     position: Mapped[int] = mapped_column(default=0)
 
+    # Filled in one query by ``service.category_tree``; lazy loading elsewhere.
+    children: Mapped[list[Category]] = relationship(
+        order_by="Category.position", viewonly=True, lazy="select"
+    )
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.parent_id is not None
+
     def name(self, locale: str) -> str:
         return self.name_zh if locale.startswith("zh") else self.name_en
 
@@ -66,6 +75,8 @@ class Product(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
     published_at: Mapped[datetime | None]
+    # When it last entered review: the operators' queue is oldest first.
+    submitted_at: Mapped[datetime | None]
 
     specs: Mapped[list[ProductSpec]] = relationship(
         order_by="ProductSpec.position", cascade="all, delete-orphan", lazy="selectin"

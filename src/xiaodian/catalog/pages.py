@@ -1,5 +1,547 @@
+"""HTML pages of catalog management: the merchant's product console and operator review.
+
+Form handlers read the form, call one service function, and redirect (303) on success; on a
+DomainError they re-render the page with the message and the error's status code. Every
+page works without JavaScript.
+"""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from xiaodian import media, settings
+from xiaodian.accounts.actor import Actor
+from xiaodian.catalog import screening, service
+from xiaodian.catalog.models import Product, ProductStatus
+from xiaodian.errors import DomainError, InvalidInput, NotFound, _
+from xiaodian.merchants.models import Shop
+from xiaodian.money import parse_yuan
+from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+
+BASE = "/merchant/shops/{shop_id}/products"
+ONE = BASE + "/{product_id}"
+STATUS_FILTERS = [s.value for s in ProductStatus]
+SPEC_ROWS = 3
+
+
+# --- form parsing -----------------------------------------------------------------------
+
+
+def _text(form: FormData, name: str, default: str = "") -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else default
+
+
+def _yuan(form: FormData, name: str, *, required: bool, label: str) -> int | None:
+    raw = _text(form, name).strip().lstrip("¥").replace(",", "")
+    if not raw:
+        if required:
+            raise InvalidInput(_("Enter %(field)s."), code="field_required", field=label)
+        return None
+    try:
+        return parse_yuan(raw)
+    except ValueError:
+        raise InvalidInput(
+            _("%(field)s must be an amount in yuan, like 12.30."),
+            code="amount_invalid",
+            field=label,
+        ) from None
+
+
+def _int(form: FormData, name: str, *, default: int | None, label: str) -> int | None:
+    raw = _text(form, name).strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(
+            _("%(field)s must be a whole number."), code="number_invalid", field=label
+        ) from None
+
+
+def _specs(form: FormData) -> list[service.SpecAxis]:
+    axes = []
+    for i in range(SPEC_ROWS):
+        name = _text(form, f"spec_name_{i}")
+        raw = _text(form, f"spec_values_{i}")
+        values = [v for v in raw.replace("，", ",").replace("、", ",").split(",")]
+        axes.append(service.SpecAxis(name=name, values=values))
+    return axes
+
+
+def _sku_edits(form: FormData, gettext: Any) -> list[service.SkuEdit]:
+    edits = []
+    count = _int(form, "sku_count", default=0, label="sku_count") or 0
+    for i in range(min(count, service.MAX_SKUS * 2)):
+        key = _text(form, f"sku_key_{i}", default="\0")
+        if key == "\0":
+            continue
+        label = key or gettext("Default")
+        price = _yuan(form, f"price_{i}", required=True, label=f"{label} {gettext('Price')}")
+        assert price is not None
+        edits.append(
+            service.SkuEdit(
+                spec_key=key,
+                price_fen=price,
+                list_price_fen=_yuan(
+                    form,
+                    f"list_price_{i}",
+                    required=False,
+                    label=f"{label} {gettext('List price')}",
+                ),
+                code=_text(form, f"code_{i}"),
+                weight_g=_int(form, f"weight_{i}", default=0, label=gettext("Weight (g)")) or 0,
+                stock=_int(form, f"stock_{i}", default=None, label=gettext("Stock")),
+                is_active=_text(form, f"active_{i}") == "on",
+            )
+        )
+    return edits
+
+
+# --- shared context ---------------------------------------------------------------------
+
+
+def _shop(db: Session, actor: Actor, shop_id: int) -> Shop:
+    """The shop being managed (for the console layout); NotFound for strangers."""
+    actor.require_shop(shop_id)
+    shop = db.get(Shop, shop_id)
+    if shop is None:
+        raise NotFound(_("Shop not found."))
+    return shop
+
+
+def _edit_context(db: Session, actor: Actor, shop_id: int, product_id: int) -> dict[str, Any]:
+    shop = _shop(db, actor, shop_id)
+    product = service.shop_product(db, actor, shop_id, product_id)
+    return {
+        "shop": shop,
+        "section": "products",
+        "product": product,
+        "tree": service.category_tree(db),
+        "actions": service.allowed_actions(product.status),
+        "spec_rows": _spec_rows(product),
+        "valid_keys": service.current_spec_keys(product),
+        "stock_log": service.stock_log(db, actor, shop_id, product_id, limit=50),
+        "events": service.product_events(db, product_id),
+        "max_images": service.MAX_IMAGES,
+    }
+
+
+def _spec_rows(product: Product) -> list[tuple[str, str]]:
+    rows = [(s.name, ", ".join(s.values)) for s in product.specs]
+    return rows + [("", "")] * (SPEC_ROWS - len(rows))
+
+
+def _list_context(
+    db: Session, actor: Actor, shop_id: int, status: str, q: str, page: int
+) -> dict[str, Any]:
+    shop = _shop(db, actor, shop_id)
+    chosen = ProductStatus(status) if status in STATUS_FILTERS else None
+    result = service.list_shop_products(db, actor, shop_id, status=chosen, q=q, page=page)
+    return {
+        "shop": shop,
+        "section": "products",
+        "result": result,
+        "status": chosen.value if chosen else "",
+        "q": q,
+        "counts": service.status_counts(db, actor, shop_id),
+        "statuses": STATUS_FILTERS,
+    }
+
+
+def _edit_url(shop_id: int, product_id: int, anchor: str = "") -> str:
+    return f"/merchant/shops/{shop_id}/products/{product_id}/edit" + (
+        f"#{anchor}" if anchor else ""
+    )
+
+
+async def _edit_error(
+    request: Request,
+    db: Session,
+    actor: Actor,
+    shop_id: int,
+    product_id: int,
+    exc: DomainError,
+    **extra: Any,
+) -> Response:
+    await run_in_threadpool(db.rollback)  # show what is stored, not a half-applied edit
+    ctx = await run_in_threadpool(_edit_context, db, actor, shop_id, product_id)
+    ctx.update(extra)
+    ctx["error"] = exc.render(request.state.gettext)
+    return render(request, "catalog/product_edit.html", ctx, status_code=exc.status_code)
+
+
+# --- merchant: list and bulk ------------------------------------------------------------
+
+
+@router.get(BASE)
+def product_list(
+    request: Request,
+    shop_id: int,
+    db: DbDep,
+    actor: SignedIn,
+    status: str = "",
+    q: str = "",
+    page: int = 1,
+) -> Response:
+    ctx = _list_context(db, actor, shop_id, status, q[:60], max(1, min(page, 10000)))
+    return render(request, "catalog/products.html", ctx)
+
+
+@router.post(BASE + "/bulk")
+async def product_bulk(request: Request, shop_id: int, db: DbDep, actor: SignedIn) -> Response:
+    form = await request.form()
+    ids: list[int] = []
+    for raw in form.getlist("product_id"):
+        if isinstance(raw, str) and raw.isdigit():
+            ids.append(int(raw))
+    action = _text(form, "action")
+    status_code = 200
+    bulk: service.BulkResult | None = None
+    error = None
+    try:
+        if action not in ("put_on_shelf", "take_off_shelf"):
+            raise InvalidInput(_("Unknown action."), code="unknown_action")
+        bulk = await run_in_threadpool(
+            service.bulk_set_shelf, db, actor, shop_id, ids, on_shelf=action == "put_on_shelf"
+        )
+    except DomainError as exc:
+        error = exc.render(request.state.gettext)
+        status_code = exc.status_code
+    ctx = await run_in_threadpool(
+        _list_context, db, actor, shop_id, _text(form, "status"), _text(form, "q"), 1
+    )
+    ctx["error"] = error
+    if bulk is not None:
+        titles = {p.id: p.title for p in ctx["result"].items}
+        found = service.get_products(db, [pid for pid, _e in bulk.failed])
+        ctx["bulk"] = {
+            "changed": len(bulk.changed),
+            "failed": [
+                (
+                    pid,
+                    titles.get(pid)
+                    or (found[pid].title if pid in found and found[pid].shop_id == shop_id else ""),
+                    exc.render(request.state.gettext),
+                )
+                for pid, exc in bulk.failed
+            ],
+        }
+    return render(request, "catalog/products.html", ctx, status_code=status_code)
+
+
+# --- merchant: new product --------------------------------------------------------------
+
+
+@router.get(BASE + "/new")
+def product_new(request: Request, shop_id: int, db: DbDep, actor: SignedIn) -> Response:
+    shop = _shop(db, actor, shop_id)
+    return render(
+        request,
+        "catalog/product_new.html",
+        {
+            "shop": shop,
+            "section": "products",
+            "tree": service.category_tree(db),
+            "form": {"return_days": "7", "stock": "0"},
+            "spec_rows": [("", "")] * SPEC_ROWS,
+        },
+    )
+
+
+@router.post(BASE + "/new")
+async def product_create(request: Request, shop_id: int, db: DbDep, actor: SignedIn) -> Response:
+    form = await request.form()
+    gettext = request.state.gettext
+    try:
+        price = _yuan(form, "price", required=True, label=gettext("Price"))
+        assert price is not None
+        product = await run_in_threadpool(
+            lambda: service.create_product(
+                db,
+                actor,
+                shop_id,
+                title=_text(form, "title"),
+                category_id=_int(form, "category_id", default=0, label=gettext("Category")) or 0,
+                description=_text(form, "description"),
+                price_fen=price,
+                list_price_fen=_yuan(
+                    form, "list_price", required=False, label=gettext("List price")
+                ),
+                stock=_int(form, "stock", default=0, label=gettext("Stock")) or 0,
+                weight_g=_int(form, "weight_g", default=0, label=gettext("Weight (g)")) or 0,
+                specs=_specs(form),
+                purchase_limit=_int(
+                    form, "purchase_limit", default=None, label=gettext("Purchase limit")
+                ),
+                return_days=_int(form, "return_days", default=7, label=gettext("Return days")) or 0,
+            )
+        )
+    except DomainError as exc:
+        shop = await run_in_threadpool(_shop, db, actor, shop_id)
+        tree = await run_in_threadpool(service.category_tree, db)
+        return render(
+            request,
+            "catalog/product_new.html",
+            {
+                "shop": shop,
+                "section": "products",
+                "tree": tree,
+                "form": {k: v for k, v in form.items() if isinstance(v, str)},
+                "spec_rows": [
+                    (_text(form, f"spec_name_{i}"), _text(form, f"spec_values_{i}"))
+                    for i in range(SPEC_ROWS)
+                ],
+                "error": exc.render(gettext),
+            },
+            status_code=exc.status_code,
+        )
+    return RedirectResponse(_edit_url(shop_id, product.id) + "?created=1", status_code=303)
+
+
+# --- merchant: edit ---------------------------------------------------------------------
+
+
+@router.get(ONE + "/edit")
+def product_edit(
+    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+) -> Response:
+    ctx = _edit_context(db, actor, shop_id, product_id)
+    flash = request.query_params.get("done", "")
+    ctx["flash"] = flash
+    ctx["created"] = request.query_params.get("created") == "1"
+    return render(request, "catalog/product_edit.html", ctx)
+
+
+@router.post(ONE + "/edit")
+async def product_update(
+    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+) -> Response:
+    form = await request.form()
+    gettext = request.state.gettext
+    try:
+        changes = {
+            "title": _text(form, "title"),
+            "description": _text(form, "description"),
+            "category_id": _int(form, "category_id", default=0, label=gettext("Category")) or 0,
+            "purchase_limit": _int(
+                form, "purchase_limit", default=None, label=gettext("Purchase limit")
+            ),
+            "return_days": _int(form, "return_days", default=7, label=gettext("Return days")),
+        }
+        await run_in_threadpool(service.update_product, db, actor, shop_id, product_id, changes)
+    except DomainError as exc:
+        return await _edit_error(request, db, actor, shop_id, product_id, exc)
+    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=saved", status_code=303)
+
+
+@router.post(ONE + "/specs")
+async def product_specs(
+    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+) -> Response:
+    form = await request.form()
+    try:
+        default_price = _yuan(
+            form, "default_price", required=False, label=request.state.gettext("Price")
+        )
+        await run_in_threadpool(
+            lambda: service.set_specs(
+                db, actor, shop_id, product_id, _specs(form), default_price_fen=default_price
+            )
+        )
+    except DomainError as exc:
+        return await _edit_error(request, db, actor, shop_id, product_id, exc)
+    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=specs#skus", status_code=303)
+
+
+@router.post(ONE + "/skus")
+async def product_skus(
+    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+) -> Response:
+    form = await request.form()
+    try:
+        edits = _sku_edits(form, request.state.gettext)
+        await run_in_threadpool(service.update_skus, db, actor, shop_id, product_id, edits)
+    except DomainError as exc:
+        return await _edit_error(request, db, actor, shop_id, product_id, exc)
+    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=skus#skus", status_code=303)
+
+
+@router.post(ONE + "/images")
+async def product_images(
+    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+) -> Response:
+    form = await request.form()
+    limit = settings.current().max_image_bytes
+    try:
+        uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
+        datas = [await media.read_upload(f, limit=limit) for f in uploads]
+        await run_in_threadpool(service.add_images, db, actor, shop_id, product_id, datas)
+    except DomainError as exc:
+        return await _edit_error(request, db, actor, shop_id, product_id, exc)
+    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=images#images", status_code=303)
+
+
+@router.post(ONE + "/images/{image_id}/delete")
+async def product_image_delete(
+    request: Request, shop_id: int, product_id: int, image_id: int, db: DbDep, actor: SignedIn
+) -> Response:
+    try:
+        await run_in_threadpool(service.delete_image, db, actor, shop_id, product_id, image_id)
+    except DomainError as exc:
+        return await _edit_error(request, db, actor, shop_id, product_id, exc)
+    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=images#images", status_code=303)
+
+
+@router.post(ONE + "/images/{image_id}/move")
+async def product_image_move(
+    request: Request, shop_id: int, product_id: int, image_id: int, db: DbDep, actor: SignedIn
+) -> Response:
+    """Move an image one place (direction=up|down) or to the front (direction=first)."""
+    form = await request.form()
+    direction = _text(form, "direction")
+
+    def move() -> None:
+        product = service.shop_product(db, actor, shop_id, product_id)
+        ids = [i.id for i in product.images]
+        if image_id not in ids:
+            raise InvalidInput(_("Image not found."), code="image_not_found")
+        pos = ids.index(image_id)
+        ids.pop(pos)
+        target = {"up": pos - 1, "down": pos + 1, "first": 0}.get(direction, pos)
+        ids.insert(max(0, min(target, len(ids))), image_id)
+        service.reorder_images(db, actor, shop_id, product_id, ids)
+
+    try:
+        await run_in_threadpool(move)
+    except DomainError as exc:
+        return await _edit_error(request, db, actor, shop_id, product_id, exc)
+    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=images#images", status_code=303)
+
+
+@router.post(ONE + "/status")
+async def product_status(
+    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+) -> Response:
+    form = await request.form()
+    action = _text(form, "action")
+    try:
+        await run_in_threadpool(service.change_status, db, actor, shop_id, product_id, action)
+    except DomainError as exc:
+        return await _edit_error(request, db, actor, shop_id, product_id, exc)
+    return RedirectResponse(_edit_url(shop_id, product_id) + f"?done={action}", status_code=303)
+
+
+@router.post(ONE + "/stock")
+async def product_stock(
+    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+) -> Response:
+    form = await request.form()
+    gettext = request.state.gettext
+    try:
+        sku_id = _int(form, "sku_id", default=0, label="SKU") or 0
+        delta = _int(form, "delta", default=0, label=gettext("Change")) or 0
+        await run_in_threadpool(
+            lambda: service.adjust_stock(
+                db,
+                actor,
+                sku_id,
+                delta,
+                _text(form, "reason"),
+                shop_id=shop_id,
+                product_id=product_id,
+            )
+        )
+    except DomainError as exc:
+        return await _edit_error(
+            request,
+            db,
+            actor,
+            shop_id,
+            product_id,
+            exc,
+            stock_form={k: v for k, v in form.items() if isinstance(v, str)},
+        )
+    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=stock#stock", status_code=303)
+
+
+# --- operators: review ------------------------------------------------------------------
+
+
+@router.get("/ops/products/review")
+def review_queue(
+    request: Request, db: DbDep, actor: SignedIn, status: str = "under_review"
+) -> Response:
+    chosen = ProductStatus(status) if status in STATUS_FILTERS else ProductStatus.UNDER_REVIEW
+    products = service.review_queue(db, actor, status=chosen)
+    return render(
+        request,
+        "catalog/review_queue.html",
+        {
+            "section": "review",
+            "products": products,
+            "status": chosen.value,
+            "statuses": STATUS_FILTERS,
+            "done": request.query_params.get("done", ""),
+        },
+    )
+
+
+def _review_context(db: Session, actor: Actor, product_id: int) -> dict[str, Any]:
+    product = service.review_product(db, actor, product_id)
+    category = service.get_category(db, product.category_id)
+    return {
+        "section": "review",
+        "product": product,
+        "category": category,
+        "parent": service.get_category(db, category.parent_id) if category.parent_id else None,
+        "title_parts": screening.segments(product.title, product.screening_hits),
+        "description_parts": screening.segments(product.description, product.screening_hits),
+        "events": service.product_events(db, product_id),
+    }
+
+
+@router.get("/ops/products/{product_id}")
+def review_detail(request: Request, product_id: int, db: DbDep, actor: SignedIn) -> Response:
+    return render(request, "catalog/review_detail.html", _review_context(db, actor, product_id))
+
+
+@router.post("/ops/products/{product_id}/approve")
+async def review_approve(request: Request, product_id: int, db: DbDep, actor: SignedIn) -> Response:
+    form = await request.form()
+    try:
+        await run_in_threadpool(
+            lambda: service.approve(db, actor, product_id, note=_text(form, "note"))
+        )
+    except DomainError as exc:
+        return await _review_error(request, db, actor, product_id, exc)
+    return RedirectResponse("/ops/products/review?done=approved", status_code=303)
+
+
+@router.post("/ops/products/{product_id}/reject")
+async def review_reject(request: Request, product_id: int, db: DbDep, actor: SignedIn) -> Response:
+    form = await request.form()
+    try:
+        await run_in_threadpool(service.reject, db, actor, product_id, _text(form, "reason"))
+    except DomainError as exc:
+        return await _review_error(request, db, actor, product_id, exc)
+    return RedirectResponse("/ops/products/review?done=rejected", status_code=303)
+
+
+async def _review_error(
+    request: Request, db: Session, actor: Actor, product_id: int, exc: DomainError
+) -> Response:
+    await run_in_threadpool(db.rollback)
+    ctx = await run_in_threadpool(_review_context, db, actor, product_id)
+    ctx["error"] = exc.render(request.state.gettext)
+    return render(request, "catalog/review_detail.html", ctx, status_code=exc.status_code)

@@ -1,5 +1,213 @@
+"""The short-video JSON API: feed, videos, likes, metric beacons, studio stats, removal."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+import re
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi.responses import Response
+
+from xiaodian import settings
+from xiaodian.accounts.actor import Actor
+from xiaodian.content import service, video_files
+from xiaodian.content.schemas import (
+    ERRORS,
+    EventIn,
+    EventOut,
+    LikeOut,
+    RemoveIn,
+    StatsOut,
+    StudioVideoOut,
+    VideoOut,
+    VideoPage,
+    VideoPatch,
+)
+from xiaodian.errors import TooLarge, _
+from xiaodian.web.deps import CurrentActor, DbDep, SignedIn
+
+router = APIRouter(tags=["videos"])
+
+VIEWER_COOKIE = "xd_vid"
+VIEWER_ID = re.compile(r"^[0-9a-f]{32}$")
+
+CursorQ = Annotated[str | None, Query(max_length=40, description="next_cursor of the last page")]
+LimitQ = Annotated[int, Query(ge=1, le=service.FEED_MAX)]
+
+
+def viewer_key(request: Request, actor: Actor) -> str:
+    """Who is watching, for deduplicating metrics: the account, else the viewer cookie the
+    feed page sets, else a hash of address and browser."""
+    if actor.user_id is not None:
+        return f"u:{actor.user_id}"
+    cookie = request.cookies.get(VIEWER_COOKIE, "")
+    if VIEWER_ID.match(cookie):
+        return f"c:{cookie}"
+    host = request.client.host if request.client else ""
+    agent = request.headers.get("user-agent", "")[:300]
+    return "a:" + hashlib.sha256(f"{host}|{agent}".encode()).hexdigest()[:40]
+
+
+@router.get("/videos", responses={422: ERRORS[422]})
+def list_videos(
+    db: DbDep,
+    actor: CurrentActor,
+    cursor: CursorQ = None,
+    limit: LimitQ = service.FEED_DEFAULT,
+    tag: Annotated[str | None, Query(max_length=40, description="a topic, without #")] = None,
+    author: Annotated[int | None, Query(ge=1, description="a creator's own videos")] = None,
+    shop: Annotated[int | None, Query(ge=1, description="a shop's videos")] = None,
+) -> VideoPage:
+    """The feed: published videos, newest first with a small boost for engagement."""
+    page = service.feed(
+        db, actor, cursor=cursor, limit=limit, tag=tag, author_id=author, shop_id=shop
+    )
+    return VideoPage.of(page)
+
+
+@router.post(
+    "/videos",
+    status_code=status.HTTP_201_CREATED,
+    responses={k: ERRORS[k] for k in (401, 403, 404, 413, 422)},
+)
+def create_video(
+    db: DbDep,
+    actor: SignedIn,
+    file: Annotated[UploadFile, File(description="MP4 or WebM, checked by content")],
+    caption: Annotated[str, Form(max_length=1000)] = "",
+    tags: Annotated[str, Form(max_length=300, description="#话题 separated by spaces")] = "",
+    product_ids: Annotated[
+        str, Form(max_length=2000, description="product ids or links, comma separated")
+    ] = "",
+    shop_id: Annotated[int | None, Form(ge=1, description="post for this shop")] = None,
+    cover: Annotated[UploadFile | None, File(description="optional cover image")] = None,
+) -> VideoOut:
+    """Upload a short video with a caption, topics and up to 10 products (multipart)."""
+    staged = video_files.stage_stream(file.file)
+    try:
+        cover_bytes = read_cover(cover)
+        ids = service.parse_product_refs(product_ids)
+    except BaseException:
+        staged.discard()
+        raise
+    video = service.create_video(
+        db,
+        actor,
+        video=staged,
+        caption=caption,
+        tags=tags,
+        product_ids=ids,
+        shop_id=shop_id,
+        cover=cover_bytes,
+    )
+    return VideoOut.of(service.get_video(db, actor, video.id))
+
+
+def read_cover(cover: UploadFile | None) -> bytes | None:
+    """The cover image's bytes (413 past the image limit); None when no file was chosen."""
+    if cover is None or not cover.filename:
+        return None
+    limit = settings.current().max_image_bytes
+    data = cover.file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(
+            _("The file is too large (at most %(mb)s MB)."), mb=round(limit / 1048576, 1)
+        )
+    return data or None
+
+
+@router.get("/videos/{video_id}", responses={404: ERRORS[404]})
+def get_video(db: DbDep, actor: CurrentActor, video_id: int) -> VideoOut:
+    """A published video (its author also sees it hidden or removed)."""
+    return VideoOut.of(service.get_video(db, actor, video_id))
+
+
+@router.patch("/videos/{video_id}", responses={k: ERRORS[k] for k in (401, 404, 409, 422)})
+def update_video(db: DbDep, actor: SignedIn, video_id: int, body: VideoPatch) -> VideoOut:
+    """Change the caption, topics, products or hide/show your own video."""
+    service.update_video(
+        db,
+        actor,
+        video_id,
+        caption=body.caption,
+        tags=body.tags,
+        product_ids=body.product_ids,
+        hidden=body.hidden,
+    )
+    return VideoOut.of(service.get_video(db, actor, video_id))
+
+
+@router.delete(
+    "/videos/{video_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={k: ERRORS[k] for k in (401, 404, 409)},
+)
+def delete_video(db: DbDep, actor: SignedIn, video_id: int) -> Response:
+    """Delete your own video with its file."""
+    service.delete_video(db, actor, video_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/videos/{video_id}/like", responses={k: ERRORS[k] for k in (401, 404)})
+def like(db: DbDep, actor: SignedIn, video_id: int) -> LikeOut:
+    """Like a video (once per person; liking again changes nothing)."""
+    liked, count = service.set_like(db, actor, video_id, liked=True)
+    return LikeOut(liked=liked, like_count=count)
+
+
+@router.delete("/videos/{video_id}/like", responses={k: ERRORS[k] for k in (401, 404)})
+def unlike(db: DbDep, actor: SignedIn, video_id: int) -> LikeOut:
+    """Take your like back."""
+    liked, count = service.set_like(db, actor, video_id, liked=False)
+    return LikeOut(liked=liked, like_count=count)
+
+
+@router.post("/videos/{video_id}/events", responses={k: ERRORS[k] for k in (404, 422)})
+def record_event(
+    request: Request, db: DbDep, actor: CurrentActor, video_id: int, body: EventIn
+) -> EventOut:
+    """The page's metrics beacon (JSON only): a view, or a product card's impression or click.
+
+    Repeats of the same viewer inside the window are not counted (views: 30 minutes).
+    """
+    counted = service.record_event(
+        db,
+        video_id=video_id,
+        kind=body.type,
+        viewer=viewer_key(request, actor),
+        product_id=body.product_id,
+    )
+    return EventOut(counted=counted)
+
+
+@router.get("/videos/{video_id}/stats", responses={k: ERRORS[k] for k in (401, 404)})
+def video_stats(db: DbDep, actor: SignedIn, video_id: int) -> StatsOut:
+    """Views, likes, and per product impressions and clicks, for the video's author."""
+    return StatsOut.of(service.video_stats(db, actor, video_id))
+
+
+@router.get("/me/videos", responses={401: ERRORS[401]})
+def my_videos(
+    db: DbDep,
+    actor: SignedIn,
+    shop: Annotated[int | None, Query(ge=1, description="your shop's videos")] = None,
+) -> list[StudioVideoOut]:
+    """Your videos in every status with their counters (or your shop's)."""
+    return [StudioVideoOut.of(v) for v in service.studio_videos(db, actor, shop_id=shop)]
+
+
+@router.get("/products/{product_id}/videos")
+def product_videos(
+    db: DbDep, product_id: int, limit: Annotated[int, Query(ge=1, le=service.FEED_MAX)] = 6
+) -> list[VideoOut]:
+    """Published videos that feature a product (for its product page)."""
+    return [VideoOut.of(v) for v in service.videos_for_product(db, product_id, limit=limit)]
+
+
+@router.post(
+    "/ops/videos/{video_id}/remove", responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)}
+)
+def remove_video(db: DbDep, actor: SignedIn, video_id: int, body: RemoveIn) -> StudioVideoOut:
+    """Operators: take a video down with a reason; it leaves every feed."""
+    return StudioVideoOut.of(service.remove_video(db, actor, video_id, reason=body.reason))

@@ -1,5 +1,334 @@
+"""Short-video pages: the feed, topic pages, the creator studio and the shop's content page."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+
+from xiaodian import settings
+from xiaodian.accounts.actor import Actor
+from xiaodian.content import service, video_files
+from xiaodian.content.api import VIEWER_COOKIE, VIEWER_ID, read_cover
+from xiaodian.content.models import Video
+from xiaodian.errors import DomainError
+from xiaodian.merchants import service as merchants_service
+from xiaodian.web.deps import CurrentActor, DbDep
+from xiaodian.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+
+FIRST_PAGE = 5
+
+
+def _with_viewer_cookie(request: Request, response: Response) -> Response:
+    """Anonymous viewers get a random id so their views are counted once, not per request."""
+    if not VIEWER_ID.match(request.cookies.get(VIEWER_COOKIE, "")):
+        response.set_cookie(
+            VIEWER_COOKIE,
+            secrets.token_hex(16),
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.settings.cookie_secure,
+        )
+    return response
+
+
+def _feed_page(
+    request: Request, items: list[service.FeedVideo], next_cursor: str | None, **extra: Any
+) -> Response:
+    ctx = {"videos": items, "next_cursor": next_cursor, "tag": None, **extra}
+    return _with_viewer_cookie(request, render(request, "content/feed.html", ctx))
+
+
+@router.get("/videos")
+def feed(request: Request, db: DbDep, actor: CurrentActor) -> Response:
+    page = service.feed(db, actor, limit=FIRST_PAGE)
+    return _feed_page(request, page.items, page.next_cursor)
+
+
+@router.get("/videos/tag/{tag}")
+def tag_feed(request: Request, db: DbDep, actor: CurrentActor, tag: str) -> Response:
+    tag = service.normalize_tag(tag)[: service.TAG_MAX]
+    page = service.feed(db, actor, limit=FIRST_PAGE, tag=tag)
+    return _feed_page(request, page.items, page.next_cursor, tag=tag)
+
+
+@router.get("/videos/{video_id}")
+def video(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Response:
+    """A shareable link: the feed opened at this video, continuing after it."""
+    first = service.get_video(db, actor, video_id)
+    page = service.feed(db, actor, limit=FIRST_PAGE, cursor=first.cursor)
+    return _feed_page(request, [first, *page.items], page.next_cursor, shared=first)
+
+
+# --- studio -------------------------------------------------------------------------------
+
+
+def _sign_in(request: Request) -> Response:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+@router.get("/studio/videos")
+def studio(request: Request, db: DbDep, actor: CurrentActor) -> Response:
+    if not actor.is_authenticated:
+        return _sign_in(request)
+    videos = service.studio_videos(db, actor)
+    shops = merchants_service.my_shops(db, actor)
+    return render(request, "content/studio.html", {"videos": videos, "shops": shops})
+
+
+def _form_ctx(db: DbDep, actor: Actor, shop_id: int | None, **extra: Any) -> dict[str, Any]:
+    shops = merchants_service.my_shops(db, actor)
+    if shop_id is None and not actor.is_creator and shops:
+        shop_id = shops[0].id
+    choices = service.shop_product_choices(db, actor, shop_id) if shop_id else []
+    return {
+        "shops": shops,
+        "shop_id": shop_id,
+        "choices": choices,
+        "max_mb": round(settings.current().max_video_bytes / 1048576),
+        "form": {},
+        **extra,
+    }
+
+
+@router.get("/studio/videos/new")
+def new_video_form(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    shop: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    if not actor.is_authenticated:
+        return _sign_in(request)
+    ctx = _form_ctx(db, actor, shop)
+    if ctx["shop_id"] is None and not actor.is_creator:
+        ctx["error"] = request.state.gettext(
+            "Only creators, or merchants for their shop, can post videos."
+        )
+        return render(request, "content/upload.html", ctx, status_code=403)
+    return render(request, "content/upload.html", ctx)
+
+
+def _upload(
+    request: Request,
+    db: DbDep,
+    actor: Actor,
+    *,
+    file: UploadFile,
+    cover: UploadFile | None,
+    caption: str,
+    tags: str,
+    products: list[str],
+    product_refs: str,
+    shop_id: int | None,
+    template: str,
+    extra: dict[str, Any],
+) -> Response:
+    staged = None
+    try:
+        staged = video_files.stage_stream(file.file)
+        cover_bytes = read_cover(cover)
+        ids = service.parse_product_refs([*products, product_refs])
+        created = service.create_video(
+            db,
+            actor,
+            video=staged,
+            caption=caption,
+            tags=tags,
+            product_ids=ids,
+            shop_id=shop_id,
+            cover=cover_bytes,
+        )
+    except DomainError as exc:
+        if staged is not None:
+            staged.discard()
+        ctx = _form_ctx(db, actor, shop_id, **extra)
+        ctx["error"] = exc.render(request.state.gettext)
+        ctx["form"] = {
+            "caption": caption,
+            "tags": tags,
+            "products": set(products),
+            "product_refs": product_refs,
+        }
+        return render(request, template, ctx, status_code=exc.status_code)
+    target = f"/merchant/shops/{shop_id}/content" if extra.get("shop") else "/studio/videos"
+    return RedirectResponse(f"{target}?posted={created.id}", status_code=303)
+
+
+UploadField = Annotated[UploadFile, File()]
+CoverField = Annotated[UploadFile | None, File()]
+CaptionField = Annotated[str, Form(max_length=1000)]
+TagsField = Annotated[str, Form(max_length=300)]
+ProductsField = Annotated[list[str], Form()]
+RefsField = Annotated[str, Form(max_length=2000)]
+
+
+@router.post("/studio/videos/new")
+def new_video(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    file: UploadField,
+    cover: CoverField = None,
+    caption: CaptionField = "",
+    tags: TagsField = "",
+    products: ProductsField = [],  # noqa: B006 (FastAPI copies defaults)
+    product_refs: RefsField = "",
+    shop_id: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    if not actor.is_authenticated:
+        return _sign_in(request)
+    shop = int(shop_id) if shop_id.isdigit() else None
+    return _upload(
+        request,
+        db,
+        actor,
+        file=file,
+        cover=cover,
+        caption=caption,
+        tags=tags,
+        products=products,
+        product_refs=product_refs,
+        shop_id=shop,
+        template="content/upload.html",
+        extra={},
+    )
+
+
+def _studio_ctx(db: DbDep, actor: Actor, video_id: int, **extra: Any) -> dict[str, Any]:
+    stats = service.video_stats(db, actor, video_id)
+    video = stats.video
+    attached = service.video_products(db, video_id)
+    choices = service.shop_product_choices(db, actor, video.shop_id) if video.shop_id else []
+    return {
+        "video": video,
+        "stats": stats,
+        "attached": attached,
+        "choices": choices,
+        "history": service.video_history(db, actor, video_id),
+        **extra,
+    }
+
+
+@router.get("/studio/videos/{video_id}")
+def edit_video_form(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Response:
+    if not actor.is_authenticated:
+        return _sign_in(request)
+    return render(request, "content/edit.html", _studio_ctx(db, actor, video_id))
+
+
+@router.post("/studio/videos/{video_id}")
+def edit_video(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    video_id: int,
+    caption: CaptionField = "",
+    tags: TagsField = "",
+    products: ProductsField = [],  # noqa: B006 (FastAPI copies defaults)
+    product_refs: RefsField = "",
+) -> Response:
+    if not actor.is_authenticated:
+        return _sign_in(request)
+    try:
+        ids = service.parse_product_refs([*products, product_refs])
+        service.update_video(db, actor, video_id, caption=caption, tags=tags, product_ids=ids)
+    except DomainError as exc:
+        db.rollback()
+        ctx = _studio_ctx(db, actor, video_id, error=exc.render(request.state.gettext))
+        return render(request, "content/edit.html", ctx, status_code=exc.status_code)
+    return RedirectResponse(f"/studio/videos/{video_id}?saved=1", status_code=303)
+
+
+@router.post("/studio/videos/{video_id}/visibility")
+def set_visibility(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    video_id: int,
+    hidden: Annotated[str, Form(max_length=1)] = "",
+) -> Response:
+    if not actor.is_authenticated:
+        return _sign_in(request)
+    try:
+        service.update_video(db, actor, video_id, hidden=hidden == "1")
+    except DomainError as exc:
+        db.rollback()
+        ctx = _studio_ctx(db, actor, video_id, error=exc.render(request.state.gettext))
+        return render(request, "content/edit.html", ctx, status_code=exc.status_code)
+    return RedirectResponse(f"/studio/videos/{video_id}", status_code=303)
+
+
+@router.post("/studio/videos/{video_id}/delete")
+def delete_video(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Response:
+    if not actor.is_authenticated:
+        return _sign_in(request)
+    try:
+        video = service.managed_video(db, actor, video_id)
+        shop_id = video.shop_id
+        service.delete_video(db, actor, video_id)
+    except DomainError as exc:
+        db.rollback()
+        ctx = _studio_ctx(db, actor, video_id, error=exc.render(request.state.gettext))
+        return render(request, "content/edit.html", ctx, status_code=exc.status_code)
+    target = f"/merchant/shops/{shop_id}/content" if shop_id else "/studio/videos"
+    return RedirectResponse(target, status_code=303)
+
+
+# --- merchant console ---------------------------------------------------------------------
+
+
+@router.get("/merchant/shops/{shop_id}/content")
+def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: int) -> Response:
+    if not actor.is_authenticated:
+        return _sign_in(request)
+    shop = merchants_service.console_shop(db, actor, shop_id)
+    videos: list[Video] = service.studio_videos(db, actor, shop_id=shop_id)
+    ctx = {"shop": shop, "section": "content", "videos": videos}
+    return render(request, "content/shop_content.html", ctx)
+
+
+@router.get("/merchant/shops/{shop_id}/content/videos/new")
+def shop_video_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: int) -> Response:
+    if not actor.is_authenticated:
+        return _sign_in(request)
+    shop = merchants_service.console_shop(db, actor, shop_id)
+    ctx = _form_ctx(db, actor, shop_id, shop=shop, section="content")
+    return render(request, "content/shop_upload.html", ctx)
+
+
+@router.post("/merchant/shops/{shop_id}/content/videos/new")
+def shop_video(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    shop_id: int,
+    file: UploadField,
+    cover: CoverField = None,
+    caption: CaptionField = "",
+    tags: TagsField = "",
+    products: ProductsField = [],  # noqa: B006 (FastAPI copies defaults)
+    product_refs: RefsField = "",
+) -> Response:
+    if not actor.is_authenticated:
+        return _sign_in(request)
+    shop = merchants_service.console_shop(db, actor, shop_id)
+    return _upload(
+        request,
+        db,
+        actor,
+        file=file,
+        cover=cover,
+        caption=caption,
+        tags=tags,
+        products=products,
+        product_refs=product_refs,
+        shop_id=shop_id,
+        template="content/shop_upload.html",
+        extra={"shop": shop, "section": "content"},
+    )

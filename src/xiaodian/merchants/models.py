@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian import clock
@@ -27,10 +27,31 @@ class MemberRole(enum.StrEnum):
     STAFF = "staff"
 
 
+# Partial unique indexes: at most one open application per applicant, and an open
+# application's shop name is reserved (both SQLite and PostgreSQL support them).
+_OPEN = text("status = 'submitted'")
+
+
 class MerchantApplication(Base):
     """商家入驻: an application to open a shop, worked by operators."""
 
     __tablename__ = "merchant_applications"
+    __table_args__ = (
+        Index(
+            "uq_merchant_applications_open_applicant_id",
+            "applicant_id",
+            unique=True,
+            sqlite_where=_OPEN,
+            postgresql_where=_OPEN,
+        ),
+        Index(
+            "uq_merchant_applications_open_shop_name",
+            "shop_name",
+            unique=True,
+            sqlite_where=_OPEN,
+            postgresql_where=_OPEN,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     applicant_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)

@@ -1,11 +1,40 @@
-"""Merchant onboarding (商家入驻), shops and their members."""
+"""Shops and their members (owner, staff); the reads other domains use.
+
+Onboarding (applications) lives in ``merchants.applications``.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xiaodian.merchants.models import ShopMember
+from xiaodian import clock
+from xiaodian.accounts import service as accounts_service
+from xiaodian.accounts.actor import Actor
+from xiaodian.accounts.models import User
+from xiaodian.errors import Conflict, InvalidInput, NotFound, _
+from xiaodian.merchants import uploads
+from xiaodian.merchants.models import MemberRole, Shop, ShopMember
+
+DESCRIPTION_MAX = 500
+MAX_STAFF = 50
+
+
+@dataclass(frozen=True)
+class MemberView:
+    user_id: int
+    display_name: str
+    login: str  # masked, e.g. 138****0001
+    role: MemberRole
+    added_at: datetime
+
+
+# --------------------------------------------------------------------------- shops
 
 
 def roles_of(db: Session, *, user_id: int) -> dict[int, str]:
@@ -14,3 +43,159 @@ def roles_of(db: Session, *, user_id: int) -> dict[int, str]:
         select(ShopMember.shop_id, ShopMember.role).where(ShopMember.user_id == user_id)
     )
     return {shop_id: str(role) for shop_id, role in rows}
+
+
+def get_shop(db: Session, shop_id: int) -> Shop:
+    """A shop by id (active or not). Raises NotFound. Read-only."""
+    shop = db.get(Shop, shop_id)
+    if shop is None:
+        raise NotFound(_("Shop not found."), code="shop_not_found")
+    return shop
+
+
+def shops_by_ids(db: Session, ids: Iterable[int]) -> dict[int, Shop]:
+    """Shops by id in one query; unknown ids are left out. Read-only."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {s.id: s for s in db.scalars(select(Shop).where(Shop.id.in_(wanted)))}
+
+
+def list_shops(db: Session) -> list[Shop]:
+    """Every active shop, oldest first. Read-only."""
+    return list(db.scalars(select(Shop).where(Shop.is_active.is_(True)).order_by(Shop.id)))
+
+
+def is_member(db: Session, shop_id: int, user_id: int) -> bool:
+    """Whether the user is the owner or staff of the shop. Read-only."""
+    found = db.scalar(
+        select(ShopMember.id).where(ShopMember.shop_id == shop_id, ShopMember.user_id == user_id)
+    )
+    return found is not None
+
+
+def my_shops(db: Session, actor: Actor) -> list[Shop]:
+    """The shops the signed-in user belongs to (owner or staff), oldest first."""
+    actor.require_user()
+    shops = shops_by_ids(db, actor.shop_ids)
+    return [shops[i] for i in sorted(shops)]
+
+
+def console_shop(db: Session, actor: Actor, shop_id: int) -> Shop:
+    """The shop for its console pages: its members only (others get 404)."""
+    actor.require_shop(shop_id)
+    return get_shop(db, shop_id)
+
+
+def update_shop(
+    db: Session,
+    actor: Actor,
+    shop_id: int,
+    *,
+    description: str | None = None,
+    logo: bytes | None = None,
+) -> Shop:
+    """Owner: change the description and/or the logo. Raises InvalidInput, TooLarge, 403/404."""
+    actor.require_shop(shop_id, owner=True)
+    shop = get_shop(db, shop_id)
+    text = None if description is None else description.strip().replace("\r\n", "\n")
+    if text is not None and len(text) > DESCRIPTION_MAX:
+        raise InvalidInput(
+            _("The description may have at most %(n)s characters."),
+            code="invalid_description",
+            n=DESCRIPTION_MAX,
+        )
+    stored = uploads.store({"logo": (logo, uploads.LOGO_FOLDER)})
+    with uploads.all_or_nothing(db, stored):
+        if text is not None:
+            shop.description = text
+        if "logo" in stored:
+            shop.logo_path = stored["logo"].path
+        db.commit()
+    return shop
+
+
+def _mask(user: User) -> str:
+    if user.phone:
+        return f"{user.phone[:3]}****{user.phone[-4:]}"
+    if user.email:
+        name, _at, domain = user.email.partition("@")
+        return f"{name[:2]}***@{domain}"
+    return ""
+
+
+def list_members(db: Session, actor: Actor, shop_id: int) -> list[MemberView]:
+    """Owner first, then staff by date added. Any member of the shop may look."""
+    actor.require_shop(shop_id)
+    members = list(
+        db.scalars(
+            select(ShopMember)
+            .where(ShopMember.shop_id == shop_id)
+            .order_by(ShopMember.role != MemberRole.OWNER, ShopMember.added_at, ShopMember.id)
+        )
+    )
+    users = accounts_service.users_by_ids(db, (m.user_id for m in members))
+    return [
+        MemberView(
+            user_id=m.user_id,
+            display_name=users[m.user_id].display_name if m.user_id in users else "",
+            login=_mask(users[m.user_id]) if m.user_id in users else "",
+            role=m.role,
+            added_at=m.added_at,
+        )
+        for m in members
+    ]
+
+
+def add_staff(db: Session, actor: Actor, shop_id: int, *, login: str) -> MemberView:
+    """Owner: add an existing account (by phone or email) as staff.
+    Raises 403 (staff), 404 (stranger / unknown account), 409 (already a member)."""
+    owner_id = actor.require_shop(shop_id, owner=True)
+    user = accounts_service.get_by_login(db, login)
+    if is_member(db, shop_id, user.id):
+        raise Conflict(_("This account already works for the shop."), code="already_member")
+    count = db.scalar(
+        select(func.count()).select_from(ShopMember).where(ShopMember.shop_id == shop_id)
+    )
+    if (count or 0) >= MAX_STAFF:
+        raise Conflict(
+            _("A shop can have at most %(n)s members."), code="too_many_staff", n=MAX_STAFF
+        )
+    member = ShopMember(
+        shop_id=shop_id,
+        user_id=user.id,
+        role=MemberRole.STAFF,
+        added_at=clock.now(),
+        added_by_id=owner_id,
+    )
+    db.add(member)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise Conflict(
+            _("This account already works for the shop."), code="already_member"
+        ) from None
+    return MemberView(
+        user_id=user.id,
+        display_name=user.display_name,
+        login=_mask(user),
+        role=member.role,
+        added_at=member.added_at,
+    )
+
+
+def remove_member(db: Session, actor: Actor, shop_id: int, user_id: int) -> None:
+    """Owner: remove a staff member. The owner cannot remove themselves (409)."""
+    owner_id = actor.require_shop(shop_id, owner=True)
+    if user_id == owner_id:
+        raise Conflict(_("The owner cannot be removed from the shop."), code="cannot_remove_owner")
+    member = db.scalar(
+        select(ShopMember).where(ShopMember.shop_id == shop_id, ShopMember.user_id == user_id)
+    )
+    if member is None:
+        raise NotFound(_("This account is not a member of the shop."), code="member_not_found")
+    if member.role == MemberRole.OWNER:
+        raise Conflict(_("The owner cannot be removed from the shop."), code="cannot_remove_owner")
+    db.delete(member)
+    db.commit()

@@ -1,5 +1,131 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Header, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from xiaodian.db import Database
+from xiaodian.payments import service
+from xiaodian.payments.notify import NotifyResult
+from xiaodian.payments.schemas import (
+    PaymentOut,
+    PaymentStartIn,
+    PaymentStartOut,
+    RefundIn,
+    RefundModeIn,
+    RefundOut,
+    RefundOutcomeIn,
+)
+from xiaodian.web.deps import DbDep, SignedIn
+
+router = APIRouter(tags=["payments"])
+
+
+def _absolute(request: Request, path: str | None) -> str | None:
+    if not path or not path.startswith("/"):
+        return path
+    return request.app.state.settings.public_base_url.rstrip("/") + path
+
+
+@router.post("/payments")
+def start_payment(
+    request: Request,
+    body: PaymentStartIn,
+    db: DbDep,
+    actor: SignedIn,
+    idempotency_key: Annotated[str | None, Header(max_length=64)] = None,
+) -> PaymentStartOut:
+    """Pay one or several of your pending orders. An open payment for the same orders is
+    returned again (``reused``), so retries (with or without an ``Idempotency-Key``) and
+    double clicks pay once."""
+    start = service.start_payment(
+        db, actor, order_nos=body.order_nos, method=body.method, openid=body.openid
+    )
+    out = PaymentStartOut.model_validate(start, from_attributes=True)
+    out.cashier_url = _absolute(request, start.cashier_url)
+    if start.method == "native" and start.code_url and start.code_url.startswith("/"):
+        out.code_url = _absolute(request, start.code_url)
+    return out
+
+
+@router.get("/payments/{out_trade_no}")
+def get_payment(out_trade_no: str, db: DbDep, actor: SignedIn) -> PaymentOut:
+    """The status of one of your payments (the cashier polls this)."""
+    payment = service.get_payment(db, actor, out_trade_no)
+    return PaymentOut(
+        out_trade_no=payment.out_trade_no,
+        status=payment.status.value,
+        amount_fen=payment.amount_fen,
+        method=payment.method.value,
+        order_nos=[link.order_no for link in payment.orders],
+        created_at=payment.created_at,
+        expires_at=payment.expires_at,
+        paid_at=payment.paid_at,
+        return_url=service.return_url(payment),
+    )
+
+
+def _handle(database: Database, headers: dict[str, str], body: bytes) -> NotifyResult:
+    with database.session(write=True) as db:
+        return service.handle_notification(db, headers=headers, body=body)
+
+
+async def _notify(request: Request) -> Response:
+    body = await request.body()
+    result = await run_in_threadpool(_handle, request.app.state.db, dict(request.headers), body)
+    if result.ok:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return JSONResponse(
+        {"code": "FAIL", "message": result.message or "失败"}, status_code=result.status_code
+    )
+
+
+@router.post("/payments/notify", status_code=204, response_class=Response)
+async def notify(request: Request) -> Response:
+    """WeChat Pay (or the sandbox) reports a payment or refund result. Verified by
+    signature; answers 204, or 4xx/5xx with ``{"code": "FAIL", "message": ...}``."""
+    return await _notify(request)
+
+
+@router.post("/payments/notify/refund", status_code=204, response_class=Response)
+async def notify_refund(request: Request) -> Response:
+    """The same endpoint for refund notifications, if configured separately."""
+    return await _notify(request)
+
+
+@router.post("/payments/refunds", status_code=status.HTTP_201_CREATED)
+def refund(
+    body: RefundIn,
+    db: DbDep,
+    actor: SignedIn,
+    idempotency_key: Annotated[str | None, Header(max_length=40)] = None,
+) -> RefundOut:
+    """Operators: refund (part of) a paid order. Never more than what is left of it."""
+    row = service.operator_refund(
+        db,
+        actor,
+        order_no=body.order_no,
+        amount_fen=body.amount_fen,
+        reason=body.reason,
+        idempotency_key=idempotency_key,
+    )
+    return RefundOut.model_validate(row)
+
+
+@router.put("/payments/sandbox/refund-mode", status_code=204, response_class=Response)
+def sandbox_refund_mode(body: RefundModeIn, actor: SignedIn) -> None:
+    """Operators, sandbox only: refunds succeed at once ("success") or wait ("processing")."""
+    service.sandbox_set_refund_mode(actor, body.mode)
+
+
+@router.post("/payments/sandbox/refunds/{out_refund_no}/outcome")
+def sandbox_refund_outcome(
+    out_refund_no: str, body: RefundOutcomeIn, db: DbDep, actor: SignedIn
+) -> dict[str, Any]:
+    """Operators, sandbox only: decide a processing refund; WeChat-style notification follows."""
+    result = service.sandbox_refund_outcome(
+        db, actor, out_refund_no=out_refund_no, outcome=body.outcome
+    )
+    return {"out_refund_no": out_refund_no, "status": result}

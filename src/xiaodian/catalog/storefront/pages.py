@@ -1,5 +1,115 @@
+"""The buyer's pages: home, category, shop, search and product."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from xiaodian.catalog.storefront import service
+from xiaodian.web.deps import CurrentActor, DbDep
+from xiaodian.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 20
+PageNo = Annotated[int, Query(ge=1, le=service.MAX_PAGE)]
+
+
+def _sort(value: str) -> str:
+    """Pages forgive an unknown sort (an old link) and show the default order."""
+    return value if value in service.SORTS else "default"
+
+
+def _listing(request: Request, sort: str, page: int, **extra: Any) -> dict[str, Any]:
+    return {"sort": sort, "page": page, "base_path": request.url.path, **extra}
+
+
+@router.get("/")
+def home(
+    request: Request, db: DbDep, actor: CurrentActor, sort: str = "default", page: PageNo = 1
+) -> Response:
+    sort = _sort(sort)
+    categories = service.category_tree(db)
+    products = service.list_products(db, sort=sort, page=page, page_size=PAGE_SIZE)
+    ctx = _listing(request, sort, page, categories=categories, products=products)
+    return render(request, "storefront/home.html", ctx)
+
+
+@router.get("/c/{slug}")
+def category(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    slug: str,
+    sort: str = "default",
+    page: PageNo = 1,
+) -> Response:
+    sort = _sort(sort)
+    node, parent = service.get_category(db, slug)
+    products = service.list_products(db, category=node, sort=sort, page=page, page_size=PAGE_SIZE)
+    ctx = _listing(request, sort, page, category=node, parent=parent, products=products)
+    return render(request, "storefront/category.html", ctx)
+
+
+@router.get("/shops/{shop_id}")
+def shop(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    shop_id: int,
+    sort: str = "default",
+    page: PageNo = 1,
+) -> Response:
+    sort = _sort(sort)
+    card = service.get_shop(db, shop_id)
+    products = service.list_products(db, shop_id=card.id, sort=sort, page=page, page_size=PAGE_SIZE)
+    ctx = _listing(request, sort, page, shop=card, products=products)
+    return render(request, "storefront/shop.html", ctx)
+
+
+@router.get("/search")
+def search(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    q: Annotated[str, Query(max_length=service.MAX_QUERY_CHARS)] = "",
+    category: Annotated[str, Query(max_length=60)] = "",
+    shop: Annotated[int | None, Query(ge=1)] = None,
+    sort: str = "default",
+    page: PageNo = 1,
+) -> Response:
+    sort = _sort(sort)
+    categories = service.category_tree(db)
+    products = service.list_products(
+        db,
+        q=q,
+        category=category or None,
+        shop_id=shop,
+        sort=sort,
+        page=page,
+        page_size=PAGE_SIZE,
+    )
+    params = {"q": q, "category": category, "shop": shop or ""}
+    ctx = _listing(
+        request, sort, page, q=q, products=products, categories=categories, params=params
+    )
+    return render(request, "storefront/search.html", ctx)
+
+
+@router.get("/p/{product_id}")
+def product(request: Request, db: DbDep, actor: CurrentActor, product_id: int) -> Response:
+    detail = service.get_product(db, product_id)
+    skus_json = [
+        {
+            "id": s.id,
+            "spec_values": s.spec_values,
+            "price_fen": s.price_fen,
+            "list_price_fen": s.list_price_fen,
+            "stock": s.stock,
+            "available": s.available,
+        }
+        for s in detail.skus
+    ]
+    return render(request, "storefront/product.html", {"product": detail, "skus_json": skus_json})

@@ -116,6 +116,22 @@ def upgrade() -> None:
     op.create_index(
         "ix_merchant_applications_status", "merchant_applications", ["status"], unique=False
     )
+    op.create_index(
+        "uq_merchant_applications_open_applicant_id",
+        "merchant_applications",
+        ["applicant_id"],
+        unique=True,
+        sqlite_where=sa.text("status = 'submitted'"),
+        postgresql_where=sa.text("status = 'submitted'"),
+    )
+    op.create_index(
+        "uq_merchant_applications_open_shop_name",
+        "merchant_applications",
+        ["shop_name"],
+        unique=True,
+        sqlite_where=sa.text("status = 'submitted'"),
+        postgresql_where=sa.text("status = 'submitted'"),
+    )
     op.create_table(
         "shop_members",
         sa.Column("id", sa.Integer(), nullable=False),

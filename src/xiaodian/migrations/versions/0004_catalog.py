@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("created_at", xiaodian.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", xiaodian.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("published_at", xiaodian.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("submitted_at", xiaodian.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["category_id"], ["categories.id"], name=op.f("fk_products_category_id_categories")
         ),

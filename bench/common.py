@@ -1,0 +1,178 @@
+"""Shared pieces of the benchmarks: a server of our own on a fresh database, buyers with
+tokens, percentiles, CPU accounting and the JSON summary line.
+
+Benchmarks are programs, not tests: they print what they measured and assert nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), for "who was the bottleneck"."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+@dataclass
+class Server:
+    url: str
+    database_url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process else 0
+
+
+@contextmanager
+def fresh_database(database_url: str | None) -> Iterator[tuple[str, Path]]:
+    """A new empty database: a temporary SQLite file, or a new PostgreSQL database named at
+    random on the server ``database_url`` points to (dropped afterwards)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="xiaodian-bench-"))
+    try:
+        if not database_url:
+            yield f"sqlite:///{data_dir / 'xiaodian.db'}", data_dir
+            return
+        name = f"xd_bench_{secrets.token_hex(5)}"
+        admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+            yield url, data_dir
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def prepare(database_url: str, data_dir: Path, **extra_env: str) -> dict[str, str]:
+    """Migrate the database and return the environment the server will run with."""
+    env = dict(os.environ)
+    env.update(
+        XIAODIAN_DATA_DIR=str(data_dir),
+        XIAODIAN_DATABASE_URL=database_url,
+        XIAODIAN_SECRET_KEY="bench-" + "k" * 40,
+        **extra_env,
+    )
+    for key, value in env.items():
+        if key.startswith("XIAODIAN_"):
+            os.environ[key] = value
+    from xiaodian import migrate
+    from xiaodian.db import Database
+
+    database = Database(database_url)
+    migrate.upgrade(database.engine)
+    database.dispose()
+    return env
+
+
+@contextmanager
+def run_server(env: dict[str, str], *, workers: int = 1) -> Iterator[Server]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(env, XIAODIAN_PUBLIC_BASE_URL=url)
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "xiaodian.asgi:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--workers",
+        str(workers),
+    ]
+    process = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    server = Server(
+        url=url,
+        database_url=env["XIAODIAN_DATABASE_URL"],
+        data_dir=Path(env["XIAODIAN_DATA_DIR"]),
+        process=process,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def report(summary: dict[str, Any]) -> None:
+    """Print the summary as the last line of output (one JSON object)."""
+    summary.setdefault("machine", machine())
+    sys.stdout.flush()
+    print(json.dumps(summary, ensure_ascii=False))

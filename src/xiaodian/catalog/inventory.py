@@ -1,0 +1,279 @@
+"""Stock reservation: the only code that moves stock for orders.
+
+A SKU keeps four counters in one row (``on_hand + reserved + sold == received``, none below
+zero). Every movement here is ONE conditional UPDATE whose row count decides, never a
+read-modify-write, so two buyers racing for the last unit cannot both get it: on SQLite
+write transactions begin IMMEDIATE and queue; on PostgreSQL the UPDATE locks the row and
+re-checks its condition after a concurrent writer commits.
+
+- ``reserve``: on hand -> reserved (checkout)
+- ``release``: reserved -> on hand (cancel, payment timeout)
+- ``sell``: reserved -> sold, and ``Product.sales_count`` grows (payment)
+- ``restock``: sold -> on hand (refunded before shipping)
+
+Each writes a ``StockMovement`` row whose ``delta`` is signed by what it does to the units
+in the warehouse: reserve -q, release +q, sell -q (they leave), restock +q. The ``*_many``
+forms move several SKUs in one statement (constant SQL however many lines an order has).
+Callers (orders) guard each event by their own conditional state change, so every line
+moves exactly once per event.
+None of these commit: they join the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, case, insert, select, update
+from sqlalchemy.orm import Session
+
+from xiaodian import clock
+from xiaodian.catalog.models import Product, ProductStatus, Sku, StockMovement
+from xiaodian.errors import Conflict, _
+from xiaodian.merchants.models import Shop
+
+_skus = cast(Table, Sku.__table__)
+_products = cast(Table, Product.__table__)
+
+
+@dataclass(frozen=True)
+class Move:
+    """``quantity`` units of ``sku_id`` for ``ref`` (an order number)."""
+
+    sku_id: int
+    quantity: int
+    ref: str
+
+
+@dataclass(frozen=True)
+class SkuInfo:
+    """What trading needs to know about a SKU, read in one query."""
+
+    sku_id: int
+    product_id: int
+    shop_id: int
+    shop_name: str
+    shop_active: bool
+    title: str
+    spec_text: str
+    price_fen: int
+    stock_on_hand: int
+    sku_active: bool
+    product_on_sale: bool
+    purchase_limit: int | None
+    cover_path: str | None
+
+    @property
+    def sellable(self) -> bool:
+        return self.sku_active and self.product_on_sale and self.shop_active
+
+
+def load_skus(db: Session, sku_ids: Iterable[int]) -> dict[int, SkuInfo]:
+    """SKUs with their product and shop, by id (missing ids are simply absent)."""
+    ids = sorted(set(sku_ids))
+    if not ids:
+        return {}
+    rows = db.execute(
+        select(
+            Sku.id,
+            Sku.product_id,
+            Product.shop_id,
+            Shop.name,
+            Shop.is_active,
+            Product.title,
+            Sku.spec_key,
+            Sku.price_fen,
+            Sku.stock_on_hand,
+            Sku.is_active,
+            Product.status,
+            Product.purchase_limit,
+            Product.cover_path,
+        )
+        .join(Product, Product.id == Sku.product_id)
+        .join(Shop, Shop.id == Product.shop_id)
+        .where(Sku.id.in_(ids))
+    )
+    return {
+        r[0]: SkuInfo(
+            sku_id=r[0],
+            product_id=r[1],
+            shop_id=r[2],
+            shop_name=r[3],
+            shop_active=bool(r[4]),
+            title=r[5],
+            spec_text=r[6] or "",
+            price_fen=r[7],
+            stock_on_hand=r[8],
+            sku_active=bool(r[9]),
+            product_on_sale=r[10] == ProductStatus.ON_SALE,
+            purchase_limit=r[11],
+            cover_path=r[12],
+        )
+        for r in rows
+    }
+
+
+def _by_sku(moves: Iterable[Move]) -> dict[int, int]:
+    totals: dict[int, int] = defaultdict(int)
+    for move in moves:
+        if move.quantity <= 0:
+            raise ValueError("stock moves need a positive quantity")
+        totals[move.sku_id] += move.quantity
+    return dict(totals)
+
+
+def _per_sku(totals: Mapping[int, int]) -> ColumnElement[Any]:
+    """``CASE id WHEN 1 THEN 2 ... END``: each SKU's quantity inside one statement."""
+    return case(dict(totals), value=_skus.c.id, else_=0)
+
+
+def _log(db: Session, moves: list[Move], kind: str, sign: int, reason: str) -> None:
+    now = clock.now()
+    db.execute(
+        insert(StockMovement),
+        [
+            {
+                "sku_id": m.sku_id,
+                "kind": kind,
+                "delta": sign * m.quantity,
+                "reason": reason,
+                "actor_id": None,
+                "ref": m.ref,
+                "at": now,
+            }
+            for m in moves
+        ],
+    )
+
+
+def reserve_many(db: Session, moves: list[Move]) -> list[int]:
+    """Reserve every move, or none: returns the SKU ids that were short (empty = done).
+
+    One UPDATE reserves all SKUs that have enough on hand; if any is short the ones that
+    were reserved are put back in the same transaction, so nothing stays reserved.
+    """
+    totals = _by_sku(moves)
+    if not totals:
+        return []
+    qty = _per_sku(totals)
+    done = set(
+        db.execute(
+            update(_skus)
+            .where(_skus.c.id.in_(list(totals)), _skus.c.stock_on_hand >= qty)
+            .values(
+                stock_on_hand=_skus.c.stock_on_hand - qty,
+                stock_reserved=_skus.c.stock_reserved + qty,
+            )
+            .returning(_skus.c.id)
+        ).scalars()
+    )
+    short = sorted(set(totals) - done)
+    if short:
+        if done:
+            back = _per_sku({k: totals[k] for k in done})
+            db.execute(
+                update(_skus)
+                .where(_skus.c.id.in_(list(done)))
+                .values(
+                    stock_on_hand=_skus.c.stock_on_hand + back,
+                    stock_reserved=_skus.c.stock_reserved - back,
+                )
+            )
+        return short
+    _log(db, moves, "reserve", -1, "checkout")
+    return []
+
+
+def _shift(
+    db: Session,
+    moves: list[Move],
+    *,
+    source: str,
+    target: str,
+    kind: str,
+    sign: int,
+    reason: str,
+) -> list[int]:
+    """Move units between two counters of each SKU, conditionally; returns product ids."""
+    totals = _by_sku(moves)
+    if not totals:
+        return []
+    qty = _per_sku(totals)
+    src, dst = _skus.c[source], _skus.c[target]
+    rows = db.execute(
+        update(_skus)
+        .where(_skus.c.id.in_(list(totals)), src >= qty)
+        .values({source: src - qty, target: dst + qty})
+        .returning(_skus.c.id, _skus.c.product_id)
+    ).all()
+    if len(rows) != len(totals):
+        # Callers guard by the order's state, so this means the counters were edited by
+        # hand below what orders hold: refuse rather than drive a counter negative.
+        raise Conflict(_("The stock of this item is inconsistent."), code="stock_inconsistent")
+    _log(db, moves, kind, sign, reason)
+    product_of = {sku_id: product_id for sku_id, product_id in rows}
+    sold: dict[int, int] = defaultdict(int)
+    for sku_id, quantity in totals.items():
+        sold[product_of[sku_id]] += quantity
+    if kind == "sell":
+        db.execute(
+            update(_products)
+            .where(_products.c.id.in_(list(sold)))
+            .values(
+                sales_count=_products.c.sales_count
+                + case(dict(sold), value=_products.c.id, else_=0)
+            )
+        )
+    return list(sold)
+
+
+def release_many(db: Session, moves: list[Move], *, reason: str = "cancelled") -> None:
+    """Reserved -> on hand (an unpaid order was cancelled or timed out)."""
+    _shift(
+        db,
+        moves,
+        source="stock_reserved",
+        target="stock_on_hand",
+        kind="release",
+        sign=1,
+        reason=reason,
+    )
+
+
+def sell_many(db: Session, moves: list[Move]) -> None:
+    """Reserved -> sold (the order was paid); bumps each product's sales count."""
+    _shift(
+        db, moves, source="stock_reserved", target="stock_sold", kind="sell", sign=-1, reason="paid"
+    )
+
+
+def restock_many(db: Session, moves: list[Move], *, reason: str = "refunded") -> None:
+    """Sold -> on hand (refunded before it was shipped)."""
+    _shift(
+        db,
+        moves,
+        source="stock_sold",
+        target="stock_on_hand",
+        kind="restock",
+        sign=1,
+        reason=reason,
+    )
+
+
+def reserve(db: Session, *, sku_id: int, quantity: int, ref: str) -> bool:
+    """Reserve ``quantity`` of one SKU; False when there is not enough on hand."""
+    return not reserve_many(db, [Move(sku_id, quantity, ref)])
+
+
+def release(db: Session, *, sku_id: int, quantity: int, ref: str) -> None:
+    release_many(db, [Move(sku_id, quantity, ref)])
+
+
+def sell(db: Session, *, sku_id: int, quantity: int, ref: str) -> None:
+    sell_many(db, [Move(sku_id, quantity, ref)])
+
+
+def restock(db: Session, *, sku_id: int, quantity: int, ref: str) -> None:
+    restock_many(db, [Move(sku_id, quantity, ref)])

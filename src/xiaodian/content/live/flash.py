@@ -1,0 +1,1100 @@
+"""Flash sales (秒杀) in a live room: thousands of buyers, a few units, never oversold.
+
+How the units move:
+
+- ``start_sale`` moves the sale's ``quantity`` from the SKU's on-hand stock into ONE stock
+  reservation (``inventory.reserve``, ref ``flash:<id>``). From then on the hot row is the
+  sale, not the SKU.
+- Each purchase is a conditional UPDATE of the sale row (``remaining >= q``, running, not
+  past its end), a conditional upsert of the buyer's row (``bought + q <= limit``), an order
+  at the live price through ``orders.checkout.create_orders(..., reserve_stock=False)`` (its
+  units are already reserved) and a ``flash_sale_orders`` row. With Redis configured an
+  atomic Lua script gates first (remaining and per-buyer hash), so turned-away buyers never
+  reach the database; the database stays the record and keeps its own conditions.
+- Paying sells the reserved units (orders). A cancelled or timed-out order releases its
+  units to the SKU (orders); ``return_cancelled_units`` then gives them back to the sale,
+  exactly once per order (conditional update of its ``flash_sale_orders`` row).
+- ``stop_sale`` (or the end of the room, or ``expire_sales``) releases what is left.
+
+Invariant (a CHECK on the row): ``quantity == sold + remaining``.
+
+In the web process purchases go through ``FlashEngine``: requests are answered from memory
+when the sale is sold out, ended or the buyer is at the limit, and the rest are queued to
+ONE writer thread that commits them in small batches (group commit), so 64 concurrent
+buyers never spin on SQLite's busy lock. Updates of "remaining" are coalesced to at most
+~10 events per second per sale, plus one the moment it sells out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from xiaodian import clock, realtime
+from xiaodian import settings as settings_module
+from xiaodian.accounts.actor import Actor
+from xiaodian.catalog import inventory
+from xiaodian.catalog import service as catalog_service
+from xiaodian.content.live.models import (
+    FlashOrderState,
+    FlashSale,
+    FlashSaleBuyer,
+    FlashSaleOrder,
+    LiveRoom,
+    LiveRoomEvent,
+    LiveRoomProduct,
+    RoomStatus,
+    SaleStatus,
+)
+from xiaodian.content.live.service import channel, host_room
+from xiaodian.db import Database
+from xiaodian.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound, _
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT = 99
+MIN_DURATION = 10
+MAX_DURATION = 6 * 3600
+MAX_QUANTITY = 999
+PUBLISH_INTERVAL = 0.1  # seconds between "remaining" updates of one sale
+VIEW_TTL = 2.0  # seconds a cached sale view is trusted without an event
+BATCH = 64
+RETURN_BATCH = 1000
+
+
+def ref(sale_id: int) -> str:
+    return f"flash:{sale_id}"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _sold_out() -> Conflict:
+    return Conflict(_("Sold out."), code="sold_out")
+
+
+def _limit_reached(limit: int) -> Conflict:
+    return Conflict(
+        _("You can buy at most %(n)s of this flash sale."), code="limit_reached", n=limit
+    )
+
+
+def _not_running() -> IllegalTransition:
+    return IllegalTransition(_("This flash sale is not running."), code="sale_not_running")
+
+
+def _room_not_live() -> IllegalTransition:
+    return IllegalTransition(_("The room is not live."), code="room_not_live")
+
+
+def _unknown() -> NotFound:
+    return NotFound(_("Flash sale not found."), code="sale_not_found")
+
+
+def check_quantity(quantity: Any) -> int:
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        raise InvalidInput(_("The quantity must be a whole number."), code="bad_quantity")
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidInput(
+            _("The quantity must be between 1 and %(max)s."), code="bad_quantity", max=MAX_QUANTITY
+        )
+    return quantity
+
+
+# --------------------------------------------------------------------------- views
+
+
+def sale_view(sale: FlashSale) -> dict[str, Any]:
+    """What viewers see of a sale (the ``sale`` event and the snapshot)."""
+    return {
+        "id": sale.id,
+        "room_id": sale.room_id,
+        "product_id": sale.product_id,
+        "sku_id": sale.sku_id,
+        "title": sale.title,
+        "price_fen": sale.price_fen,
+        "regular_price_fen": sale.regular_price_fen,
+        "quantity": sale.quantity,
+        "remaining": sale.remaining,
+        "sold": sale.sold,
+        "per_buyer_limit": sale.per_buyer_limit,
+        "status": str(sale.status),
+        "duration_seconds": sale.duration_seconds,
+        "ends_at": sale.ends_at.isoformat() if sale.ends_at else None,
+        "sold_out": sale.status == SaleStatus.RUNNING and sale.remaining <= 0,
+    }
+
+
+def room_sales(db: Session, room_id: int) -> list[FlashSale]:
+    """A room's sales, oldest first."""
+    return list(
+        db.scalars(select(FlashSale).where(FlashSale.room_id == room_id).order_by(FlashSale.id))
+    )
+
+
+def host_sale(db: Session, actor: Actor, room_id: int, sale_id: int) -> tuple[LiveRoom, FlashSale]:
+    room = host_room(db, actor, room_id)
+    sale = db.get(FlashSale, sale_id) if sale_id > 0 else None
+    if sale is None or sale.room_id != room.id:
+        raise _unknown()
+    return room, sale
+
+
+def _event(db: Session, room_id: int, actor_id: int | None, kind: str, note: str) -> None:
+    db.add(
+        LiveRoomEvent(room_id=room_id, actor_id=actor_id, kind=kind, note=note, at=clock.now())
+    )
+
+
+def _publish_sale(db: Session, sale: FlashSale, **extra: Any) -> None:
+    realtime.publish(channel(sale.room_id), {"type": "sale", "sale": sale_view(sale), **extra}, db=db)
+
+
+# --------------------------------------------------------------------------- host
+
+
+@dataclass
+class SaleInput:
+    product_id: int
+    sku_id: int
+    price_fen: int
+    quantity: int
+    per_buyer_limit: int = 1
+    duration_seconds: int = 300
+
+
+def _whole(value: Any, code: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(_("Enter a whole number."), code=code)
+    return value
+
+
+def open_sale(db: Session, actor: Actor, room_id: int, data: SaleInput) -> FlashSale:
+    """The host opens a flash sale (draft) on one SKU of a product in the room's list.
+
+    The live price must be below the SKU's price, the quantity at most its on-hand stock,
+    the per-buyer limit between 1 and the quantity. Stock moves when the sale starts."""
+    room = host_room(db, actor, room_id)
+    if room.status == RoomStatus.ENDED:
+        raise IllegalTransition(_("The live has ended."), code="room_ended")
+    listed = db.scalar(
+        select(LiveRoomProduct.id).where(
+            LiveRoomProduct.room_id == room.id, LiveRoomProduct.product_id == data.product_id
+        )
+    )
+    if listed is None:
+        raise NotFound(_("This product is not in the room's list."), code="product_not_listed")
+    product = catalog_service.get_product(db, data.product_id)
+    sku = next((s for s in product.skus if s.id == data.sku_id and s.is_active), None)
+    if sku is None:
+        raise NotFound(_("SKU not found."), code="sku_not_found")
+    price = _whole(data.price_fen, "bad_price")
+    quantity = _whole(data.quantity, "bad_quantity")
+    limit = _whole(data.per_buyer_limit, "bad_limit")
+    duration = _whole(data.duration_seconds, "bad_duration")
+    if not 0 < price < sku.price_fen:
+        raise InvalidInput(
+            _("The live price must be above 0 and below the regular price %(price)s."),
+            code="bad_price",
+            price=f"¥{sku.price_fen / 100:.2f}",
+        )
+    if quantity < 1:
+        raise InvalidInput(_("The quantity must be at least 1."), code="bad_quantity")
+    if quantity > sku.stock_on_hand:
+        raise InvalidInput(
+            _("Only %(n)s in stock: lower the quantity."), code="over_stock", n=sku.stock_on_hand
+        )
+    if not 1 <= limit <= min(quantity, MAX_LIMIT):
+        raise InvalidInput(
+            _("The per-buyer limit must be between 1 and the quantity."), code="bad_limit"
+        )
+    if not MIN_DURATION <= duration <= MAX_DURATION:
+        raise InvalidInput(
+            _("The duration must be between 10 seconds and 6 hours."), code="bad_duration"
+        )
+    title = product.title if not sku.spec_key else f"{product.title} {sku.spec_key}"
+    sale = FlashSale(
+        room_id=room.id,
+        product_id=product.id,
+        sku_id=sku.id,
+        title=title[:120],
+        price_fen=price,
+        regular_price_fen=sku.price_fen,
+        quantity=quantity,
+        sold=0,
+        remaining=quantity,
+        per_buyer_limit=limit,
+        duration_seconds=duration,
+        status=SaleStatus.DRAFT,
+        created_by=actor.user_id,
+        created_at=clock.now(),
+    )
+    db.add(sale)
+    db.flush()
+    _event(db, room.id, actor.user_id, "sale_opened", f"sale {sale.id}")
+    _publish_sale(db, sale)
+    db.commit()
+    return sale
+
+
+def start_sale(db: Session, actor: Actor, room_id: int, sale_id: int) -> FlashSale:
+    """Start a draft sale while the room is live: reserve its units from the SKU in one
+    move and open it for ``duration_seconds``. Conflict if the stock is no longer there."""
+    room, sale = host_sale(db, actor, room_id, sale_id)
+    if room.status != RoomStatus.LIVE:
+        raise _room_not_live()
+    now = clock.now()
+    moved = db.execute(
+        update(FlashSale)
+        .where(FlashSale.id == sale.id, FlashSale.status == SaleStatus.DRAFT)
+        .values(
+            status=SaleStatus.RUNNING,
+            started_at=now,
+            ends_at=now + timedelta(seconds=sale.duration_seconds),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not moved:
+        raise IllegalTransition(_("This flash sale has already started."), code="already_started")
+    if not inventory.reserve(db, sku_id=sale.sku_id, quantity=sale.quantity, ref=ref(sale.id)):
+        db.rollback()
+        raise Conflict(
+            _("Not enough stock left for this flash sale."), code="out_of_stock"
+        )
+    db.refresh(sale)
+    _event(db, room.id, actor.user_id, "sale_started", f"sale {sale.id}")
+    _publish_sale(db, sale)
+    gate = redis_gate()
+    if gate is not None:
+        gate.open(sale.id, sale.remaining)
+    db.commit()
+    return sale
+
+
+def stop_sale_in_tx(
+    db: Session, sale: FlashSale, *, actor_id: int | None, reason: str = "stopped"
+) -> bool:
+    """Stop a sale and release its unsold units to the SKU. Joins the caller's
+    transaction. False if it was already stopped (nothing moves twice)."""
+    now = clock.now()
+    row = db.execute(
+        update(FlashSale)
+        .where(FlashSale.id == sale.id, FlashSale.status == SaleStatus.RUNNING)
+        .values(status=SaleStatus.STOPPED, stopped_at=now)
+        .returning(FlashSale.remaining)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is not None:
+        if row[0] > 0:
+            inventory.release(db, sku_id=sale.sku_id, quantity=row[0], ref=ref(sale.id))
+    else:
+        # A draft never reserved anything: nothing was offered.
+        moved = db.execute(
+            update(FlashSale)
+            .where(FlashSale.id == sale.id, FlashSale.status == SaleStatus.DRAFT)
+            .values(status=SaleStatus.STOPPED, stopped_at=now, quantity=0, remaining=0)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not moved:
+            return False
+    db.refresh(sale)
+    _event(db, sale.room_id, actor_id, "sale_stopped", f"sale {sale.id}: {reason}")
+    _publish_sale(db, sale)
+    gate = redis_gate()
+    if gate is not None:
+        gate.close(sale.id)
+    return True
+
+
+def stop_sale(db: Session, actor: Actor, room_id: int, sale_id: int) -> FlashSale:
+    """The host stops a sale; unsold units go back on hand. 409 if already stopped."""
+    _room, sale = host_sale(db, actor, room_id, sale_id)
+    if not stop_sale_in_tx(db, sale, actor_id=actor.user_id):
+        raise IllegalTransition(_("This flash sale has already stopped."), code="already_stopped")
+    db.commit()
+    return sale
+
+
+def expire_sales(db: Session) -> int:
+    """Stop running sales past their end time (a periodic job). Idempotent; commits."""
+    now = clock.now()
+    sales = list(
+        db.scalars(
+            select(FlashSale).where(FlashSale.status == SaleStatus.RUNNING, FlashSale.ends_at <= now)
+        )
+    )
+    stopped = sum(1 for sale in sales if stop_sale_in_tx(db, sale, actor_id=None, reason="time"))
+    db.commit()
+    return stopped
+
+
+# --------------------------------------------------------------------------- buying
+
+
+@dataclass(frozen=True)
+class SaleInfo:
+    """The parts of a sale that never change once it is opened (safe to cache)."""
+
+    id: int
+    room_id: int
+    product_id: int
+    sku_id: int
+    price_fen: int
+    per_buyer_limit: int
+
+
+@dataclass
+class Purchased:
+    sale_id: int
+    room_id: int
+    order_no: str
+    quantity: int
+    amount_fen: int
+    remaining: int
+
+    @property
+    def pay_url(self) -> str:
+        return f"/pay?orders={self.order_no}"
+
+
+def _upsert_insert(db: Session) -> Any:
+    return postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _take_limit(db: Session, info: SaleInfo, buyer_id: int, quantity: int) -> bool:
+    """Count ``quantity`` more units against the buyer's limit, atomically; False if over."""
+    stmt = _upsert_insert(db)(FlashSaleBuyer).values(
+        sale_id=info.id, buyer_id=buyer_id, bought=quantity
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["sale_id", "buyer_id"],
+        set_={"bought": FlashSaleBuyer.bought + quantity},
+        where=FlashSaleBuyer.bought + quantity <= info.per_buyer_limit,
+    )
+    if quantity > info.per_buyer_limit:
+        return False
+    return bool(db.execute(stmt).rowcount)
+
+
+def _address(db: Session, buyer: Actor, address_id: int | None) -> dict[str, str]:
+    from xiaodian.orders import addresses
+
+    if address_id is not None:
+        if not isinstance(address_id, int) or isinstance(address_id, bool) or address_id <= 0:
+            raise NotFound(_("Address not found."), code="address_not_found")
+        return addresses.get_address(db, buyer, address_id).snapshot()
+    found = addresses.default_address(db, buyer)
+    if found is None:
+        raise InvalidInput(
+            _("Add a shipping address first."), code="address_required"
+        )
+    return found.snapshot()
+
+
+def _diagnose(db: Session, sale_id: int, quantity: int) -> DomainError:
+    row = db.execute(
+        select(FlashSale.status, FlashSale.remaining, FlashSale.ends_at).where(
+            FlashSale.id == sale_id
+        )
+    ).first()
+    if row is None:
+        return _unknown()
+    status, remaining, ends_at = row
+    if status != SaleStatus.RUNNING or (ends_at is not None and ends_at <= clock.now()):
+        return _not_running()
+    if remaining < quantity:
+        return _sold_out() if remaining <= 0 else Conflict(
+            _("Only %(n)s left."), code="sold_out", n=remaining
+        )
+    return _not_running()
+
+
+def purchase_in_tx(
+    db: Session,
+    info: SaleInfo,
+    buyer: Actor,
+    quantity: int,
+    *,
+    address_id: int | None = None,
+) -> Purchased:
+    """One purchase, inside the caller's transaction (joins it; roll back on an error).
+
+    Raises Conflict (sold out, limit reached), IllegalTransition (not running),
+    InvalidInput (no address), NotFound."""
+    from xiaodian.orders.checkout import Channel, PricedLine, create_orders
+
+    buyer_id = buyer.require_user()
+    address = _address(db, buyer, address_id)
+    if not _take_limit(db, info, buyer_id, quantity):
+        raise _limit_reached(info.per_buyer_limit)
+    now = clock.now()
+    row = db.execute(
+        update(FlashSale)
+        .where(
+            FlashSale.id == info.id,
+            FlashSale.status == SaleStatus.RUNNING,
+            FlashSale.ends_at > now,
+            FlashSale.remaining >= quantity,
+        )
+        .values(remaining=FlashSale.remaining - quantity, sold=FlashSale.sold + quantity)
+        .returning(FlashSale.remaining)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        raise _diagnose(db, info.id, quantity)
+    orders = create_orders(
+        db,
+        buyer_id=buyer_id,
+        lines=[PricedLine(info.sku_id, quantity, info.price_fen)],
+        address=address,
+        channel=Channel(type="live", ref_id=info.room_id),
+        enforce_limits=False,
+        reserve_stock=False,
+    )
+    order = orders[0]
+    db.execute(
+        insert(FlashSaleOrder).values(
+            sale_id=info.id,
+            room_id=info.room_id,
+            order_id=order.id,
+            order_no=order.order_no,
+            buyer_id=buyer_id,
+            quantity=quantity,
+            amount_fen=order.total_fen,
+            state=FlashOrderState.LIVE,
+            created_at=now,
+        )
+    )
+    return Purchased(
+        sale_id=info.id,
+        room_id=info.room_id,
+        order_no=order.order_no,
+        quantity=quantity,
+        amount_fen=order.total_fen,
+        remaining=int(row[0]),
+    )
+
+
+def load_info(db: Session, sale_id: int) -> tuple[SaleInfo, FlashSale, RoomStatus]:
+    sale = db.get(FlashSale, sale_id) if isinstance(sale_id, int) and sale_id > 0 else None
+    if sale is None:
+        raise _unknown()
+    room_status = db.scalar(select(LiveRoom.status).where(LiveRoom.id == sale.room_id))
+    info = SaleInfo(
+        id=sale.id,
+        room_id=sale.room_id,
+        product_id=sale.product_id,
+        sku_id=sale.sku_id,
+        price_fen=sale.price_fen,
+        per_buyer_limit=sale.per_buyer_limit,
+    )
+    return info, sale, RoomStatus(room_status)
+
+
+def _precheck(room_id: int, info: SaleInfo, status: str, ends_at: datetime | None, room_status: str) -> None:
+    if info.room_id != room_id:
+        raise _unknown()
+    if room_status != RoomStatus.LIVE:
+        raise _room_not_live()
+    if status != SaleStatus.RUNNING or ends_at is None or ends_at <= clock.now():
+        raise _not_running()
+
+
+def buy(
+    db: Session,
+    actor: Actor,
+    *,
+    room_id: int,
+    sale_id: int,
+    quantity: int,
+    address_id: int | None = None,
+) -> Purchased:
+    """A viewer buys from a flash sale: one transaction, commits, publishes the new
+    remaining. (The web process batches the same work through ``FlashEngine``.)"""
+    actor.require_user()
+    quantity = check_quantity(quantity)
+    info, sale, room_status = load_info(db, sale_id)
+    _precheck(room_id, info, sale.status, sale.ends_at, room_status)
+    if quantity > info.per_buyer_limit:
+        raise _limit_reached(info.per_buyer_limit)
+    db.rollback()  # end the read; the write transaction starts below (IMMEDIATE on SQLite)
+    gate = redis_gate()
+    gated = False
+    if gate is not None:
+        verdict = gate.take(info, actor.user_id or 0, quantity)
+        if verdict == -1:
+            raise _sold_out()
+        if verdict == -2:
+            raise _limit_reached(info.per_buyer_limit)
+        gated = verdict >= 0
+    try:
+        result = purchase_in_tx(db, info, actor, quantity, address_id=address_id)
+        realtime.publish(
+            channel(info.room_id),
+            {
+                "type": "sale_progress",
+                "sale_id": info.id,
+                "remaining": result.remaining,
+                "buyers": [mask_name(actor.display_name)],
+            },
+            db=db,
+        )
+        db.commit()
+    except BaseException as exc:
+        db.rollback()
+        if gated and gate is not None:
+            gate.give_back(info, actor.user_id or 0, quantity, exc)
+        raise
+    return result
+
+
+def mask_name(name: str) -> str:
+    """"张三丰" -> "张**" for the "just bought" notices."""
+    name = (name or "").strip()
+    if not name:
+        return "*"
+    return name[0] + "*" * min(max(len(name) - 1, 1), 3)
+
+
+# --------------------------------------------------------------------------- returns
+
+
+def return_cancelled_units(db: Session) -> int:
+    """Give the units of cancelled flash orders back to their sale, exactly once each.
+
+    Orders' timeout (or the buyer's cancel) released the units to the SKU's on-hand stock;
+    if the sale is still running they are reserved for it again (if the shelf sold them in
+    between, the sale offers that much less: ``quantity`` drops with ``sold``); if it has
+    stopped they stay on the shelf and count as unsold. Paid orders are marked so they are
+    not looked at again. Idempotent (each row moves by a conditional UPDATE); commits.
+    """
+    from xiaodian.orders import service as orders_service
+    from xiaodian.orders.models import OrderStatus
+
+    rows = list(
+        db.scalars(
+            select(FlashSaleOrder)
+            .where(FlashSaleOrder.state == FlashOrderState.LIVE)
+            .order_by(FlashSaleOrder.id)
+            .limit(RETURN_BATCH)
+        )
+    )
+    if not rows:
+        return 0
+    orders = orders_service.orders_by_ids(db, order_ids=[r.order_id for r in rows])
+    now = clock.now()
+    paid_ids = []
+    returned = 0
+    touched: set[int] = set()
+    gate = redis_gate()
+    for row in rows:
+        order = orders.get(row.order_id)
+        if order is None or order.status == OrderStatus.PENDING_PAYMENT:
+            continue
+        if order.status != OrderStatus.CANCELLED:
+            paid_ids.append(row.id)
+            continue
+        moved = db.execute(
+            update(FlashSaleOrder)
+            .where(FlashSaleOrder.id == row.id, FlashSaleOrder.state == FlashOrderState.LIVE)
+            .values(state=FlashOrderState.RETURNED, settled_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not moved:
+            continue
+        returned += 1
+        q = row.quantity
+        db.execute(
+            update(FlashSaleBuyer)
+            .where(FlashSaleBuyer.sale_id == row.sale_id, FlashSaleBuyer.buyer_id == row.buyer_id)
+            .values(bought=FlashSaleBuyer.bought - q)
+            .execution_options(synchronize_session=False)
+        )
+        back_to_sale = db.execute(
+            update(FlashSale)
+            .where(FlashSale.id == row.sale_id, FlashSale.status == SaleStatus.RUNNING)
+            .values(sold=FlashSale.sold - q, remaining=FlashSale.remaining + q)
+            .returning(FlashSale.sku_id)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if back_to_sale is not None:
+            if inventory.reserve(db, sku_id=back_to_sale[0], quantity=q, ref=ref(row.sale_id)):
+                if gate is not None:
+                    gate.returned(row.sale_id, row.buyer_id, q)
+            else:  # the shelf sold them meanwhile: the sale offers that much less
+                db.execute(
+                    update(FlashSale)
+                    .where(FlashSale.id == row.sale_id)
+                    .values(remaining=FlashSale.remaining - q, quantity=FlashSale.quantity - q)
+                    .execution_options(synchronize_session=False)
+                )
+        else:  # stopped: the units are on the shelf already and count as unsold
+            db.execute(
+                update(FlashSale)
+                .where(FlashSale.id == row.sale_id)
+                .values(sold=FlashSale.sold - q, remaining=FlashSale.remaining + q)
+                .execution_options(synchronize_session=False)
+            )
+        touched.add(row.sale_id)
+    if paid_ids:
+        db.execute(
+            update(FlashSaleOrder)
+            .where(FlashSaleOrder.id.in_(paid_ids), FlashSaleOrder.state == FlashOrderState.LIVE)
+            .values(state=FlashOrderState.PAID, settled_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    for sale_id in sorted(touched):
+        sale = db.get(FlashSale, sale_id)
+        if sale is not None:
+            db.refresh(sale)
+            _publish_sale(db, sale)
+    db.commit()
+    return returned
+
+
+def sale_totals(db: Session, sale_id: int) -> dict[str, int]:
+    """Units by state of a sale's orders (for checks and the host console)."""
+    out = {"live": 0, "paid": 0, "returned": 0}
+    for state, qty in db.execute(
+        select(FlashSaleOrder.state, FlashSaleOrder.quantity).where(
+            FlashSaleOrder.sale_id == sale_id
+        )
+    ):
+        out[str(state)] += qty
+    return out
+
+
+# --------------------------------------------------------------------------- Redis gate
+
+_GATE_LUA = """
+local remaining = redis.call('GET', KEYS[1])
+if not remaining then return -3 end
+remaining = tonumber(remaining)
+local q = tonumber(ARGV[2])
+local held = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if held + q > tonumber(ARGV[3]) then return -2 end
+if remaining < q then return -1 end
+redis.call('DECRBY', KEYS[1], q)
+redis.call('HINCRBY', KEYS[2], ARGV[1], q)
+return remaining - q
+"""
+
+
+class RedisGate:
+    """Atomic admission in Redis: remaining units and units per buyer, one Lua call.
+
+    -1 sold out, -2 limit reached, -3 not initialised (fall back to the database), else
+    the remaining units after this purchase. The database keeps its own conditions, so a
+    gate that admits too many costs a refused UPDATE, never an oversell.
+    """
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.url = url
+        self.client = redis.Redis.from_url(url)
+        self._script = self.client.register_script(_GATE_LUA)
+        self._async: Any = None
+        self._async_script: Any = None
+
+    @staticmethod
+    def keys(sale_id: int) -> list[str]:
+        return [f"xd:flash:{sale_id}:remaining", f"xd:flash:{sale_id}:buyers"]
+
+    def open(self, sale_id: int, remaining: int) -> None:
+        remaining_key, buyers_key = self.keys(sale_id)
+        pipe = self.client.pipeline()
+        pipe.set(remaining_key, remaining, ex=7 * 86400)
+        pipe.delete(buyers_key)
+        pipe.execute()
+
+    def close(self, sale_id: int) -> None:
+        self.client.set(self.keys(sale_id)[0], 0, ex=86400)
+
+    def take(self, info: SaleInfo, buyer_id: int, quantity: int) -> int:
+        try:
+            return int(self._script(keys=self.keys(info.id), args=[buyer_id, quantity, info.per_buyer_limit]))
+        except Exception:
+            log.exception("flash: redis gate unavailable; using the database")
+            return -3
+
+    async def take_async(self, info: SaleInfo, buyer_id: int, quantity: int) -> int:
+        try:
+            if self._async is None:
+                import redis.asyncio as aioredis
+
+                self._async = aioredis.Redis.from_url(self.url)
+                self._async_script = self._async.register_script(_GATE_LUA)
+            args = [buyer_id, quantity, info.per_buyer_limit]
+            return int(await self._async_script(keys=self.keys(info.id), args=args))
+        except Exception:
+            log.exception("flash: redis gate unavailable; using the database")
+            return -3
+
+    def give_back(self, info: SaleInfo, buyer_id: int, quantity: int, exc: BaseException) -> None:
+        """Undo an admission whose purchase did not happen."""
+        remaining_key, buyers_key = self.keys(info.id)
+        try:
+            pipe = self.client.pipeline()
+            pipe.hincrby(buyers_key, str(buyer_id), -quantity)
+            code = getattr(exc, "code", "")
+            if code in ("sold_out", "sale_not_running"):
+                pipe.set(remaining_key, 0, keepttl=True)
+            else:
+                pipe.incrby(remaining_key, quantity)
+            pipe.execute()
+        except Exception:
+            log.exception("flash: could not give back a redis admission")
+
+    def returned(self, sale_id: int, buyer_id: int, quantity: int) -> None:
+        remaining_key, buyers_key = self.keys(sale_id)
+        try:
+            pipe = self.client.pipeline()
+            pipe.incrby(remaining_key, quantity)
+            pipe.hincrby(buyers_key, str(buyer_id), -quantity)
+            pipe.execute()
+        except Exception:
+            log.exception("flash: could not return units to the redis gate")
+
+    def reconcile(self, db: Session) -> int:
+        """Rebuild the gates of running sales from the database, the record."""
+        count = 0
+        for sale in db.scalars(select(FlashSale).where(FlashSale.status == SaleStatus.RUNNING)):
+            remaining_key, buyers_key = self.keys(sale.id)
+            buyers = {
+                str(b): n
+                for b, n in db.execute(
+                    select(FlashSaleBuyer.buyer_id, FlashSaleBuyer.bought).where(
+                        FlashSaleBuyer.sale_id == sale.id, FlashSaleBuyer.bought > 0
+                    )
+                )
+            }
+            pipe = self.client.pipeline()
+            pipe.set(remaining_key, sale.remaining, ex=7 * 86400)
+            pipe.delete(buyers_key)
+            if buyers:
+                pipe.hset(buyers_key, mapping=buyers)
+            pipe.execute()
+            count += 1
+        return count
+
+
+_gate: RedisGate | None = None
+_gate_url: str | None = None
+_gate_lock = threading.Lock()
+
+
+def redis_gate() -> RedisGate | None:
+    """The gate when ``XIAODIAN_REDIS_URL`` is set, else None (the database gates)."""
+    global _gate, _gate_url
+    url = settings_module.current().redis_url
+    if not url:
+        return None
+    with _gate_lock:
+        if _gate is None or _gate_url != url:
+            _gate, _gate_url = RedisGate(url), url
+        return _gate
+
+
+def reconcile_gates(db: Session) -> int:
+    gate = redis_gate()
+    return gate.reconcile(db) if gate is not None else 0
+
+
+# --------------------------------------------------------------------------- engine
+
+
+@dataclass
+class SaleState:
+    """A process's cached view of a sale, kept true by its own writes and by events."""
+
+    info: SaleInfo
+    status: str
+    ends_at: datetime | None
+    remaining: int
+    room_status: str
+    loaded: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Job:
+    info: SaleInfo
+    buyer: Actor
+    quantity: int
+    address_id: int | None
+    gated: bool
+    future: concurrent.futures.Future[Purchased] = field(default_factory=concurrent.futures.Future)
+
+
+class FlashEngine:
+    """Per-process front of the flash sales: cached state, cheap refusals, one writer."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.states: dict[int, SaleState] = {}
+        self.held: dict[tuple[int, int], int] = {}
+        self._loading: dict[int, asyncio.Future[SaleState]] = {}
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._dirty: dict[int, int] = {}  # sale id -> room id
+        self._buyers: dict[int, list[str]] = {}
+        self._last_publish: dict[int, float] = {}
+        self.batches = 0
+        self.committed = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="flash-writer", daemon=True)
+            self._thread.start()
+        realtime.hub.add_listener(self.on_message)
+
+    def stop(self) -> None:
+        realtime.hub.remove_listener(self.on_message)
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    # ---------------------------------------------------------------- state
+
+    def on_message(self, message: realtime.Message) -> None:
+        """Keep cached states true from every event (this process's and others')."""
+        kind = message.type
+        event = message.event
+        if kind == "sale":
+            data = event.get("sale") or {}
+            state = self.states.get(int(data.get("id", 0)))
+            if state is not None:
+                state.status = str(data.get("status", state.status))
+                state.remaining = int(data.get("remaining", state.remaining))
+                ends = data.get("ends_at")
+                state.ends_at = datetime.fromisoformat(ends) if ends else None
+                state.loaded = time.monotonic()
+                if event.get("returned") or state.remaining > 0:
+                    for key in [k for k in self.held if k[0] == state.info.id]:
+                        del self.held[key]
+        elif kind == "sale_progress":
+            state = self.states.get(int(event.get("sale_id", 0)))
+            if state is not None:
+                state.remaining = min(state.remaining, int(event.get("remaining", 0)))
+        elif kind == "room":
+            room = event.get("room") or {}
+            for state in self.states.values():
+                if state.info.room_id == room.get("id"):
+                    state.room_status = str(room.get("status"))
+                    state.loaded = time.monotonic()
+
+    def _load(self, sale_id: int) -> SaleState:
+        with self.database.session(write=False) as db:
+            info, sale, room_status = load_info(db, sale_id)
+            return SaleState(
+                info=info,
+                status=str(sale.status),
+                ends_at=sale.ends_at,
+                remaining=sale.remaining,
+                room_status=str(room_status),
+            )
+
+    async def state(self, sale_id: int) -> SaleState:
+        """The cached state, reloaded (once, shared by concurrent requests) when stale."""
+        state = self.states.get(sale_id)
+        if state is not None and time.monotonic() - state.loaded < VIEW_TTL:
+            return state
+        pending = self._loading.get(sale_id)
+        if pending is None:
+            loop = asyncio.get_running_loop()
+            pending = loop.run_in_executor(None, self._load, sale_id)  # type: ignore[assignment]
+            self._loading[sale_id] = pending  # type: ignore[assignment]
+        try:
+            fresh = await pending
+        finally:
+            self._loading.pop(sale_id, None)
+        current = self.states.get(sale_id)
+        if current is not None:
+            # Keep what this process knows better than a read that raced its writer.
+            current.status, current.ends_at = fresh.status, fresh.ends_at
+            current.room_status, current.loaded = fresh.room_status, fresh.loaded
+            current.remaining = fresh.remaining
+            return current
+        self.states[sale_id] = fresh
+        return fresh
+
+    # ---------------------------------------------------------------- buying
+
+    async def buy(
+        self,
+        actor: Actor,
+        *,
+        room_id: int,
+        sale_id: int,
+        quantity: Any,
+        address_id: int | None = None,
+    ) -> Purchased:
+        """The web path of ``buy``: refusals from memory, purchases through the writer."""
+        buyer_id = actor.require_user()
+        quantity = check_quantity(quantity)
+        if not isinstance(sale_id, int) or sale_id <= 0:
+            raise _unknown()
+        state = await self.state(sale_id)
+        info = state.info
+        _precheck(room_id, info, state.status, state.ends_at, state.room_status)
+        if quantity > info.per_buyer_limit:
+            raise _limit_reached(info.per_buyer_limit)
+        if state.remaining < quantity:
+            raise _sold_out() if state.remaining <= 0 else _diagnose_memory(state)
+        if self.held.get((info.id, buyer_id), 0) + quantity > info.per_buyer_limit:
+            raise _limit_reached(info.per_buyer_limit)
+        gate = redis_gate()
+        gated = False
+        if gate is not None:
+            verdict = await gate.take_async(info, buyer_id, quantity)
+            if verdict == -1:
+                state.remaining = 0
+                raise _sold_out()
+            if verdict == -2:
+                raise _limit_reached(info.per_buyer_limit)
+            gated = verdict >= 0
+        job = _Job(info=info, buyer=actor, quantity=quantity, address_id=address_id, gated=gated)
+        self._ensure_thread()
+        self._queue.put(job)
+        return await asyncio.wrap_future(job.future)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="flash-writer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                job = self._queue.get(timeout=PUBLISH_INTERVAL)
+            except queue.Empty:
+                self._flush_events(force=True)
+                continue
+            if job is None:
+                self._flush_events(force=True)
+                return
+            batch = [job]
+            while len(batch) < BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                batch.append(more)
+            try:
+                self._commit(batch)
+            except Exception:  # never let the writer die
+                log.exception("flash: batch failed")
+            self._flush_events(force=False)
+
+    def _commit(self, batch: list[_Job]) -> None:
+        results: list[tuple[_Job, Purchased | None, BaseException | None]] = []
+        gate = redis_gate()
+        with self.database.session() as db:
+            for job in batch:
+                try:
+                    with db.begin_nested():
+                        done = purchase_in_tx(
+                            db, job.info, job.buyer, job.quantity, address_id=job.address_id
+                        )
+                    results.append((job, done, None))
+                except DomainError as exc:
+                    results.append((job, None, exc))
+                except Exception as exc:
+                    log.exception("flash: purchase failed")
+                    results.append((job, None, exc))
+            try:
+                db.commit()
+            except Exception as exc:
+                log.exception("flash: commit failed")
+                db.rollback()
+                results = [(job, None, exc) for job, _done, _err in results]
+        self.batches += 1
+        for job, done, error in results:
+            info = job.info
+            state = self.states.get(info.id)
+            if done is not None:
+                self.committed += 1
+                key = (info.id, job.buyer.user_id or 0)
+                self.held[key] = self.held.get(key, 0) + job.quantity
+                if state is not None:
+                    state.remaining = min(state.remaining, done.remaining)
+                self._dirty[info.id] = info.room_id
+                self._buyers.setdefault(info.id, []).append(mask_name(job.buyer.display_name))
+                job.future.set_result(done)
+                continue
+            assert error is not None
+            if job.gated and gate is not None:
+                gate.give_back(info, job.buyer.user_id or 0, job.quantity, error)
+            code = getattr(error, "code", "")
+            if state is not None and code == "sold_out":
+                state.remaining = 0
+                self._dirty[info.id] = info.room_id
+            if state is not None and code == "sale_not_running":
+                state.loaded = 0.0  # reload on the next request
+            job.future.set_exception(error)
+
+    def _flush_events(self, *, force: bool) -> None:
+        """Publish the sales that changed: at most every PUBLISH_INTERVAL per sale, and at
+        once when one sells out."""
+        now = time.monotonic()
+        for sale_id, room_id in list(self._dirty.items()):
+            state = self.states.get(sale_id)
+            remaining = state.remaining if state is not None else None
+            due = now - self._last_publish.get(sale_id, 0.0) >= PUBLISH_INTERVAL
+            if not (force or due or remaining == 0):
+                continue
+            del self._dirty[sale_id]
+            self._last_publish[sale_id] = now
+            buyers = self._buyers.pop(sale_id, [])[-5:]
+            try:
+                realtime.publish(
+                    channel(room_id),
+                    {
+                        "type": "sale_progress",
+                        "sale_id": sale_id,
+                        "remaining": remaining,
+                        "buyers": buyers,
+                    },
+                )
+            except Exception:
+                log.exception("flash: could not publish progress")
+
+
+def _diagnose_memory(state: SaleState) -> DomainError:
+    return Conflict(_("Only %(n)s left."), code="sold_out", n=state.remaining)
+
+
+engine: FlashEngine | None = None
+
+
+def start_engine(database: Database) -> FlashEngine:
+    global engine
+    if engine is not None:
+        engine.stop()
+    engine = FlashEngine(database)
+    engine.start()
+    return engine
+
+
+def stop_engine() -> None:
+    global engine
+    if engine is not None:
+        engine.stop()
+        engine = None

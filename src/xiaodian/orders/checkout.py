@@ -1,0 +1,486 @@
+"""Checkout: lines in, one order per shop out, all stock reserved in the one transaction.
+
+Two layers:
+
+- ``checkout(db, actor, ...)`` is the public use case (the page and the API): it checks the
+  buyer's input, prices every line from the SKU as it is NOW (whatever the client sent),
+  handles the ``Idempotency-Key`` and commits.
+- ``create_orders(db, *, buyer_id, lines, address, channel, ...)`` is the internal step that
+  does the work and does NOT commit (joins the caller's transaction). Another use case, such
+  as a flash sale, calls it with ``PricedLine(sku_id, quantity, unit_price_fen=...)`` to set
+  a server-decided unit price per line; ``unit_price_fen=None`` means the SKU's current
+  price. It checks availability and purchase limits, splits by shop, reserves all stock
+  atomically (any line short -> nothing reserved, Conflict naming it) and writes the orders,
+  their lines and a "created" event each.
+
+The number of SQL statements does not grow with the number of lines: SKUs are read in one
+query, reserved in one UPDATE, and lines and events inserted in one batch each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from xiaodian import clock
+from xiaodian import settings as settings_module
+from xiaodian.accounts.actor import Actor
+from xiaodian.catalog import inventory
+from xiaodian.catalog.inventory import SkuInfo
+from xiaodian.errors import Conflict, InvalidInput, NotFound, _
+from xiaodian.orders.addresses import get_address
+from xiaodian.orders.models import (
+    CartItem,
+    CheckoutRequest,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+)
+
+MAX_QUANTITY = 999
+MAX_LINES = 50
+CHANNELS = ("shelf", "video", "live", "share")
+# Orders that did not go ahead do not count against a purchase limit.
+_NOT_COUNTED = (OrderStatus.CANCELLED, OrderStatus.CLOSED)
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    """A line to order; ``unit_price_fen=None`` means the SKU's current price."""
+
+    sku_id: int
+    quantity: int
+    unit_price_fen: int | None = None
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Where the buyer came from (attribution for content and commission)."""
+
+    type: str = "shelf"
+    ref_id: int | None = None
+    promoter_id: int | None = None
+
+
+@dataclass
+class CheckoutResult:
+    orders: list[Order]
+    replayed: bool = False  # True when an Idempotency-Key was seen before
+
+
+def check_quantity(quantity: Any) -> int:
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        raise InvalidInput(_("The quantity must be a whole number."), code="bad_quantity")
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidInput(
+            _("The quantity must be between 1 and %(max)s."), code="bad_quantity", max=MAX_QUANTITY
+        )
+    return quantity
+
+
+def merge_lines(lines: list[tuple[int, int]]) -> dict[int, int]:
+    """Quantities per SKU (the same SKU twice is one line), checked."""
+    if not lines:
+        raise InvalidInput(_("Choose at least one item."), code="no_lines")
+    merged: dict[int, int] = defaultdict(int)
+    for sku_id, quantity in lines:
+        if not isinstance(sku_id, int) or isinstance(sku_id, bool) or sku_id <= 0:
+            raise NotFound(_("This item does not exist."), code="sku_not_found")
+        merged[sku_id] += check_quantity(quantity)
+    if len(merged) > MAX_LINES:
+        raise InvalidInput(
+            _("At most %(n)s different items per checkout."), code="too_many_lines", n=MAX_LINES
+        )
+    for quantity in merged.values():
+        check_quantity(quantity)
+    return dict(merged)
+
+
+def _label(info: SkuInfo) -> str:
+    return f"{info.title} ({info.spec_text})" if info.spec_text else info.title
+
+
+def available_skus(db: Session, sku_ids: list[int]) -> dict[int, SkuInfo]:
+    """The SKUs, each existing (else NotFound) and on sale (else Conflict naming it)."""
+    infos = inventory.load_skus(db, sku_ids)
+    for sku_id in sku_ids:
+        info = infos.get(sku_id)
+        if info is None:
+            raise NotFound(_("This item does not exist."), code="sku_not_found")
+        if not info.sellable:
+            raise Conflict(
+                _("%(item)s is no longer on sale."), code="unavailable", item=_label(info)
+            )
+    return infos
+
+
+def bought_quantities(db: Session, *, buyer_id: int, product_ids: list[int]) -> dict[int, int]:
+    """Units of each product in the buyer's orders that went ahead (for purchase limits)."""
+    if not product_ids:
+        return {}
+    rows = db.execute(
+        select(OrderLine.product_id, func.sum(OrderLine.quantity))
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(
+            Order.buyer_id == buyer_id,
+            Order.status.not_in(_NOT_COUNTED),
+            OrderLine.product_id.in_(product_ids),
+        )
+        .group_by(OrderLine.product_id)
+    )
+    return {product_id: int(total or 0) for product_id, total in rows}
+
+
+def check_limits(
+    db: Session, *, buyer_id: int, wanted: dict[int, int], infos: dict[int, SkuInfo]
+) -> None:
+    """Per-product purchase limit: what is wanted now plus what was ordered before."""
+    per_product: dict[int, int] = defaultdict(int)
+    for sku_id, quantity in wanted.items():
+        per_product[infos[sku_id].product_id] += quantity
+    limited = {
+        info.product_id: info
+        for info in infos.values()
+        if info.purchase_limit is not None and info.product_id in per_product
+    }
+    if not limited:
+        return
+    bought = bought_quantities(db, buyer_id=buyer_id, product_ids=list(limited))
+    for product_id, info in limited.items():
+        assert info.purchase_limit is not None
+        if per_product[product_id] + bought.get(product_id, 0) > info.purchase_limit:
+            raise Conflict(
+                _("%(item)s is limited to %(limit)s per buyer (you already ordered %(bought)s)."),
+                code="purchase_limit",
+                item=info.title,
+                limit=info.purchase_limit,
+                bought=bought.get(product_id, 0),
+            )
+
+
+def _new_order_numbers(db: Session, count: int) -> list[str]:
+    """Business date (Asia/Shanghai) + 10 random digits, unused so far."""
+    prefix = clock.today().strftime("%Y%m%d")
+    numbers: list[str] = []
+    while len(numbers) < count:
+        candidates = {f"{prefix}{secrets.randbelow(10**10):010d}" for _ in range(count)}
+        taken = set(db.scalars(select(Order.order_no).where(Order.order_no.in_(candidates))))
+        numbers.extend(sorted(candidates - taken - set(numbers))[: count - len(numbers)])
+    return numbers
+
+
+def create_orders(
+    db: Session,
+    *,
+    buyer_id: int,
+    lines: list[PricedLine],
+    address: dict[str, str],
+    channel: Channel | None = None,
+    note: str = "",
+    enforce_limits: bool = True,
+    reserve_stock: bool = True,
+) -> list[Order]:
+    """Write one order per shop for ``lines`` and reserve their stock. Does NOT commit
+    (joins the caller's transaction; on an error the caller must roll back).
+
+    Raises NotFound (unknown SKU), Conflict (off sale, purchase limit, out of stock).
+    """
+    channel = channel or Channel()
+    if channel.type not in CHANNELS:
+        raise InvalidInput(_("Unknown sales channel."), code="bad_channel")
+    wanted = merge_lines([(line.sku_id, line.quantity) for line in lines])
+    prices: dict[int, int | None] = {}
+    for line in lines:
+        if line.unit_price_fen is not None and line.unit_price_fen < 0:
+            raise InvalidInput(_("A price cannot be negative."), code="bad_price")
+        prices[line.sku_id] = line.unit_price_fen
+    infos = available_skus(db, list(wanted))
+    if enforce_limits:
+        check_limits(db, buyer_id=buyer_id, wanted=wanted, infos=infos)
+
+    by_shop: dict[int, list[int]] = defaultdict(list)
+    for sku_id in wanted:
+        by_shop[infos[sku_id].shop_id].append(sku_id)
+    numbers = _new_order_numbers(db, len(by_shop))
+    now = clock.now()
+    deadline = now + timedelta(minutes=settings_module.current().order_payment_timeout_minutes)
+
+    orders: list[Order] = []
+    for order_no, (shop_id, sku_ids) in zip(numbers, sorted(by_shop.items()), strict=True):
+        order_lines = []
+        for sku_id in sku_ids:
+            info = infos[sku_id]
+            price = prices[sku_id]
+            unit = info.price_fen if price is None else price
+            order_lines.append(
+                OrderLine(
+                    product_id=info.product_id,
+                    sku_id=sku_id,
+                    title=info.title,
+                    spec_text=info.spec_text,
+                    thumb_path=info.cover_path,
+                    unit_price_fen=unit,
+                    quantity=wanted[sku_id],
+                    amount_fen=unit * wanted[sku_id],
+                )
+            )
+        items = sum(line.amount_fen for line in order_lines)
+        orders.append(
+            Order(
+                order_no=order_no,
+                buyer_id=buyer_id,
+                shop_id=shop_id,
+                status=OrderStatus.PENDING_PAYMENT,
+                items_fen=items,
+                shipping_fen=0,
+                total_fen=items,
+                address=dict(address),
+                note=note,
+                channel=channel.type,
+                channel_ref_id=channel.ref_id,
+                promoter_id=channel.promoter_id,
+                pay_deadline=deadline,
+                created_at=now,
+                lines=order_lines,
+            )
+        )
+
+    # reserve_stock=False: the caller already holds these units reserved (a live flash
+    # sale's reservation "flash:<id>"); paying sells them and cancelling releases them as usual.
+    short = (
+        inventory.reserve_many(
+            db,
+            [
+                inventory.Move(line.sku_id, line.quantity, order.order_no)
+                for order in orders
+                for line in order.lines
+            ],
+        )
+        if reserve_stock
+        else []
+    )
+    if short:
+        info = infos[short[0]]
+        raise Conflict(
+            _("Not enough stock for %(item)s."),
+            code="out_of_stock",
+            item=_label(info),
+            sku_id=info.sku_id,
+        )
+    db.add_all(orders)
+    db.flush()
+    db.execute(
+        insert(OrderEvent),
+        [
+            {
+                "order_id": order.id,
+                "actor_id": buyer_id,
+                "actor_kind": "buyer",
+                "action": "created",
+                "from_status": None,
+                "to_status": str(OrderStatus.PENDING_PAYMENT),
+                "note": None,
+                "at": now,
+            }
+            for order in orders
+        ],
+    )
+    return orders
+
+
+# --------------------------------------------------------------------------- public
+
+
+def _body_hash(
+    wanted: dict[int, int], address_id: int, note: str, channel: Channel, from_cart: bool
+) -> str:
+    body = {
+        "lines": sorted(wanted.items()),
+        "address_id": address_id,
+        "note": note,
+        "channel": [channel.type, channel.ref_id],
+        "from_cart": from_cart,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _check_key(key: str | None) -> str | None:
+    if key is None or key == "":
+        return None
+    key = key.strip()
+    if not 8 <= len(key) <= 100 or not key.isprintable():
+        raise InvalidInput(
+            _("The Idempotency-Key must be 8 to 100 printable characters."), code="bad_key"
+        )
+    return key
+
+
+def _replay(db: Session, buyer_id: int, key: str, body_hash: str) -> CheckoutResult | None:
+    request = db.scalar(
+        select(CheckoutRequest).where(
+            CheckoutRequest.buyer_id == buyer_id, CheckoutRequest.key == key
+        )
+    )
+    if request is None:
+        return None
+    if request.body_hash != body_hash:
+        raise Conflict(
+            _("This Idempotency-Key was already used for a different checkout."),
+            code="idempotency_key_reused",
+        )
+    found = {o.id: o for o in db.scalars(select(Order).where(Order.id.in_(request.order_ids)))}
+    return CheckoutResult(orders=[found[i] for i in request.order_ids if i in found], replayed=True)
+
+
+def checkout(
+    db: Session,
+    actor: Actor,
+    *,
+    lines: list[tuple[int, int]],
+    address_id: int,
+    note: str = "",
+    channel: Channel | None = None,
+    idempotency_key: str | None = None,
+    from_cart: bool = True,
+) -> CheckoutResult:
+    """Place the buyer's orders (one per shop) at today's prices; commits.
+
+    The same ``idempotency_key`` from the same buyer returns the same orders; the key with a
+    different body is a Conflict. Checked-out SKUs leave the cart when ``from_cart``.
+    """
+    buyer_id = actor.require_user()
+    channel = channel or Channel()
+    note = " ".join((note or "").split())
+    if len(note) > 200:
+        raise InvalidInput(_("The note can be at most 200 characters."), code="bad_note")
+    key = _check_key(idempotency_key)
+    wanted = merge_lines(lines)
+    body_hash = _body_hash(wanted, address_id, note, channel, from_cart)
+    if key:
+        seen = _replay(db, buyer_id, key, body_hash)
+        if seen is not None:
+            db.rollback()
+            return seen
+    try:
+        address = get_address(db, actor, address_id)
+        request = None
+        if key:
+            request = CheckoutRequest(buyer_id=buyer_id, key=key, body_hash=body_hash)
+            db.add(request)
+            db.flush()
+        orders = create_orders(
+            db,
+            buyer_id=buyer_id,
+            lines=[PricedLine(sku_id, qty) for sku_id, qty in wanted.items()],
+            address=address.snapshot(),
+            channel=channel,
+            note=note,
+        )
+        if request is not None:
+            request.order_ids = [o.id for o in orders]
+        if from_cart:
+            db.execute(
+                delete(CartItem).where(
+                    CartItem.buyer_id == buyer_id, CartItem.sku_id.in_(list(wanted))
+                )
+            )
+        db.commit()
+    except IntegrityError:
+        # The same key committed by a concurrent request: give back its orders.
+        db.rollback()
+        if key:
+            seen = _replay(db, buyer_id, key, body_hash)
+            if seen is not None:
+                return seen
+        raise
+    except Exception:
+        db.rollback()
+        raise
+    return CheckoutResult(orders=orders)
+
+
+# --------------------------------------------------------------------------- preview
+
+
+@dataclass
+class PreviewLine:
+    info: SkuInfo
+    quantity: int
+    problem: str | None = None
+
+    @property
+    def amount_fen(self) -> int:
+        return self.info.price_fen * self.quantity
+
+
+@dataclass
+class PreviewGroup:
+    shop_id: int
+    shop_name: str
+    lines: list[PreviewLine] = field(default_factory=list)
+
+    @property
+    def items_fen(self) -> int:
+        return sum(line.amount_fen for line in self.lines)
+
+
+@dataclass
+class CheckoutPreview:
+    groups: list[PreviewGroup]
+    problems: list[str]  # msgids, one per line with a problem
+    limit_error: Conflict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.limit_error is None
+
+    @property
+    def total_fen(self) -> int:
+        return sum(group.items_fen for group in self.groups)
+
+    @property
+    def lines(self) -> list[tuple[int, int]]:
+        return [(ln.info.sku_id, ln.quantity) for g in self.groups for ln in g.lines]
+
+
+def preview(db: Session, actor: Actor, *, lines: list[tuple[int, int]]) -> CheckoutPreview:
+    """What checkout would create, at today's prices, with any problem named per line."""
+    buyer_id = actor.require_user()
+    wanted = merge_lines(lines)
+    infos = inventory.load_skus(db, list(wanted))
+    problems: list[str] = []
+    limit_error: Conflict | None = None
+    groups: dict[int, PreviewGroup] = {}
+    for sku_id, quantity in wanted.items():
+        info = infos.get(sku_id)
+        if info is None:
+            raise NotFound(_("This item does not exist."), code="sku_not_found")
+        problem = None
+        if not info.sellable:
+            problem = _("No longer on sale")
+        elif info.stock_on_hand < quantity:
+            problem = _("Not enough stock")
+        group = groups.setdefault(info.shop_id, PreviewGroup(info.shop_id, info.shop_name))
+        group.lines.append(PreviewLine(info=info, quantity=quantity, problem=problem))
+        if problem:
+            problems.append(problem)
+    try:
+        check_limits(
+            db,
+            buyer_id=buyer_id,
+            wanted=wanted,
+            infos={k: v for k, v in infos.items() if k in wanted},
+        )
+    except Conflict as exc:
+        limit_error = exc
+    return CheckoutPreview(groups=list(groups.values()), problems=problems, limit_error=limit_error)

@@ -1,0 +1,391 @@
+"""Orders: the use cases of buyers on their orders, the contract with payments and
+after-sales, and the two periodic jobs (payment timeout, auto-complete).
+
+Related use cases live beside this module, split by concept: ``cart.py``, ``addresses.py``,
+``checkout.py`` (``checkout`` and the internal ``create_orders``), ``fulfilment.py`` (the
+merchant side: shipping, batch shipping, export). Transitions are in ``states.py``.
+
+Functions marked "joins the caller's transaction" never commit; every other public function
+is one transaction and commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from xiaodian import clock
+from xiaodian import settings as settings_module
+from xiaodian.accounts.actor import Actor
+from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
+from xiaodian.orders import states
+from xiaodian.orders.models import AppliedRefund, Order, OrderEvent, OrderStatus
+
+S = OrderStatus
+PAGE_SIZE = 20
+
+# Buyer tabs: 全部 / 待付款 / 待发货 / 待收货 / 已完成 / 售后
+TABS: dict[str, str] = {
+    "all": _("All"),
+    "unpaid": _("To pay"),
+    "to_ship": _("To ship"),
+    "to_receive": _("To receive"),
+    "completed": _("Completed"),
+    "aftersale": _("After-sales"),
+}
+_TAB_STATUS = {
+    "unpaid": S.PENDING_PAYMENT,
+    "to_ship": S.PAID,
+    "to_receive": S.SHIPPED,
+    "completed": S.COMPLETED,
+}
+
+
+# --------------------------------------------------------------------------- contract
+
+
+@dataclass
+class PaidResult:
+    """What ``mark_paid`` did to each order of a payment."""
+
+    paid: list[Order] = field(default_factory=list)  # newly paid now
+    already: list[Order] = field(default_factory=list)  # paid earlier by this same payment
+    unpayable: list[Order] = field(default_factory=list)  # cancelled, or paid by another
+
+
+def get_order_by_no(db: Session, *, order_no: str) -> Order:
+    """The order with this number, no permission check (internal use)."""
+    order = db.scalar(select(Order).where(Order.order_no == order_no))
+    if order is None:
+        raise NotFound(_("Order not found."), code="order_not_found")
+    return order
+
+
+def _get(db: Session, order_id: int) -> Order:
+    order = db.get(Order, order_id)
+    if order is None:
+        raise NotFound(_("Order not found."), code="order_not_found")
+    return order
+
+
+def payable_orders(db: Session, actor: Actor, order_nos: list[str]) -> list[Order]:
+    """The actor's own orders, all awaiting payment and within their deadline.
+
+    NotFound for unknown numbers or other buyers' orders; IllegalTransition (409) when one
+    of them cannot be paid. Joins the caller's transaction (read only).
+    """
+    buyer_id = actor.require_user()
+    wanted = list(dict.fromkeys(no.strip() for no in order_nos if no and no.strip()))
+    if not wanted:
+        raise InvalidInput(_("Choose at least one order to pay."), code="no_orders")
+    if len(wanted) > 50:
+        raise InvalidInput(_("Too many orders at once."), code="too_many_orders")
+    found = {
+        o.order_no: o
+        for o in db.scalars(
+            select(Order).where(Order.order_no.in_(wanted), Order.buyer_id == buyer_id)
+        )
+    }
+    orders = []
+    now = clock.now()
+    for no in wanted:
+        order = found.get(no)
+        if order is None:
+            raise NotFound(_("Order not found."), code="order_not_found")
+        if order.status != S.PENDING_PAYMENT:
+            raise states.refusal(order.status)
+        if order.pay_deadline <= now:
+            raise IllegalTransition(
+                _("The payment time of this order has run out."), code="payment_expired"
+            )
+        orders.append(order)
+    return orders
+
+
+def mark_paid(
+    db: Session, *, order_ids: list[int], paid_at: datetime, payment_ref: str
+) -> PaidResult:
+    """Payment ``payment_ref`` succeeded for these orders. Joins the caller's transaction.
+
+    Orders still awaiting payment become paid (``paid_fen = total_fen``, stock reserved ->
+    sold, an event), by one conditional UPDATE, so two concurrent notifications cannot both
+    pay. Orders already paid by this same ref are reported in ``already``; the rest
+    (cancelled meanwhile, or paid by another payment) in ``unpayable``: refund those.
+    A payment that arrives after the deadline but before the timeout job ran still counts.
+    """
+    ids = list(dict.fromkeys(order_ids))
+    if not payment_ref:
+        raise InvalidInput(_("A payment reference is required."), code="no_payment_ref")
+    moved = set(
+        states.advance(
+            db,
+            ids,
+            "pay",
+            actor_kind="payment",
+            note=payment_ref,
+            at=paid_at,
+            values={"paid_fen": Order.total_fen, "payment_ref": payment_ref},
+        )
+    )
+    orders = {
+        o.id: o
+        for o in db.scalars(
+            select(Order).where(Order.id.in_(ids)).execution_options(populate_existing=True)
+        )
+    }
+    if len(orders) != len(ids):
+        raise NotFound(_("Order not found."), code="order_not_found")
+    result = PaidResult()
+    for order_id in ids:
+        order = orders[order_id]
+        if order_id in moved:
+            result.paid.append(order)
+        elif order.payment_ref == payment_ref and order.status != S.CANCELLED:
+            result.already.append(order)
+        else:
+            result.unpayable.append(order)
+    return result
+
+
+def refundable_fen(db: Session, *, order_id: int) -> int:
+    """``paid_fen - refunded_fen`` (refunds still in flight are the payments side's)."""
+    order = _get(db, order_id)
+    return order.paid_fen - order.refunded_fen
+
+
+def _insert_ignore(db: Session, values: dict[str, object]) -> bool:
+    """INSERT the applied refund unless its (order, ref) exists; True when inserted."""
+    dialect = db.get_bind().dialect.name
+    stmt = (
+        postgresql.insert(AppliedRefund)
+        if dialect == "postgresql"
+        else sqlite.insert(AppliedRefund)
+    ).values(values)
+    result = db.execute(
+        stmt.on_conflict_do_nothing(index_elements=["order_id", "refund_ref"]).returning(
+            AppliedRefund.id
+        )
+    )
+    return result.scalar() is not None
+
+
+def apply_refund(db: Session, *, order_id: int, amount_fen: int, refund_ref: str) -> Order:
+    """A refund SUCCEEDED at the provider: count it. Joins the caller's transaction.
+
+    ``refunded_fen += amount_fen`` (never above ``paid_fen``: Conflict), with an event.
+    Fully refunded and not yet shipped -> ``closed``, and its sold stock goes back on hand.
+    Idempotent per ``refund_ref``: the same ref again changes nothing.
+    """
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
+        raise InvalidInput(_("The refund amount must be positive."), code="bad_amount")
+    if not refund_ref or len(refund_ref) > 64:
+        raise InvalidInput(_("A refund reference is required."), code="no_refund_ref")
+    order = _get(db, order_id)
+    if db.scalar(
+        select(AppliedRefund.id).where(
+            AppliedRefund.order_id == order_id, AppliedRefund.refund_ref == refund_ref
+        )
+    ):
+        return order
+    capped = db.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.refunded_fen + amount_fen <= Order.paid_fen)
+        .values(refunded_fen=Order.refunded_fen + amount_fen)
+        .execution_options(synchronize_session=False)
+    )
+    if capped.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(_("The refund is more than what was paid."), code="refund_exceeds_paid")
+    if not _insert_ignore(
+        db,
+        {
+            "order_id": order_id,
+            "refund_ref": refund_ref,
+            "amount_fen": amount_fen,
+            "at": clock.now(),
+        },
+    ):
+        # A concurrent call with the same ref won: undo our increment, it is counted once.
+        db.execute(
+            update(Order)
+            .where(Order.id == order_id)
+            .values(refunded_fen=Order.refunded_fen - amount_fen)
+            .execution_options(synchronize_session=False)
+        )
+        db.refresh(order)
+        return order
+    db.refresh(order)
+    states.record(db, order, "refund", actor_kind="payment", note=f"{refund_ref} {amount_fen}")
+    if order.refunded_fen >= order.paid_fen and order.status == S.PAID:
+        states.advance(db, [order.id], "close", actor_kind="system", note=refund_ref)
+        db.refresh(order)
+    return order
+
+
+def set_aftersale_open(db: Session, *, order_id: int, open: bool) -> Order:
+    """After-sales marks an order as having (or no longer having) an open case.
+
+    While open, the order is not auto-completed and cannot be shipped. Joins the caller's
+    transaction.
+    """
+    order = _get(db, order_id)
+    if order.aftersale_open != open:
+        order.aftersale_open = open
+        states.record(
+            db,
+            order,
+            "aftersale_opened" if open else "aftersale_closed",
+            actor_kind="aftersale",
+        )
+        db.flush()
+    return order
+
+
+# --------------------------------------------------------------------------- buyers
+
+
+@dataclass
+class OrderPage:
+    orders: list[Order]
+    total: int
+    page: int
+    pages: int
+
+
+def page_of(db: Session, query: Select[Order], count_query: Select[int], page: int) -> OrderPage:
+    total = int(db.scalar(count_query) or 0)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    orders = list(db.scalars(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    return OrderPage(orders=orders, total=total, page=page, pages=pages)
+
+
+def list_my_orders(db: Session, actor: Actor, *, tab: str = "all", page: int = 1) -> OrderPage:
+    buyer_id = actor.require_user()
+    if tab not in TABS:
+        raise InvalidInput(_("Unknown tab."), code="bad_tab")
+    conds = [Order.buyer_id == buyer_id]
+    if tab in _TAB_STATUS:
+        conds.append(Order.status == _TAB_STATUS[tab])
+    elif tab == "aftersale":
+        conds.append(or_(Order.refunded_fen > 0, Order.aftersale_open.is_(True)))
+    query = select(Order).where(*conds).order_by(Order.created_at.desc(), Order.id.desc())
+    count = select(func.count()).select_from(Order).where(*conds)
+    return page_of(db, query, count, page)
+
+
+def get_my_order(db: Session, actor: Actor, order_no: str) -> Order:
+    """The signed-in buyer's order; other people's orders are "not found"."""
+    buyer_id = actor.require_user()
+    order = db.scalar(select(Order).where(Order.order_no == order_no, Order.buyer_id == buyer_id))
+    if order is None:
+        raise NotFound(_("Order not found."), code="order_not_found")
+    return order
+
+
+def order_events(db: Session, order_id: int) -> list[OrderEvent]:
+    return list(
+        db.scalars(
+            select(OrderEvent)
+            .where(OrderEvent.order_id == order_id)
+            .order_by(OrderEvent.at, OrderEvent.id)
+        )
+    )
+
+
+def cancel_order(db: Session, actor: Actor, order_no: str, *, reason: str = "") -> Order:
+    """The buyer cancels an unpaid order; its stock goes back on hand (once)."""
+    order = get_my_order(db, actor, order_no)
+    states.advance_one(
+        db, order, "cancel", actor_id=actor.user_id, actor_kind="buyer", note=reason[:200] or None
+    )
+    db.commit()
+    return order
+
+
+def confirm_receipt(db: Session, actor: Actor, order_no: str) -> Order:
+    """The buyer confirms a shipped order arrived: shipped -> completed."""
+    order = get_my_order(db, actor, order_no)
+    states.advance_one(db, order, "complete", actor_id=actor.user_id, actor_kind="buyer")
+    db.commit()
+    return order
+
+
+# --------------------------------------------------------------------------- jobs
+
+JOB_BATCH = 500
+
+
+def cancel_expired_orders(db: Session) -> int:
+    """Cancel unpaid orders past their deadline, releasing their stock. Idempotent; commits.
+
+    Safe to run twice or beside a payment notification: each order moves only if it is
+    still awaiting payment at the moment of the UPDATE.
+    """
+    now = clock.now()
+    total = 0
+    while True:
+        ids = list(
+            db.scalars(
+                select(Order.id)
+                .where(Order.status == S.PENDING_PAYMENT, Order.pay_deadline <= now)
+                .order_by(Order.pay_deadline)
+                .limit(JOB_BATCH)
+            )
+        )
+        moved = states.advance(
+            db,
+            ids,
+            "timeout",
+            note="payment timeout",
+            where=[Order.pay_deadline <= now],
+        )
+        db.commit()
+        total += len(moved)
+        if len(ids) < JOB_BATCH:
+            return total
+
+
+def auto_complete_orders(db: Session) -> int:
+    """Complete orders shipped ``order_auto_complete_days`` ago with no open after-sales."""
+    days = settings_module.current().order_auto_complete_days
+    cutoff = clock.now() - timedelta(days=days)
+    conds = [
+        Order.status == S.SHIPPED,
+        Order.shipped_at <= cutoff,
+        Order.aftersale_open.is_(False),
+    ]
+    total = 0
+    while True:
+        ids = list(db.scalars(select(Order.id).where(*conds).limit(JOB_BATCH)))
+        moved = states.advance(db, ids, "complete", note="auto-completed", where=conds[1:])
+        db.commit()
+        total += len(moved)
+        if len(ids) < JOB_BATCH:
+            return total
+
+
+# --------------------------------------------------------------------------- content (live)
+
+
+def orders_by_ids(db: Session, *, order_ids: list[int]) -> dict[int, Order]:
+    """Orders by id in one query, no permission check (internal use: live flash sales).
+    Joins the caller's transaction (read only)."""
+    if not order_ids:
+        return {}
+    return {o.id: o for o in db.scalars(select(Order).where(Order.id.in_(set(order_ids))))}
+
+
+def channel_orders(db: Session, *, channel: str, ref_id: int) -> list[Order]:
+    """Orders attributed to one channel object (a live room, a video), oldest first, no
+    permission check (internal use: content reports). Joins the caller's transaction."""
+    return list(
+        db.scalars(
+            select(Order)
+            .where(Order.channel == channel, Order.channel_ref_id == ref_id)
+            .order_by(Order.id)
+        )
+    )

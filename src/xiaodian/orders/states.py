@@ -1,0 +1,221 @@
+"""The order state machine: one table of transitions, and the one function that moves orders.
+
+Every move is a conditional UPDATE (``... WHERE id IN (...) AND status = :from``): the rows it
+returns are the orders that really changed, and only those get their event row and their
+stock movement. So a double cancel, a timeout racing a payment, or twenty threads cancelling
+the same order release stock exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+from xiaodian import clock
+from xiaodian.catalog import inventory
+from xiaodian.errors import IllegalTransition, _
+from xiaodian.orders.models import Order, OrderEvent, OrderLine, OrderStatus
+
+S = OrderStatus
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: OrderStatus
+    target: OrderStatus
+    stamp: str | None  # the timestamp column set when it happens
+    stock: str | None  # the stock movement it causes, once per line
+
+
+# The whole order lifecycle. Anything not in here is illegal.
+TRANSITIONS: dict[str, Transition] = {
+    "pay": Transition(S.PENDING_PAYMENT, S.PAID, "paid_at", "sell"),
+    "cancel": Transition(S.PENDING_PAYMENT, S.CANCELLED, "cancelled_at", "release"),
+    "timeout": Transition(S.PENDING_PAYMENT, S.CANCELLED, "cancelled_at", "release"),
+    "ship": Transition(S.PAID, S.SHIPPED, "shipped_at", None),
+    "close": Transition(S.PAID, S.CLOSED, "closed_at", "restock"),
+    "complete": Transition(S.SHIPPED, S.COMPLETED, "completed_at", None),
+}
+
+# Why an action is refused, by the status the order is actually in.
+REFUSALS: dict[OrderStatus, str] = {
+    S.PENDING_PAYMENT: _("This order has not been paid yet."),
+    S.PAID: _("This order has already been paid."),
+    S.SHIPPED: _("This order has already been shipped."),
+    S.COMPLETED: _("This order has already been completed."),
+    S.CANCELLED: _("This order has been cancelled."),
+    S.CLOSED: _("This order has been closed after a full refund."),
+}
+
+STATUS_LABELS: dict[OrderStatus, str] = {
+    S.PENDING_PAYMENT: _("Awaiting payment"),
+    S.PAID: _("Awaiting shipment"),
+    S.SHIPPED: _("Shipped"),
+    S.COMPLETED: _("Completed"),
+    S.CANCELLED: _("Cancelled"),
+    S.CLOSED: _("Closed (refunded)"),
+}
+
+
+ACTION_LABELS: dict[str, str] = {
+    "created": _("Order placed"),
+    "pay": _("Paid"),
+    "cancel": _("Cancelled by the buyer"),
+    "timeout": _("Cancelled: not paid in time"),
+    "ship": _("Shipped"),
+    "close": _("Closed after a full refund"),
+    "complete": _("Completed"),
+    "refund": _("Refund"),
+    "aftersale_opened": _("After-sales opened"),
+    "aftersale_closed": _("After-sales closed"),
+}
+
+# For the CSV export, which is read by Chinese spreadsheets.
+STATUS_LABELS_ZH: dict[OrderStatus, str] = {
+    S.PENDING_PAYMENT: "待付款",
+    S.PAID: "待发货",
+    S.SHIPPED: "已发货",
+    S.COMPLETED: "已完成",
+    S.CANCELLED: "已取消",
+    S.CLOSED: "已关闭（已退款）",
+}
+
+
+def refusal(status: OrderStatus) -> IllegalTransition:
+    return IllegalTransition(REFUSALS[OrderStatus(status)], code=f"order_{status}")
+
+
+_STOCK: dict[str, Callable[..., None]] = {
+    "sell": inventory.sell_many,
+    "release": inventory.release_many,
+    "restock": inventory.restock_many,
+}
+
+
+def advance(
+    db: Session,
+    order_ids: list[int],
+    action: str,
+    *,
+    actor_id: int | None = None,
+    actor_kind: str = "system",
+    note: str | None = None,
+    at: datetime | None = None,
+    values: dict[str, Any] | None = None,
+    where: list[ColumnElement[bool]] | None = None,
+) -> list[int]:
+    """Apply ``action`` to every order still in its source state; returns the ids moved.
+
+    Joins the caller's transaction. Orders already elsewhere are left alone (the caller
+    decides whether that is an error). ``values`` are extra columns to set; ``where`` extra
+    conditions (e.g. the deadline has passed).
+    """
+    if not order_ids:
+        return []
+    step = TRANSITIONS[action]
+    at = at or clock.now()
+    changes: dict[str, Any] = {"status": step.target, **(values or {})}
+    if step.stamp:
+        changes[step.stamp] = at
+    stmt = (
+        update(Order)
+        .where(Order.id.in_(order_ids), Order.status == step.source, *(where or []))
+        .values(changes)
+        .returning(Order.id)
+        .execution_options(synchronize_session=False)
+    )
+    moved = sorted(db.execute(stmt).scalars())
+    if not moved:
+        return []
+    db.execute(
+        insert(OrderEvent),
+        [
+            {
+                "order_id": order_id,
+                "actor_id": actor_id,
+                "actor_kind": actor_kind,
+                "action": action,
+                "from_status": str(step.source),
+                "to_status": str(step.target),
+                "note": note,
+                "at": at,
+            }
+            for order_id in moved
+        ],
+    )
+    if step.stock:
+        rows = db.execute(
+            select(OrderLine.sku_id, OrderLine.quantity, Order.order_no)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(OrderLine.order_id.in_(moved))
+        ).all()
+        moves = [inventory.Move(sku_id, qty, no) for sku_id, qty, no in rows]
+        _STOCK[step.stock](db, moves)
+    # Keep loaded Order objects in step with what was written (no extra SELECT).
+    for order_id in moved:
+        order = db.identity_map.get(identity_key(Order, order_id))
+        if order is None:
+            continue
+        for key, value in changes.items():
+            if isinstance(value, ColumnElement):
+                db.expire(order, [key])
+            else:
+                set_committed_value(order, key, value)
+    return moved
+
+
+def advance_one(
+    db: Session,
+    order: Order,
+    action: str,
+    *,
+    actor_id: int | None = None,
+    actor_kind: str = "system",
+    note: str | None = None,
+    values: dict[str, Any] | None = None,
+) -> Order:
+    """Apply ``action`` to one loaded order or raise IllegalTransition saying why not."""
+    moved = advance(
+        db,
+        [order.id],
+        action,
+        actor_id=actor_id,
+        actor_kind=actor_kind,
+        note=note,
+        values=values,
+    )
+    if not moved:
+        db.refresh(order, ["status"])
+        raise refusal(order.status)
+    return order
+
+
+def record(
+    db: Session,
+    order: Order,
+    action: str,
+    *,
+    actor_id: int | None = None,
+    actor_kind: str = "system",
+    note: str | None = None,
+) -> None:
+    """An event that is not a status change (a refund, after-sales opened, ...)."""
+    db.add(
+        OrderEvent(
+            order_id=order.id,
+            actor_id=actor_id,
+            actor_kind=actor_kind,
+            action=action,
+            from_status=str(order.status),
+            to_status=str(order.status),
+            note=note,
+            at=clock.now(),
+        )
+    )

@@ -1,0 +1,359 @@
+"""The state machines of payments and refunds, and the steps every path shares.
+
+A trade success (from a notification or from reconciliation's query) and a refund outcome
+(from the refund call, its notification or a query) are applied by the same functions
+here, under a lock on the payment row, so whichever arrives first wins and the others are
+no-ops. None of these commit: they join the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+import string
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from xiaodian import clock
+from xiaodian.errors import DomainError, IllegalTransition, _
+from xiaodian.orders import service as orders_service
+from xiaodian.payments.models import (
+    Payment,
+    PaymentEvent,
+    PaymentOrder,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
+from xiaodian.payments.providers.base import (
+    REFUND_FAILED,
+    REFUND_PROCESSING,
+    REFUND_SUCCESS,
+    TRADE_REFUND,
+    TRADE_SUCCESS,
+    PaymentProvider,
+    RefundState,
+)
+
+P = PaymentStatus
+R = RefundStatus
+
+# action -> (allowed sources, target). A success after close is honoured: money was taken.
+PAYMENT_TRANSITIONS: dict[str, tuple[frozenset[PaymentStatus], PaymentStatus]] = {
+    "pay": (frozenset({P.OPEN, P.CLOSED}), P.PAID),
+    "close": (frozenset({P.OPEN}), P.CLOSED),
+}
+# A refund may settle before we saw it accepted (notifications arrive out of order).
+REFUND_TRANSITIONS: dict[str, tuple[frozenset[RefundStatus], RefundStatus]] = {
+    "submit": (frozenset({R.PENDING}), R.PROCESSING),
+    "succeed": (frozenset({R.PENDING, R.PROCESSING}), R.SUCCEEDED),
+    "fail": (frozenset({R.PENDING, R.PROCESSING}), R.FAILED),
+}
+IN_FLIGHT = (R.PENDING, R.PROCESSING)
+AUTO_REFUND_REF = "auto:order-cancelled"
+
+
+class ProviderUnavailable(DomainError):
+    status_code = 503
+    code = "provider_unavailable"
+
+
+class Rejected(Exception):
+    """What a notification or query says does not match our records: change nothing."""
+
+
+def move_payment(payment: Payment, action: str) -> None:
+    sources, target = PAYMENT_TRANSITIONS[action]
+    if payment.status not in sources:
+        raise IllegalTransition(
+            _("This payment cannot change any more."), code=f"payment_{payment.status}"
+        )
+    payment.status = target
+
+
+def move_refund(refund: Refund, action: str) -> None:
+    sources, target = REFUND_TRANSITIONS[action]
+    if refund.status not in sources:
+        raise IllegalTransition(
+            _("This refund cannot change any more."), code=f"refund_{refund.status}"
+        )
+    refund.status = target
+
+
+def event(
+    db: Session,
+    action: str,
+    *,
+    payment_id: int | None = None,
+    refund_id: int | None = None,
+    actor_id: int | None = None,
+    note: str | None = None,
+) -> None:
+    db.add(
+        PaymentEvent(
+            payment_id=payment_id,
+            refund_id=refund_id,
+            actor_id=actor_id,
+            action=action,
+            note=note,
+            at=clock.now(),
+        )
+    )
+
+
+def new_number(prefix: str) -> str:
+    """XD20260618100000 + 10 random digits: unique, sortable, valid at WeChat (6-32)."""
+    tail = "".join(secrets.choice(string.digits) for _ in range(10))
+    return f"{prefix}{clock.now():%Y%m%d%H%M%S}{tail}"
+
+
+def lock_payment(db: Session, payment_id: int) -> Payment:
+    """The payment row, locked for this transaction (serialises every money change)."""
+    payment = db.scalar(
+        select(Payment)
+        .where(Payment.id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert payment is not None
+    return payment
+
+
+def lock_refund(db: Session, refund_id: int) -> Refund:
+    refund = db.scalar(
+        select(Refund)
+        .where(Refund.id == refund_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert refund is not None
+    return refund
+
+
+def parse_time(value: Any) -> datetime:
+    """WeChat's RFC 3339 times (2026-06-18T10:34:56+08:00); now if absent or malformed."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return clock.now()
+        if moment.tzinfo is not None:
+            return moment
+    return clock.now()
+
+
+# --------------------------------------------------------------------------- trades
+
+
+def apply_trade_success(
+    db: Session, provider: PaymentProvider, resource: dict[str, Any], *, source: str
+) -> Payment:
+    """The provider says the trade succeeded: pay the payment (once) and its orders.
+
+    Checks that mchid, appid, amount and out_trade_no match ours (else ``Rejected``).
+    Orders cancelled meanwhile (or paid by another payment) get an automatic refund.
+    """
+    out_trade_no = resource.get("out_trade_no")
+    if not isinstance(out_trade_no, str) or not out_trade_no:
+        raise Rejected("no out_trade_no")
+    found = db.scalar(select(Payment.id).where(Payment.out_trade_no == out_trade_no))
+    if found is None:
+        raise Rejected(f"unknown out_trade_no {out_trade_no[:32]}")
+    payment = lock_payment(db, found)
+    if resource.get("mchid") != provider.mchid:
+        raise Rejected("mchid does not match")
+    if resource.get("appid") not in (None, provider.appid):
+        raise Rejected("appid does not match")
+    if resource.get("trade_state") not in (TRADE_SUCCESS, TRADE_REFUND):
+        raise Rejected(f"trade_state is {resource.get('trade_state')!r}")
+    amount = resource.get("amount")
+    total = amount.get("total") if isinstance(amount, dict) else None
+    if not isinstance(total, int) or isinstance(total, bool) or total != payment.amount_fen:
+        raise Rejected(f"amount {total!r} does not match {payment.amount_fen}")
+    if isinstance(amount, dict) and amount.get("currency", "CNY") != "CNY":
+        raise Rejected("currency is not CNY")
+    transaction_id = resource.get("transaction_id")
+    if not isinstance(transaction_id, str) or not transaction_id:
+        raise Rejected("no transaction_id")
+    if payment.status == P.PAID:
+        if payment.transaction_id != transaction_id:
+            raise Rejected("paid already by another transaction")
+        return payment  # a duplicate or a retry: nothing more to do
+    was = payment.status
+    paid_at = parse_time(resource.get("success_time"))
+    move_payment(payment, "pay")
+    payment.paid_at = paid_at
+    payment.transaction_id = transaction_id[:64]
+    payer_total = amount.get("payer_total") if isinstance(amount, dict) else None
+    payment.payer_total_fen = payer_total if isinstance(payer_total, int) else total
+    payment.open_key = None
+    links = list(payment.orders)
+    result = orders_service.mark_paid(
+        db,
+        order_ids=[link.order_id for link in links],
+        paid_at=paid_at,
+        payment_ref=payment.out_trade_no,
+    )
+    unpayable = {order.id for order in result.unpayable}
+    note = f"{source} transaction_id={transaction_id}"
+    if was == P.CLOSED:
+        note += " (after the payment was closed)"
+    event(db, "paid", payment_id=payment.id, note=note)
+    for link in links:
+        link.outcome = "unpayable" if link.order_id in unpayable else "paid"
+        if link.order_id in unpayable:
+            create_refund(
+                db,
+                payment,
+                order_id=link.order_id,
+                amount_fen=link.amount_fen,
+                reason="订单已取消，自动退款",
+                ref=AUTO_REFUND_REF,
+                settles_order=False,
+            )
+    db.flush()
+    return payment
+
+
+def close_payment(db: Session, payment: Payment, *, actor_id: int | None, note: str) -> None:
+    """Close our side of an unpaid payment (the caller has closed it at the provider)."""
+    move_payment(payment, "close")
+    payment.closed_at = clock.now()
+    payment.open_key = None
+    event(db, "closed", payment_id=payment.id, actor_id=actor_id, note=note)
+
+
+# --------------------------------------------------------------------------- refunds
+
+
+def in_flight_fen(db: Session, *, payment_id: int, order_id: int | None = None) -> int:
+    """Refunds not failed and not yet counted by orders (pending or processing)."""
+    conds = [Refund.payment_id == payment_id, Refund.status.in_(IN_FLIGHT)]
+    if order_id is not None:
+        conds += [Refund.order_id == order_id, Refund.settles_order.is_(True)]
+    total = db.scalar(select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(*conds))
+    return int(total or 0)
+
+
+def committed_fen(db: Session, *, payment_id: int) -> int:
+    """Everything refunded or being refunded from this payment."""
+    total = db.scalar(
+        select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
+            Refund.payment_id == payment_id, Refund.status != R.FAILED
+        )
+    )
+    return int(total or 0)
+
+
+def create_refund(
+    db: Session,
+    payment: Payment,
+    *,
+    order_id: int,
+    amount_fen: int,
+    reason: str,
+    ref: str,
+    settles_order: bool,
+    actor_id: int | None = None,
+) -> Refund:
+    """A pending refund (the caller holds the payment lock and checked the amount)."""
+    refund = Refund(
+        out_refund_no=new_number("RF"),
+        payment_id=payment.id,
+        order_id=order_id,
+        amount_fen=amount_fen,
+        reason=reason[:80],
+        ref=ref,
+        settles_order=settles_order,
+        status=R.PENDING,
+    )
+    db.add(refund)
+    db.flush()
+    event(
+        db,
+        "refund_requested",
+        payment_id=payment.id,
+        refund_id=refund.id,
+        actor_id=actor_id,
+        note=f"{ref} {amount_fen} fen",
+    )
+    return refund
+
+
+def paying_link(db: Session, *, order_id: int) -> PaymentOrder | None:
+    """The payment line that paid this order, if any."""
+    return db.scalar(
+        select(PaymentOrder)
+        .join(Payment, Payment.id == PaymentOrder.payment_id)
+        .where(
+            PaymentOrder.order_id == order_id,
+            PaymentOrder.outcome == "paid",
+            Payment.status == P.PAID,
+        )
+    )
+
+
+def fail_refund(db: Session, refund: Refund, *, reason: str) -> None:
+    """The provider refused the refund for good (the caller holds the payment lock)."""
+    move_refund(refund, "fail")
+    refund.failure = reason[:200]
+    refund.settled_at = clock.now()
+    event(db, "refund_failed", payment_id=refund.payment_id, refund_id=refund.id, note=reason)
+    _tell_requester(db, refund, succeeded=False)
+
+
+def _tell_requester(db: Session, refund: Refund, *, succeeded: bool) -> None:
+    """After-sales follows its refunds ("aftersale:<id>"); other refs need no news."""
+    if not refund.ref.startswith("aftersale:"):
+        return
+    # imported late: after-sales imports payments
+    aftersales_service = importlib.import_module("xiaodian.aftersales.service")
+
+    if succeeded:
+        aftersales_service.refund_settled(db, ref=refund.ref, amount_fen=refund.amount_fen)
+    else:
+        aftersales_service.refund_failed(db, ref=refund.ref, reason=refund.failure or "")
+
+
+def apply_refund_state(db: Session, refund: Refund, state: RefundState, *, source: str) -> bool:
+    """Apply what the provider says about a refund; True if something changed.
+
+    The caller holds the payment lock. SUCCESS settles it (and counts it at the order,
+    idempotently per out_refund_no); CLOSED/ABNORMAL fail it; PROCESSING marks it submitted.
+    """
+    if state.status == REFUND_SUCCESS:
+        if refund.status == R.SUCCEEDED:
+            return False
+        if refund.status == R.FAILED:
+            raise Rejected("the refund was already marked failed")
+        move_refund(refund, "succeed")
+        refund.submitted_at = refund.submitted_at or clock.now()
+        refund.settled_at = parse_time(state.raw.get("success_time"))
+        refund.provider_refund_id = state.refund_id or refund.provider_refund_id
+        if refund.settles_order:
+            orders_service.apply_refund(
+                db,
+                order_id=refund.order_id,
+                amount_fen=refund.amount_fen,
+                refund_ref=refund.out_refund_no,
+            )
+        event(
+            db, "refund_succeeded", payment_id=refund.payment_id, refund_id=refund.id, note=source
+        )
+        _tell_requester(db, refund, succeeded=True)
+        return True
+    if state.status in REFUND_FAILED:
+        if refund.status in (R.FAILED, R.SUCCEEDED):
+            return False
+        fail_refund(db, refund, reason=f"{state.status} ({source})")
+        return True
+    if state.status == REFUND_PROCESSING and refund.status == R.PENDING:
+        move_refund(refund, "submit")
+        refund.provider_refund_id = state.refund_id
+        refund.submitted_at = clock.now()
+        event(db, "refund_submitted", payment_id=refund.payment_id, refund_id=refund.id)
+        return True
+    return False

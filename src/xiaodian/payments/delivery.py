@@ -1,0 +1,137 @@
+"""The sandbox's notification outbox: POST each notification until it is accepted.
+
+Retried on WeChat Pay's schedule: 15s, 15s, 30s, 3m, 10m, 20m, 30m, 30m, 30m, 60m, 3h, 3h,
+3h, 6h, 6h after each failed attempt (a non-2xx answer or a connection error), then given
+up. ``deliver_due`` is idempotent and safe beside itself: an attempt is claimed by a
+conditional UPDATE that also schedules the next one, before the POST, and no transaction
+is open while posting. The poster is injectable (tests post into their TestClient).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from xiaodian import clock
+from xiaodian.payments.models import DeliveryStatus, SandboxDelivery
+from xiaodian.payments.providers import get_sandbox
+
+log = logging.getLogger(__name__)
+
+RETRY_SCHEDULE: tuple[timedelta, ...] = tuple(
+    timedelta(seconds=s)
+    for s in (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
+)
+MAX_ATTEMPTS = 1 + len(RETRY_SCHEDULE)
+
+# (url, headers, body) -> HTTP status; raises on connection errors
+Poster = Callable[[str, dict[str, str], bytes], int]
+
+
+def http_poster(url: str, headers: dict[str, str], body: bytes) -> int:
+    return httpx.post(url, content=body, headers=headers, timeout=10.0).status_code
+
+
+_poster: Poster = http_poster
+
+
+def use_poster(poster: Poster) -> Poster:
+    """Install ``poster`` for deliveries; returns the previous one."""
+    global _poster
+    previous, _poster = _poster, poster
+    return previous
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    failed: int = 0  # this attempt failed, another is scheduled
+    gave_up: int = 0
+
+
+def deliver_due(
+    db: Session, *, limit: int = 100, out_trade_no: str | None = None
+) -> DeliveryReport:
+    """Attempt every delivery that is due now. Commits (several short transactions)."""
+    now = clock.now()
+    query = select(SandboxDelivery.id).where(
+        SandboxDelivery.status == DeliveryStatus.PENDING, SandboxDelivery.next_attempt_at <= now
+    )
+    if out_trade_no is not None:
+        query = query.where(SandboxDelivery.out_trade_no == out_trade_no)
+    ids = list(db.scalars(query.order_by(SandboxDelivery.next_attempt_at).limit(limit)))
+    db.rollback()
+    report = DeliveryReport()
+    for delivery_id in ids:
+        _attempt(db, delivery_id, report)
+    return report
+
+
+def _attempt(db: Session, delivery_id: int, report: DeliveryReport) -> None:
+    row = db.get(SandboxDelivery, delivery_id, populate_existing=True)
+    if row is None or row.status != DeliveryStatus.PENDING or row.next_attempt_at > clock.now():
+        db.rollback()
+        return
+    attempts = row.attempts
+    delay = RETRY_SCHEDULE[attempts] if attempts < len(RETRY_SCHEDULE) else None
+    claimed = db.execute(
+        update(SandboxDelivery)
+        .where(
+            SandboxDelivery.id == delivery_id,
+            SandboxDelivery.status == DeliveryStatus.PENDING,
+            SandboxDelivery.attempts == attempts,
+        )
+        .values(attempts=attempts + 1, next_attempt_at=clock.now() + (delay or timedelta(0)))
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        db.rollback()  # another worker took this attempt
+        return
+    url, body = row.url, row.body
+    headers = get_sandbox(db).sign(body)
+    db.commit()
+    error: str | None = None
+    try:
+        status = _poster(url, headers, body.encode())
+        if not 200 <= status < 300:
+            error = f"HTTP {status}"
+    except Exception as exc:  # connection refused, timeout, ...
+        error = f"{type(exc).__name__}: {exc}"[:300]
+    values: dict[str, object]
+    if error is None:
+        values = {
+            "status": DeliveryStatus.DELIVERED,
+            "delivered_at": clock.now(),
+            "last_error": None,
+        }
+        report.delivered += 1
+    elif delay is None:
+        values = {"status": DeliveryStatus.FAILED, "last_error": error}
+        report.gave_up += 1
+        log.warning("sandbox notification %s given up: %s", delivery_id, error)
+    else:
+        values = {"last_error": error}
+        report.failed += 1
+    db.execute(
+        update(SandboxDelivery)
+        .where(SandboxDelivery.id == delivery_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+
+
+def next_due(db: Session, *, out_trade_no: str) -> datetime | None:
+    """When the next pending delivery for this trade is due (to schedule a retry)."""
+    return db.scalar(
+        select(func.min(SandboxDelivery.next_attempt_at)).where(
+            SandboxDelivery.out_trade_no == out_trade_no,
+            SandboxDelivery.status == DeliveryStatus.PENDING,
+        )
+    )

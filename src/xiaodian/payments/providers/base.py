@@ -1,0 +1,125 @@
+"""What xiaodian needs from a payment provider, whatever it is.
+
+Two implementations, chosen by ``settings.payment_provider``: ``wechatpay`` (WeChat Pay
+APIv3 through the ``wechatpayv3`` SDK) and ``sandbox`` (the same protocol played by
+xiaodian itself). Both parse notifications with the same code: signature checked against
+the platform public key, resource decrypted with the APIv3 key, timestamp within five
+minutes of ``clock.now()``. Idempotency is the caller's business (the notify endpoint).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from xiaodian.payments.models import Payment, Refund
+
+# WeChat Pay's trade states (query) and refund statuses
+TRADE_SUCCESS = "SUCCESS"
+TRADE_NOTPAY = "NOTPAY"
+TRADE_CLOSED = "CLOSED"
+TRADE_REFUND = "REFUND"
+TRADE_NOT_FOUND = "NOT_FOUND"  # ORDER_NOT_EXIST: no prepay ever reached the provider
+TRADE_FINAL_UNPAID = frozenset({"CLOSED", "REVOKED", "PAYERROR"})
+
+REFUND_SUCCESS = "SUCCESS"
+REFUND_PROCESSING = "PROCESSING"
+REFUND_FAILED = frozenset({"CLOSED", "ABNORMAL"})
+REFUND_NOT_FOUND = "NOT_FOUND"
+
+MAX_CLOCK_SKEW_SECONDS = 300
+
+
+class ProviderError(Exception):
+    """The provider could not be reached or answered something we cannot use (retry later)."""
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the request for good (a business error code): do not retry."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class BadNotification(Exception):
+    """A notification that must be refused. ``reason`` is a short code for the log."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class PrepayResult:
+    method: str
+    cashier_url: str | None = None  # sandbox
+    code_url: str | None = None  # native: encode as a QR code
+    jsapi: dict[str, str] | None = None  # jsapi: the parameters for WeixinJSBridge
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "cashier_url": self.cashier_url,
+            "code_url": self.code_url,
+            "jsapi": self.jsapi,
+        }
+
+
+@dataclass(frozen=True)
+class TradeState:
+    out_trade_no: str
+    state: str
+    transaction_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)  # the provider's transaction resource
+
+
+@dataclass(frozen=True)
+class RefundState:
+    out_refund_no: str
+    status: str
+    refund_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str
+    event_type: str
+    create_time: str
+    resource: dict[str, Any]  # decrypted
+    timestamp: datetime
+    serial: str
+
+    @property
+    def is_transaction(self) -> bool:
+        return self.event_type.startswith("TRANSACTION.")
+
+    @property
+    def is_refund(self) -> bool:
+        return self.event_type.startswith("REFUND.")
+
+
+class PaymentProvider(Protocol):
+    name: str
+    mchid: str
+    appid: str
+
+    def prepay(self, payment: Payment, method: str, *, openid: str | None = None) -> PrepayResult:
+        """Register the trade at the provider and return what the client needs to pay."""
+
+    def query(self, out_trade_no: str) -> TradeState: ...
+
+    def close(self, out_trade_no: str) -> None: ...
+
+    def refund(self, refund: Refund, *, out_trade_no: str, total_fen: int) -> RefundState:
+        """Submit a refund; ``out_refund_no`` is the idempotency key at the provider too."""
+
+    def query_refund(self, out_refund_no: str) -> RefundState: ...
+
+    def parse_notification(self, headers: dict[str, str], body: bytes) -> Notification:
+        """Verify and decrypt, or raise BadNotification."""

@@ -1,0 +1,259 @@
+"""WeChat Pay APIv3 on the ``wechatpayv3`` SDK (JSAPI and Native).
+
+The SDK signs requests, verifies response and notification signatures and decrypts
+notification resources (AES-256-GCM with the APIv3 key). It checks neither replay nor
+idempotency: :meth:`WeChatPayProvider.parse_notification` refuses timestamps more than five
+minutes from ``clock.now()`` and unknown serials (before the SDK would go and fetch
+certificates over the network); the notify endpoint deduplicates by notification id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import datetime
+from typing import Any
+
+from wechatpayv3 import WeChatPay, WeChatPayType
+
+from xiaodian import clock
+from xiaodian.clock import BUSINESS_TZ
+from xiaodian.payments.providers.base import (
+    MAX_CLOCK_SKEW_SECONDS,
+    REFUND_NOT_FOUND,
+    TRADE_NOT_FOUND,
+    BadNotification,
+    Notification,
+    PrepayResult,
+    ProviderError,
+    ProviderRejected,
+    RefundState,
+    TradeState,
+)
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
+_HEADERS = ("wechatpay-signature", "wechatpay-timestamp", "wechatpay-nonce", "wechatpay-serial")
+
+
+def wechat_time(moment: datetime) -> str:
+    """RFC 3339 in Beijing time, as WeChat Pay writes it: 2026-06-18T10:34:56+08:00."""
+    return moment.astimezone(BUSINESS_TZ).isoformat(timespec="seconds")
+
+
+class WeChatPayProvider:
+    name = "wechatpay"
+
+    def __init__(
+        self,
+        *,
+        mchid: str,
+        appid: str,
+        apiv3_key: str,
+        cert_serial_no: str,
+        private_key: str,
+        notify_url: str,
+        public_key: str | None = None,
+        public_key_id: str | None = None,
+        cert_dir: str | None = None,
+        timeout: tuple[int, int] = (5, 15),
+    ) -> None:
+        self.mchid = mchid
+        self.appid = appid
+        self.notify_url = notify_url
+        self.public_key_id = public_key_id
+        self.sdk = WeChatPay(
+            wechatpay_type=WeChatPayType.NATIVE,
+            mchid=mchid,
+            private_key=private_key,
+            cert_serial_no=cert_serial_no,
+            appid=appid,
+            apiv3_key=apiv3_key,
+            notify_url=notify_url,
+            cert_dir=cert_dir,
+            logger=log,
+            timeout=timeout,
+            public_key=public_key,
+            public_key_id=public_key_id,
+        )
+
+    # --- requests -----------------------------------------------------------------------
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        try:
+            code, text = fn(*args, **kwargs)
+        except Exception as exc:  # requests' errors, or a response signature that fails
+            raise ProviderError(f"wechatpay request failed: {exc}") from exc
+        data: dict[str, Any] = {}
+        if text:
+            try:
+                parsed = json.loads(text)
+            except (TypeError, ValueError):
+                parsed = None
+            if isinstance(parsed, dict):
+                data = parsed
+        if 200 <= code < 300:
+            return code, data
+        if code == 404:
+            return code, data
+        if 400 <= code < 500 and code != 429:
+            raise ProviderRejected(
+                str(data.get("code") or code), str(data.get("message") or "rejected")
+            )
+        raise ProviderError(f"wechatpay answered {code}: {data.get('code')}")
+
+    def prepay(self, payment: Any, method: str, *, openid: str | None = None) -> PrepayResult:
+        kwargs: dict[str, Any] = {
+            "description": payment.description,
+            "out_trade_no": payment.out_trade_no,
+            "amount": {"total": payment.amount_fen, "currency": "CNY"},
+            "time_expire": wechat_time(payment.expires_at),
+            "notify_url": self.notify_url,
+        }
+        if method == "jsapi":
+            if not openid:
+                raise ProviderRejected("PARAM_ERROR", "payer openid is required for JSAPI")
+            kwargs["payer"] = {"openid": openid}
+            kwargs["pay_type"] = WeChatPayType.JSAPI
+            _code, data = self._call(self.sdk.pay, **kwargs)
+            prepay_id = data.get("prepay_id")
+            if not prepay_id:
+                raise ProviderError("wechatpay returned no prepay_id")
+            return PrepayResult(method=method, jsapi=self.jsapi_params(str(prepay_id)))
+        if method == "native":
+            kwargs["pay_type"] = WeChatPayType.NATIVE
+            _code, data = self._call(self.sdk.pay, **kwargs)
+            code_url = data.get("code_url")
+            if not code_url:
+                raise ProviderError("wechatpay returned no code_url")
+            return PrepayResult(method=method, code_url=str(code_url))
+        raise ProviderRejected("PARAM_ERROR", f"unsupported method {method}")
+
+    def jsapi_params(self, prepay_id: str) -> dict[str, str]:
+        """What ``WeixinJSBridge.invoke('getBrandWCPayRequest', ...)`` takes, signed."""
+        timestamp = str(int(clock.now().timestamp()))
+        nonce = secrets.token_hex(16)
+        package = f"prepay_id={prepay_id}"
+        pay_sign = self.sdk.sign([self.appid, timestamp, nonce, package])
+        return {
+            "appId": self.appid,
+            "timeStamp": timestamp,
+            "nonceStr": nonce,
+            "package": package,
+            "signType": "RSA",
+            "paySign": pay_sign,
+        }
+
+    def query(self, out_trade_no: str) -> TradeState:
+        code, data = self._call(self.sdk.query, out_trade_no=out_trade_no)
+        if code == 404:
+            return TradeState(out_trade_no=out_trade_no, state=TRADE_NOT_FOUND)
+        return TradeState(
+            out_trade_no=out_trade_no,
+            state=str(data.get("trade_state") or ""),
+            transaction_id=data.get("transaction_id"),
+            raw=data,
+        )
+
+    def close(self, out_trade_no: str) -> None:
+        code, data = self._call(self.sdk.close, out_trade_no=out_trade_no)
+        if code == 404:
+            raise ProviderRejected("ORDER_NOT_EXIST", str(data.get("message") or ""))
+
+    def refund(self, refund: Any, *, out_trade_no: str, total_fen: int) -> RefundState:
+        _code, data = self._call(
+            self.sdk.refund,
+            out_refund_no=refund.out_refund_no,
+            amount={"refund": refund.amount_fen, "total": total_fen, "currency": "CNY"},
+            out_trade_no=out_trade_no,
+            reason=refund.reason or None,
+            notify_url=self.notify_url,
+        )
+        return _refund_state(refund.out_refund_no, data)
+
+    def query_refund(self, out_refund_no: str) -> RefundState:
+        code, data = self._call(self.sdk.query_refund, out_refund_no=out_refund_no)
+        if code == 404:
+            return RefundState(out_refund_no=out_refund_no, status=REFUND_NOT_FOUND)
+        return _refund_state(out_refund_no, data)
+
+    # --- notifications ------------------------------------------------------------------
+
+    def parse_notification(self, headers: Any, body: bytes) -> Notification:
+        h = {str(k).lower(): str(v) for k, v in dict(headers).items()}
+        missing = [name for name in _HEADERS if not h.get(name)]
+        if missing:
+            raise BadNotification("malformed", "missing header " + ", ".join(missing))
+        if h.get("wechatpay-signature-type", SIGNATURE_TYPE) != SIGNATURE_TYPE:
+            raise BadNotification("malformed", "unsupported signature type")
+        h.setdefault("wechatpay-signature-type", SIGNATURE_TYPE)
+        serial = h["wechatpay-serial"]
+        if not self._knows_serial(serial):
+            raise BadNotification("unknown_serial", serial[:64])
+        try:
+            stamp = int(h["wechatpay-timestamp"])
+            sent_at = datetime.fromtimestamp(stamp, tz=clock.now().tzinfo)
+        except (ValueError, OverflowError, OSError):
+            raise BadNotification("malformed", "bad timestamp") from None
+        skew = abs((clock.now() - sent_at).total_seconds())
+        if skew > MAX_CLOCK_SKEW_SECONDS:
+            raise BadNotification("stale_timestamp", f"{int(skew)}s from now")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadNotification("malformed", "body is not UTF-8") from None
+        try:
+            result = self.sdk.callback(h, text)
+        except Exception as exc:  # JSON, base64 or algorithm errors inside the SDK
+            raise BadNotification("malformed", str(exc)[:150]) from None
+        if result is None:
+            try:
+                signed = bool(self.sdk._core._verify_signature(h, text))
+            except Exception:
+                signed = False
+            if not signed:
+                raise BadNotification("bad_signature")
+            raise BadNotification("undecryptable", "resource could not be decrypted")
+        resource = result.get("resource")
+        event_id = result.get("id")
+        event_type = result.get("event_type")
+        if not (
+            isinstance(resource, dict)
+            and isinstance(event_id, str)
+            and 0 < len(event_id) <= 64
+            and isinstance(event_type, str)
+            and 0 < len(event_type) <= 40
+        ):
+            raise BadNotification("malformed", "missing id, event_type or resource")
+        return Notification(
+            id=event_id,
+            event_type=event_type,
+            create_time=str(result.get("create_time") or ""),
+            resource=resource,
+            timestamp=sent_at,
+            serial=serial,
+        )
+
+    def _knows_serial(self, serial: str) -> bool:
+        if self.public_key_id:
+            return serial == self.public_key_id
+        # platform certificate mode: the SDK fetches new certificates for unknown serials
+        try:
+            int(serial, 16)
+        except ValueError:
+            return False
+        return True
+
+
+def _refund_state(out_refund_no: str, data: dict[str, Any]) -> RefundState:
+    status = data.get("status")
+    if not status:
+        raise ProviderError("wechatpay refund answer has no status")
+    return RefundState(
+        out_refund_no=out_refund_no,
+        status=str(status),
+        refund_id=data.get("refund_id"),
+        raw=data,
+    )

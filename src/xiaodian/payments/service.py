@@ -1,0 +1,545 @@
+"""Payments: paying for orders, refunds, reconciliation, and the sandbox cashier.
+
+The contract with orders (see ``orders/service.py``): payments asks ``payable_orders`` what
+may be paid, calls ``mark_paid`` when the provider says the money arrived, and
+``apply_refund`` when a refund succeeded. After-sales (and orders) call ``request_refund``.
+
+Public use cases commit; ``request_refund`` joins the caller's transaction. Provider calls
+for refunds happen after commit, in :func:`submit_refunds` (a job).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from xiaodian import clock
+from xiaodian import settings as settings_module
+from xiaodian.accounts.actor import Actor
+from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
+from xiaodian.money import format_fen
+from xiaodian.orders import service as orders_service
+from xiaodian.orders.models import Order
+from xiaodian.payments import core
+from xiaodian.payments.core import ProviderUnavailable, Rejected
+from xiaodian.payments.models import (
+    Payment,
+    PaymentMethod,
+    PaymentOrder,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    SandboxRefundStatus,
+)
+from xiaodian.payments.notify import NotifyResult, check_refund_resource, handle_notification
+from xiaodian.payments.providers import get_provider, get_sandbox
+from xiaodian.payments.providers.base import (
+    TRADE_FINAL_UNPAID,
+    TRADE_REFUND,
+    TRADE_SUCCESS,
+    ProviderError,
+    ProviderRejected,
+)
+
+__all__ = [
+    "NotifyResult",
+    "PaymentStart",
+    "get_payment",
+    "handle_notification",
+    "reconcile",
+    "request_refund",
+    "start_payment",
+    "submit_refunds",
+]
+
+log = logging.getLogger(__name__)
+P = PaymentStatus
+R = RefundStatus
+
+METHODS = {
+    "sandbox": (PaymentMethod.SANDBOX, PaymentMethod.NATIVE),
+    "wechatpay": (PaymentMethod.NATIVE, PaymentMethod.JSAPI),
+}
+MAX_ORDERS = 20
+
+
+@dataclass
+class PaymentStart:
+    """What the client needs to pay: sandbox -> cashier_url; native -> code_url; jsapi."""
+
+    out_trade_no: str
+    amount_fen: int
+    method: str
+    status: str
+    expires_at: Any
+    cashier_url: str | None = None
+    code_url: str | None = None
+    jsapi: dict[str, str] | None = None
+    reused: bool = False
+    order_nos: list[str] = field(default_factory=list)
+
+
+def _start_of(payment: Payment, *, reused: bool) -> PaymentStart:
+    prepay = payment.prepay or {}
+    return PaymentStart(
+        out_trade_no=payment.out_trade_no,
+        amount_fen=payment.amount_fen,
+        method=payment.method.value,
+        status=payment.status.value,
+        expires_at=payment.expires_at,
+        cashier_url=prepay.get("cashier_url"),
+        code_url=prepay.get("code_url"),
+        jsapi=prepay.get("jsapi"),
+        reused=reused,
+        order_nos=[link.order_no for link in payment.orders],
+    )
+
+
+def _method(provider_name: str, method: str) -> PaymentMethod:
+    allowed = METHODS.get(provider_name, ())
+    for candidate in allowed:
+        if candidate.value == method:
+            return candidate
+    raise InvalidInput(
+        _("This payment method is not available: %(method)s."),
+        code="bad_method",
+        method=str(method)[:20],
+    )
+
+
+def start_payment(
+    db: Session,
+    actor: Actor,
+    *,
+    order_nos: list[str],
+    method: str,
+    openid: str | None = None,
+) -> PaymentStart:
+    """One payment for one or several of the buyer's pending orders; commits.
+
+    The amount is the sum of the orders' totals. An open payment for exactly the same
+    orders (and method) is reused, so a retry or a double click pays once.
+    """
+    buyer_id = actor.require_user()
+    provider = get_provider(db)
+    chosen = _method(provider.name, method)
+    if len(order_nos) > MAX_ORDERS:
+        raise InvalidInput(_("Too many orders in one payment."), code="too_many_orders")
+    if chosen == PaymentMethod.JSAPI and not (openid and len(openid) <= 128):
+        raise InvalidInput(_("Paying inside WeChat needs the payer's openid."), code="no_openid")
+    orders = sorted(orders_service.payable_orders(db, actor, order_nos), key=lambda o: o.id)
+    open_key = f"{buyer_id}:" + ",".join(str(o.id) for o in orders)
+    existing = db.scalar(select(Payment).where(Payment.open_key == open_key))
+    if existing is not None:
+        if existing.method == chosen and existing.prepay:
+            result = _start_of(existing, reused=True)
+            db.rollback()
+            return result
+        _close_at_provider(db, existing, actor_id=buyer_id, note=f"replaced by {chosen}")
+        db.flush()
+    first = orders[0].title
+    description = (f"小店-{first}" if len(orders) == 1 else f"小店-{first}等{len(orders)}笔")[:40]
+    payment = Payment(
+        out_trade_no=core.new_number("XD"),
+        buyer_id=buyer_id,
+        provider=provider.name,
+        method=chosen,
+        status=P.OPEN,
+        amount_fen=sum(o.total_fen for o in orders),
+        description=description,
+        open_key=open_key,
+        expires_at=min(o.pay_deadline for o in orders),
+        created_at=clock.now(),
+    )
+    payment.orders = [
+        PaymentOrder(order_id=o.id, order_no=o.order_no, amount_fen=o.total_fen) for o in orders
+    ]
+    db.add(payment)
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()  # the same orders started concurrently: give back that payment
+        winner = db.scalar(select(Payment).where(Payment.open_key == open_key))
+        if winner is None or not winner.prepay:
+            raise Conflict(
+                _("This payment is being prepared. Try again in a moment."),
+                code="payment_busy",
+            ) from None
+        return _start_of(winner, reused=True)
+    try:
+        prepay = provider.prepay(payment, chosen.value, openid=openid)
+    except ProviderRejected as exc:
+        db.rollback()
+        raise Conflict(
+            _("The payment provider refused this payment: %(reason)s"),
+            code="provider_rejected",
+            reason=exc.message[:100],
+        ) from None
+    except ProviderError:
+        db.rollback()
+        log.exception("prepay failed")
+        raise ProviderUnavailable(
+            _("The payment service cannot be reached. Try again later."),
+        ) from None
+    payment.prepay = prepay.as_dict()
+    core.event(db, "created", payment_id=payment.id, actor_id=buyer_id, note=chosen.value)
+    db.commit()
+    return _start_of(payment, reused=False)
+
+
+def _close_at_provider(db: Session, payment: Payment, *, actor_id: int | None, note: str) -> bool:
+    """Close an open payment at the provider and here; False if it turned out paid."""
+    provider = get_provider(db)
+    try:
+        provider.close(payment.out_trade_no)
+    except ProviderRejected as exc:
+        if exc.code == "ORDERPAID":
+            state = provider.query(payment.out_trade_no)
+            if state.state in (TRADE_SUCCESS, TRADE_REFUND):
+                core.apply_trade_success(db, provider, state.raw, source="query")
+                return False
+        elif exc.code != "ORDER_NOT_EXIST":
+            raise Conflict(
+                _("The payment provider refused this payment: %(reason)s"),
+                code="provider_rejected",
+                reason=exc.message[:100],
+            ) from None
+    except ProviderError:
+        raise ProviderUnavailable(
+            _("The payment service cannot be reached. Try again later.")
+        ) from None
+    core.close_payment(db, payment, actor_id=actor_id, note=note)
+    return True
+
+
+def get_payment(db: Session, actor: Actor, out_trade_no: str) -> Payment:
+    """The buyer's own payment; anyone else's is "not found"."""
+    buyer_id = actor.require_user()
+    payment = db.scalar(
+        select(Payment)
+        .where(Payment.out_trade_no == out_trade_no[:32], Payment.buyer_id == buyer_id)
+        .options(selectinload(Payment.orders))
+    )
+    if payment is None:
+        raise NotFound(_("Payment not found."), code="payment_not_found")
+    return payment
+
+
+def return_url(payment: Payment) -> str:
+    """Where the buyer goes when the payment is done: the order, or the order list."""
+    if len(payment.orders) == 1:
+        return f"/orders/{payment.orders[0].order_no}"
+    return "/orders"
+
+
+# --------------------------------------------------------------------------- refunds
+
+
+def request_refund(db: Session, *, order_id: int, amount_fen: int, reason: str, ref: str) -> Refund:
+    """Record a pending refund of ``amount_fen`` for a paid order. Joins the caller's
+    transaction (the provider is called after commit, by :func:`submit_refunds`).
+
+    ``0 < amount_fen <= orders.refundable_fen - refunds in flight`` (else InvalidInput /
+    Conflict), checked under a lock on the payment row, so concurrent requests never
+    exceed what was paid. The same ``ref`` for the same order gives back the same refund.
+    """
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
+        raise InvalidInput(_("The refund amount must be positive."), code="bad_amount")
+    if not ref or len(ref) > 64:
+        raise InvalidInput(_("A refund reference is required."), code="no_refund_ref")
+    link = core.paying_link(db, order_id=order_id)
+    if link is None:
+        raise Conflict(_("This order has no payment to refund."), code="not_paid")
+    payment = core.lock_payment(db, link.payment_id)
+    existing = db.scalar(
+        select(Refund).where(
+            Refund.payment_id == payment.id, Refund.order_id == order_id, Refund.ref == ref
+        )
+    )
+    if existing is not None:
+        if existing.amount_fen != amount_fen:
+            raise Conflict(
+                _("This refund was already requested with another amount."),
+                code="refund_ref_reused",
+            )
+        return existing
+    left = orders_service.refundable_fen(db, order_id=order_id) - core.in_flight_fen(
+        db, payment_id=payment.id, order_id=order_id
+    )
+    left = min(left, payment.amount_fen - core.committed_fen(db, payment_id=payment.id))
+    if amount_fen > left:
+        raise Conflict(
+            _("The refund is more than what can still be refunded (%(left)s)."),
+            code="refund_exceeds_paid",
+            left=format_fen(max(left, 0)),
+        )
+    return core.create_refund(
+        db,
+        payment,
+        order_id=order_id,
+        amount_fen=amount_fen,
+        reason=reason or "退款",
+        ref=ref,
+        settles_order=True,
+    )
+
+
+def operator_refund(
+    db: Session,
+    actor: Actor,
+    *,
+    order_no: str,
+    amount_fen: int,
+    reason: str,
+    idempotency_key: str | None = None,
+) -> Refund:
+    """An operator refunds (part of) a paid order; commits. The same key, the same refund."""
+    user_id = actor.require_operator()
+    order = orders_service.get_order_by_no(db, order_no=order_no)
+    key = (idempotency_key or core.new_number("K"))[:40]
+    refund = request_refund(
+        db, order_id=order.id, amount_fen=amount_fen, reason=reason, ref=f"ops:{key}"
+    )
+    core.event(db, "refund_by_operator", refund_id=refund.id, actor_id=user_id, note=reason[:200])
+    db.commit()
+    return refund
+
+
+def submit_refunds(db: Session, *, limit: int = 50) -> int:
+    """Send pending refunds to the provider; commits each. Returns how many moved.
+
+    Idempotent: ``out_refund_no`` is the idempotency key at the provider, so a refund sent
+    twice (a crash between the call and the commit) is refunded once.
+    """
+    ids = list(
+        db.scalars(
+            select(Refund.id).where(Refund.status == R.PENDING).order_by(Refund.id).limit(limit)
+        )
+    )
+    db.rollback()
+    moved = 0
+    for refund_id in ids:
+        payment_id = db.scalar(select(Refund.payment_id).where(Refund.id == refund_id))
+        assert payment_id is not None
+        payment = core.lock_payment(db, payment_id)
+        refund = core.lock_refund(db, refund_id)
+        if refund.status != R.PENDING:
+            db.rollback()
+            continue
+        refund.attempts += 1
+        provider = get_provider(db)
+        try:
+            state = provider.refund(
+                refund, out_trade_no=payment.out_trade_no, total_fen=payment.amount_fen
+            )
+            changed = core.apply_refund_state(db, refund, state, source="refund call")
+        except ProviderRejected as exc:
+            core.fail_refund(db, refund, reason=f"{exc.code}: {exc.message}")
+            changed = True
+        except ProviderError as exc:
+            log.warning("refund %s not submitted: %s", refund.out_refund_no, exc)
+            refund.failure = str(exc)[:200]
+            changed = False
+        except Rejected as exc:
+            db.rollback()
+            log.error("refund %s: %s", refund_id, exc)
+            continue
+        db.commit()
+        moved += int(changed)
+    return moved
+
+
+# --------------------------------------------------------------------------- reconcile
+
+
+@dataclass
+class ReconcileReport:
+    paid: int = 0
+    closed: int = 0
+    refunds_settled: int = 0
+    errors: int = 0
+
+
+def reconcile(db: Session, *, limit: int = 100) -> ReconcileReport:
+    """Ask the provider about payments still open some minutes after creation, and about
+    refunds stuck in processing. Success is handled as a notification would be
+    (idempotently); closed or expired trades close our payment. Commits each.
+    """
+    minutes = settings_module.current().payment_reconcile_after_minutes
+    now = clock.now()
+    cutoff = now - timedelta(minutes=minutes)
+    report = ReconcileReport()
+    payment_ids = list(
+        db.scalars(
+            select(Payment.id)
+            .where(Payment.status == P.OPEN, Payment.created_at <= cutoff)
+            .order_by(Payment.id)
+            .limit(limit)
+        )
+    )
+    refund_ids = list(
+        db.scalars(
+            select(Refund.id)
+            .where(
+                Refund.status == R.PROCESSING,
+                Refund.submitted_at <= cutoff,
+            )
+            .order_by(Refund.id)
+            .limit(limit)
+        )
+    )
+    db.rollback()
+    for payment_id in payment_ids:
+        try:
+            _reconcile_payment(db, payment_id, report)
+            db.commit()
+        except (ProviderError, Rejected, IllegalTransition, Conflict) as exc:
+            db.rollback()
+            report.errors += 1
+            log.warning("reconcile payment %s: %s", payment_id, exc)
+    for refund_id in refund_ids:
+        try:
+            _reconcile_refund(db, refund_id, report)
+            db.commit()
+        except (ProviderError, Rejected, IllegalTransition, Conflict) as exc:
+            db.rollback()
+            report.errors += 1
+            log.warning("reconcile refund %s: %s", refund_id, exc)
+    return report
+
+
+def _reconcile_payment(db: Session, payment_id: int, report: ReconcileReport) -> None:
+    payment = core.lock_payment(db, payment_id)
+    if payment.status != P.OPEN:
+        return
+    provider = get_provider(db)
+    state = provider.query(payment.out_trade_no)
+    if state.state in (TRADE_SUCCESS, TRADE_REFUND):
+        core.apply_trade_success(db, provider, state.raw, source="query")
+        report.paid += 1
+    elif state.state in TRADE_FINAL_UNPAID:
+        core.close_payment(db, payment, actor_id=None, note=f"provider says {state.state}")
+        report.closed += 1
+    elif clock.now() >= payment.expires_at:
+        if _close_at_provider(db, payment, actor_id=None, note="expired"):
+            report.closed += 1
+        else:
+            report.paid += 1
+
+
+def _reconcile_refund(db: Session, refund_id: int, report: ReconcileReport) -> None:
+    payment_id = db.scalar(select(Refund.payment_id).where(Refund.id == refund_id))
+    assert payment_id is not None
+    payment = core.lock_payment(db, payment_id)
+    refund = core.lock_refund(db, refund_id)
+    if refund.status != R.PROCESSING:
+        return
+    state = get_provider(db).query_refund(refund.out_refund_no)
+    if state.raw:
+        check_refund_resource(get_provider(db), payment, refund, state.raw)
+    if core.apply_refund_state(db, refund, state, source="query"):
+        report.refunds_settled += 1
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+@dataclass
+class CashierView:
+    payment: Payment
+    orders: list[Order]
+    merchant: str
+    mchid: str
+    return_url: str
+
+
+def _sandbox_payment(db: Session, actor: Actor, out_trade_no: str) -> Payment:
+    if settings_module.current().payment_provider != "sandbox":
+        raise NotFound(_("Payment not found."), code="payment_not_found")
+    payment = get_payment(db, actor, out_trade_no)
+    if payment.provider != "sandbox":
+        raise NotFound(_("Payment not found."), code="payment_not_found")
+    return payment
+
+
+def cashier(db: Session, actor: Actor, out_trade_no: str) -> CashierView:
+    """What the sandbox cashier shows the buyer (only the payment's buyer may see it)."""
+    payment = _sandbox_payment(db, actor, out_trade_no)
+    orders = [orders_service.get_order_by_no(db, order_no=link.order_no) for link in payment.orders]
+    sandbox = get_sandbox(db)
+    return CashierView(
+        payment=payment,
+        orders=orders,
+        merchant="小店 xiaodian",
+        mchid=sandbox.mchid,
+        return_url=return_url(payment),
+    )
+
+
+def sandbox_pay(db: Session, actor: Actor, out_trade_no: str) -> Payment:
+    """The buyer pressed 确认支付: the sandbox takes the money and queues the notification.
+
+    Pressing twice pays once. Commits; deliver the notification afterwards.
+    """
+    payment = _sandbox_payment(db, actor, out_trade_no)
+    if payment.status == P.PAID:
+        return payment
+    if payment.status == P.CLOSED:
+        raise IllegalTransition(_("This payment has been closed."), code="payment_closed")
+    if clock.now() >= payment.expires_at:
+        raise IllegalTransition(_("The time to pay has run out."), code="payment_expired")
+    sandbox = get_sandbox(db)
+    if sandbox.buyer_pays(out_trade_no, openid=f"o-sandbox-{payment.buyer_id}"):
+        core.event(db, "buyer_paid", payment_id=payment.id, actor_id=payment.buyer_id)
+    db.commit()
+    return payment
+
+
+def sandbox_cancel(db: Session, actor: Actor, out_trade_no: str) -> Payment:
+    """The buyer left the cashier without paying: nothing is paid; commits."""
+    payment = _sandbox_payment(db, actor, out_trade_no)
+    core.event(db, "buyer_left", payment_id=payment.id, actor_id=payment.buyer_id)
+    db.commit()
+    return payment
+
+
+def sandbox_refund_outcome(db: Session, actor: Actor, *, out_refund_no: str, outcome: str) -> str:
+    """An operator decides a processing sandbox refund: success, closed or abnormal."""
+    actor.require_operator()
+    if settings_module.current().payment_provider != "sandbox":
+        raise NotFound(_("Refund not found."), code="refund_not_found")
+    statuses = {
+        "success": SandboxRefundStatus.SUCCESS,
+        "closed": SandboxRefundStatus.CLOSED,
+        "abnormal": SandboxRefundStatus.ABNORMAL,
+    }
+    if outcome not in statuses:
+        raise InvalidInput(_("Unknown refund outcome."), code="bad_outcome")
+    sandbox = get_sandbox(db)
+    row = sandbox.refund_row(out_refund_no[:64])
+    if row is None:
+        raise NotFound(_("Refund not found."), code="refund_not_found")
+    if not sandbox.settle_refund(row, statuses[outcome]):
+        raise IllegalTransition(_("This refund cannot change any more."), code="refund_settled")
+    db.commit()
+    return row.status.value
+
+
+def sandbox_set_refund_mode(actor: Actor, mode: str) -> None:
+    """ "success": sandbox refunds succeed at once; "processing": wait for an outcome."""
+    actor.require_operator()
+    if settings_module.current().payment_provider != "sandbox":
+        raise NotFound(_("Not found."), code="not_found")
+    if mode not in ("success", "processing"):
+        raise InvalidInput(_("Unknown refund mode."), code="bad_mode")
+    from xiaodian.payments.providers import sandbox_dir
+
+    directory = sandbox_dir(settings_module.current())
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "refund_mode").write_text(mode)

@@ -1,0 +1,88 @@
+"""Catalog fixtures: a shop with owner and staff, a stranger's shop, an operator, a buyer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import event
+
+from tests.factories import make_shop
+from xiaodian.accounts.actor import Actor
+
+
+@dataclass
+class Scene:
+    owner: Any
+    staff: Any
+    shop: Any
+    other_owner: Any
+    other_staff: Any
+    other_shop: Any
+    operator: Any
+    buyer: Any
+
+    def actor(self, user: Any) -> Actor:
+        roles: dict[int, str] = {}
+        if user.id == self.owner.id:
+            roles = {self.shop.id: "owner"}
+        elif user.id == self.staff.id:
+            roles = {self.shop.id: "staff"}
+        elif user.id == self.other_owner.id:
+            roles = {self.other_shop.id: "owner"}
+        elif user.id == self.other_staff.id:
+            roles = {self.other_shop.id: "staff"}
+        return Actor(
+            user_id=user.id,
+            display_name=user.display_name,
+            is_operator=bool(user.is_operator),
+            shop_roles=roles,
+        )
+
+
+@pytest.fixture
+def scene(db: Any, make_user: Any) -> Scene:
+    owner, staff = make_user(display_name="店主"), make_user(display_name="店员")
+    other_owner, other_staff = make_user(), make_user()
+    shop = make_shop(db, owner, staff=staff)
+    other_shop = make_shop(db, other_owner, staff=other_staff)
+    return Scene(
+        owner=owner,
+        staff=staff,
+        shop=shop,
+        other_owner=other_owner,
+        other_staff=other_staff,
+        other_shop=other_shop,
+        operator=make_user(operator=True),
+        buyer=make_user(),
+    )
+
+
+def png_bytes(color: tuple[int, int, int] = (200, 60, 60), size: int = 64) -> bytes:
+    out = BytesIO()
+    Image.new("RGB", (size, size), color).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def count_queries(database: Any) -> Any:
+    @contextmanager
+    def _count() -> Iterator[list[str]]:
+        statements: list[str] = []
+
+        def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
+                statements.append(statement)
+
+        event.listen(database.engine, "before_cursor_execute", before)
+        try:
+            yield statements
+        finally:
+            event.remove(database.engine, "before_cursor_execute", before)
+
+    return _count

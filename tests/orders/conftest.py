@@ -1,0 +1,111 @@
+"""Fixtures for the orders tests: a shop with products, a buyer with an address."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from tests.factories import make_product, make_shop
+from xiaodian.accounts.actor import Actor
+from xiaodian.catalog.models import Sku
+from xiaodian.orders import addresses
+from xiaodian.orders.addresses import AddressInput
+
+
+def actor_for(user: Any, shops: dict[int, str] | None = None) -> Actor:
+    return Actor(user_id=user.id, display_name=user.display_name, shop_roles=shops or {})
+
+
+def address_input(**overrides: Any) -> AddressInput:
+    data: dict[str, Any] = {
+        "name": "张三",
+        "phone": "13800138000",
+        "province": "浙江省",
+        "city": "杭州市",
+        "district": "西湖区",
+        "detail": "文三路 100 号 2 单元 301",
+    }
+    data.update(overrides)
+    return AddressInput(**data)
+
+
+def add_address(db: Session, user: Any) -> int:
+    return addresses.create_address(db, actor_for(user), address_input()).id
+
+
+def stock(db: Session, sku_id: int) -> tuple[int, int, int, int]:
+    """(on_hand, reserved, sold, received), read fresh."""
+    db.expire_all()
+    sku = db.scalar(select(Sku).where(Sku.id == sku_id))
+    assert sku is not None
+    values = sku.stock_on_hand, sku.stock_reserved, sku.stock_sold, sku.stock_received
+    assert sum(values[:3]) == values[3], "on_hand + reserved + sold == received"
+    db.rollback()  # end the read: on SQLite it holds the write lock
+    return values
+
+
+@dataclass
+class Scene:
+    owner: Any
+    buyer: Any
+    shop: Any
+    product: Any
+    sku_id: int
+    address_id: int
+
+    @property
+    def buyer_actor(self) -> Actor:
+        return actor_for(self.buyer)
+
+    @property
+    def owner_actor(self) -> Actor:
+        return actor_for(self.owner, {self.shop.id: "owner"})
+
+
+@pytest.fixture
+def scene(db: Session, make_user: Any) -> Scene:
+    owner = make_user(display_name="店主")
+    buyer = make_user(display_name="买家")
+    shop = make_shop(db, owner)
+    product = make_product(db, shop, skus=[("红色", 1990, 100), ("蓝色", 2990, 5)])
+    return Scene(
+        owner=owner,
+        buyer=buyer,
+        shop=shop,
+        product=product,
+        sku_id=product.skus[0].id,
+        address_id=add_address(db, buyer),
+    )
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(database: Any) -> Any:
+    """with count_queries() as counter: ... ; counter.count"""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def _count() -> Any:
+        counter = QueryCounter()
+        event.listen(database.engine, "before_cursor_execute", counter)
+        try:
+            yield counter
+        finally:
+            event.remove(database.engine, "before_cursor_execute", counter)
+
+    return _count

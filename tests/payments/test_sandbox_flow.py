@@ -1,0 +1,252 @@
+"""The sandbox end to end over HTTP: /pay -> cashier -> pay -> notification -> order paid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.payments.conftest import Poster, Shop, place
+from xiaodian.payments.delivery import deliver_due
+from xiaodian.orders import service as orders_service
+from xiaodian.orders.models import OrderStatus
+from xiaodian.payments.models import (
+    DeliveryStatus,
+    NotificationLog,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+    SandboxDelivery,
+)
+
+
+def _csrf(browser: TestClient) -> dict[str, str]:
+    return {"X-CSRF-Token": browser.cookies.get("xd_csrf", ""), "Accept": "application/json"}
+
+
+def _to_cashier(browser: TestClient, *order_nos: str) -> str:
+    response = browser.get(f"/pay?orders={','.join(order_nos)}", follow_redirects=False)
+    assert response.status_code == 303, response.text
+    location = response.headers["location"]
+    assert location.startswith("/sandbox/cashier/XD")
+    return location
+
+
+def test_checkout_to_paid_through_the_cashier(
+    db: Session, scene: Shop, login_client: Any, sandbox_poster: Poster
+) -> None:
+    order = place(db, scene)
+    browser = login_client(scene.buyer)
+    cashier = _to_cashier(browser, order.order_no)
+    out_trade_no = cashier.rsplit("/", 1)[1]
+    page = browser.get(cashier)
+    assert page.status_code == 200
+    assert "¥39.80" in page.text and order.order_no in page.text
+    assert "<svg" in page.text and "1900000109" in page.text
+    # the same orders again: the same payment (no second trade)
+    assert _to_cashier(browser, order.order_no) == cashier
+
+    paid = browser.post(f"{cashier}/pay", headers=_csrf(browser))
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["poll"] == f"/api/v1/payments/{out_trade_no}"
+    # the background task delivered the WeChat-style notification at once
+    assert sandbox_poster.answers == [204]
+    url, headers, body = sandbox_poster.calls[0]
+    assert url == "http://127.0.0.1:8000/api/v1/payments/notify"
+    assert headers["Wechatpay-Signature-Type"] == "WECHATPAY2-SHA256-RSA2048"
+    assert b'"event_type":"TRANSACTION.SUCCESS"' in body and b"AEAD_AES_256_GCM" in body
+    assert out_trade_no.encode() not in body  # the resource is encrypted
+
+    status = browser.get(f"/api/v1/payments/{out_trade_no}").json()
+    assert status["status"] == "paid"
+    assert status["return_url"] == f"/orders/{order.order_no}"
+    db.expire_all()
+    fresh = orders_service.get_order_by_no(db, order_no=order.order_no)
+    assert fresh.status == OrderStatus.PAID and fresh.paid_fen == 3980
+    assert fresh.payment_ref == out_trade_no
+
+    # double click on pay: nothing twice
+    again = browser.post(f"{cashier}/pay", headers=_csrf(browser))
+    assert again.status_code == 200 and again.json()["status"] == "paid"
+    assert len(sandbox_poster.calls) == 1
+    assert db.scalar(select(func.count()).select_from(SandboxDelivery)) == 1
+    # the cashier of a paid payment sends the buyer to the order
+    done = browser.get(cashier, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == f"/orders/{order.order_no}"
+    actions = db.scalars(select(PaymentEvent.action).order_by(PaymentEvent.id)).all()
+    assert actions == ["created", "buyer_paid", "paid"]
+    log = db.scalars(select(NotificationLog)).all()
+    assert [(e.outcome.value, e.http_status) for e in log] == [("accepted", 204)]
+
+
+def test_form_post_without_javascript(
+    db: Session, scene: Shop, login_client: Any, sandbox_poster: Poster
+) -> None:
+    order = place(db, scene)
+    browser = login_client(scene.buyer)
+    cashier = _to_cashier(browser, order.order_no)
+    response = browser.post(
+        f"{cashier}/pay",
+        data={"csrf_token": browser.cookies.get("xd_csrf", "")},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"].endswith("?paying=1")
+    landing = browser.get(response.headers["location"], follow_redirects=False)
+    assert landing.headers["location"] == f"/orders/{order.order_no}"
+
+
+def test_several_orders_in_one_payment(
+    db: Session, scene: Shop, login_client: Any, sandbox_poster: Poster
+) -> None:
+    first = place(db, scene, qty=1)
+    second = place(db, scene, qty=1, sku_id=scene.sku2_id)
+    browser = login_client(scene.buyer)
+    cashier = _to_cashier(browser, first.order_no, second.order_no)
+    assert "¥49.80" in browser.get(cashier).text
+    browser.post(f"{cashier}/pay", headers=_csrf(browser))
+    status = browser.get(f"/api/v1/payments/{cashier.rsplit('/', 1)[1]}").json()
+    assert status["status"] == "paid" and status["return_url"] == "/orders"
+    db.expire_all()
+    for no in (first.order_no, second.order_no):
+        assert orders_service.get_order_by_no(db, order_no=no).status == OrderStatus.PAID
+
+
+def test_cancel_leaves_nothing_paid(db: Session, scene: Shop, login_client: Any) -> None:
+    order = place(db, scene)
+    browser = login_client(scene.buyer)
+    cashier = _to_cashier(browser, order.order_no)
+    response = browser.post(
+        f"{cashier}/cancel",
+        data={"csrf_token": browser.cookies.get("xd_csrf", "")},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == f"/orders/{order.order_no}"
+    db.expire_all()
+    assert orders_service.get_order_by_no(db, order_no=order.order_no).status == (
+        OrderStatus.PENDING_PAYMENT
+    )
+    payment = db.scalar(select(Payment))
+    assert payment is not None and payment.status == PaymentStatus.OPEN
+    assert db.scalar(select(func.count()).select_from(SandboxDelivery)) == 0
+
+
+def test_only_the_buyer_sees_and_pays(
+    db: Session, scene: Shop, login_client: Any, make_user: Any, api_client: Any
+) -> None:
+    order = place(db, scene)
+    browser = login_client(scene.buyer)
+    cashier = _to_cashier(browser, order.order_no)
+    out_trade_no = cashier.rsplit("/", 1)[1]
+    stranger = login_client(make_user())
+    assert stranger.get(cashier).status_code == 404
+    assert stranger.post(f"{cashier}/pay", headers=_csrf(stranger)).status_code == 404
+    assert stranger.get(f"/api/v1/payments/{out_trade_no}").status_code == 404
+    # not signed in: to the login page, and no payment for someone else's order
+    anonymous = TestClient(browser.app)
+    response = anonymous.get(cashier, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    assert anonymous.get(f"/api/v1/payments/{out_trade_no}").status_code == 401
+    assert stranger.get(f"/pay?orders={order.order_no}", follow_redirects=False).status_code == 404
+    owner = api_client(scene.owner)
+    r = owner.post("/api/v1/payments", json={"order_nos": [order.order_no], "method": "sandbox"})
+    assert r.status_code == 404
+    # the pay button needs the CSRF token
+    assert browser.post(f"{cashier}/pay").status_code == 403
+    assert db.scalar(select(func.count()).select_from(SandboxDelivery)) == 0
+
+
+def test_api_start_payment_and_bad_input(db: Session, scene: Shop, api_client: Any) -> None:
+    order = place(db, scene)
+    client = api_client(scene.buyer)
+    body = {"order_nos": [order.order_no], "method": "sandbox"}
+    first = client.post("/api/v1/payments", json=body, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 200, first.text
+    data = first.json()
+    assert data["amount_fen"] == 3980 and data["reused"] is False
+    assert data["cashier_url"] == f"http://127.0.0.1:8000/sandbox/cashier/{data['out_trade_no']}"
+    again = client.post("/api/v1/payments", json=body, headers={"Idempotency-Key": "k1"})
+    assert again.json()["out_trade_no"] == data["out_trade_no"] and again.json()["reused"]
+    assert db.scalar(select(func.count()).select_from(Payment)) == 1
+    for bad in (
+        {"order_nos": [], "method": "sandbox"},
+        {"order_nos": [order.order_no], "method": "alipay"},
+        {"order_nos": "x", "method": "sandbox"},
+        {"order_nos": [order.order_no]},
+    ):
+        response = client.post("/api/v1/payments", json=bad)
+        assert response.status_code == 422, bad
+        assert response.json()["error"]["code"] == "invalid"
+    jsapi = client.post("/api/v1/payments", json={**body, "method": "jsapi"})
+    assert jsapi.status_code == 422 and jsapi.json()["error"]["code"] == "bad_method"
+    unknown = client.post("/api/v1/payments", json={**body, "order_nos": ["20200101000000"]})
+    assert unknown.status_code == 404
+    assert client.get("/api/v1/payments/XD0000").status_code == 404
+
+
+def test_expired_orders_cannot_be_paid(
+    db: Session, scene: Shop, login_client: Any, clock: Any
+) -> None:
+    order = place(db, scene)
+    browser = login_client(scene.buyer)
+    cashier = _to_cashier(browser, order.order_no)
+    clock.advance(minutes=16)
+    response = browser.post(f"{cashier}/pay", headers=_csrf(browser))
+    assert response.status_code == 409
+    assert db.scalar(select(func.count()).select_from(SandboxDelivery)) == 0
+    assert browser.get(f"/pay?orders={order.order_no}", follow_redirects=False).status_code == 409
+
+
+def test_delivery_retries_on_wechat_schedule_then_gives_up(
+    db: Session, scene: Shop, login_client: Any, sandbox_poster: Poster, clock: Any
+) -> None:
+    order = place(db, scene)
+    browser = login_client(scene.buyer)
+    cashier = _to_cashier(browser, order.order_no)
+    sandbox_poster.fail = 500
+    browser.post(f"{cashier}/pay", headers=_csrf(browser))
+    assert len(sandbox_poster.calls) == 1  # the first attempt, at once: failed
+    waits = [15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600]
+    for i, wait in enumerate(waits):
+        clock.advance(seconds=wait - 1)
+        deliver_due(db)
+        assert len(sandbox_poster.calls) == 1 + i, f"too early before retry {i + 1}"
+        clock.advance(seconds=1)
+        deliver_due(db)
+        assert len(sandbox_poster.calls) == 2 + i, f"retry {i + 1} missing"
+    db.expire_all()
+    row = db.scalar(select(SandboxDelivery))
+    assert row is not None and row.status == DeliveryStatus.FAILED and row.attempts == 16
+    assert row.last_error == "HTTP 500"
+    clock.advance(days=2)
+    deliver_due(db)
+    assert len(sandbox_poster.calls) == 16  # given up
+    # every attempt was signed afresh, so none is refused as a replay
+    stamps = {headers["Wechatpay-Timestamp"] for _u, headers, _b in sandbox_poster.calls}
+    assert len(stamps) == 16
+    db.expire_all()
+    assert orders_service.get_order_by_no(db, order_no=order.order_no).status == (
+        OrderStatus.PENDING_PAYMENT
+    )
+
+
+def test_delivery_succeeds_on_a_retry(
+    db: Session, scene: Shop, login_client: Any, sandbox_poster: Poster, clock: Any
+) -> None:
+    order = place(db, scene)
+    browser = login_client(scene.buyer)
+    cashier = _to_cashier(browser, order.order_no)
+    sandbox_poster.fail = "connect"
+    browser.post(f"{cashier}/pay", headers=_csrf(browser))
+    sandbox_poster.fail = None
+    clock.advance(seconds=15)
+    assert deliver_due(db).delivered == 1
+    assert deliver_due(db).delivered == 0  # idempotent
+    clock.advance(minutes=10)
+    assert deliver_due(db).delivered == 0
+    db.expire_all()
+    row = db.scalar(select(SandboxDelivery))
+    assert row is not None and row.status == DeliveryStatus.DELIVERED and row.attempts == 2
+    assert orders_service.get_order_by_no(db, order_no=order.order_no).status == OrderStatus.PAID
