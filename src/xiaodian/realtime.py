@@ -88,10 +88,11 @@ class Subscription:
                 self.queue.get_nowait()
             self.queue.put_nowait(RESYNC)
 
-    async def get(self, timeout: float | None = None) -> Message | None:
-        """The next message, or None after ``timeout`` seconds (time for a keep-alive)."""
+    async def get(self, wait: float | None = None) -> Message | None:
+        """The next message, or None after ``wait`` seconds (time for a keep-alive)."""
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            async with asyncio.timeout(wait):
+                return await self.queue.get()
         except TimeoutError:
             return None
 
@@ -265,7 +266,9 @@ class Hub:
             self._listeners.remove(listener)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str, maxsize: int = QUEUE_SIZE) -> AsyncIterator[Subscription]:
+    async def subscribe(
+        self, channel: str, maxsize: int = QUEUE_SIZE
+    ) -> AsyncIterator[Subscription]:
         if not self.running or self._loop is not asyncio.get_running_loop():
             await self.stop()
             await self.start()
@@ -338,7 +341,9 @@ class Hub:
                         wrapped = json.loads(raw["data"])
                         if wrapped["o"] == self.origin:
                             continue
-                        self._dispatch(Message(wrapped["c"], json.loads(wrapped["d"]), wrapped["d"]))
+                        self._dispatch(
+                            Message(wrapped["c"], json.loads(wrapped["d"]), wrapped["d"])
+                        )
                     except (ValueError, KeyError, TypeError):
                         continue
             except asyncio.CancelledError:

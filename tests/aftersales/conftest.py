@@ -48,9 +48,13 @@ class World:
     product: Any
     sku_id: int
     sku2_id: int
+    shop_id: int
+    other_shop_id: int
 
     def actor(self, user: Any) -> Actor:
-        return accounts_service.actor_for_user(self.db, user)
+        actor = accounts_service.actor_for_user(self.db, user)
+        self.db.commit()  # end the read: an open SQLite transaction would block the app
+        return actor
 
     @property
     def buyer_actor(self) -> Actor:
@@ -80,9 +84,7 @@ class World:
                 detail="文三路 100 号",
             ),
         )
-        result = checkout(
-            self.db, actor, lines=lines or [(self.sku_id, 2)], address_id=address.id
-        )
+        result = checkout(self.db, actor, lines=lines or [(self.sku_id, 2)], address_id=address.id)
         return result.orders[0]
 
     def pay(self, order: Order) -> Order:
@@ -95,9 +97,7 @@ class World:
 
         def post(_url: str, headers: dict[str, str], body: bytes) -> int:
             with self.database.session() as session:
-                result = payments_service.handle_notification(
-                    session, headers=headers, body=body
-                )
+                result = payments_service.handle_notification(session, headers=headers, body=body)
                 return result.status_code
 
         previous = delivery.use_poster(post)
@@ -105,8 +105,7 @@ class World:
             delivery.deliver_due(self.db, out_trade_no=start.out_trade_no)
         finally:
             delivery.use_poster(previous)
-        self.db.expire_all()
-        order = orders_service.get_order_by_no(self.db, order_no=order.order_no)
+        order = self.refresh(order)
         assert order.status == "paid", order.status
         return order
 
@@ -132,9 +131,18 @@ class World:
         orders_service.confirm_receipt(self.db, self.buyer_actor, order.order_no)
         return self.refresh(order)
 
+    def idle(self) -> None:
+        """End our session's transaction: on SQLite it would keep the app from writing."""
+        self.db.commit()
+
     def refresh(self, order: Order) -> Order:
-        self.db.expire_all()
-        return orders_service.get_order_by_no(self.db, order_no=order.order_no)
+        """The order as stored now (the transaction is ended, so the app can write)."""
+        fresh = self.db.scalar(
+            select(Order).where(Order.id == order.id).execution_options(populate_existing=True)
+        )
+        assert fresh is not None
+        self.db.commit()
+        return fresh
 
     def settle_refunds(self) -> int:
         """Run the payments job that sends pending refunds (the sandbox succeeds at once)."""
@@ -151,9 +159,7 @@ def world(db: Session, database: Database, make_user: Any) -> World:
     operator = make_user(display_name="运营", operator=True)
     shop = make_shop(db, owner, staff=staff)
     other_shop = make_shop(db, other_owner)
-    product = make_product(
-        db, shop, skus=[("红色", 1990, 100), ("蓝色", 2990, 5)], return_days=7
-    )
+    product = make_product(db, shop, skus=[("红色", 1990, 100), ("蓝色", 2990, 5)], return_days=7)
     return World(
         db=db,
         database=database,
@@ -168,6 +174,8 @@ def world(db: Session, database: Database, make_user: Any) -> World:
         product=product,
         sku_id=product.skus[0].id,
         sku2_id=product.skus[1].id,
+        shop_id=shop.id,
+        other_shop_id=other_shop.id,
     )
 
 

@@ -54,7 +54,12 @@ def test_strangers_get_404_on_every_merchant_endpoint(
         assert r.status_code == 404, (method, url, r.status_code)
         assert r.json()["error"]["code"] in ("not_found", "product_not_found", "sku_not_found")
     files = {"files": ("a.png", png_bytes(), "image/png")}
-    assert client.post(f"/api/v1/shops/{scene.shop.id}/products/{product.id}/images", files=files).status_code == 404
+    assert (
+        client.post(
+            f"/api/v1/shops/{scene.shop.id}/products/{product.id}/images", files=files
+        ).status_code
+        == 404
+    )
     db.expire_all()
     assert db.get(Product, product.id).status == S.ON_SALE
     assert db.scalar(select(func.count()).select_from(Product)) == 1
@@ -88,8 +93,12 @@ def test_api_create_flow(db: Any, scene: Scene, api_client: Any) -> None:
         "price_fen": 6900,
         "list_price_fen": 9900,
         "stock": 20,
-        "specs": [{"name": "颜色", "values": ["白", "粉"]}, {"name": "尺码", "values": ["66", "73"]}],
+        "specs": [
+            {"name": "颜色", "values": ["白", "粉"]},
+            {"name": "尺码", "values": ["66", "73"]},
+        ],
     }
+    db.rollback()  # end the read: SQLite's write sessions hold the lock
     r = c.post(base, json=body)
     assert r.status_code == 201, r.text
     p = r.json()
@@ -112,7 +121,10 @@ def test_api_create_flow(db: Any, scene: Scene, api_client: Any) -> None:
     assert c.delete(f"{one}/images/999999").status_code == 404
     r = c.post(f"{one}/stock-adjustments", json={"sku_id": 999999, "delta": 1, "reason": "x"})
     assert r.status_code == 404
-    r = c.post(f"{one}/stock-adjustments", json={"sku_id": p["skus"][0]["id"], "delta": -21, "reason": "报损"})
+    r = c.post(
+        f"{one}/stock-adjustments",
+        json={"sku_id": p["skus"][0]["id"], "delta": -21, "reason": "报损"},
+    )
     assert r.status_code == 409
 
 
@@ -122,7 +134,13 @@ def test_uploads_refuse_non_images_and_oversize_writing_nothing(
     product = make_product(db, scene.shop, status=S.DRAFT)
     c = api_client(scene.owner)
     url = f"/api/v1/shops/{scene.shop.id}/products/{product.id}/images"
-    r = c.post(url, files=[("files", ("a.png", png_bytes(), "image/png")), ("files", ("x.png", b"%PDF-1.4 nope", "image/png"))])
+    r = c.post(
+        url,
+        files=[
+            ("files", ("a.png", png_bytes(), "image/png")),
+            ("files", ("x.png", b"%PDF-1.4 nope", "image/png")),
+        ],
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "not_an_image"
     big = b"\x89PNG" + b"0" * (settings.max_image_bytes + 10)
     r = c.post(url, files={"files": ("big.png", big, "image/png")})
@@ -154,10 +172,11 @@ def test_bulk_shelf_reports_each_failure(db: Any, scene: Scene, api_client: Any)
     db.expire_all()
     assert db.get(Product, off.id).status == S.ON_SALE
     assert db.get(Product, foreign.id).status == S.OFF_SHELF  # another shop's: untouched
+    on_sale_id, shop_id = on_sale.id, scene.shop.id
     db.rollback()
     r = c.post(
-        f"/api/v1/shops/{scene.shop.id}/products/bulk-status",
-        json={"product_ids": [on_sale.id], "action": "explode"},
+        f"/api/v1/shops/{shop_id}/products/bulk-status",
+        json={"product_ids": [on_sale_id], "action": "explode"},
     )
     assert r.status_code == 422
 
@@ -191,8 +210,8 @@ def test_console_list_has_constant_queries(
         _with_image(db, product)
     with count_queries() as many:
         r = c.get(url)
-        assert r.status_code == 200 and r.text.count("/edit\"") >= 9
-    assert len(many) == len(few)
+        assert r.status_code == 200 and r.text.count('/edit"') >= 9
+    assert len(many) == len(few) <= 8
     with count_queries() as api_queries:
         api = c.get(f"/api/v1/shops/{scene.shop.id}/products")
         assert api.json()["total"] == 9
@@ -204,8 +223,12 @@ def test_console_filters_and_search(db: Any, scene: Scene, api_client: Any) -> N
     make_product(db, scene.shop, title="法式收腰长裙", status=S.DRAFT)
     c = api_client(scene.staff)
     base = f"/api/v1/shops/{scene.shop.id}/products"
-    assert [p["title"] for p in c.get(base, params={"q": "连衣裙"}).json()["items"]] == ["夏季碎花连衣裙"]
-    assert [p["title"] for p in c.get(base, params={"status": "draft"}).json()["items"]] == ["法式收腰长裙"]
+    assert [p["title"] for p in c.get(base, params={"q": "连衣裙"}).json()["items"]] == [
+        "夏季碎花连衣裙"
+    ]
+    assert [p["title"] for p in c.get(base, params={"status": "draft"}).json()["items"]] == [
+        "法式收腰长裙"
+    ]
     assert c.get(base, params={"q": "100%_"}).json()["items"] == []
     assert c.get(base, params={"status": "bogus"}).status_code == 422
 
@@ -229,6 +252,7 @@ def test_html_form_flow_with_two_specs(db: Any, scene: Scene, login_client: Any)
         "spec_name_1": "尺码",
         "spec_values_1": "S，M，L",
     }
+    db.rollback()
     bad = c.post(base + "/new", data=form)
     assert bad.status_code == 422 and 'role="alert"' in bad.text
     assert "夏季碎花连衣裙" in bad.text  # the form keeps what was typed
@@ -237,24 +261,24 @@ def test_html_form_flow_with_two_specs(db: Any, scene: Scene, login_client: Any)
     edit_url = r.headers["location"].split("?")[0]
     product = db.scalar(select(Product).order_by(Product.id.desc()))
     assert product.title.startswith("夏季碎花连衣裙")
-    assert sorted(s.spec_key for s in product.skus) == sorted(
-        ["红/S", "红/M", "红/L", "蓝/S", "蓝/M", "蓝/L"]
-    )
+    keys = [s.spec_key for s in product.skus]
+    assert sorted(keys) == sorted(["红/S", "红/M", "红/L", "蓝/S", "蓝/M", "蓝/L"])
+    product_id = product.id
     db.rollback()
     page = c.get(edit_url)
     assert page.status_code == 200 and page.text.count('name="sku_key_') == 6
     # the SKU table: prices in yuan, one SKU switched off
     data = {"csrf_token": csrf, "sku_count": "6"}
-    for i, sku in enumerate(product.skus):
+    for i, key in enumerate(keys):
         data |= {
-            f"sku_key_{i}": sku.spec_key,
-            f"price_{i}": "169.9" if sku.spec_key.endswith("L") else "159",
+            f"sku_key_{i}": key,
+            f"price_{i}": "169.9" if key.endswith("L") else "159",
             f"list_price_{i}": "299",
             f"code_{i}": f"QZ-{i}",
             f"weight_{i}": "250",
             f"stock_{i}": "8",
         }
-        if sku.spec_key != "蓝/S":
+        if key != "蓝/S":
             data[f"active_{i}"] = "on"
     r = c.post(edit_url.replace("/edit", "/skus"), data=data, follow_redirects=False)
     assert r.status_code == 303, r.text
@@ -283,7 +307,7 @@ def test_html_form_flow_with_two_specs(db: Any, scene: Scene, login_client: Any)
     )
     assert r.status_code == 303
     db.expire_all()
-    product = db.get(Product, product.id)
+    product = db.get(Product, product_id)
     assert product.status == S.UNDER_REVIEW
     assert product.min_price_fen == 15900 and len(product.images) == 1
     by_key = {s.spec_key: s for s in product.skus}
@@ -294,6 +318,9 @@ def test_html_form_flow_with_two_specs(db: Any, scene: Scene, login_client: Any)
     stranger = login_client(scene.other_staff)
     assert stranger.get(edit_url).status_code == 404
     assert stranger.get(base).status_code == 404
-    r = stranger.post(edit_url.replace("/edit", "/status"), data={"csrf_token": stranger.cookies.get("xd_csrf"), "action": "withdraw"})
+    r = stranger.post(
+        edit_url.replace("/edit", "/status"),
+        data={"csrf_token": stranger.cookies.get("xd_csrf"), "action": "withdraw"},
+    )
     assert r.status_code == 404
-    assert service.get_product(db, product.id).status == S.UNDER_REVIEW
+    assert service.get_product(db, product_id).status == S.UNDER_REVIEW

@@ -33,7 +33,12 @@ def test_contract_reads(db: Any, scene: Scene) -> None:
     tree = service.category_tree(db)
     assert [c.slug for c in tree][:2] == ["womens-apparel", "mens-apparel"]
     assert all(c.parent_id is None for c in tree)
-    assert [c.slug for c in tree[0].children] == ["dresses", "womens-tops", "womens-coats", "skirts"]
+    assert [c.slug for c in tree[0].children] == [
+        "dresses",
+        "womens-tops",
+        "womens-coats",
+        "skirts",
+    ]
     dresses = service.get_category(db, "dresses")
     assert service.get_category(db, dresses.id).slug == "dresses"
     assert service.get_category(db, str(dresses.id)).slug == "dresses"
@@ -208,7 +213,11 @@ def test_sku_code_unique_within_shop_only(db: Any, scene: Scene) -> None:
         price_fen=500,
     )
     service.update_skus(
-        db, scene.actor(scene.other_owner), scene.other_shop.id, other.id, [SkuEdit("", 500, code="X-1")]
+        db,
+        scene.actor(scene.other_owner),
+        scene.other_shop.id,
+        other.id,
+        [SkuEdit("", 500, code="X-1")],
     )
 
 

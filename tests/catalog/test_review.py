@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.catalog.conftest import Scene, png_bytes
 from tests.factories import leaf_category
+from xiaodian.accounts.actor import ANONYMOUS
 from xiaodian.catalog import screening, service
 from xiaodian.catalog.models import ProductEvent, ProductStatus
 from xiaodian.catalog.service import SkuEdit
@@ -18,7 +19,9 @@ from xiaodian.errors import IllegalTransition, InvalidInput, NotAuthenticated, P
 S = ProductStatus
 
 
-def _ready(db: Any, scene: Scene, title: str = "明前西湖龙井 250g 罐装", description: str = "") -> Any:
+def _ready(
+    db: Any, scene: Scene, title: str = "明前西湖龙井 250g 罐装", description: str = ""
+) -> Any:
     actor = scene.actor(scene.staff)
     product = service.create_product(
         db,
@@ -141,7 +144,7 @@ def test_reject_needs_a_reason_and_an_operator(db: Any, scene: Scene) -> None:
         with pytest.raises(PermissionDenied):
             service.review_queue(db, scene.actor(user))
     with pytest.raises(NotAuthenticated):
-        service.review_queue(db, service.Actor())  # type: ignore[attr-defined]
+        service.review_queue(db, ANONYMOUS)
 
 
 def test_editing_a_listed_product_sends_it_back_to_review(db: Any, scene: Scene) -> None:
@@ -216,7 +219,10 @@ def test_review_api(db: Any, scene: Scene, api_client: Any) -> None:
         c = api_client(user)
         assert c.get("/api/v1/ops/products").status_code == 403
         assert c.post(f"/api/v1/ops/products/{product.id}/approve").status_code == 403
-        assert c.post(f"/api/v1/ops/products/{product.id}/reject", json={"reason": "x"}).status_code == 403
+        assert (
+            c.post(f"/api/v1/ops/products/{product.id}/reject", json={"reason": "x"}).status_code
+            == 403
+        )
     assert ops.get(f"/api/v1/ops/products/{product.id}").json()["reject_reason"] == "请删除“顶级”"
 
 

@@ -413,3 +413,29 @@ def place(db: Session, scene: Shop, qty: int = 2, sku_id: int | None = None) -> 
         db, scene.buyer_actor, lines=[(sku_id or scene.sku_id, qty)], address_id=scene.address_id
     )
     return result.orders[0]
+
+
+def order_state(db: Session, order_no: str) -> tuple[str, int, int]:
+    """(status, paid_fen, refunded_fen) read fresh; ends the read so the app can write."""
+    from xiaodian.orders import service as orders_service
+
+    db.expire_all()
+    order = orders_service.get_order_by_no(db, order_no=order_no)
+    state = (order.status.value, order.paid_fen, order.refunded_fen)
+    db.commit()
+    return state
+
+
+def scalar(db: Session, statement: Any) -> Any:
+    """One value read fresh; ends the read (the test's session writes on SQLite)."""
+    db.expire_all()
+    value = db.scalar(statement)
+    db.commit()
+    return value
+
+
+def rows(db: Session, statement: Any) -> list[Any]:
+    db.expire_all()
+    values = list(db.scalars(statement))
+    db.commit()
+    return values

@@ -8,10 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.payments.conftest import Poster, Shop, place
+from tests.payments.conftest import Poster, Shop, order_state, place, rows, scalar
 from xiaodian.payments.delivery import deliver_due
-from xiaodian.orders import service as orders_service
-from xiaodian.orders.models import OrderStatus
 from xiaodian.payments.models import (
     DeliveryStatus,
     NotificationLog,
@@ -62,22 +60,19 @@ def test_checkout_to_paid_through_the_cashier(
     status = browser.get(f"/api/v1/payments/{out_trade_no}").json()
     assert status["status"] == "paid"
     assert status["return_url"] == f"/orders/{order.order_no}"
-    db.expire_all()
-    fresh = orders_service.get_order_by_no(db, order_no=order.order_no)
-    assert fresh.status == OrderStatus.PAID and fresh.paid_fen == 3980
-    assert fresh.payment_ref == out_trade_no
+    assert order_state(db, order.order_no) == ("paid", 3980, 0)
 
     # double click on pay: nothing twice
     again = browser.post(f"{cashier}/pay", headers=_csrf(browser))
     assert again.status_code == 200 and again.json()["status"] == "paid"
     assert len(sandbox_poster.calls) == 1
-    assert db.scalar(select(func.count()).select_from(SandboxDelivery)) == 1
+    assert scalar(db, select(func.count()).select_from(SandboxDelivery)) == 1
     # the cashier of a paid payment sends the buyer to the order
     done = browser.get(cashier, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == f"/orders/{order.order_no}"
-    actions = db.scalars(select(PaymentEvent.action).order_by(PaymentEvent.id)).all()
+    actions = rows(db, select(PaymentEvent.action).order_by(PaymentEvent.id))
     assert actions == ["created", "buyer_paid", "paid"]
-    log = db.scalars(select(NotificationLog)).all()
+    log = rows(db, select(NotificationLog))
     assert [(e.outcome.value, e.http_status) for e in log] == [("accepted", 204)]
 
 
@@ -109,9 +104,8 @@ def test_several_orders_in_one_payment(
     browser.post(f"{cashier}/pay", headers=_csrf(browser))
     status = browser.get(f"/api/v1/payments/{cashier.rsplit('/', 1)[1]}").json()
     assert status["status"] == "paid" and status["return_url"] == "/orders"
-    db.expire_all()
     for no in (first.order_no, second.order_no):
-        assert orders_service.get_order_by_no(db, order_no=no).status == OrderStatus.PAID
+        assert order_state(db, no)[0] == "paid"
 
 
 def test_cancel_leaves_nothing_paid(db: Session, scene: Shop, login_client: Any) -> None:
@@ -124,13 +118,10 @@ def test_cancel_leaves_nothing_paid(db: Session, scene: Shop, login_client: Any)
         follow_redirects=False,
     )
     assert response.headers["location"] == f"/orders/{order.order_no}"
-    db.expire_all()
-    assert orders_service.get_order_by_no(db, order_no=order.order_no).status == (
-        OrderStatus.PENDING_PAYMENT
-    )
-    payment = db.scalar(select(Payment))
+    assert order_state(db, order.order_no)[0] == "pending_payment"
+    payment = scalar(db, select(Payment))
     assert payment is not None and payment.status == PaymentStatus.OPEN
-    assert db.scalar(select(func.count()).select_from(SandboxDelivery)) == 0
+    assert scalar(db, select(func.count()).select_from(SandboxDelivery)) == 0
 
 
 def test_only_the_buyer_sees_and_pays(
@@ -155,7 +146,7 @@ def test_only_the_buyer_sees_and_pays(
     assert r.status_code == 404
     # the pay button needs the CSRF token
     assert browser.post(f"{cashier}/pay").status_code == 403
-    assert db.scalar(select(func.count()).select_from(SandboxDelivery)) == 0
+    assert scalar(db, select(func.count()).select_from(SandboxDelivery)) == 0
 
 
 def test_api_start_payment_and_bad_input(db: Session, scene: Shop, api_client: Any) -> None:
@@ -169,7 +160,12 @@ def test_api_start_payment_and_bad_input(db: Session, scene: Shop, api_client: A
     assert data["cashier_url"] == f"http://127.0.0.1:8000/sandbox/cashier/{data['out_trade_no']}"
     again = client.post("/api/v1/payments", json=body, headers={"Idempotency-Key": "k1"})
     assert again.json()["out_trade_no"] == data["out_trade_no"] and again.json()["reused"]
-    assert db.scalar(select(func.count()).select_from(Payment)) == 1
+    assert scalar(db, select(func.count()).select_from(Payment)) == 1
+    import gc
+    from sqlalchemy.orm import Session as _S
+    for obj in gc.get_objects():
+        if isinstance(obj, _S) and obj.in_transaction():
+            print("OPEN SESSION", obj is db, obj.get_transaction(), obj.bind)
     for bad in (
         {"order_nos": [], "method": "sandbox"},
         {"order_nos": [order.order_no], "method": "alipay"},
@@ -195,7 +191,7 @@ def test_expired_orders_cannot_be_paid(
     clock.advance(minutes=16)
     response = browser.post(f"{cashier}/pay", headers=_csrf(browser))
     assert response.status_code == 409
-    assert db.scalar(select(func.count()).select_from(SandboxDelivery)) == 0
+    assert scalar(db, select(func.count()).select_from(SandboxDelivery)) == 0
     assert browser.get(f"/pay?orders={order.order_no}", follow_redirects=False).status_code == 409
 
 
@@ -216,8 +212,7 @@ def test_delivery_retries_on_wechat_schedule_then_gives_up(
         clock.advance(seconds=1)
         deliver_due(db)
         assert len(sandbox_poster.calls) == 2 + i, f"retry {i + 1} missing"
-    db.expire_all()
-    row = db.scalar(select(SandboxDelivery))
+    row = scalar(db, select(SandboxDelivery))
     assert row is not None and row.status == DeliveryStatus.FAILED and row.attempts == 16
     assert row.last_error == "HTTP 500"
     clock.advance(days=2)
@@ -226,10 +221,7 @@ def test_delivery_retries_on_wechat_schedule_then_gives_up(
     # every attempt was signed afresh, so none is refused as a replay
     stamps = {headers["Wechatpay-Timestamp"] for _u, headers, _b in sandbox_poster.calls}
     assert len(stamps) == 16
-    db.expire_all()
-    assert orders_service.get_order_by_no(db, order_no=order.order_no).status == (
-        OrderStatus.PENDING_PAYMENT
-    )
+    assert order_state(db, order.order_no)[0] == "pending_payment"
 
 
 def test_delivery_succeeds_on_a_retry(
@@ -246,7 +238,6 @@ def test_delivery_succeeds_on_a_retry(
     assert deliver_due(db).delivered == 0  # idempotent
     clock.advance(minutes=10)
     assert deliver_due(db).delivered == 0
-    db.expire_all()
-    row = db.scalar(select(SandboxDelivery))
+    row = scalar(db, select(SandboxDelivery))
     assert row is not None and row.status == DeliveryStatus.DELIVERED and row.attempts == 2
-    assert orders_service.get_order_by_no(db, order_no=order.order_no).status == OrderStatus.PAID
+    assert order_state(db, order.order_no)[0] == "paid"

@@ -8,13 +8,13 @@ they re-render the page with the message and the error's status code.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from xiaodian import clock, media, settings
 from xiaodian.accounts.actor import Actor
@@ -95,6 +95,15 @@ def new_case_form(
 @router.post("/orders/{order_no}/aftersales/new")
 async def new_case(request: Request, order_no: str, db: DbDep, actor: SignedIn) -> Response:
     form = await request.form()
+    try:
+        return await _new_case(request, order_no, db, actor, form)
+    finally:
+        await form.close()
+
+
+async def _new_case(
+    request: Request, order_no: str, db: Session, actor: Actor, form: FormData
+) -> Response:
     line_id: int | None = None
     try:
         line_id = _int(_text(form, "line"), field_code="bad_line")
@@ -104,7 +113,7 @@ async def new_case(request: Request, order_no: str, db: DbDep, actor: SignedIn) 
                 _("At most %(n)s photos."), code="too_many_photos", n=service.MAX_PHOTOS
             )
         limit = settings.current().max_image_bytes
-        photos = [await media.read_upload(f, limit=limit) for f in uploads]
+        photos = [await media.read_upload(cast(Any, f), limit=limit) for f in uploads]
         case = await run_in_threadpool(
             service.open_case,
             db,

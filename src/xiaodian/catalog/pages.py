@@ -7,13 +7,14 @@ page works without JavaScript.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from xiaodian import media, settings
 from xiaodian.accounts.actor import Actor
@@ -384,11 +385,17 @@ async def product_images(
     form = await request.form()
     limit = settings.current().max_image_bytes
     try:
-        uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
+        uploads = [
+            cast(UploadFile, f)
+            for f in form.getlist("files")
+            if isinstance(f, StarletteUploadFile) and f.filename
+        ]
         datas = [await media.read_upload(f, limit=limit) for f in uploads]
         await run_in_threadpool(service.add_images, db, actor, shop_id, product_id, datas)
     except DomainError as exc:
         return await _edit_error(request, db, actor, shop_id, product_id, exc)
+    finally:
+        await form.close()
     return RedirectResponse(_edit_url(shop_id, product_id) + "?done=images#images", status_code=303)
 
 

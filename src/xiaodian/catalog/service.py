@@ -883,8 +883,8 @@ def reorder_images(
 # Merchant: status
 
 
-def _check_listable(product: Product) -> None:
-    if not product.images:
+def _check_listable(product: Product, *, images: bool = True) -> None:
+    if images and not product.images:
         raise InvalidInput(_("Add at least one image before submitting."), code="image_required")
     if not any(s.is_active for s in product.skus):
         raise InvalidInput(_("The product needs at least one active SKU."), code="no_active_sku")
@@ -895,7 +895,8 @@ def _apply_merchant_action(db: Session, actor: Actor, product: Product, action: 
         raise InvalidInput(_("Unknown action."), code="unknown_action")
     sources, _target = TRANSITIONS[action]
     if product.status in sources and action in ("submit", "put_on_shelf"):
-        _check_listable(product)
+        # images were checked when it was submitted; removing one sends it back to review
+        _check_listable(product, images=action == "submit")
     if action == "submit" and product.status in sources:
         _rescreen(product)
         product.reject_reason = None

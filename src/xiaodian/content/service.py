@@ -541,13 +541,14 @@ def set_like(db: Session, actor: Actor, video_id: int, *, liked: bool) -> tuple[
     user_id = actor.require_user()
     _published(db, video_id)
     if liked:
-        changed = _insert(db, cast(Table, VideoLike.__table__))
-        result = db.execute(
-            changed.values(
-                video_id=video_id, user_id=user_id, created_at=clock.now()
-            ).on_conflict_do_nothing()
-        )
-        delta = 1 if _rowcount(result) == 1 else 0
+        likes = cast(Table, VideoLike.__table__)
+        inserted = db.execute(
+            _insert(db, likes)
+            .values(video_id=video_id, user_id=user_id, created_at=clock.now())
+            .on_conflict_do_nothing()
+            .returning(likes.c.video_id)
+        ).first()
+        delta = 1 if inserted is not None else 0
     else:
         result = db.execute(
             delete(VideoLike).where(VideoLike.video_id == video_id, VideoLike.user_id == user_id)
@@ -608,19 +609,15 @@ def record_event(
         index_elements=["video_id", "viewer", "kind", "product_id"],
         set_={"last_at": mark.excluded.last_at},
         where=_MARKS.c.last_at <= now - window,
-    )
-    if _rowcount(db.execute(mark)) != 1:
+    ).returning(_MARKS.c.video_id)
+    # A row comes back only when the mark was new or old enough to move: the event counts.
+    if db.execute(mark).first() is None:
         db.commit()
         return False
     column = _STAT_COLUMN[kind]
+    counts = {"views": 0, "impressions": 0, "clicks": 0, column: 1}
     stat = _insert(db, _STATS).values(
-        video_id=video_id,
-        day=clock.today(),
-        product_id=product_id,
-        views=0,
-        impressions=0,
-        clicks=0,
-        **{column: 1},
+        video_id=video_id, day=clock.today(), product_id=product_id, **counts
     )
     db.execute(
         stat.on_conflict_do_update(
@@ -659,6 +656,7 @@ def _insert(db: Session, table: Table) -> Any:
 
 
 def _rowcount(result: Any) -> int:
+    """Rows changed by an UPDATE or DELETE (INSERTs use RETURNING: psycopg reports -1)."""
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -59,10 +59,13 @@ async def application_upload(request: Request) -> ApplicationUpload:
     try:
         if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
             form = await request.form()
-            fields = {k: v for k, v in form.items() if isinstance(v, str)}
-            body = ApplicationIn.model_validate(fields)
-            logo = await read_optional_file(form.get("logo"), limit)
-            license_image = await read_optional_file(form.get("license_image"), limit)
+            try:
+                fields = {k: v for k, v in form.items() if isinstance(v, str)}
+                body = ApplicationIn.model_validate(fields)
+                logo = await read_optional_file(form.get("logo"), limit)
+                license_image = await read_optional_file(form.get("license_image"), limit)
+            finally:
+                await form.close()
         else:
             try:
                 raw = await request.json()

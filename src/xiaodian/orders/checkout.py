@@ -216,25 +216,30 @@ def create_orders(
     deadline = now + timedelta(minutes=settings_module.current().order_payment_timeout_minutes)
 
     orders: list[Order] = []
+    line_rows: list[list[dict[str, Any]]] = []
+    moves: list[inventory.Move] = []
     for order_no, (shop_id, sku_ids) in zip(numbers, sorted(by_shop.items()), strict=True):
-        order_lines = []
+        rows: list[dict[str, Any]] = []
+        items = 0
         for sku_id in sku_ids:
             info = infos[sku_id]
             price = prices[sku_id]
             unit = info.price_fen if price is None else price
-            order_lines.append(
-                OrderLine(
-                    product_id=info.product_id,
-                    sku_id=sku_id,
-                    title=info.title,
-                    spec_text=info.spec_text,
-                    thumb_path=info.cover_path,
-                    unit_price_fen=unit,
-                    quantity=wanted[sku_id],
-                    amount_fen=unit * wanted[sku_id],
-                )
+            rows.append(
+                {
+                    "product_id": info.product_id,
+                    "sku_id": sku_id,
+                    "title": info.title,
+                    "spec_text": info.spec_text,
+                    "thumb_path": info.cover_path,
+                    "unit_price_fen": unit,
+                    "quantity": wanted[sku_id],
+                    "amount_fen": unit * wanted[sku_id],
+                }
             )
-        items = sum(line.amount_fen for line in order_lines)
+            moves.append(inventory.Move(sku_id, wanted[sku_id], order_no))
+            items += unit * wanted[sku_id]
+        line_rows.append(rows)
         orders.append(
             Order(
                 order_no=order_no,
@@ -251,24 +256,12 @@ def create_orders(
                 promoter_id=channel.promoter_id,
                 pay_deadline=deadline,
                 created_at=now,
-                lines=order_lines,
             )
         )
 
     # reserve_stock=False: the caller already holds these units reserved (a live flash
-    # sale's reservation "flash:<id>"); paying sells them and cancelling releases them as usual.
-    short = (
-        inventory.reserve_many(
-            db,
-            [
-                inventory.Move(line.sku_id, line.quantity, order.order_no)
-                for order in orders
-                for line in order.lines
-            ],
-        )
-        if reserve_stock
-        else []
-    )
+    # sale's reservation "flash:<id>"); paying sells them and cancelling releases them.
+    short = inventory.reserve_many(db, moves) if reserve_stock else []
     if short:
         info = infos[short[0]]
         raise Conflict(
@@ -279,6 +272,15 @@ def create_orders(
         )
     db.add_all(orders)
     db.flush()
+    # Lines and events in one batch each (the ORM would insert lines one by one).
+    db.execute(
+        insert(OrderLine),
+        [
+            {"order_id": o.id, **row}
+            for o, rows in zip(orders, line_rows, strict=True)
+            for row in rows
+        ],
+    )
     db.execute(
         insert(OrderEvent),
         [
@@ -295,6 +297,8 @@ def create_orders(
             for order in orders
         ],
     )
+    for order in orders:
+        db.expire(order, ["lines"])
     return orders
 
 

@@ -489,6 +489,7 @@ def sandbox_pay(db: Session, actor: Actor, out_trade_no: str) -> Payment:
     """
     payment = _sandbox_payment(db, actor, out_trade_no)
     if payment.status == P.PAID:
+        db.commit()  # nothing changed; end the read (the delivery follows in a new one)
         return payment
     if payment.status == P.CLOSED:
         raise IllegalTransition(_("This payment has been closed."), code="payment_closed")

@@ -112,9 +112,15 @@ def _write(
 ) -> None:
     insert = _insert(db)
     now = clock.now()
-    rooms = set(db.scalars(select(LiveRoom.id).where(LiveRoom.id.in_(
-        {r for r, _k in viewers} | {r for r, _p in clicks} | set(likes) | set(peaks)
-    ))))
+    rooms = set(
+        db.scalars(
+            select(LiveRoom.id).where(
+                LiveRoom.id.in_(
+                    {r for r, _k in viewers} | {r for r, _p in clicks} | set(likes) | set(peaks)
+                )
+            )
+        )
+    )
     rows = [
         {
             "room_id": room_id,
@@ -163,9 +169,7 @@ def _write(
             .returning(LiveRoom.likes)
             .execution_options(synchronize_session=False)
         ).scalar()
-        realtime.publish(
-            live_service.channel(room_id), {"type": "likes", "total": total}, db=db
-        )
+        realtime.publish(live_service.channel(room_id), {"type": "likes", "total": total}, db=db)
     for room_id, peak in sorted(peaks.items()):
         if room_id in rooms:
             db.execute(
@@ -299,7 +303,7 @@ async def stream(
             yield b"retry: 2000\n\n"
             yield sse("snapshot", await snapshots.get(database, room_id))
             while True:
-                message = await sub.get(timeout=KEEPALIVE_SECONDS)
+                message = await sub.get(KEEPALIVE_SECONDS)
                 if message is None:
                     yield b": keep-alive\n\n"
                 elif message is realtime.RESYNC:

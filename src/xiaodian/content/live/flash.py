@@ -73,6 +73,11 @@ BATCH = 64
 RETURN_BATCH = 1000
 
 
+def _rowcount(result: Any) -> int:
+    """Rows matched by an UPDATE (a conditional one decides by it)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def ref(sale_id: int) -> str:
     return f"flash:{sale_id}"
 
@@ -152,13 +157,13 @@ def host_sale(db: Session, actor: Actor, room_id: int, sale_id: int) -> tuple[Li
 
 
 def _event(db: Session, room_id: int, actor_id: int | None, kind: str, note: str) -> None:
-    db.add(
-        LiveRoomEvent(room_id=room_id, actor_id=actor_id, kind=kind, note=note, at=clock.now())
-    )
+    db.add(LiveRoomEvent(room_id=room_id, actor_id=actor_id, kind=kind, note=note, at=clock.now()))
 
 
 def _publish_sale(db: Session, sale: FlashSale, **extra: Any) -> None:
-    realtime.publish(channel(sale.room_id), {"type": "sale", "sale": sale_view(sale), **extra}, db=db)
+    realtime.publish(
+        channel(sale.room_id), {"type": "sale", "sale": sale_view(sale), **extra}, db=db
+    )
 
 
 # --------------------------------------------------------------------------- host
@@ -255,23 +260,23 @@ def start_sale(db: Session, actor: Actor, room_id: int, sale_id: int) -> FlashSa
     if room.status != RoomStatus.LIVE:
         raise _room_not_live()
     now = clock.now()
-    moved = db.execute(
-        update(FlashSale)
-        .where(FlashSale.id == sale.id, FlashSale.status == SaleStatus.DRAFT)
-        .values(
-            status=SaleStatus.RUNNING,
-            started_at=now,
-            ends_at=now + timedelta(seconds=sale.duration_seconds),
+    moved = _rowcount(
+        db.execute(
+            update(FlashSale)
+            .where(FlashSale.id == sale.id, FlashSale.status == SaleStatus.DRAFT)
+            .values(
+                status=SaleStatus.RUNNING,
+                started_at=now,
+                ends_at=now + timedelta(seconds=sale.duration_seconds),
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not moved:
         raise IllegalTransition(_("This flash sale has already started."), code="already_started")
     if not inventory.reserve(db, sku_id=sale.sku_id, quantity=sale.quantity, ref=ref(sale.id)):
         db.rollback()
-        raise Conflict(
-            _("Not enough stock left for this flash sale."), code="out_of_stock"
-        )
+        raise Conflict(_("Not enough stock left for this flash sale."), code="out_of_stock")
     db.refresh(sale)
     _event(db, room.id, actor.user_id, "sale_started", f"sale {sale.id}")
     _publish_sale(db, sale)
@@ -300,12 +305,14 @@ def stop_sale_in_tx(
             inventory.release(db, sku_id=sale.sku_id, quantity=row[0], ref=ref(sale.id))
     else:
         # A draft never reserved anything: nothing was offered.
-        moved = db.execute(
-            update(FlashSale)
-            .where(FlashSale.id == sale.id, FlashSale.status == SaleStatus.DRAFT)
-            .values(status=SaleStatus.STOPPED, stopped_at=now, quantity=0, remaining=0)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        moved = _rowcount(
+            db.execute(
+                update(FlashSale)
+                .where(FlashSale.id == sale.id, FlashSale.status == SaleStatus.DRAFT)
+                .values(status=SaleStatus.STOPPED, stopped_at=now, quantity=0, remaining=0)
+                .execution_options(synchronize_session=False)
+            )
+        )
         if not moved:
             return False
     db.refresh(sale)
@@ -331,7 +338,9 @@ def expire_sales(db: Session) -> int:
     now = clock.now()
     sales = list(
         db.scalars(
-            select(FlashSale).where(FlashSale.status == SaleStatus.RUNNING, FlashSale.ends_at <= now)
+            select(FlashSale).where(
+                FlashSale.status == SaleStatus.RUNNING, FlashSale.ends_at <= now
+            )
         )
     )
     stopped = sum(1 for sale in sales if stop_sale_in_tx(db, sale, actor_id=None, reason="time"))
@@ -384,7 +393,8 @@ def _take_limit(db: Session, info: SaleInfo, buyer_id: int, quantity: int) -> bo
     )
     if quantity > info.per_buyer_limit:
         return False
-    return bool(db.execute(stmt).rowcount)
+    # RETURNING decides (a row only when inserted or when the WHERE let the update through).
+    return db.execute(stmt.returning(FlashSaleBuyer.bought)).first() is not None
 
 
 def _address(db: Session, buyer: Actor, address_id: int | None) -> dict[str, str]:
@@ -396,9 +406,7 @@ def _address(db: Session, buyer: Actor, address_id: int | None) -> dict[str, str
         return addresses.get_address(db, buyer, address_id).snapshot()
     found = addresses.default_address(db, buyer)
     if found is None:
-        raise InvalidInput(
-            _("Add a shipping address first."), code="address_required"
-        )
+        raise InvalidInput(_("Add a shipping address first."), code="address_required")
     return found.snapshot()
 
 
@@ -414,8 +422,10 @@ def _diagnose(db: Session, sale_id: int, quantity: int) -> DomainError:
     if status != SaleStatus.RUNNING or (ends_at is not None and ends_at <= clock.now()):
         return _not_running()
     if remaining < quantity:
-        return _sold_out() if remaining <= 0 else Conflict(
-            _("Only %(n)s left."), code="sold_out", n=remaining
+        return (
+            _sold_out()
+            if remaining <= 0
+            else Conflict(_("Only %(n)s left."), code="sold_out", n=remaining)
         )
     return _not_running()
 
@@ -499,10 +509,12 @@ def load_info(db: Session, sale_id: int) -> tuple[SaleInfo, FlashSale, RoomStatu
         price_fen=sale.price_fen,
         per_buyer_limit=sale.per_buyer_limit,
     )
-    return info, sale, RoomStatus(room_status)
+    return info, sale, RoomStatus(str(room_status))
 
 
-def _precheck(room_id: int, info: SaleInfo, status: str, ends_at: datetime | None, room_status: str) -> None:
+def _precheck(
+    room_id: int, info: SaleInfo, status: str, ends_at: datetime | None, room_status: str
+) -> None:
     if info.room_id != room_id:
         raise _unknown()
     if room_status != RoomStatus.LIVE:
@@ -560,7 +572,7 @@ def buy(
 
 
 def mask_name(name: str) -> str:
-    """"张三丰" -> "张**" for the "just bought" notices."""
+    """ "张三丰" -> "张**" for the "just bought" notices."""
     name = (name or "").strip()
     if not name:
         return "*"
@@ -605,12 +617,14 @@ def return_cancelled_units(db: Session) -> int:
         if order.status != OrderStatus.CANCELLED:
             paid_ids.append(row.id)
             continue
-        moved = db.execute(
-            update(FlashSaleOrder)
-            .where(FlashSaleOrder.id == row.id, FlashSaleOrder.state == FlashOrderState.LIVE)
-            .values(state=FlashOrderState.RETURNED, settled_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        moved = _rowcount(
+            db.execute(
+                update(FlashSaleOrder)
+                .where(FlashSaleOrder.id == row.id, FlashSaleOrder.state == FlashOrderState.LIVE)
+                .values(state=FlashOrderState.RETURNED, settled_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
         if not moved:
             continue
         returned += 1
@@ -724,7 +738,11 @@ class RedisGate:
 
     def take(self, info: SaleInfo, buyer_id: int, quantity: int) -> int:
         try:
-            return int(self._script(keys=self.keys(info.id), args=[buyer_id, quantity, info.per_buyer_limit]))
+            return int(
+                self._script(
+                    keys=self.keys(info.id), args=[buyer_id, quantity, info.per_buyer_limit]
+                )
+            )
         except Exception:
             log.exception("flash: redis gate unavailable; using the database")
             return -3
@@ -772,7 +790,7 @@ class RedisGate:
         count = 0
         for sale in db.scalars(select(FlashSale).where(FlashSale.status == SaleStatus.RUNNING)):
             remaining_key, buyers_key = self.keys(sale.id)
-            buyers = {
+            buyers: dict[Any, Any] = {
                 str(b): n
                 for b, n in db.execute(
                     select(FlashSaleBuyer.buyer_id, FlashSaleBuyer.bought).where(
@@ -916,8 +934,8 @@ class FlashEngine:
         pending = self._loading.get(sale_id)
         if pending is None:
             loop = asyncio.get_running_loop()
-            pending = loop.run_in_executor(None, self._load, sale_id)  # type: ignore[assignment]
-            self._loading[sale_id] = pending  # type: ignore[assignment]
+            pending = loop.run_in_executor(None, self._load, sale_id)
+            self._loading[sale_id] = pending
         try:
             fresh = await pending
         finally:
@@ -1005,6 +1023,7 @@ class FlashEngine:
 
     def _commit(self, batch: list[_Job]) -> None:
         results: list[tuple[_Job, Purchased | None, BaseException | None]] = []
+        done: Purchased | None
         gate = redis_gate()
         with self.database.session() as db:
             for job in batch:

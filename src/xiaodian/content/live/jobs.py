@@ -1,3 +1,31 @@
-"""Periodic and queued jobs of this domain (registered on xiaodian.tasks.huey)."""
+"""Periodic jobs of live rooms (registered on xiaodian.tasks.huey); each a thin call to an
+idempotent service function that tests call directly under the frozen clock."""
 
 from __future__ import annotations
+
+from huey import crontab
+
+from xiaodian.content.live import flash
+from xiaodian.tasks import huey, job_session
+
+
+@huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+def return_cancelled_flash_units() -> None:
+    """Units of cancelled / timed-out flash orders go back to their sale, once each."""
+    with job_session() as db:
+        flash.return_cancelled_units(db)
+
+
+@huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+def expire_flash_sales() -> None:
+    """Running sales past their end stop; unsold units go back on hand."""
+    with job_session() as db:
+        flash.expire_sales(db)
+
+
+@huey.periodic_task(crontab(minute="*/5"))  # type: ignore[untyped-decorator]
+def reconcile_flash_gates() -> None:
+    """With Redis: rebuild the gates of running sales from the database (the record)."""
+    with job_session() as db:
+        flash.reconcile_gates(db)
+        db.commit()

@@ -62,6 +62,11 @@ _TRANSITION_MESSAGES = {
 }
 
 
+def _rowcount(result: Any) -> int:
+    """Rows matched by an UPDATE (a conditional one decides by it)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def channel(room_id: int) -> str:
     """The real-time channel of a room."""
     return f"room:{room_id}"
@@ -277,11 +282,11 @@ def _set_products(db: Session, room: LiveRoom, ids: list[int]) -> None:
         if pid not in ids:
             db.delete(row)
     for position, pid in enumerate(ids, start=1):
-        row = existing.get(pid)
-        if row is None:
+        found = existing.get(pid)
+        if found is None:
             db.add(LiveRoomProduct(room_id=room.id, product_id=pid, position=position))
         else:
-            row.position = position
+            found.position = position
     if room.pinned_product_id is not None and room.pinned_product_id not in ids:
         room.pinned_product_id = None
 
@@ -372,12 +377,14 @@ def transition(db: Session, actor: Actor, room_id: int, action: str) -> LiveRoom
     source, target = TRANSITIONS[action]
     now = clock.now()
     stamp = {"started_at": now} if target == RoomStatus.LIVE else {"ended_at": now}
-    moved = db.execute(
-        update(LiveRoom)
-        .where(LiveRoom.id == room.id, LiveRoom.status == source)
-        .values(status=target, **stamp)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    moved = _rowcount(
+        db.execute(
+            update(LiveRoom)
+            .where(LiveRoom.id == room.id, LiveRoom.status == source)
+            .values(status=target, **stamp)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if not moved:
         db.rollback()
         current = get_room(db, room_id).status
