@@ -132,7 +132,9 @@ def settings(tmp_path: Path, database: Database) -> Iterator[Settings]:
 
 @pytest.fixture
 def db(database: Database, settings: Settings) -> Iterator[Any]:
-    with database.session() as session:
+    """A session for the test itself. Deferred (not IMMEDIATE) on SQLite: in WAL mode its
+    reads do not block the app's writers while a test calls the app between statements."""
+    with database.session(write=False) as session:
         yield session
 
 

@@ -317,3 +317,18 @@ def test_pages_404_for_unknown_ids(world: World, login_client: Any) -> None:
     merchant = login_client(world.staff)
     assert merchant.get(f"/merchant/shops/{world.shop_id}/aftersales/999999").status_code == 404
     assert merchant.get(f"/merchant/shops/{world.other_shop_id}/aftersales").status_code == 404
+
+
+def test_links_from_the_order_page_and_the_console(world: World, login_client: Any) -> None:
+    order = world.paid([(world.sku_id, 1), (world.sku2_id, 1)])
+    order_no, line_ids = order.order_no, [line.id for line in order.lines]
+    buyer = login_client(world.buyer)
+    page = buyer.get(f"/orders/{order_no}").text
+    for line_id in line_ids:
+        assert f"/orders/{order_no}/aftersales/new?line={line_id}" in page
+    open_case(world, order)
+    world.idle()
+    merchant = login_client(world.staff)
+    overview = merchant.get(f"/merchant/shops/{world.shop_id}")
+    assert overview.status_code == 200
+    assert '<span class="badge warn">1</span>' in overview.text

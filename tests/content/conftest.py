@@ -48,10 +48,9 @@ class Scene:
     operator: Any
 
     def actor(self, user: Any) -> Actor:
-        self.db.expire_all()
         fresh = accounts_service.get(self.db, user.id)
         actor = accounts_service.actor_for_user(self.db, fresh)
-        self.db.rollback()
+        self.db.commit()  # ends the read; unlike rollback it keeps objects loaded
         return actor
 
     def post(self, user: Any, *, data: bytes | None = None, **kwargs: Any) -> Any:

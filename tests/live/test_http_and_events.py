@@ -162,8 +162,9 @@ def test_api_room_flow_and_buy(
     assert sale_row(db, sale_id).remaining == 0
     assert db.scalar(select(func.count(FlashSaleOrder.id))) == 3
     assert stock(db, scene.sku_id) == (97, 3, 0, 100)
-    anonymous = TestClient(app)
-    assert anonymous.post(f"{base}/flash-sales/{sale_id}/buy", json={"quantity": 1}).status_code == 401
+    with TestClient(app) as anonymous:
+        r = anonymous.post(f"{base}/flash-sales/{sale_id}/buy", json={"quantity": 1})
+        assert r.status_code == 401
     # others cannot drive the room
     stranger = bearer(make_user())
     assert stranger.post(f"{base}/end").status_code == 404

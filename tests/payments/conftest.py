@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import make_product, make_shop
@@ -417,25 +418,48 @@ def place(db: Session, scene: Shop, qty: int = 2, sku_id: int | None = None) -> 
 
 def order_state(db: Session, order_no: str) -> tuple[str, int, int]:
     """(status, paid_fen, refunded_fen) read fresh; ends the read so the app can write."""
-    from xiaodian.orders import service as orders_service
-
-    db.expire_all()
-    order = orders_service.get_order_by_no(db, order_no=order_no)
-    state = (order.status.value, order.paid_fen, order.refunded_fen)
+    row = db.execute(
+        select(Order.status, Order.paid_fen, Order.refunded_fen).where(Order.order_no == order_no)
+    ).one()
     db.commit()
-    return state
+    return (str(row.status), row.paid_fen, row.refunded_fen)
 
 
 def scalar(db: Session, statement: Any) -> Any:
-    """One value read fresh; ends the read (the test's session writes on SQLite)."""
-    db.expire_all()
-    value = db.scalar(statement)
+    """One value read fresh; ends the read (the test's session writes on SQLite, so an open
+    read would hold the lock the app needs). Never expire objects: touching one later would
+    reopen a transaction."""
+    value = db.scalar(statement.execution_options(populate_existing=True))
     db.commit()
     return value
 
 
 def rows(db: Session, statement: Any) -> list[Any]:
-    db.expire_all()
-    values = list(db.scalars(statement))
+    values = list(db.scalars(statement.execution_options(populate_existing=True)))
     db.commit()
     return values
+
+
+@pytest.fixture
+def open_payment(db: Session, scene: Shop, pay_settings: Any, request: pytest.FixtureRequest) -> Any:
+    """open_payment(qty=2) -> (order, out_trade_no): a pending order with an open payment
+    at the configured provider (WeChat's HTTP stubbed)."""
+    from xiaodian.payments import service
+
+    def _open(qty: int = 2) -> tuple[Order, str]:
+        order = place(db, scene, qty=qty)
+        method = "sandbox"
+        if pay_settings.payment_provider == "wechatpay":
+            fake = request.getfixturevalue("fake_wechat")
+            fake.answer("POST", "/v3/pay/transactions/native", 200, {"code_url": "weixin://x"})
+            method = "native"
+        start = service.start_payment(
+            db, scene.buyer_actor, order_nos=[order.order_no], method=method
+        )
+        return order, start.out_trade_no
+
+    return _open
+
+
+def notify(client: TestClient, headers: dict[str, str], body: bytes) -> Any:
+    return client.post("/api/v1/payments/notify", content=body, headers=headers)

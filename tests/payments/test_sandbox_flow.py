@@ -161,11 +161,6 @@ def test_api_start_payment_and_bad_input(db: Session, scene: Shop, api_client: A
     again = client.post("/api/v1/payments", json=body, headers={"Idempotency-Key": "k1"})
     assert again.json()["out_trade_no"] == data["out_trade_no"] and again.json()["reused"]
     assert scalar(db, select(func.count()).select_from(Payment)) == 1
-    import gc
-    from sqlalchemy.orm import Session as _S
-    for obj in gc.get_objects():
-        if isinstance(obj, _S) and obj.in_transaction():
-            print("OPEN SESSION", obj is db, obj.get_transaction(), obj.bind)
     for bad in (
         {"order_nos": [], "method": "sandbox"},
         {"order_nos": [order.order_no], "method": "alipay"},

@@ -171,7 +171,7 @@ FAULT_REASONS = frozenset(
 )
 
 ACTION_LABELS: dict[str, str] = {
-    "open": _("Requested"),
+    "open": _("Request submitted"),
     "approve": _("Approved"),
     "reject": _("Rejected"),
     "withdraw": _("Withdrawn"),

@@ -342,7 +342,10 @@ def overview(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> R
     if not actor.is_authenticated:
         return login_redirect(request)
     shop = service.console_shop(db, actor, shop_id)
-    return _console(request, shop, "overview", {})
+    from xiaodian.aftersales import service as aftersales_service  # the after-sales badge
+
+    pending = aftersales_service.pending_count(db, shop_id=shop.id)
+    return _console(request, shop, "overview", {"aftersales_pending": pending})
 
 
 @router.get("/merchant/shops/{shop_id}/settings")

@@ -49,6 +49,7 @@ from xiaodian.orders.models import (
 
 MAX_QUANTITY = 999
 MAX_LINES = 50
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: a bigger number is no row (and no 500)
 CHANNELS = ("shelf", "video", "live", "share")
 # Orders that did not go ahead do not count against a purchase limit.
 _NOT_COUNTED = (OrderStatus.CANCELLED, OrderStatus.CLOSED)
@@ -94,7 +95,7 @@ def merge_lines(lines: list[tuple[int, int]]) -> dict[int, int]:
         raise InvalidInput(_("Choose at least one item."), code="no_lines")
     merged: dict[int, int] = defaultdict(int)
     for sku_id, quantity in lines:
-        if not isinstance(sku_id, int) or isinstance(sku_id, bool) or sku_id <= 0:
+        if not isinstance(sku_id, int) or isinstance(sku_id, bool) or not 0 < sku_id <= MAX_ID:
             raise NotFound(_("This item does not exist."), code="sku_not_found")
         merged[sku_id] += check_quantity(quantity)
     if len(merged) > MAX_LINES:

@@ -188,7 +188,10 @@ def ship_batch(
     without BOM). Good rows are applied; bad rows are reported by line number."""
     actor.require_shop(shop_id)
     text = _decode_csv(data, content_type, filename)
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error:  # e.g. a field over the csv module's limit: not our CSV
+        raise InvalidInput(_("The file is not a valid CSV file."), code="bad_csv") from None
     if len(rows) > MAX_CSV_ROWS + 1:
         raise TooLarge(_("At most %(n)s rows per file."), code="too_many_rows", n=MAX_CSV_ROWS)
     result = BatchResult()

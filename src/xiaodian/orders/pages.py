@@ -3,6 +3,7 @@ merchant console's orders section."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date
 from typing import Annotated, Any
@@ -37,6 +38,21 @@ def _login(request: Request) -> Response:
 
 def _see_other(url: str) -> Response:
     return RedirectResponse(url, status_code=303)
+
+
+_FORM_INT = re.compile(r"-?[0-9]{1,10}")
+MAX_ID = 2**31 - 1
+
+
+def _form_int(value: object) -> int:
+    """A form field as an int: ASCII digits only ("²" passes ``isdigit`` but not ``int``)
+    and within the database's INTEGER (a bigger id overflows it: a 500); else ValueError."""
+    if not isinstance(value, str) or not _FORM_INT.fullmatch(value.strip()):
+        raise ValueError(value)
+    number = int(value)
+    if abs(number) > MAX_ID:
+        raise ValueError(value)
+    return number
 
 
 def _common() -> dict[str, Any]:
@@ -126,7 +142,12 @@ async def cart_checkout(request: Request, db: DbDep, actor: CurrentActor) -> Res
     if not actor.is_authenticated:
         return _login(request)
     form = await request.form()
-    ids = [int(v) for v in form.getlist("item") if isinstance(v, str) and v.isdigit()]
+    ids = []
+    for value in form.getlist("item"):
+        try:
+            ids.append(_form_int(value))
+        except ValueError:
+            continue
     cart.select_items(db, actor, ids[:200])
     if not ids:
         return _cart_page(
@@ -201,9 +222,8 @@ async def checkout_submit(request: Request, db: DbDep, actor: CurrentActor) -> R
 
     from_cart = field("from_cart") == "1"
     try:
-        skus = [int(str(v)) for v in form.getlist("sku_id")][:60]
-        qtys = [int(str(v)) for v in form.getlist("quantity")][:60]
-        address_raw = field("address_id", 12)
+        skus = [_form_int(v) for v in form.getlist("sku_id")][:60]
+        qtys = [_form_int(v) for v in form.getlist("quantity")][:60]
         if len(skus) != len(qtys) or not skus:
             raise ValueError
     except ValueError:
@@ -217,13 +237,17 @@ async def checkout_submit(request: Request, db: DbDep, actor: CurrentActor) -> R
     lines = list(zip(skus, qtys, strict=True))
     note = field("note", 400)
     try:
-        if not address_raw.isdigit():
+        address_id: int | None = _form_int(field("address_id", 12))
+    except ValueError:
+        address_id = None
+    try:
+        if address_id is None:
             raise InvalidInput(_("Choose a shipping address."), code="no_address")
         result = checkout(
             db,
             actor,
             lines=lines,
-            address_id=int(address_raw),
+            address_id=address_id,
             note=note,
             idempotency_key=field("form_key", 100) or None,
             from_cart=from_cart,
@@ -239,7 +263,7 @@ async def checkout_submit(request: Request, db: DbDep, actor: CurrentActor) -> R
                 from_cart=from_cart,
                 error=exc.render(gettext),
                 status=exc.status_code,
-                address_id=int(address_raw) if address_raw.isdigit() else None,
+                address_id=address_id,
                 note=note,
             )
         except DomainError as again:
