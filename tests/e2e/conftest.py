@@ -136,6 +136,14 @@ def sign_in(page: Any, login: str, password: str) -> None:
 
 
 def shot(page: Any, name: str) -> None:
-    """Save a screenshot for README.md (docs/screenshots/NAME.png)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+    """Take a screenshot; with ``XIAODIAN_SCREENSHOTS=1`` it replaces README.md's picture
+    (docs/screenshots/NAME.png), otherwise it goes to a temporary folder."""
+    folder = SCREENSHOTS if os.environ.get("XIAODIAN_SCREENSHOTS") else _scratch()
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
+
+
+def _scratch() -> Path:
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "xiaodian-screenshots"

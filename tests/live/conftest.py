@@ -143,3 +143,12 @@ def _fresh_limits() -> None:
     from xiaodian.content.live import authcache
 
     authcache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hub() -> Any:
+    from xiaodian import realtime
+
+    realtime.hub.configured = False
+    yield
+    realtime.hub.configured = False

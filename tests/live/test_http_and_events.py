@@ -126,8 +126,14 @@ def test_api_room_flow_and_buy(
     assert host.post(f"{base}/go-live").status_code == 409
     r = host.post(
         f"{base}/flash-sales",
-        json={"product_id": scene.product.id, "sku_id": scene.sku_id, "price_fen": 990,
-              "quantity": 3, "per_buyer_limit": 1, "duration_seconds": 600},
+        json={
+            "product_id": scene.product.id,
+            "sku_id": scene.sku_id,
+            "price_fen": 990,
+            "quantity": 3,
+            "per_buyer_limit": 1,
+            "duration_seconds": 600,
+        },
     )
     assert r.status_code == 201, r.text
     sale_id = r.json()["id"]
@@ -140,7 +146,10 @@ def test_api_room_flow_and_buy(
         assert host.post(f"{base}/flash-sales/{sale_id}/start").status_code == 200
         for bad in (0, "x", -1, 1.5):
             assert c.post(buy, json={"quantity": bad}).status_code == 422
-        assert c.post(buy, content=b"nope", headers={"Content-Type": "application/json"}).status_code == 422
+        assert (
+            c.post(buy, content=b"nope", headers={"Content-Type": "application/json"}).status_code
+            == 422
+        )
         assert c.post(f"{base}/flash-sales/99999/buy", json={"quantity": 1}).status_code == 404
         r = c.post(buy, json={"quantity": 1})
         assert r.status_code == 201, r.text
@@ -179,8 +188,13 @@ def test_api_room_flow_and_buy(
 
 def test_room_create_validation_over_api(db: Any, scene: Scene, bearer: Any) -> None:
     host = bearer(scene.host)
-    body = {"title": "新直播", "scheduled_at": "2026-07-01T20:00:00+08:00", "shop_id": scene.shop.id,
-            "stream_url": "rtmp://x/y", "product_ids": [scene.product.id]}
+    body = {
+        "title": "新直播",
+        "scheduled_at": "2026-07-01T20:00:00+08:00",
+        "shop_id": scene.shop.id,
+        "stream_url": "rtmp://x/y",
+        "product_ids": [scene.product.id],
+    }
     assert host.post("/api/v1/live/rooms", json=body).status_code == 422
     body["stream_url"] = "https://cdn.example.com/a.m3u8"
     r = host.post("/api/v1/live/rooms", json=body)
@@ -190,9 +204,7 @@ def test_room_create_validation_over_api(db: Any, scene: Scene, bearer: Any) -> 
     assert host.post("/api/v1/live/rooms", json={"title": "x"}).status_code == 422
 
 
-def test_report_on_a_small_scripted_live(
-    db: Any, scene: Scene, make_user: Any, clock: Any
-) -> None:
+def test_report_on_a_small_scripted_live(db: Any, scene: Scene, make_user: Any, clock: Any) -> None:
     from tests.live.conftest import actor_for
     from xiaodian.content.live import events, flash
     from xiaodian.content.live import service as live
@@ -237,7 +249,11 @@ def test_report_on_a_small_scripted_live(
     assert report.conversion == pytest.approx(2 / 5)
     row = report.rows[0]
     assert (row.product_id, row.clicks, row.orders, row.units, row.gmv_fen) == (
-        scene.product.id, 2, 3, 2, 1980
+        scene.product.id,
+        2,
+        3,
+        2,
+        1980,
     )
     assert db.scalar(select(func.count(LiveViewer.id))) == 5
     assert db.scalar(select(LiveProductStat.clicks)) == 2
@@ -265,8 +281,16 @@ class Server:
         }
         self.log = open(tmp / f"{name}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "xiaodian.asgi:app", "--port", str(self.port),
-             "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "xiaodian.asgi:app",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -343,7 +367,9 @@ def servers(
             server.stop()
 
 
-def _two_process_events(db: Any, database: Any, scene: Scene, servers: list[Server], make_user: Any) -> None:
+def _two_process_events(
+    db: Any, database: Any, scene: Scene, servers: list[Server], make_user: Any
+) -> None:
     a, b = servers
     host = {"Authorization": f"Bearer {_token(database, scene.host)}"}
     base = f"/api/v1/live/rooms/{scene.room_id}"
@@ -359,12 +385,21 @@ def _two_process_events(db: Any, database: Any, scene: Scene, servers: list[Serv
         assert pinned["product"]["id"] == scene.product.id
         r = httpx.post(
             a.url + base + "/flash-sales",
-            json={"product_id": scene.product.id, "sku_id": scene.sku_id, "price_fen": 990,
-                  "quantity": 2, "per_buyer_limit": 1, "duration_seconds": 600},
+            json={
+                "product_id": scene.product.id,
+                "sku_id": scene.sku_id,
+                "price_fen": 990,
+                "quantity": 2,
+                "per_buyer_limit": 1,
+                "duration_seconds": 600,
+            },
             headers=host,
         )
         sale_id = r.json()["id"]
-        assert httpx.post(f"{a.url}{base}/flash-sales/{sale_id}/start", headers=host).status_code == 200
+        assert (
+            httpx.post(f"{a.url}{base}/flash-sales/{sale_id}/start", headers=host).status_code
+            == 200
+        )
         viewer.wait_for("sale", lambda d: d["sale"]["status"] == "running")
         buyers = []
         for _ in range(3):
@@ -379,7 +414,9 @@ def _two_process_events(db: Any, database: Any, scene: Scene, servers: list[Serv
         assert [r.status_code for r in results] == [201, 201]
         viewer.wait_for("sale_progress", lambda d: d["remaining"] == 0)
         # process B learned the sale sold out from the event: answered from memory
-        r = httpx.post(f"{b.url}{base}/flash-sales/{sale_id}/buy", json={"quantity": 1}, headers=buyers[2])
+        r = httpx.post(
+            f"{b.url}{base}/flash-sales/{sale_id}/buy", json={"quantity": 1}, headers=buyers[2]
+        )
         assert r.status_code == 409 and r.json()["error"]["code"] == "sold_out"
         # a viewer reconnecting gets the current state in its first event
         again = Viewer(f"{a.url}/live/{scene.room_id}/events")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -30,7 +29,6 @@ from xiaodian.errors import (
     PermissionDenied,
 )
 from xiaodian.orders import service as orders_service
-from xiaodian.orders.models import OrderStatus
 
 
 def test_room_state_machine_and_events(db: Any, scene: Scene) -> None:
@@ -91,9 +89,7 @@ def test_who_may_host(db: Any, scene: Scene, make_user: Any) -> None:
     room = live.create_room(
         db,
         actor_for(creator, creator=True),
-        live.RoomInput(
-            title="达人专场", scheduled_at=clock.now(), product_ids=[scene.product.id]
-        ),
+        live.RoomInput(title="达人专场", scheduled_at=clock.now(), product_ids=[scene.product.id]),
     )
     assert [p.id for p in live.room_products(db, room.id)] == [scene.product.id]
     # a merchant may only list its own shop's products
@@ -109,14 +105,21 @@ def test_who_may_host(db: Any, scene: Scene, make_user: Any) -> None:
         )
     with pytest.raises(NotFound):  # not their shop
         live.create_room(
-            db, actor_for(owner, {shop.id: "owner"}),
+            db,
+            actor_for(owner, {shop.id: "owner"}),
             live.RoomInput(title="x", scheduled_at=clock.now(), shop_id=scene.shop.id),
         )
 
 
 @pytest.mark.parametrize(
     "url",
-    ["rtmp://live.example.com/app", "javascript:alert(1)", "ftp://x/y.m3u8", "http://", "not a url"],
+    [
+        "rtmp://live.example.com/app",
+        "javascript:alert(1)",
+        "ftp://x/y.m3u8",
+        "http://",
+        "not a url",
+    ],
 )
 def test_stream_url_must_be_http(db: Any, scene: Scene, url: str) -> None:
     with pytest.raises(InvalidInput):
@@ -164,8 +167,14 @@ def test_pin_comment_announce(db: Any, scene: Scene, make_user: Any) -> None:
 
 def test_flash_sale_validation(db: Any, scene: Scene) -> None:
     def open_(**kw: Any) -> Any:
-        data = {"product_id": scene.product.id, "sku_id": scene.sku_id, "price_fen": 990,
-                "quantity": 10, "per_buyer_limit": 1, "duration_seconds": 300}
+        data = {
+            "product_id": scene.product.id,
+            "sku_id": scene.sku_id,
+            "price_fen": 990,
+            "quantity": 10,
+            "per_buyer_limit": 1,
+            "duration_seconds": 300,
+        }
         data.update(kw)
         return flash.open_sale(db, scene.host_actor, scene.room_id, flash.SaleInput(**data))
 
@@ -326,7 +335,9 @@ def test_paid_order_keeps_its_unit(db: Any, scene: Scene, make_user: Any, clock:
     assert (report.orders, report.paid_orders, report.gmv_fen) == (1, 1, 990)
 
 
-def test_return_after_stop_counts_as_unsold(db: Any, scene: Scene, make_user: Any, clock: Any) -> None:
+def test_return_after_stop_counts_as_unsold(
+    db: Any, scene: Scene, make_user: Any, clock: Any
+) -> None:
     scene.live(db)
     sale_id = scene.sale(db, quantity=2, limit=1)
     buyer = make_user()
@@ -341,7 +352,9 @@ def test_return_after_stop_counts_as_unsold(db: Any, scene: Scene, make_user: An
     assert stock(db, scene.sku_id) == (100, 0, 0, 100)
 
 
-def _race(database: Database, scene: Scene, users: list[Any], sale_id: int, tries: int) -> dict[str, int]:
+def _race(
+    database: Database, scene: Scene, users: list[Any], sale_id: int, tries: int
+) -> dict[str, int]:
     outcomes: dict[str, int] = {}
     lock = threading.Lock()
     barrier = threading.Barrier(len(users))
@@ -393,3 +406,40 @@ def test_the_race_60_buyers_10_units(
     assert db.scalar(select(func.sum(FlashSaleBuyer.bought))) == 10
     assert stock(db, scene.sku_id) == (90, 10, 0, 100)
     assert db.scalar(select(func.count(LiveRoomEvent.id))) >= 3
+
+
+REDIS_URL = __import__("os").environ.get("XIAODIAN_TEST_REDIS_URL", "")
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="XIAODIAN_TEST_REDIS_URL is not set (Redis tests)")
+def test_the_race_through_the_redis_gate(
+    db: Any, database: Database, scene: Scene, make_user: Any, settings: Any
+) -> None:
+    from xiaodian import settings as settings_module
+
+    settings_module.install(settings.model_copy(update={"redis_url": REDIS_URL}))
+    try:
+        scene.live(db)
+        sale_id = scene.sale(db, quantity=10, limit=1)
+        gate = flash.redis_gate()
+        assert gate is not None
+        assert int(gate.client.get(gate.keys(sale_id)[0])) == 10
+        users = [make_user() for _ in range(60)]
+        for u in users:
+            add_address(db, u)
+        db.rollback()
+        outcomes = _race(database, scene, users, sale_id, tries=2)
+        assert outcomes["ok"] == 10
+        assert sum(outcomes.values()) == 120
+        sale = sale_row(db, sale_id)
+        assert (sale.sold, sale.remaining) == (10, 0)
+        assert int(gate.client.get(gate.keys(sale_id)[0])) == 0
+        assert db.scalar(select(func.max(FlashSaleBuyer.bought))) == 1
+        assert stock(db, scene.sku_id) == (90, 10, 0, 100)
+        # the gate is rebuilt from the database, the record
+        gate.client.set(gate.keys(sale_id)[0], 5)
+        assert flash.reconcile_gates(db) == 1
+        assert int(gate.client.get(gate.keys(sale_id)[0])) == 0
+    finally:
+        settings_module.install(settings)

@@ -242,7 +242,7 @@ def test_reconcile_finds_a_lost_notification(
 
 
 def test_reconcile_closes_expired_payments_and_late_success_is_honoured(
-    db: Session, scene: Shop, client: TestClient, clock: Any
+    db: Session, scene: Shop, sandbox_poster: Poster, clock: Any
 ) -> None:
     order = place(db, scene)
     start = service.start_payment(

@@ -413,7 +413,7 @@ def _set_products(db: Session, video: Video, product_ids: list[int]) -> None:
 def _managed_video(db: Session, actor: Actor, video_id: int) -> Video:
     """A video the actor may change: their own, or their shop's. Anyone else: NotFound."""
     user_id = actor.require_user()
-    video = db.get(Video, video_id)
+    video = db.get(Video, video_id, populate_existing=True)
     if video is None or not (
         video.author_id == user_id
         or (video.shop_id is not None and actor.can_manage_shop(video.shop_id))
@@ -508,7 +508,7 @@ def remove_video(db: Session, actor: Actor, video_id: int, *, reason: str) -> Vi
     """An operator takes a video down (it leaves every feed), with the reason recorded."""
     operator_id = actor.require_operator()
     reason = _check_reason(reason)
-    video = db.get(Video, video_id)
+    video = db.get(Video, video_id, populate_existing=True)
     if video is None:
         raise NotFound(_("Video not found."), code="video_not_found")
     _transition(db, video, "remove", operator_id, reason)
@@ -705,9 +705,9 @@ def feed(
         query = query.where(
             Video.id.in_(select(VideoProduct.video_id).where(VideoProduct.product_id == product_id))
         )
-    rows = list(
-        db.scalars(query.order_by(Video.rank_score.desc(), Video.id.desc()).limit(limit + 1))
-    )
+    # Counters move by UPDATE statements, so rows already in the session are refreshed.
+    query = query.order_by(Video.rank_score.desc(), Video.id.desc()).limit(limit + 1)
+    rows = list(db.scalars(query.execution_options(populate_existing=True)))
     more = len(rows) > limit
     rows = rows[:limit]
     items = _feed_items(db, actor, rows)
@@ -716,7 +716,7 @@ def feed(
 
 def get_video(db: Session, actor: Actor, video_id: int) -> FeedVideo:
     """A published video; its author (or shop) also sees it hidden or removed."""
-    video = db.get(Video, video_id)
+    video = db.get(Video, video_id, populate_existing=True)
     visible = video is not None and (
         video.status == S.PUBLISHED
         or video.author_id == actor.user_id

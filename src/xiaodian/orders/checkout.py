@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Integer, delete, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -142,6 +142,27 @@ def bought_quantities(db: Session, *, buyer_id: int, product_ids: list[int]) -> 
     return {product_id: int(total or 0) for product_id, total in rows}
 
 
+# The first key of the advisory locks orders takes on PostgreSQL (the second is the buyer).
+_BUYER_LOCK = 0x0D5E  # "orders"
+
+
+def lock_buyer(db: Session, buyer_id: int) -> None:
+    """Serialize this buyer's checkouts until the transaction ends. Joins the caller's
+    transaction.
+
+    A purchase limit is "what this buyer ordered before + what they order now", read
+    before the new orders are written: two checkouts of one buyer at the same moment would
+    both read the old total and together exceed the limit. On PostgreSQL a transaction-level
+    advisory lock keyed by the buyer makes the second wait until the first commits (its
+    READ COMMITTED reads then see the first's orders); no table of another domain is
+    touched. On SQLite every write transaction begins IMMEDIATE, so checkouts already queue.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(
+            select(func.pg_advisory_xact_lock(literal(_BUYER_LOCK, Integer), literal(buyer_id)))
+        )
+
+
 def check_limits(
     db: Session, *, buyer_id: int, wanted: dict[int, int], infos: dict[int, SkuInfo]
 ) -> None:
@@ -206,7 +227,8 @@ def create_orders(
             raise InvalidInput(_("A price cannot be negative."), code="bad_price")
         prices[line.sku_id] = line.unit_price_fen
     infos = available_skus(db, list(wanted))
-    if enforce_limits:
+    if enforce_limits and any(i.purchase_limit is not None for i in infos.values()):
+        lock_buyer(db, buyer_id)  # before the limit is read (a no-op if checkout holds it)
         check_limits(db, buyer_id=buyer_id, wanted=wanted, infos=infos)
 
     by_shop: dict[int, list[int]] = defaultdict(list)
@@ -371,6 +393,10 @@ def checkout(
     key = _check_key(idempotency_key)
     wanted = merge_lines(lines)
     body_hash = _body_hash(wanted, address_id, note, channel, from_cart)
+    # One checkout per buyer at a time (PostgreSQL; SQLite writers queue anyway): a repeat
+    # of an Idempotency-Key then finds the first request's orders instead of racing it,
+    # and purchase limits count the orders of a checkout that committed a moment ago.
+    lock_buyer(db, buyer_id)
     if key:
         seen = _replay(db, buyer_id, key, body_hash)
         if seen is not None:

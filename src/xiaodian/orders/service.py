@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -185,20 +185,9 @@ def apply_refund(db: Session, *, order_id: int, amount_fen: int, refund_ref: str
     if not refund_ref or len(refund_ref) > 64:
         raise InvalidInput(_("A refund reference is required."), code="no_refund_ref")
     order = _get(db, order_id)
-    if db.scalar(
-        select(AppliedRefund.id).where(
-            AppliedRefund.order_id == order_id, AppliedRefund.refund_ref == refund_ref
-        )
-    ):
-        return order
-    capped = db.execute(
-        update(Order)
-        .where(Order.id == order_id, Order.refunded_fen + amount_fen <= Order.paid_fen)
-        .values(refunded_fen=Order.refunded_fen + amount_fen)
-        .execution_options(synchronize_session=False)
-    )
-    if capped.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(_("The refund is more than what was paid."), code="refund_exceeds_paid")
+    # Claim the ref first: on PostgreSQL a concurrent call with the same ref waits on the
+    # unique index until this transaction ends and then inserts nothing, so a notification
+    # delivered twice at once is a no-op (not a Conflict once the order is fully refunded).
     if not _insert_ignore(
         db,
         {
@@ -208,15 +197,22 @@ def apply_refund(db: Session, *, order_id: int, amount_fen: int, refund_ref: str
             "at": clock.now(),
         },
     ):
-        # A concurrent call with the same ref won: undo our increment, it is counted once.
-        db.execute(
-            update(Order)
-            .where(Order.id == order_id)
-            .values(refunded_fen=Order.refunded_fen - amount_fen)
-            .execution_options(synchronize_session=False)
-        )
         db.refresh(order)
         return order
+    capped = db.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.refunded_fen + amount_fen <= Order.paid_fen)
+        .values(refunded_fen=Order.refunded_fen + amount_fen)
+        .execution_options(synchronize_session=False)
+    )
+    if capped.rowcount != 1:  # type: ignore[attr-defined]
+        # Leave no claim behind, even if the caller goes on and commits.
+        db.execute(
+            delete(AppliedRefund).where(
+                AppliedRefund.order_id == order_id, AppliedRefund.refund_ref == refund_ref
+            )
+        )
+        raise Conflict(_("The refund is more than what was paid."), code="refund_exceeds_paid")
     db.refresh(order)
     states.record(db, order, "refund", actor_kind="payment", note=f"{refund_ref} {amount_fen}")
     if order.refunded_fen >= order.paid_fen and order.status == S.PAID:
