@@ -37,8 +37,9 @@ def _png() -> bytes:
     return out.getvalue()
 
 
-def _upload(client: Any, data: bytes, name: str = "clip.mp4", ctype: str = "video/mp4",
-            **fields: Any) -> Any:
+def _upload(
+    client: Any, data: bytes, name: str = "clip.mp4", ctype: str = "video/mp4", **fields: Any
+) -> Any:
     return client.post("/api/v1/videos", files={"file": (name, data, ctype)}, data=fields)
 
 
@@ -55,12 +56,22 @@ def _upload(client: Any, data: bytes, name: str = "clip.mp4", ctype: str = "vide
     ],
 )
 def test_upload_real_clips(
-    scene: Scene, api_client: Any, settings: Any, data: bytes, name: str, ctype: str,
+    scene: Scene,
+    api_client: Any,
+    settings: Any,
+    data: bytes,
+    name: str,
+    ctype: str,
     expected: str,
 ) -> None:
     client = api_client(scene.creator)
     r = _upload(
-        client, data, name, ctype, caption="新品开箱", tags="#开箱 #好物",
+        client,
+        data,
+        name,
+        ctype,
+        caption="新品开箱",
+        tags="#开箱 #好物",
         product_ids=f"{scene.products[0].id}, /p/{scene.other_product.id}",
     )
     assert r.status_code == 201, r.text
@@ -79,7 +90,10 @@ def test_upload_with_a_cover_image(scene: Scene, api_client: Any) -> None:
     client = api_client(scene.creator)
     r = client.post(
         "/api/v1/videos",
-        files={"file": ("a.webm", webm_bytes(), "video/webm"), "cover": ("c.png", _png(), "image/png")},
+        files={
+            "file": ("a.webm", webm_bytes(), "video/webm"),
+            "cover": ("c.png", _png(), "image/png"),
+        },
     )
     assert r.status_code == 201, r.text
     assert client.get(r.json()["cover_url"]).status_code == 200
@@ -140,13 +154,17 @@ def test_upload_permissions(
     r = _upload(api_client(scene.other_merchant), mp4_bytes(), shop_id=str(scene.shop.id))
     assert r.status_code == 404
     r = _upload(
-        api_client(scene.merchant), mp4_bytes(), shop_id=str(scene.shop.id),
+        api_client(scene.merchant),
+        mp4_bytes(),
+        shop_id=str(scene.shop.id),
         product_ids=str(scene.other_product.id),
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "product_not_in_shop"
     assert _rows(db) == 0 and media_files(settings) == []
     r = _upload(
-        api_client(scene.staff), mp4_bytes(), shop_id=str(scene.shop.id),
+        api_client(scene.staff),
+        mp4_bytes(),
+        shop_id=str(scene.shop.id),
         product_ids=str(scene.products[0].id),
     )
     assert r.status_code == 201 and r.json()["shop"] == {"id": scene.shop.id, "name": "花间衣橱"}
@@ -194,9 +212,12 @@ def test_operator_removes_with_a_reason(scene: Scene, api_client: Any, client: A
     assert client.get(f"/api/v1/videos/{video.id}").status_code == 404
     mine = api_client(scene.creator).get("/api/v1/me/videos").json()
     assert mine[0]["status"] == "removed" and mine[0]["removed_reason"] == "含有虚假宣传"
-    assert api_client(scene.creator).patch(
-        f"/api/v1/videos/{video.id}", json={"hidden": False}
-    ).status_code == 409
+    assert (
+        api_client(scene.creator)
+        .patch(f"/api/v1/videos/{video.id}", json={"hidden": False})
+        .status_code
+        == 409
+    )
 
 
 # --- feed, likes, events, stats -------------------------------------------------------------
@@ -216,7 +237,8 @@ def test_feed_api_pages_and_filters(scene: Scene, client: Any, clock: Any) -> No
     assert second["items"][0]["cursor"] and second["next_cursor"]
     assert len(client.get("/api/v1/videos", params={"tag": "日常"}).json()["items"]) == 5
     assert client.get("/api/v1/videos", params={"tag": "别的"}).json() == {
-        "items": [], "next_cursor": None,
+        "items": [],
+        "next_cursor": None,
     }
     assert client.get("/api/v1/videos", params={"cursor": "nope"}).status_code == 422
     assert client.get("/api/v1/videos", params={"limit": 0}).status_code == 422
@@ -254,9 +276,10 @@ def test_event_beacons_are_json_only_and_deduplicated(
     assert r.status_code in (403, 422)
     assert client.post(url, json={"type": "share"}).status_code == 422
     assert client.post(url, json={"type": "click"}).status_code == 422
-    assert client.post(
-        url, json={"type": "click", "product_id": scene.other_product.id}
-    ).status_code == 404
+    assert (
+        client.post(url, json={"type": "click", "product_id": scene.other_product.id}).status_code
+        == 404
+    )
     assert client.post("/api/v1/videos/999999/events", json={"type": "view"}).status_code == 404
     # a signed-in viewer is another viewer
     assert api_client(scene.buyer).post(url, json={"type": "view"}).json()["counted"]
@@ -311,8 +334,9 @@ def test_feed_api_query_count_is_constant(
 
 
 def test_feed_pages(scene: Scene, client: Any, clock: Any) -> None:
-    first = scene.post(scene.creator, caption="开箱视频来了", tags="#开箱",
-                       product_ids=[scene.products[0].id])
+    first = scene.post(
+        scene.creator, caption="开箱视频来了", tags="#开箱", product_ids=[scene.products[0].id]
+    )
     clock.advance(minutes=1)
     second = scene.post(scene.merchant, shop_id=scene.shop.id, caption="店铺上新")
     page = client.get("/videos")
@@ -320,11 +344,11 @@ def test_feed_pages(scene: Scene, client: Any, clock: Any) -> None:
     html = page.text
     assert "开箱视频来了" in html and "店铺上新" in html and "碎花连衣裙0" in html
     assert html.index("店铺上新") < html.index("开箱视频来了")
-    assert 'data-id="%d"' % first.id in html and "/api/v1/videos/" in html
+    assert f'data-id="{first.id}"' in html and "/api/v1/videos/" in html
+    # a shared link opens the feed at that video and goes on with the ones after it
     shared = client.get(f"/videos/{first.id}").text
-    assert shared.index('data-id="%d"' % first.id) < shared.find('data-id="%d"' % second.id) or (
-        'data-id="%d"' % second.id not in shared
-    )
+    assert f'data-id="{first.id}"' in shared and f'data-id="{second.id}"' not in shared
+    assert 'property="og:title"' in shared
     tag = client.get("/videos/tag/开箱")
     assert tag.status_code == 200 and "开箱视频来了" in tag.text and "店铺上新" not in tag.text
     assert client.get("/videos/999999").status_code == 404
@@ -349,8 +373,12 @@ def test_studio_pages_and_html_upload(
     assert _rows(db) == 0 and media_files(settings) == []
     r = browser.post(
         "/studio/videos/new",
-        data={"csrf_token": token, "caption": "今日穿搭", "tags": "#穿搭",
-              "product_refs": f"/p/{scene.other_product.id}"},
+        data={
+            "csrf_token": token,
+            "caption": "今日穿搭",
+            "tags": "#穿搭",
+            "product_refs": f"/p/{scene.other_product.id}",
+        },
         files={"file": ("a.webm", webm_bytes(), "video/webm")},
         follow_redirects=False,
     )
@@ -362,18 +390,27 @@ def test_studio_pages_and_html_upload(
     assert edit.status_code == 200 and "明前龙井" in edit.text
     r = browser.post(
         f"/studio/videos/{video_id}",
-        data={"csrf_token": token, "caption": "改过的文案", "tags": "#穿搭 #夏天", "product_refs": ""},
+        data={
+            "csrf_token": token,
+            "caption": "改过的文案",
+            "tags": "#穿搭 #夏天",
+            "product_refs": "",
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303
-    r = browser.post(f"/studio/videos/{video_id}/visibility",
-                     data={"csrf_token": token, "hidden": "1"}, follow_redirects=False)
+    r = browser.post(
+        f"/studio/videos/{video_id}/visibility",
+        data={"csrf_token": token, "hidden": "1"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     video = _read(db, select(Video).where(Video.id == video_id))
     assert video.caption == "改过的文案" and video.status.value == "hidden"
     assert login_client(scene.buyer).get(f"/studio/videos/{video_id}").status_code == 404
-    r = browser.post(f"/studio/videos/{video_id}/delete", data={"csrf_token": token},
-                     follow_redirects=False)
+    r = browser.post(
+        f"/studio/videos/{video_id}/delete", data={"csrf_token": token}, follow_redirects=False
+    )
     assert r.status_code == 303 and _rows(db) == 0
 
 
@@ -382,9 +419,7 @@ def test_buyer_sees_that_only_creators_may_post(scene: Scene, login_client: Any)
     assert r.status_code == 403
 
 
-def test_merchant_console_content_page(
-    scene: Scene, login_client: Any, db: Any
-) -> None:
+def test_merchant_console_content_page(scene: Scene, login_client: Any, db: Any) -> None:
     browser = login_client(scene.merchant)
     page = browser.get(f"/merchant/shops/{scene.shop.id}/content")
     assert page.status_code == 200 and "/content/videos/new" in page.text
@@ -392,8 +427,11 @@ def test_merchant_console_content_page(
     assert form.status_code == 200 and "碎花连衣裙1" in form.text and "明前龙井" not in form.text
     r = browser.post(
         f"/merchant/shops/{scene.shop.id}/content/videos/new",
-        data={"csrf_token": browser.cookies.get("xd_csrf"), "caption": "店铺新品",
-              "products": [str(scene.products[1].id)]},
+        data={
+            "csrf_token": browser.cookies.get("xd_csrf"),
+            "caption": "店铺新品",
+            "products": [str(scene.products[1].id)],
+        },
         files={"file": ("a.mp4", mp4_bytes(), "video/mp4")},
         follow_redirects=False,
     )
@@ -402,6 +440,4 @@ def test_merchant_console_content_page(
     assert _read(db, select(Video.shop_id)) == scene.shop.id
     stranger = login_client(scene.other_merchant)
     assert stranger.get(f"/merchant/shops/{scene.shop.id}/content").status_code == 404
-    assert stranger.get(
-        f"/merchant/shops/{scene.shop.id}/content/videos/new"
-    ).status_code == 404
+    assert stranger.get(f"/merchant/shops/{scene.shop.id}/content/videos/new").status_code == 404

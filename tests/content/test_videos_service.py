@@ -80,9 +80,7 @@ def test_anonymous_cannot_post(scene: Scene) -> None:
     from xiaodian.accounts.actor import ANONYMOUS
 
     with pytest.raises(NotAuthenticated):
-        service.create_video(
-            scene.db, ANONYMOUS, video=video_files.stage_bytes(webm_bytes())
-        )
+        service.create_video(scene.db, ANONYMOUS, video=video_files.stage_bytes(webm_bytes()))
 
 
 @pytest.mark.parametrize("status", [ProductStatus.OFF_SHELF, ProductStatus.DRAFT])
@@ -146,9 +144,7 @@ def test_product_refs_accept_ids_and_links() -> None:
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 def test_first_frame_cover_when_ffmpeg_is_there(scene: Scene, monkeypatch: Any) -> None:
     monkeypatch.undo()  # the real first_frame
-    frame = video_files.first_frame(
-        video_files.stage_bytes(webm_bytes()).path
-    )
+    frame = video_files.first_frame(video_files.stage_bytes(webm_bytes()).path)
     assert frame is not None and frame.startswith(b"\xff\xd8")
 
 
@@ -166,7 +162,11 @@ def test_author_edits_hides_and_shows(scene: Scene) -> None:
     video = scene.post(scene.creator, caption="旧", product_ids=[scene.products[0].id])
     author = scene.actor(scene.creator)
     service.update_video(
-        scene.db, author, video.id, caption="新文案", tags=["测评"],
+        scene.db,
+        author,
+        video.id,
+        caption="新文案",
+        tags=["测评"],
         product_ids=[scene.products[2].id],
     )
     got = service.get_video(scene.db, author, video.id)
@@ -293,9 +293,9 @@ def test_tag_and_author_filters(scene: Scene) -> None:
     assert [v.id for v in service.feed(scene.db, buyer, tag="穿搭").items] == [dress.id]
     assert service.feed(scene.db, buyer, tag="没有").items == []
     assert [v.id for v in service.feed(scene.db, buyer, shop_id=scene.shop.id).items] == [tea.id]
-    assert [
-        v.id for v in service.feed(scene.db, buyer, author_id=scene.creator.id).items
-    ] == [dress.id]
+    assert [v.id for v in service.feed(scene.db, buyer, author_id=scene.creator.id).items] == [
+        dress.id
+    ]
 
 
 def test_off_shelf_products_leave_the_cards(scene: Scene) -> None:
@@ -422,11 +422,10 @@ def test_purge_forgets_old_marks_only(scene: Scene, clock: Any) -> None:
 def test_attribute_video_only_when_it_features_the_product(scene: Scene) -> None:
     video = scene.post(scene.creator, product_ids=[scene.products[0].id])
     db = scene.db
-    assert service.attribute_video(db, video_id=video.id, product_ids=[scene.products[0].id]) == (
-        video.id
-    )
-    assert service.attribute_video(db, video_id=video.id, product_ids=[scene.products[1].id]) is None
-    assert service.attribute_video(db, video_id=999_999, product_ids=[scene.products[0].id]) is None
+    featured, other = [scene.products[0].id], [scene.products[1].id]
+    assert service.attribute_video(db, video_id=video.id, product_ids=featured) == video.id
+    assert service.attribute_video(db, video_id=video.id, product_ids=other) is None
+    assert service.attribute_video(db, video_id=999_999, product_ids=featured) is None
     assert service.resolve_channel(
         db, channel="video", ref_id=video.id, product_ids=[scene.products[1].id]
     ) == ("shelf", None)
@@ -434,5 +433,4 @@ def test_attribute_video_only_when_it_features_the_product(scene: Scene) -> None
         db, channel="video", ref_id=video.id, product_ids=[scene.products[0].id, 5]
     ) == ("video", video.id)
     service.update_video(db, scene.actor(scene.creator), video.id, hidden=True)
-    assert service.attribute_video(db, video_id=video.id, product_ids=[scene.products[0].id]) is None
-
+    assert service.attribute_video(db, video_id=video.id, product_ids=featured) is None

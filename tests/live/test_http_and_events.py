@@ -72,7 +72,7 @@ def test_pages_render_for_viewer_host_and_stranger(
             "duration_minutes": "5",
         },
     )
-    assert r.status_code == 422 and "regular price" in r.text
+    assert r.status_code == 422 and "原价" in r.text
     r = host.post(
         f"/live/{scene.room_id}/host/sales",
         data={

@@ -131,7 +131,12 @@ def transaction_resource(
         "attach": "",
         "success_time": "2026-06-18T10:34:56+08:00",
         "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
-        "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
+        "amount": {
+            "total": total,
+            "payer_total": total,
+            "currency": "CNY",
+            "payer_currency": "CNY",
+        },
     }
     resource.update(overrides)
     return resource
@@ -280,9 +285,7 @@ class FakeWeChat:
 
     def _respond(self, method: str, url: str, **kwargs: Any) -> Any:
         path = url.removeprefix("https://api.mch.weixin.qq.com")
-        self.requests.append(
-            {"method": method, "path": path, "json": kwargs.get("json"), **kwargs}
-        )
+        self.requests.append({"method": method, "path": path, "json": kwargs.get("json"), **kwargs})
         status, body = self.answers.get((method, path.split("?")[0]), (404, None))
         text = json.dumps(body) if body is not None else ""
         stamp = str(int(clock.now().timestamp()))
@@ -319,9 +322,7 @@ class _Response:
 
 
 @pytest.fixture
-def fake_wechat(
-    monkeypatch: pytest.MonkeyPatch, wechat_key_files: dict[str, Any]
-) -> FakeWeChat:
+def fake_wechat(monkeypatch: pytest.MonkeyPatch, wechat_key_files: dict[str, Any]) -> FakeWeChat:
     """Stub the SDK's HTTP layer (``requests`` inside wechatpayv3.core): no network."""
     import wechatpayv3.core
 
@@ -441,7 +442,9 @@ def rows(db: Session, statement: Any) -> list[Any]:
 
 
 @pytest.fixture
-def open_payment(db: Session, scene: Shop, pay_settings: Any, request: pytest.FixtureRequest) -> Any:
+def open_payment(
+    db: Session, scene: Shop, pay_settings: Any, request: pytest.FixtureRequest
+) -> Any:
     """open_payment(qty=2) -> (order, out_trade_no): a pending order with an open payment
     at the configured provider (WeChat's HTTP stubbed)."""
     from xiaodian.payments import service

@@ -49,10 +49,14 @@ def test_genuine_notification_pays_once(
     )
     assert notify(pay_client, other_headers, other_body).status_code == 204
     assert order_state(db, order.order_no) == ("paid", 3980, 0)
-    paid_events = select(func.count()).select_from(PaymentEvent).where(PaymentEvent.action == "paid")
+    paid_events = (
+        select(func.count()).select_from(PaymentEvent).where(PaymentEvent.action == "paid")
+    )
     assert scalar(db, paid_events) == 1
     assert scalar(db, select(func.count()).select_from(ProcessedNotification)) == 2
-    outcomes = [e.outcome.value for e in rows(db, select(NotificationLog).order_by(NotificationLog.id))]
+    outcomes = [
+        e.outcome.value for e in rows(db, select(NotificationLog).order_by(NotificationLog.id))
+    ]
     assert outcomes == ["accepted", "duplicate", "accepted"]
 
 

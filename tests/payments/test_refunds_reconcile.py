@@ -69,9 +69,7 @@ def test_partial_refunds_then_full(db: Session, scene: Shop, sandbox_poster: Pos
         refund(db, order, 0, "ops:5")
     db.rollback()
     # the same ref again gives back the same refund
-    again = service.request_refund(
-        db, order_id=order.id, amount_fen=2980, reason="x", ref="ops:3"
-    )
+    again = service.request_refund(db, order_id=order.id, amount_fen=2980, reason="x", ref="ops:3")
     assert again.status == "succeeded"
     db.rollback()
     assert scalar(db, select(func.count()).select_from(SandboxRefund)) == 2
@@ -206,7 +204,10 @@ def test_operator_refund_api(
     assert again.json()["out_refund_no"] == ok.json()["out_refund_no"]
     over = operator.post(url, json={"order_no": order.order_no, "amount_fen": 2981})
     assert over.status_code == 409 and over.json()["error"]["code"] == "refund_exceeds_paid"
-    for bad in ({"order_no": order.order_no, "amount_fen": 0}, {"order_no": order.order_no, "amount_fen": "100"}):
+    for bad in (
+        {"order_no": order.order_no, "amount_fen": 0},
+        {"order_no": order.order_no, "amount_fen": "100"},
+    ):
         assert operator.post(url, json=bad).status_code == 422
     assert operator.post(url, json={"order_no": "1", "amount_fen": 1}).status_code == 404
     buyer = api_client(scene.buyer)

@@ -227,6 +227,16 @@ def create_orders(
             raise InvalidInput(_("A price cannot be negative."), code="bad_price")
         prices[line.sku_id] = line.unit_price_fen
     infos = available_skus(db, list(wanted))
+    if channel.type == "video":  # only a published video that features a product counts
+        from xiaodian.content import service as content_service
+
+        kind, ref = content_service.resolve_channel(
+            db,
+            channel="video",
+            ref_id=channel.ref_id,
+            product_ids=[i.product_id for i in infos.values()],
+        )
+        channel = Channel(kind, ref, channel.promoter_id if ref else None)
     if enforce_limits and any(i.purchase_limit is not None for i in infos.values()):
         lock_buyer(db, buyer_id)  # before the limit is read (a no-op if checkout holds it)
         check_limits(db, buyer_id=buyer_id, wanted=wanted, infos=infos)

@@ -18,7 +18,7 @@ from xiaodian.merchants.models import Shop
 from xiaodian.orders import addresses, cart, fulfilment, service, states
 from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.api import csv_response, pay_url
-from xiaodian.orders.checkout import checkout, preview
+from xiaodian.orders.checkout import Channel, checkout, preview
 from xiaodian.orders.models import OrderStatus
 from xiaodian.web.deps import CurrentActor, DbDep
 from xiaodian.web.templating import render
@@ -86,6 +86,13 @@ def cart_page(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     return _cart_page(request, db, actor)
 
 
+def _page_channel(kind: str, ref: str) -> Channel:
+    """A channel claimed by a page form (only a video's buy button so far); shelf otherwise."""
+    if kind == "video" and ref.isdigit() and 0 < int(ref) < 2**31:
+        return Channel("video", int(ref))
+    return Channel()
+
+
 @router.post("/cart/items")
 def cart_add(
     request: Request,
@@ -94,14 +101,21 @@ def cart_add(
     sku_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
     quantity: Annotated[int, Form(ge=1, le=999)] = 1,
     buy_now: Annotated[str, Form(max_length=5)] = "",
+    channel: Annotated[str, Form(max_length=10)] = "",
+    channel_id: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
-    """The product page's form: add to cart, or (``buy_now=1``) go straight to checkout."""
+    """The product page's form: add to cart, or (``buy_now=1``) go straight to checkout.
+
+    ``channel``/``channel_id`` (e.g. a short video's buy button) ride along to checkout,
+    where the server checks them (``content.service.resolve_channel``)."""
     if not actor.is_authenticated:
         referer = request.headers.get("referer", "")
         path = "/" + referer.split("://", 1)[-1].split("/", 1)[-1] if "://" in referer else "/"
         return _see_other("/login?next=" + quote(path if path.startswith("/") else "/", safe=""))
     if buy_now in ("1", "true", "on"):
-        return _see_other(f"/checkout?sku={sku_id}&qty={quantity}")
+        via = _page_channel(channel, channel_id)
+        extra = f"&channel={via.type}&channel_id={via.ref_id}" if via.ref_id else ""
+        return _see_other(f"/checkout?sku={sku_id}&qty={quantity}{extra}")
     try:
         cart.add_to_cart(db, actor, sku_id=sku_id, quantity=quantity)
     except DomainError as exc:
@@ -145,14 +159,16 @@ async def cart_checkout(request: Request, db: DbDep, actor: CurrentActor) -> Res
     ids = []
     for value in form.getlist("item"):
         try:
-            ids.append(_form_int(value))
+            item_id = _form_int(value)
         except ValueError:
             continue
-    cart.select_items(db, actor, ids[:200])
-    if not ids:
+        if item_id > 0:
+            ids.append(item_id)
+    if not ids:  # before select_items, which would untick every line
         return _cart_page(
             request, db, actor, request.state.gettext("Choose at least one item."), 422
         )
+    cart.select_items(db, actor, ids[:200])
     return _see_other("/checkout")
 
 
@@ -251,6 +267,7 @@ async def checkout_submit(request: Request, db: DbDep, actor: CurrentActor) -> R
             note=note,
             idempotency_key=field("form_key", 100) or None,
             from_cart=from_cart,
+            channel=_page_channel(field("channel", 10), field("channel_id", 12)),
         )
     except DomainError as exc:
         db.rollback()

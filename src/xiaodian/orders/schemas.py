@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from xiaodian.orders.cart import PROBLEMS, CartView
 from xiaodian.orders.models import Address, Order, OrderEvent
 
-Quantity = Annotated[int, Field(ge=1, le=999, strict=False)]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+# Strict: JSON numbers only (lax mode would take true as 1 and "2" as 2).
+Quantity = Annotated[int, Field(ge=1, le=999, strict=True)]
+Id = Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
 
 
 # --------------------------------------------------------------------------- cart
