@@ -61,6 +61,15 @@ def configure(settings: Settings, *, database: Database | None = None) -> Huey:
     return huey
 
 
+def reset() -> None:
+    """Back to the in-memory queue and no database (tests that ran a real worker)."""
+    global _database
+    huey.storage_class = MemoryStorage
+    huey.storage_kwargs = {}
+    huey.storage = huey.create_storage()
+    _database = None
+
+
 def load_jobs() -> None:
     for name in JOB_MODULES:
         importlib.import_module(name)

@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from xiaodian import clock as clock_module
-from xiaodian import migrate
+from xiaodian import migrate, tasks
 from xiaodian import settings as settings_module
 from xiaodian.db import Database
 from xiaodian.settings import Settings
@@ -70,6 +70,7 @@ def live_server(tmp_path: Path, clock: clock_module.Clock) -> Iterator[LiveServe
         data_dir=tmp_path / "data",
         secret_key="e2e-secret-key-" + "x" * 32,
         public_base_url=url,
+        worker_in_process=True,
     ).resolved()
     database = Database(settings.database_url)
     migrate.upgrade(database.engine)
@@ -91,6 +92,7 @@ def live_server(tmp_path: Path, clock: clock_module.Clock) -> Iterator[LiveServe
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        tasks.reset()
         database.dispose()
         settings_module._current = previous
 

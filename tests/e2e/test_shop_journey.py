@@ -85,9 +85,7 @@ def test_apply_approve_list_review_search_and_pick_a_sku(
     edit_url = merchant.url.split("?")[0]
     assert merchant.locator("input[name^=sku_key_]").count() == 6
     # The blue M costs more and the red S is sold out.
-    keys = [
-        merchant.locator(f"input[name=sku_key_{i}]").get_attribute("value") for i in range(6)
-    ]
+    keys = [merchant.locator(f"input[name=sku_key_{i}]").get_attribute("value") for i in range(6)]
     blue_m = keys.index("蓝色/M")
     red_s = keys.index("红色/S")
     merchant.fill(f"input[name=price_{blue_m}]", "139.00")

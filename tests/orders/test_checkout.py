@@ -41,7 +41,7 @@ def test_checkout_splits_per_shop_and_reserves(
             ],
             "address_id": scene.address_id,
             "note": "放门口",
-            "channel": {"type": "video", "id": 7},
+            "channel": {"type": "share", "id": 7},
         },
         headers={"Idempotency-Key": "key-0001-abcdef"},
     )
@@ -53,7 +53,8 @@ def test_checkout_splits_per_shop_and_reserves(
     mine = orders[scene.shop.id]
     assert mine["total_fen"] == 3 * 1990 and mine["items_fen"] == 3 * 1990  # client price ignored
     assert mine["shipping_fen"] == 0 and mine["status"] == "pending_payment"
-    assert mine["channel"] == "video" and mine["channel_ref_id"] == 7
+    # (a "video" claim is checked by content: only a published video featuring the product)
+    assert mine["channel"] == "share" and mine["channel_ref_id"] == 7
     assert mine["address"]["phone"] == "13800138000"
     assert orders[other_shop.id]["total_fen"] == 5000
     no = mine["order_no"]

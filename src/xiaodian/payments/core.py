@@ -14,6 +14,7 @@ import string
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -272,6 +273,7 @@ def create_refund(
     )
     db.add(refund)
     db.flush()
+    _submit_after_commit(db)
     event(
         db,
         "refund_requested",
@@ -281,6 +283,25 @@ def create_refund(
         note=f"{ref} {amount_fen} fen",
     )
     return refund
+
+
+def _submit_after_commit(db: Session) -> None:
+    """Ask the worker to send pending refunds as soon as this transaction commits, so a
+    refund goes out in seconds; the minutely job is the safety net if the queue is down."""
+    if db.info.get("refund_submit_hooked"):
+        return
+    db.info["refund_submit_hooked"] = True
+
+    def _after_commit(session: Session) -> None:
+        session.info.pop("refund_submit_hooked", None)
+        from xiaodian import tasks
+        from xiaodian.payments import jobs
+
+        tasks.enqueue(jobs.payments_submit_refunds_now)
+
+    # After a rollback the hook stays armed and fires on the session's next commit: one
+    # harmless extra wake-up of an idempotent job.
+    sa_event.listen(db, "after_commit", _after_commit, once=True)
 
 
 def paying_link(db: Session, *, order_id: int) -> PaymentOrder | None:

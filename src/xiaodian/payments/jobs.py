@@ -25,6 +25,13 @@ def payments_submit_refunds() -> int:
         return service.submit_refunds(db)
 
 
+@huey.task()  # type: ignore[untyped-decorator]
+def payments_submit_refunds_now() -> int:
+    """Send pending refunds at once (queued when a refund is requested)."""
+    with job_session() as db:
+        return service.submit_refunds(db)
+
+
 @huey.periodic_task(crontab(minute="*/2"))  # type: ignore[untyped-decorator]
 def payments_reconcile() -> None:
     """Query the provider about payments and refunds whose news never came."""
