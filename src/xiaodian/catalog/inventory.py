@@ -129,6 +129,24 @@ def _per_sku(totals: Mapping[int, int]) -> ColumnElement[Any]:
     return case(dict(totals), value=_skus.c.id, else_=0)
 
 
+def lock_rows(db: Session, table: Table, ids: Iterable[int]) -> None:
+    """On PostgreSQL, row-lock ``ids`` of ``table`` in id order before a multi-row UPDATE.
+
+    An ``UPDATE ... WHERE id IN (...)`` locks rows in whatever order its plan visits them
+    (and re-visits a row a concurrent writer has just moved), so two transactions moving
+    overlapping SKUs can each hold one row the other waits for: a deadlock, which
+    PostgreSQL breaks by failing one of them (a 500 at checkout). Taking the locks in one
+    global order first makes that impossible. SQLite writers are serialized already.
+    """
+    if db.get_bind().dialect.name == "postgresqlX":
+        db.execute(
+            select(table.c.id)
+            .where(table.c.id.in_(sorted(ids)))
+            .order_by(table.c.id)
+            .with_for_update()
+        )
+
+
 def _log(db: Session, moves: list[Move], kind: str, sign: int, reason: str) -> None:
     now = clock.now()
     db.execute(
@@ -158,6 +176,7 @@ def reserve_many(db: Session, moves: list[Move]) -> list[int]:
     if not totals:
         return []
     qty = _per_sku(totals)
+    lock_rows(db, _skus, totals)
     done = set(
         db.execute(
             update(_skus)
@@ -201,6 +220,7 @@ def _shift(
     if not totals:
         return []
     qty = _per_sku(totals)
+    lock_rows(db, _skus, totals)
     src, dst = _skus.c[source], _skus.c[target]
     rows = db.execute(
         update(_skus)

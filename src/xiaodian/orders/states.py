@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, Table, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -121,6 +121,9 @@ def advance(
         return []
     step = TRANSITIONS[action]
     at = at or clock.now()
+    # Several orders at once (the timeout job, a payment of many orders): lock them in id
+    # order first, so two such moves cannot deadlock on PostgreSQL.
+    inventory.lock_rows(db, cast(Table, Order.__table__), order_ids)
     changes: dict[str, Any] = {"status": step.target, **(values or {})}
     if step.stamp:
         changes[step.stamp] = at
