@@ -409,7 +409,7 @@ def _count_queries(database: Any, fn: Any) -> int:
 
     def _record(*args: Any) -> None:
         # The live rooms' background poller shares the engine; its statements are not ours.
-        if "live_" not in args[2]:
+        if "live_" not in args[2] and not args[2].startswith("BEGIN"):
             statements.append(args[2])
 
     event.listen(database.engine, "before_cursor_execute", _record)

@@ -620,6 +620,7 @@ def make_machine(
         def stock_adds_up(self) -> None:
             if not self.sku_ids:
                 return
+            seen["(steps)"] += 1
             with database.session(write=False) as db:
                 skus = {
                     row.id: row
@@ -848,6 +849,7 @@ def make_machine(
 
         def record_what_happened(self) -> None:
             """Which paths the examples took (printed at the end: ``pytest -s``)."""
+            seen["(examples)"] += 1
             with database.session(write=False) as db:
                 ids = self.order_ids(db)
                 for status in db.scalars(select(Order.status).where(Order.id.in_(ids))):

@@ -138,7 +138,7 @@ def lock_rows(db: Session, table: Table, ids: Iterable[int]) -> None:
     PostgreSQL breaks by failing one of them (a 500 at checkout). Taking the locks in one
     global order first makes that impossible. SQLite writers are serialized already.
     """
-    if db.get_bind().dialect.name == "postgresqlX":
+    if db.get_bind().dialect.name == "postgresql":
         db.execute(
             select(table.c.id)
             .where(table.c.id.in_(sorted(ids)))
