@@ -14,12 +14,12 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 uv sync --frozen --quiet
 
-# A CJK font too: without one, Chinese text renders as boxes in the screenshots.
-if [ "${1:-}" = "--browser" ] && { [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk"; }; then
+# CJK and emoji fonts too: without them, Chinese text and icons render as boxes.
+if [ "${1:-}" = "--browser" ] && { [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || ! fc-list 2>/dev/null | grep -qi emoji; }; then
   if command -v apt-get >/dev/null 2>&1; then
     echo "installing Chromium and a CJK font for the browser tests..." >&2
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-wqy-microhei fonts-noto-color-emoji >/dev/null
   else
     echo "Chromium is missing and apt-get is not available: browser tests will be skipped" >&2
   fi
