@@ -213,7 +213,9 @@ def test_anonymous_callers_sign_in_first(db: Session, scene: Scene, app: Any) ->
     assert _snapshot(db, scene) == before
 
 
-def test_the_owners_and_staff_can(db: Session, scene: Scene, make_user: Any, api_client: Any) -> None:
+def test_the_owners_and_staff_can(
+    db: Session, scene: Scene, make_user: Any, api_client: Any
+) -> None:
     ids = _objects(db, scene)
     staff = make_user()
     from xiaodian.merchants.models import MemberRole, ShopMember

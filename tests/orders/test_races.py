@@ -183,3 +183,27 @@ def test_overlapping_multi_sku_orders_never_deadlock(
     assert results == ["ok"] * len(buyers), [r for r in results if r != "ok"][:3]
     for sku_id in skus:
         assert stock(db, sku_id) == (1000, 0, 0, 1000)
+
+
+def test_order_number_uses_the_shanghai_business_date(db: Any, make_user: Any, clock: Any) -> None:
+    """16:30 UTC on 18 June is 00:30 on 19 June in Shanghai: the number says 20260619, and
+    the deadline (stored naive on SQLite) comes back as aware UTC, 15 minutes later."""
+    from datetime import UTC, datetime, timedelta
+
+    clock.set(datetime(2026, 6, 18, 16, 30, tzinfo=UTC))
+    shop = make_shop(db, make_user())
+    sku_id = make_product(db, shop, skus=[("标准", 100, 5)]).skus[0].id
+    buyer = make_user()
+    order = checkout(
+        db, actor_for(buyer), lines=[(sku_id, 1)], address_id=add_address(db, buyer)
+    ).orders[0]
+    assert order.order_no.startswith("20260619") and len(order.order_no) == 18
+    db.expire_all()
+    again = db.get(Order, order.id)
+    assert again is not None
+    assert again.pay_deadline == datetime(2026, 6, 18, 16, 45, tzinfo=UTC)
+    assert again.pay_deadline.utcoffset() == timedelta(0)
+    clock.advance(minutes=14, seconds=59)
+    assert service.cancel_expired_orders(db) == 0
+    clock.advance(seconds=1)
+    assert service.cancel_expired_orders(db) == 1
