@@ -55,3 +55,13 @@ def test_malformed_setting_names_the_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("XIAODIAN_MAX_IMAGE_BYTES", "lots")
     with pytest.raises(SettingsError, match="XIAODIAN_MAX_IMAGE_BYTES"):
         load_settings(data_dir=tmp_path)
+
+
+def test_pages_that_need_a_person_send_visitors_to_sign_in(client):
+    response = client.get("/orders?tab=paid", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Forders%3Ftab%3Dpaid"
+    # The API answers 401 with the error body instead.
+    api = client.get("/api/v1/orders")
+    assert api.status_code == 401
+    assert api.json()["error"]["code"]

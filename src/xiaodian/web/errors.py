@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from xiaodian.errors import DomainError
+from xiaodian.errors import DomainError, NotAuthenticated
 from xiaodian.web.templating import render
 
 log = logging.getLogger("xiaodian")
@@ -32,6 +33,12 @@ def error_response(request: Request, status: int, code: str, message: str) -> Re
     )
 
 
+def sign_in_redirect(request: Request) -> Response:
+    """A page that needs a signed-in person sends a visitor to sign in, then back here."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+
 def _gettext(request: Request) -> Any:
     return getattr(request.state, "gettext", lambda s: s)
 
@@ -44,6 +51,9 @@ def _field(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
+        wants_page = request.method == "GET" and not _wants_json(request)
+        if isinstance(exc, NotAuthenticated) and wants_page:
+            return sign_in_redirect(request)
         return error_response(request, exc.status_code, exc.code, exc.render(_gettext(request)))
 
     @app.exception_handler(RequestValidationError)
