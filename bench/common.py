@@ -65,6 +65,22 @@ def process_cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and all its descendants (uvicorn ``--workers N`` forks)."""
+    total = process_cpu_seconds(pid)
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return total
+    for task in tasks:
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(process_tree_cpu_seconds(int(child)) for child in children)
+    return total
+
+
 @dataclass
 class Server:
     url: str

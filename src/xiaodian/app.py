@@ -52,6 +52,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         max_body=max(settings.max_image_bytes, settings.max_video_bytes) + 1024 * 1024,
         secure=settings.cookie_secure,
     )
+    # Outermost: bearer buys of live flash sales skip the per-request framework work.
+    from xiaodian.content.live.fastpath import BuyFastPath
+
+    app.add_middleware(BuyFastPath)
     web_errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     assert settings.media_dir is not None

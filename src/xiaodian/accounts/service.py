@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -18,6 +19,11 @@ from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, _
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 MIN_PASSWORD = 8
+
+log = logging.getLogger(__name__)
+
+TokenListener = Callable[[str], None]
+_revocation_listeners: list[TokenListener] = []
 
 
 class AccountLocked(DomainError):
@@ -168,13 +174,40 @@ def issue_token(db: Session, *, user_id: int, kind: str = "bearer") -> str:
     return token
 
 
+def on_token_revoked(callback: TokenListener) -> TokenListener:
+    """Register ``callback(token)``, called in this process after a session token is
+    revoked (sign-out), once the revocation is committed: caches of token -> actor (the
+    live rooms' ``authcache``) drop the token at once. Registering the same callable twice
+    keeps one; returns it, so it can decorate. Other domains register; accounts imports none.
+    """
+    if callback not in _revocation_listeners:
+        _revocation_listeners.append(callback)
+    return callback
+
+
+def _token_revoked(token: str) -> None:
+    """Tell the listeners; one that fails is logged and does not undo the sign-out."""
+    for callback in list(_revocation_listeners):
+        try:
+            callback(token)
+        except Exception:
+            log.exception("token revocation listener %r failed", callback)
+
+
 def logout(db: Session, *, token: str) -> None:
+    """Revoke a session token (cookie or bearer); listeners hear of it after commit.
+
+    The only revocation today: a lock-out refuses new sign-ins but leaves sessions alone
+    (revoking them would let anyone sign a user out by mistyping their password), and
+    there is no password change yet. Caches in other processes expire by their TTL.
+    """
     db.execute(
         update(AuthSession)
         .where(AuthSession.token_hash == security.token_hash(token))
         .values(revoked_at=clock.now())
     )
     db.commit()
+    _token_revoked(token)
 
 
 def actor_for_token(db: Session, token: str | None) -> Actor:
@@ -194,6 +227,45 @@ def actor_for_token(db: Session, token: str | None) -> Actor:
     if row is None:
         return ANONYMOUS
     return actor_for_user(db, row)
+
+
+def actors_for_tokens(db: Session, tokens: Iterable[str]) -> dict[str, Actor]:
+    """``actor_for_token`` for many tokens in two queries (a cache's warm-up: thousands of
+    distinct buyers arriving at once). Tokens that resolve to nobody are left out."""
+    from xiaodian.merchants import service as merchants_service
+
+    wanted = {security.token_hash(t): t for t in tokens if t and len(t) <= 200}
+    if not wanted:
+        return {}
+    rows = db.execute(
+        select(
+            AuthSession.token_hash,
+            User.id,
+            User.display_name,
+            User.is_operator,
+            User.is_creator,
+            User.is_sharer,
+        )
+        .join(User, AuthSession.user_id == User.id)
+        .where(
+            AuthSession.token_hash.in_(wanted),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > clock.now(),
+            User.is_active.is_(True),
+        )
+    ).all()
+    roles = merchants_service.roles_of_users(db, user_ids={row[1] for row in rows})
+    return {
+        wanted[token_hash]: Actor(
+            user_id=user_id,
+            display_name=name,
+            is_operator=operator,
+            is_creator=creator,
+            is_sharer=sharer,
+            shop_roles=roles.get(user_id, {}),
+        )
+        for token_hash, user_id, name, operator, creator, sharer in rows
+    }
 
 
 def actor_for_user(db: Session, user: User) -> Actor:

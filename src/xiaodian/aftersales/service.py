@@ -795,6 +795,19 @@ def arbitration_queue(db: Session, actor: Actor, *, page: int = 1) -> CasePage:
     )
 
 
+def count_arbitration(db: Session, actor: Actor) -> int:
+    """Operators: how many escalated cases wait for a decision (one query, for the dashboard)."""
+    actor.require_operator()
+    return int(
+        db.scalar(
+            select(func.count())
+            .select_from(AftersaleCase)
+            .where(AftersaleCase.status == S.ESCALATED)
+        )
+        or 0
+    )
+
+
 def get_case_for_operator(
     db: Session, actor: Actor, case_id: int, *, lock: bool = False
 ) -> AftersaleCase:
@@ -1015,6 +1028,7 @@ def _move(
 def _sync_order_flag(db: Session, case: AftersaleCase) -> None:
     """The order is "in after-sales" exactly while one of its cases is open."""
     db.flush()
+    orders_service.lock_order(db, order_id=case.order_id)  # then count: see lock_order
     still_open = db.scalar(
         select(AftersaleCase.id)
         .where(AftersaleCase.order_id == case.order_id, AftersaleCase.open_key.is_not(None))

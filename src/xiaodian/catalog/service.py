@@ -1041,6 +1041,15 @@ def review_queue(
     )
 
 
+def count_review_queue(db: Session, actor: Actor) -> int:
+    """Operators: how many products wait for review (one query, for the dashboard)."""
+    actor.require_operator()
+    return int(
+        db.scalar(select(func.count()).select_from(Product).where(Product.status == S.UNDER_REVIEW))
+        or 0
+    )
+
+
 def review_product(db: Session, actor: Actor, product_id: int) -> Product:
     actor.require_operator()
     return get_product(db, product_id)

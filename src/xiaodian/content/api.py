@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import Response
 
 from xiaodian import settings
 from xiaodian.accounts.actor import Actor
-from xiaodian.content import service, video_files
+from xiaodian.content import moderation, service, video_files
 from xiaodian.content.schemas import (
     ERRORS,
     EventIn,
     EventOut,
     LikeOut,
+    ModerationPageOut,
     RemoveIn,
+    RestoreIn,
     StatsOut,
     StudioVideoOut,
     VideoOut,
@@ -211,3 +213,36 @@ def product_videos(
 def remove_video(db: DbDep, actor: SignedIn, video_id: int, body: RemoveIn) -> StudioVideoOut:
     """Operators: take a video down with a reason; it leaves every feed."""
     return StudioVideoOut.of(service.remove_video(db, actor, video_id, reason=body.reason))
+
+
+@router.get("/ops/videos", responses={k: ERRORS[k] for k in (401, 403, 422)})
+def moderation_queue(
+    db: DbDep,
+    actor: SignedIn,
+    filter: Annotated[
+        Literal["flagged", "all", "removed"],
+        Query(description="flagged: not yet reviewed; all; removed"),
+    ] = "flagged",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> ModerationPageOut:
+    """Operators: the moderation queue, newest first, with the caption's prohibited words."""
+    return ModerationPageOut.of(moderation.moderation_queue(db, actor, filter=filter, page=page))
+
+
+@router.post(
+    "/ops/videos/{video_id}/restore", responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)}
+)
+def restore_video(
+    db: DbDep, actor: SignedIn, video_id: int, body: RestoreIn | None = None
+) -> StudioVideoOut:
+    """Operators: undo a removal (removed -> published), recorded with who and when."""
+    note = body.note if body is not None else ""
+    return StudioVideoOut.of(moderation.restore_video(db, actor, video_id, note=note))
+
+
+@router.post(
+    "/ops/videos/{video_id}/clear-flag", responses={k: ERRORS[k] for k in (401, 403, 404, 409)}
+)
+def clear_flag(db: DbDep, actor: SignedIn, video_id: int) -> StudioVideoOut:
+    """Operators: mark a flagged video reviewed; it stays published and leaves the queue."""
+    return StudioVideoOut.of(moderation.clear_flag(db, actor, video_id))

@@ -31,6 +31,7 @@ class Video(Base):
         Index("ix_videos_status_rank", "status", "rank_score", "id"),
         Index("ix_videos_author_created", "author_id", "created_at"),
         Index("ix_videos_shop_created", "shop_id", "created_at"),
+        Index("ix_videos_flagged_created", "flagged", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -55,6 +56,10 @@ class Video(Base):
     # from likes and views, recomputed by the same UPDATE that moves a counter.
     rank_base: Mapped[int] = mapped_column(default=0)
     rank_score: Mapped[int] = mapped_column(default=0)
+    # Prohibited words found in the caption (published anyway, for an operator to look at);
+    # ``flagged`` while no operator has: set by a caption with hits, cleared by review/removal.
+    screening_hits: Mapped[list[str]] = mapped_column(JSON, default=list)
+    flagged: Mapped[bool] = mapped_column(default=False)
     removed_reason: Mapped[str | None] = mapped_column(Text)
     removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     removed_at: Mapped[datetime | None]
@@ -133,7 +138,8 @@ class VideoDailyStat(Base):
 
 
 class VideoEvent(Base):
-    """Status history of a video: published, hidden, shown, removed (who, when, why)."""
+    """Status history of a video: published, hidden, shown, removed, restored, reviewed
+    (who, when, why)."""
 
     __tablename__ = "video_events"
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian import settings
 from xiaodian.accounts.actor import Actor
-from xiaodian.content import service, video_files
+from xiaodian.content import moderation, service, video_files
 from xiaodian.content.api import VIEWER_COOKIE, VIEWER_ID, read_cover
 from xiaodian.content.models import Video
 from xiaodian.errors import DomainError
 from xiaodian.merchants import service as merchants_service
-from xiaodian.web.deps import CurrentActor, DbDep
+from xiaodian.web.deps import CurrentActor, DbDep, SignedIn
 from xiaodian.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -331,4 +333,135 @@ def shop_video(
         shop_id=shop_id,
         template="content/shop_upload.html",
         extra={"shop": shop, "section": "content"},
+    )
+
+
+# --- operators: moderation ----------------------------------------------------------------
+
+
+def _queue_url(filter: str, page: int, **extra: str) -> str:
+    query = urlencode({"filter": filter, "page": page, **extra})
+    return f"/ops/videos?{query}"
+
+
+def _moderation(
+    request: Request,
+    db: DbDep,
+    actor: Actor,
+    *,
+    filter: str,
+    page: int,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    queue = moderation.moderation_queue(db, actor, filter=filter, page=page)
+    ctx = {"section": "videos", "queue": queue, "error": error}
+    return render(request, "content/ops_videos.html", ctx, status_code=status_code)
+
+
+@router.get("/ops/videos")
+def moderation_queue(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    filter: Annotated[str, Query(max_length=10)] = "flagged",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """Operators: flagged / all / removed videos, newest first, playable inline."""
+    if not actor.is_authenticated:
+        return RedirectResponse(f"/login?next={quote('/ops/videos')}", status_code=303)
+    return _moderation(request, db, actor, filter=filter, page=page)
+
+
+FilterField = Annotated[str, Form(max_length=10)]
+PageField = Annotated[int, Form(ge=1, le=100_000)]
+
+
+def _decide(
+    request: Request,
+    db: DbDep,
+    actor: Actor,
+    action: Callable[[], object],
+    *,
+    filter: str,
+    page: int,
+    done: str,
+) -> Response:
+    """Run one moderation action; on a domain error show the queue again with the message."""
+    try:
+        action()
+    except DomainError as exc:
+        db.rollback()
+        message = exc.render(request.state.gettext)
+        return _moderation(
+            request,
+            db,
+            actor,
+            filter=filter,
+            page=page,
+            error=message,
+            status_code=exc.status_code,
+        )
+    return RedirectResponse(_queue_url(filter, page, done=done), status_code=303)
+
+
+@router.post("/ops/videos/{video_id}/remove")
+def remove_video(
+    request: Request,
+    db: DbDep,
+    actor: SignedIn,
+    video_id: int,
+    reason: Annotated[str, Form(max_length=1000)] = "",
+    filter: FilterField = "flagged",
+    page: PageField = 1,
+) -> Response:
+    return _decide(
+        request,
+        db,
+        actor,
+        lambda: service.remove_video(db, actor, video_id, reason=reason),
+        filter=filter,
+        page=page,
+        done="removed",
+    )
+
+
+@router.post("/ops/videos/{video_id}/restore")
+def restore_video(
+    request: Request,
+    db: DbDep,
+    actor: SignedIn,
+    video_id: int,
+    note: Annotated[str, Form(max_length=1000)] = "",
+    filter: FilterField = "removed",
+    page: PageField = 1,
+) -> Response:
+    return _decide(
+        request,
+        db,
+        actor,
+        lambda: moderation.restore_video(db, actor, video_id, note=note),
+        filter=filter,
+        page=page,
+        done="restored",
+    )
+
+
+@router.post("/ops/videos/{video_id}/clear-flag")
+def clear_flag(
+    request: Request,
+    db: DbDep,
+    actor: SignedIn,
+    video_id: int,
+    filter: FilterField = "flagged",
+    page: PageField = 1,
+) -> Response:
+    return _decide(
+        request,
+        db,
+        actor,
+        lambda: moderation.clear_flag(db, actor, video_id),
+        filter=filter,
+        page=page,
+        done="reviewed",
     )

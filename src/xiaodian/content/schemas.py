@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from xiaodian.content import service
+from xiaodian.content import moderation, service
 from xiaodian.content.models import Video
 
 
@@ -117,6 +117,8 @@ class StudioVideoOut(BaseModel):
     status: Literal["published", "hidden", "removed"]
     shop_id: int | None
     removed_reason: str | None
+    screening_hits: list[str] = Field(description="prohibited words found in the caption")
+    flagged: bool = Field(description="waiting for an operator's review")
     video_url: str
     cover_url: str
     view_count: int
@@ -134,6 +136,8 @@ class StudioVideoOut(BaseModel):
             status=v.status.value,
             shop_id=v.shop_id,
             removed_reason=v.removed_reason,
+            screening_hits=list(v.screening_hits or []),
+            flagged=v.flagged,
             video_url=media_url(v.file_path),
             cover_url=media_url(v.cover_thumb_path or v.cover_path),
             view_count=v.view_count,
@@ -169,6 +173,50 @@ class EventOut(BaseModel):
 
 class RemoveIn(BaseModel):
     reason: str = Field(max_length=1000)
+
+
+class RestoreIn(BaseModel):
+    note: str = Field(default="", max_length=1000)
+
+
+class ModerationVideoOut(StudioVideoOut):
+    """A video in the operators' moderation queue."""
+
+    author: PersonOut
+    shop: PersonOut | None
+    content_type: str
+    removed_at: datetime | None
+
+    @classmethod
+    def of_item(cls, item: moderation.ModerationItem) -> ModerationVideoOut:
+        v = item.video
+        return cls(
+            **StudioVideoOut.of(v).model_dump(),
+            author=PersonOut(id=v.author_id, name=item.author_name),
+            shop=PersonOut(id=v.shop_id, name=item.shop_name or "") if v.shop_id else None,
+            content_type=v.content_type,
+            removed_at=v.removed_at,
+        )
+
+
+class ModerationPageOut(BaseModel):
+    items: list[ModerationVideoOut]
+    filter: Literal["flagged", "all", "removed"]
+    page: int
+    pages: int
+    total: int
+    counts: dict[str, int] = Field(description="videos per filter: flagged, all, removed")
+
+    @classmethod
+    def of(cls, page: moderation.ModerationPage) -> ModerationPageOut:
+        return cls(
+            items=[ModerationVideoOut.of_item(i) for i in page.items],
+            filter=page.filter,
+            page=page.page,
+            pages=page.pages,
+            total=page.total,
+            counts=page.counts,
+        )
 
 
 class ProductStatOut(BaseModel):

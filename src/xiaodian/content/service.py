@@ -8,6 +8,10 @@ Status machine (``TRANSITIONS``, one table)::
 
     published ──hide──► hidden ──show──► published       (the author)
     published / hidden ──remove──► removed               (an operator, with a reason)
+    removed ──restore──► published                       (an operator)
+
+Captions are screened for prohibited words; hits publish anyway, are stored on the video
+and flag it for the operators' moderation queue (``content/moderation.py``).
 
 The feed orders by ``rank_score``: the epoch second the video was published plus a small
 boost from likes and views (capped at ``BOOST_CAP_S``), recomputed by the same UPDATE that
@@ -86,6 +90,7 @@ TRANSITIONS: dict[str, tuple[frozenset[VideoStatus], VideoStatus]] = {
     "hide": (frozenset({S.PUBLISHED}), S.HIDDEN),
     "show": (frozenset({S.HIDDEN}), S.PUBLISHED),
     "remove": (frozenset({S.PUBLISHED, S.HIDDEN}), S.REMOVED),
+    "restore": (frozenset({S.REMOVED}), S.PUBLISHED),  # an operator undoes a removal
 }
 
 _VIDEOS = cast(Table, Video.__table__)
@@ -182,21 +187,18 @@ def clean_caption(text: str) -> str:
             code="caption_too_long",
             n=CAPTION_MAX,
         )
-    hits = _screen(caption)
-    if hits:
-        raise InvalidInput(
-            _("The caption contains prohibited words: %(words)s"),
-            code="prohibited_words",
-            words="、".join(hits),
-        )
     return caption
 
 
-def _screen(text: str) -> list[str]:
-    """The catalog's prohibited-word screening (广告法), applied to captions."""
+def screen_caption(caption: str) -> list[str]:
+    """The catalog's prohibited-word screening (广告法) applied to a caption: the words found.
+
+    Hits never refuse a video (a platform publishes user content and reviews it after): they
+    are stored on the video (``screening_hits``) and flag it for the operators' queue.
+    """
     from xiaodian.catalog import screening
 
-    return screening.find_hits(text)
+    return screening.find_hits(caption)
 
 
 def parse_tags(raw: str | Sequence[str] | None) -> list[str]:
@@ -344,6 +346,7 @@ def create_video(
     try:
         author_id = _check_poster(actor, shop_id)
         caption = clean_caption(caption)
+        hits = screen_caption(caption)
         tag_list = parse_tags(tags)
         ids = _check_products(db, product_ids, shop_id)
         image = media.save_image(cover, folder="covers") if cover else _auto_cover(video)
@@ -362,6 +365,8 @@ def create_video(
             size_bytes=video.size,
             cover_path=image.path,
             cover_thumb_path=image.thumb_path,
+            screening_hits=hits,
+            flagged=bool(hits),
             rank_base=int(now.timestamp()),
             rank_score=int(now.timestamp()),
             created_at=now,
@@ -478,8 +483,10 @@ def update_video(
     )
     if hidden is not None and hidden != (video.status == S.HIDDEN):
         _transition(db, video, "hide" if hidden else "show", user_id, None)
-    if new_caption is not None:
+    if new_caption is not None and new_caption != video.caption:
         video.caption = new_caption
+        video.screening_hits = screen_caption(new_caption)
+        video.flagged = bool(video.screening_hits)  # a changed caption is looked at again
     if new_tags is not None:
         _set_tags(db, video, new_tags)
     if new_products is not None:
@@ -505,7 +512,8 @@ def delete_video(db: Session, actor: Actor, video_id: int) -> None:
 
 
 def remove_video(db: Session, actor: Actor, video_id: int, *, reason: str) -> Video:
-    """An operator takes a video down (it leaves every feed), with the reason recorded."""
+    """An operator takes a video down (it leaves every feed), with the reason recorded.
+    Settles its moderation flag (the decision is made)."""
     operator_id = actor.require_operator()
     reason = _check_reason(reason)
     video = db.get(Video, video_id, populate_existing=True)
@@ -515,6 +523,7 @@ def remove_video(db: Session, actor: Actor, video_id: int, *, reason: str) -> Vi
     video.removed_reason = reason
     video.removed_by_id = operator_id
     video.removed_at = clock.now()
+    video.flagged = False
     db.commit()
     return video
 

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from xiaodian import clock
 from xiaodian.accounts.actor import Actor
 from xiaodian.errors import DomainError
 from xiaodian.merchants import applications, service
@@ -342,10 +343,16 @@ def overview(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> R
     if not actor.is_authenticated:
         return login_redirect(request)
     shop = service.console_shop(db, actor, shop_id)
-    from xiaodian.aftersales import service as aftersales_service  # the after-sales badge
+    # Each figure from its own domain, a constant number of queries (one or two each).
+    from xiaodian.aftersales import service as aftersales_service
+    from xiaodian.catalog import service as catalog_service
+    from xiaodian.orders import service as orders_service
 
     pending = aftersales_service.pending_count(db, shop_id=shop.id)
-    return _console(request, shop, "overview", {"aftersales_pending": pending})
+    summary = orders_service.shop_summary(db, shop_id=shop.id, today=clock.today())
+    products = catalog_service.status_counts(db, actor, shop.id)
+    extra = {"aftersales_pending": pending, "summary": summary, "product_counts": products}
+    return _console(request, shop, "overview", extra)
 
 
 @router.get("/merchant/shops/{shop_id}/settings")

@@ -45,6 +45,22 @@ def roles_of(db: Session, *, user_id: int) -> dict[int, str]:
     return {shop_id: str(role) for shop_id, role in rows}
 
 
+def roles_of_users(db: Session, *, user_ids: Iterable[int]) -> dict[int, dict[int, str]]:
+    """``roles_of`` for many users in one query; users without a shop are left out."""
+    wanted = set(user_ids)
+    out: dict[int, dict[int, str]] = {}
+    if not wanted:
+        return out
+    rows = db.execute(
+        select(ShopMember.user_id, ShopMember.shop_id, ShopMember.role).where(
+            ShopMember.user_id.in_(wanted)
+        )
+    )
+    for user_id, shop_id, role in rows:
+        out.setdefault(user_id, {})[shop_id] = str(role)
+    return out
+
+
 def get_shop(db: Session, shop_id: int) -> Shop:
     """A shop by id (active or not). Raises NotFound. Read-only."""
     shop = db.get(Shop, shop_id)

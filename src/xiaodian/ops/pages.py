@@ -7,7 +7,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from xiaodian.aftersales import service as aftersales_service
+from xiaodian.catalog import service as catalog_service
+from xiaodian.content import moderation
 from xiaodian.merchants import applications as merchant_applications
+from xiaodian.payments import service as payments_service
 from xiaodian.web.deps import CurrentActor, DbDep
 from xiaodian.web.templating import render
 
@@ -16,10 +20,19 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/ops")
 def dashboard(request: Request, db: DbDep, actor: CurrentActor) -> Response:
-    """Counts of what waits for operators; each card links to its queue."""
+    """Counts of what waits for operators, each from its domain; each card links to its queue."""
     if not actor.is_authenticated:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     counts = merchant_applications.count_applications(db, actor)
+    waiting = {
+        "review": catalog_service.count_review_queue(db, actor),
+        "arbitration": aftersales_service.count_arbitration(db, actor),
+        "flagged_videos": moderation.count_flagged(db, actor),
+        "refused_notifications": payments_service.count_refused_notifications_today(db, actor),
+        "failed_refunds": payments_service.count_failed_refunds(db, actor),
+    }
     return render(
-        request, "ops/dashboard.html", {"section": "overview", "application_counts": counts}
+        request,
+        "ops/dashboard.html",
+        {"section": "overview", "application_counts": counts, "waiting": waiting},
     )

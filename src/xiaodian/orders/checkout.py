@@ -201,6 +201,18 @@ def _new_order_numbers(db: Session, count: int) -> list[str]:
     return numbers
 
 
+def _verified_live(db: Session, channel: Channel, product_ids: list[int]) -> Channel:
+    """The claimed live room if its 小黄车 lists one of the products, else the shelf."""
+    from xiaodian.content.live import service as live_service
+
+    room_id = channel.ref_id
+    if room_id is not None and 0 < room_id <= MAX_ID:
+        for product_id in dict.fromkeys(product_ids):
+            if live_service.room_lists_product(db, room_id=room_id, product_id=product_id):
+                return channel
+    return Channel()
+
+
 def create_orders(
     db: Session,
     *,
@@ -211,9 +223,15 @@ def create_orders(
     note: str = "",
     enforce_limits: bool = True,
     reserve_stock: bool = True,
+    verify_live: bool = False,
 ) -> list[Order]:
     """Write one order per shop for ``lines`` and reserve their stock. Does NOT commit
     (joins the caller's transaction; on an error the caller must roll back).
+
+    A "video" channel counts only for a published video featuring one of the products. With
+    ``verify_live`` (a channel claimed by the buyer's page or request, not decided by the
+    server like a flash sale's), a "live" channel counts only when the room lists one of
+    the products; an unproven claim falls back to "shelf".
 
     Raises NotFound (unknown SKU), Conflict (off sale, purchase limit, out of stock).
     """
@@ -237,27 +255,94 @@ def create_orders(
             product_ids=[i.product_id for i in infos.values()],
         )
         channel = Channel(kind, ref, channel.promoter_id if ref else None)
+    elif channel.type == "live" and verify_live:
+        channel = _verified_live(db, channel, [i.product_id for i in infos.values()])
     if enforce_limits and any(i.purchase_limit is not None for i in infos.values()):
         lock_buyer(db, buyer_id)  # before the limit is read (a no-op if checkout holds it)
         check_limits(db, buyer_id=buyer_id, wanted=wanted, infos=infos)
 
-    by_shop: dict[int, list[int]] = defaultdict(list)
-    for sku_id in wanted:
-        by_shop[infos[sku_id].shop_id].append(sku_id)
-    numbers = _new_order_numbers(db, len(by_shop))
+    return _write_orders(
+        db,
+        [_Cart(buyer_id, wanted, prices, address)],
+        infos=infos,
+        channel=channel,
+        note=note,
+        reserve_stock=reserve_stock,
+    )[0]
+
+
+@dataclass(frozen=True)
+class _Cart:
+    buyer_id: int
+    wanted: dict[int, int]
+    prices: dict[int, int | None]
+    address: dict[str, str]
+
+
+def create_orders_for_buyers(
+    db: Session,
+    carts: list[tuple[int, list[PricedLine], dict[str, str]]],
+    *,
+    channel: Channel,
+    reserve_stock: bool = True,
+) -> list[list[Order]]:
+    """``create_orders`` for many buyers at once: ``carts`` is [(buyer_id, lines, address)],
+    the result their orders in the same order. The same few statements for 1 or 200
+    buyers (a live flash sale's batch). No purchase limits, and the channel is taken as
+    given ("video" is not accepted here). Does NOT commit (joins the caller's transaction;
+    on an error, which concerns the whole batch, the caller must roll back)."""
+    if channel.type not in CHANNELS or channel.type == "video":
+        raise InvalidInput(_("Unknown sales channel."), code="bad_channel")
+    if not carts:
+        return []
+    parsed: list[_Cart] = []
+    for buyer_id, lines, address in carts:
+        prices: dict[int, int | None] = {}
+        for line in lines:
+            if line.unit_price_fen is not None and line.unit_price_fen < 0:
+                raise InvalidInput(_("A price cannot be negative."), code="bad_price")
+            prices[line.sku_id] = line.unit_price_fen
+        wanted = merge_lines([(line.sku_id, line.quantity) for line in lines])
+        parsed.append(_Cart(buyer_id, wanted, prices, address))
+    infos = available_skus(db, sorted({sku_id for cart in parsed for sku_id in cart.wanted}))
+    return _write_orders(
+        db, parsed, infos=infos, channel=channel, note="", reserve_stock=reserve_stock
+    )
+
+
+def _write_orders(
+    db: Session,
+    carts: list[_Cart],
+    *,
+    infos: dict[int, SkuInfo],
+    channel: Channel,
+    note: str,
+    reserve_stock: bool,
+) -> list[list[Order]]:
+    """Split each cart by shop, reserve all stock in one move, write orders, lines and
+    events in one batch each. Joins the caller's transaction."""
+    groups: list[tuple[int, _Cart, int, list[int]]] = []  # (cart index, cart, shop, skus)
+    for index, cart in enumerate(carts):
+        by_shop: dict[int, list[int]] = defaultdict(list)
+        for sku_id in cart.wanted:
+            by_shop[infos[sku_id].shop_id].append(sku_id)
+        groups.extend((index, cart, shop_id, skus) for shop_id, skus in sorted(by_shop.items()))
+    numbers = _new_order_numbers(db, len(groups))
     now = clock.now()
     deadline = now + timedelta(minutes=settings_module.current().order_payment_timeout_minutes)
 
     orders: list[Order] = []
+    owners: list[int] = []
     line_rows: list[list[dict[str, Any]]] = []
     moves: list[inventory.Move] = []
-    for order_no, (shop_id, sku_ids) in zip(numbers, sorted(by_shop.items()), strict=True):
+    for order_no, (index, cart, shop_id, sku_ids) in zip(numbers, groups, strict=True):
         rows: list[dict[str, Any]] = []
         items = 0
         for sku_id in sku_ids:
             info = infos[sku_id]
-            price = prices[sku_id]
+            price = cart.prices[sku_id]
             unit = info.price_fen if price is None else price
+            quantity = cart.wanted[sku_id]
             rows.append(
                 {
                     "product_id": info.product_id,
@@ -266,23 +351,24 @@ def create_orders(
                     "spec_text": info.spec_text,
                     "thumb_path": info.cover_path,
                     "unit_price_fen": unit,
-                    "quantity": wanted[sku_id],
-                    "amount_fen": unit * wanted[sku_id],
+                    "quantity": quantity,
+                    "amount_fen": unit * quantity,
                 }
             )
-            moves.append(inventory.Move(sku_id, wanted[sku_id], order_no))
-            items += unit * wanted[sku_id]
+            moves.append(inventory.Move(sku_id, quantity, order_no))
+            items += unit * quantity
         line_rows.append(rows)
+        owners.append(index)
         orders.append(
             Order(
                 order_no=order_no,
-                buyer_id=buyer_id,
+                buyer_id=cart.buyer_id,
                 shop_id=shop_id,
                 status=OrderStatus.PENDING_PAYMENT,
                 items_fen=items,
                 shipping_fen=0,
                 total_fen=items,
-                address=dict(address),
+                address=dict(cart.address),
                 note=note,
                 channel=channel.type,
                 channel_ref_id=channel.ref_id,
@@ -319,7 +405,7 @@ def create_orders(
         [
             {
                 "order_id": order.id,
-                "actor_id": buyer_id,
+                "actor_id": order.buyer_id,
                 "actor_kind": "buyer",
                 "action": "created",
                 "from_status": None,
@@ -330,9 +416,11 @@ def create_orders(
             for order in orders
         ],
     )
-    for order in orders:
+    out: list[list[Order]] = [[] for _cart in carts]
+    for index, order in zip(owners, orders, strict=True):
         db.expire(order, ["lines"])
-    return orders
+        out[index].append(order)
+    return out
 
 
 # --------------------------------------------------------------------------- public
@@ -426,6 +514,7 @@ def checkout(
             address=address.snapshot(),
             channel=channel,
             note=note,
+            verify_live=True,
         )
         if request is not None:
             request.order_ids = [o.id for o in orders]

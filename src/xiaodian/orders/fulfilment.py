@@ -128,11 +128,8 @@ def status_counts(db: Session, actor: Actor, shop_id: int) -> dict[str, int]:
 
 def _ship(db: Session, actor: Actor, order: Order, carrier: str, tracking_no: str) -> Order:
     found, number = check_shipment(carrier, tracking_no)
-    if order.aftersale_open and order.status == OrderStatus.PAID:
-        raise Conflict(
-            _("This order has an open after-sales request; resolve it before shipping."),
-            code="aftersale_open",
-        )
+    # The after-sales condition is part of the UPDATE: a case opened by the buyer a moment
+    # ago (committed after this order was loaded) stops the shipment too.
     return states.advance_one(
         db,
         order,
@@ -141,7 +138,18 @@ def _ship(db: Session, actor: Actor, order: Order, carrier: str, tracking_no: st
         actor_kind="merchant",
         note=f"{found.name} {number}",
         values={"carrier": found.code, "tracking_no": number},
+        where=[Order.aftersale_open.is_(False)],
+        refused=_aftersale_refusal,
     )
+
+
+def _aftersale_refusal(order: Order) -> DomainError | None:
+    if order.aftersale_open:
+        return Conflict(
+            _("This order has an open after-sales request; resolve it before shipping."),
+            code="aftersale_open",
+        )
+    return None
 
 
 def ship_order(

@@ -86,10 +86,15 @@ def cart_page(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     return _cart_page(request, db, actor)
 
 
+PAGE_CHANNELS = ("video", "live")
+
+
 def _page_channel(kind: str, ref: str) -> Channel:
-    """A channel claimed by a page form (only a video's buy button so far); shelf otherwise."""
-    if kind == "video" and ref.isdigit() and 0 < int(ref) < 2**31:
-        return Channel("video", int(ref))
+    """A channel claimed by a page form (a video's buy sheet, a product page opened from a
+    live room's 小黄车); shelf otherwise. Checkout checks the claim against the video or
+    room (``create_orders``), so a made-up one attributes nothing."""
+    if kind in PAGE_CHANNELS and ref.isascii() and ref.isdigit() and 0 < int(ref) <= MAX_ID:
+        return Channel(kind, int(ref))
     return Channel()
 
 

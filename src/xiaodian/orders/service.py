@@ -12,15 +12,28 @@ is one transaction and commits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian import settings as settings_module
 from xiaodian.accounts.actor import Actor
+from xiaodian.catalog import inventory
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
 from xiaodian.orders import states
 from xiaodian.orders.models import AppliedRefund, Order, OrderEvent, OrderStatus
@@ -120,6 +133,11 @@ def mark_paid(
     ids = list(dict.fromkeys(order_ids))
     if not payment_ref:
         raise InvalidInput(_("A payment reference is required."), code="no_payment_ref")
+    # Every id must exist BEFORE anything is written: a caller that catches the NotFound
+    # and commits must not have paid half of the payment's orders.
+    known = set(db.scalars(select(Order.id).where(Order.id.in_(ids)))) if ids else set()
+    if len(known) != len(ids):
+        raise NotFound(_("Order not found."), code="order_not_found")
     moved = set(
         states.advance(
             db,
@@ -137,8 +155,6 @@ def mark_paid(
             select(Order).where(Order.id.in_(ids)).execution_options(populate_existing=True)
         )
     }
-    if len(orders) != len(ids):
-        raise NotFound(_("Order not found."), code="order_not_found")
     result = PaidResult()
     for order_id in ids:
         order = orders[order_id]
@@ -221,15 +237,37 @@ def apply_refund(db: Session, *, order_id: int, amount_fen: int, refund_ref: str
     return order
 
 
+def lock_order(db: Session, *, order_id: int) -> None:
+    """Hold the order's row until the transaction ends. Joins the caller's transaction.
+
+    After-sales takes it before it counts an order's open cases and then calls
+    ``set_aftersale_open``: a case opened concurrently (whose ``set_aftersale_open`` locks
+    the same row) is then either committed and counted, or waits for this transaction.
+    PostgreSQL only; SQLite writers are serialized already.
+    """
+    inventory.lock_rows(db, cast(Table, Order.__table__), [order_id])
+
+
 def set_aftersale_open(db: Session, *, order_id: int, open: bool) -> Order:
     """After-sales marks an order as having (or no longer having) an open case.
 
-    While open, the order is not auto-completed and cannot be shipped. Joins the caller's
-    transaction.
+    While open, the order is not auto-completed and cannot be shipped (the ship UPDATE
+    checks the flag). One conditional UPDATE after a row lock: only a real change writes
+    an event, whatever a loaded copy of the order says, and concurrent callers queue on the
+    row (see ``lock_order``). NotFound for an unknown id. Joins the caller's transaction.
     """
-    order = _get(db, order_id)
-    if order.aftersale_open != open:
-        order.aftersale_open = open
+    lock_order(db, order_id=order_id)
+    changed = db.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.aftersale_open.is_not(open))
+        .values(aftersale_open=open)
+        .returning(Order.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    order = db.get(Order, order_id, populate_existing=True)
+    if order is None:
+        raise NotFound(_("Order not found."), code="order_not_found")
+    if changed is not None:
         states.record(
             db,
             order,
@@ -384,4 +422,71 @@ def channel_orders(db: Session, *, channel: str, ref_id: int) -> list[Order]:
             .where(Order.channel == channel, Order.channel_ref_id == ref_id)
             .order_by(Order.id)
         )
+    )
+
+
+# --------------------------------------------------------------------------- merchants
+
+
+@dataclass(frozen=True)
+class ShopSummary:
+    """A shop's trading figures for its console overview (business days, Asia/Shanghai).
+
+    GMV (成交额) is what buyers paid for orders paid in the window, refunds NOT subtracted;
+    refunds are the amounts refunded in the same window, shown beside it.
+    """
+
+    today_orders: int  # orders paid today
+    today_gmv_fen: int
+    week_orders: int  # orders paid in the last 7 days, today included
+    week_gmv_fen: int
+    to_ship: int  # paid, not yet shipped
+    today_refunded_fen: int
+    week_refunded_fen: int
+
+
+def shop_summary(db: Session, *, shop_id: int, today: date) -> ShopSummary:
+    """Paid orders and GMV of business day ``today`` and of the 7 days ending with it, the
+    orders to ship and the refunds of the same windows. Two aggregate queries, however many
+    orders. No permission check (the console checks the shop). Joins the caller's
+    transaction (read only)."""
+    day_start = datetime.combine(today, time(), clock.BUSINESS_TZ)
+    end = day_start + timedelta(days=1)
+    week_start = day_start - timedelta(days=6)
+    paid_in_week = (Order.paid_at >= week_start) & (Order.paid_at < end)
+    paid_today = (Order.paid_at >= day_start) & (Order.paid_at < end)
+
+    def total(cond: ColumnElement[bool], value: Any) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((cond, value), else_=0)), 0)
+
+    one = literal(1)
+    row = db.execute(
+        select(
+            total(paid_today, one),
+            total(paid_today, Order.paid_fen),
+            total(paid_in_week, one),
+            total(paid_in_week, Order.paid_fen),
+            total(Order.status == S.PAID, one),
+        ).where(Order.shop_id == shop_id, or_(paid_in_week, Order.status == S.PAID))
+    ).one()
+    refunds = db.execute(
+        select(
+            total(AppliedRefund.at >= day_start, AppliedRefund.amount_fen),
+            func.coalesce(func.sum(AppliedRefund.amount_fen), 0),
+        )
+        .join(Order, Order.id == AppliedRefund.order_id)
+        .where(
+            Order.shop_id == shop_id,
+            AppliedRefund.at >= week_start,
+            AppliedRefund.at < end,
+        )
+    ).one()
+    return ShopSummary(
+        today_orders=int(row[0]),
+        today_gmv_fen=int(row[1]),
+        week_orders=int(row[2]),
+        week_gmv_fen=int(row[3]),
+        to_ship=int(row[4]),
+        today_refunded_fen=int(refunds[0]),
+        week_refunded_fen=int(refunds[1]),
     )

@@ -20,7 +20,7 @@ from sqlalchemy.orm.util import identity_key
 
 from xiaodian import clock
 from xiaodian.catalog import inventory
-from xiaodian.errors import IllegalTransition, _
+from xiaodian.errors import DomainError, IllegalTransition, _
 from xiaodian.orders.models import Order, OrderEvent, OrderLine, OrderStatus
 
 S = OrderStatus
@@ -183,8 +183,15 @@ def advance_one(
     actor_kind: str = "system",
     note: str | None = None,
     values: dict[str, Any] | None = None,
+    where: list[ColumnElement[bool]] | None = None,
+    refused: Callable[[Order], DomainError | None] | None = None,
 ) -> Order:
-    """Apply ``action`` to one loaded order or raise IllegalTransition saying why not."""
+    """Apply ``action`` to one loaded order or raise IllegalTransition saying why not.
+
+    ``where`` are extra conditions checked IN the UPDATE (not on the loaded object, which a
+    concurrent transaction may have made stale). When the order did not move, it is
+    refreshed and ``refused(order)`` may name a better error than the status refusal.
+    """
     moved = advance(
         db,
         [order.id],
@@ -193,9 +200,14 @@ def advance_one(
         actor_kind=actor_kind,
         note=note,
         values=values,
+        where=where,
     )
     if not moved:
-        db.refresh(order, ["status"])
+        db.refresh(order, ["status", "aftersale_open"])
+        if refused is not None and order.status == TRANSITIONS[action].source:
+            error = refused(order)
+            if error is not None:
+                raise error
         raise refusal(order.status)
     return order
 

@@ -123,3 +123,53 @@ def cashier_cancel(request: Request, out_trade_no: str, db: DbDep, actor: Curren
     except DomainError as exc:
         return _error(request, exc)
     return RedirectResponse(service.return_url(payment), status_code=303)
+
+
+# --------------------------------------------------------------------------- operators
+
+
+@router.get("/ops/payments")
+def ops_payments(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    q: Annotated[str, Query(max_length=64)] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """Operators: recent payments with their status, amount and orders; search by number."""
+    if not actor.is_authenticated:
+        return _to_login(request)
+    result = service.operator_payments(db, actor, q=q, page=page)
+    ctx = {"section": "payments", "result": result, "q": q}
+    return render(request, "payments/ops_payments.html", ctx)
+
+
+@router.get("/ops/payments/notifications")
+def ops_notifications(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    filter: Annotated[str, Query(max_length=10)] = "all",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """Operators: the notification log, newest first, filtered by outcome."""
+    if not actor.is_authenticated:
+        return _to_login(request)
+    result = service.notification_log(db, actor, filter=filter, page=page)
+    chosen = service.parse_notification_filter(filter)
+    ctx = {"section": "notifications", "result": result, "filter": chosen}
+    return render(request, "payments/ops_notifications.html", ctx)
+
+
+@router.get("/ops/payments/refunds")
+def ops_refunds(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """Operators: refunds, failed / pending / processing first."""
+    if not actor.is_authenticated:
+        return _to_login(request)
+    result = service.operator_refunds(db, actor, page=page)
+    return render(request, "payments/ops_refunds.html", {"section": "refunds", "result": result})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.catalog.storefront import service
 from xiaodian.web.deps import CurrentActor, DbDep
@@ -98,8 +98,36 @@ def search(
     return render(request, "storefront/search.html", ctx)
 
 
+# Channels a link to a product page may name (a live room's 小黄车, a short video); the
+# buy form carries them to checkout, which checks them against the room or video.
+LINK_CHANNELS = ("live", "video")
+MAX_ID = 2**31 - 1
+
+
+def _link_channel(kind: str, ref: str) -> dict[str, str] | None:
+    """``?channel=live&channel_id=ROOM`` as hidden form fields, or None (the shelf).
+    A malformed claim is dropped, not an error: the page still shows the product."""
+    if kind in LINK_CHANNELS and ref.isascii() and ref.isdigit() and 0 < int(ref) <= MAX_ID:
+        return {"channel": kind, "channel_id": str(int(ref))}
+    return None
+
+
+@router.get("/products/{product_id}")
+def product_alias(request: Request, product_id: int) -> Response:
+    """Older links (a live room's cards) used /products/ID: the product page, same query."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"/p/{product_id}{query}", status_code=307)
+
+
 @router.get("/p/{product_id}")
-def product(request: Request, db: DbDep, actor: CurrentActor, product_id: int) -> Response:
+def product(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    product_id: int,
+    channel: Annotated[str, Query()] = "",
+    channel_id: Annotated[str, Query()] = "",
+) -> Response:
     detail = service.get_product(db, product_id)
     skus_json = [
         {
@@ -112,4 +140,9 @@ def product(request: Request, db: DbDep, actor: CurrentActor, product_id: int) -
         }
         for s in detail.skus
     ]
-    return render(request, "storefront/product.html", {"product": detail, "skus_json": skus_json})
+    via = _link_channel(channel[:10], channel_id[:12])
+    return render(
+        request,
+        "storefront/product.html",
+        {"product": detail, "skus_json": skus_json, "via": via},
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from xiaodian.content.live import authcache, events, flash
 from xiaodian.content.live import service as live_service
@@ -172,7 +173,7 @@ async def buy(room_id: int, sale_id: int, request: Request) -> JSONResponse:
     actor.require_user()
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, ClientDisconnect):
         body = None
     if not isinstance(body, dict):
         raise InvalidInput(_("The request body is not valid JSON."), code="invalid")

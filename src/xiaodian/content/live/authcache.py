@@ -1,22 +1,26 @@
 """Who is asking, without a database round trip on the hot paths of a live room.
 
 A small in-process TTL cache of session token (its SHA-256) -> Actor, used by the buy and
-event-stream endpoints only. A miss resolves the token through the accounts service in a
-worker thread. Signing out (``forget``) drops the entry at once in this process; other
+event-stream endpoints only. Misses are resolved in batches: the tokens that miss while a
+lookup is running wait for the next one, and each lookup resolves all of them through
+``accounts.service.actors_for_tokens`` (two queries, whatever the number of tokens) in a
+worker thread, so thousands of distinct buyers arriving at once cost a few queries, not
+thousands. Signing out (``forget``) drops the entry at once in this process; other
 processes drop it within ``TTL`` seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
 from xiaodian.accounts import service as accounts_service
 from xiaodian.accounts.actor import ANONYMOUS, Actor
+from xiaodian.db import Database
 from xiaodian.web.deps import request_token
 
 TTL = 15.0
@@ -41,15 +45,64 @@ def clear() -> None:
         _entries.clear()
 
 
-def _lookup(request: Request, token: str) -> Actor:
-    database = request.app.state.db
+MAX_BATCH = 500
+
+
+def _lookup_many(database: Database, tokens: list[str]) -> dict[str, Actor]:
     with database.session(write=False) as db:
-        return accounts_service.actor_for_token(db, token)
+        return accounts_service.actors_for_tokens(db, tokens)
+
+
+class _Batcher:
+    """Coalesces concurrent misses of one event loop into batched lookups."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.pending: dict[str, asyncio.Future[Actor]] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.lookups = 0
+
+    async def resolve(self, database: Database, token: str) -> Actor:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:
+            self.loop, self.pending, self.task = loop, {}, None
+        future = self.pending.get(token)
+        if future is None:
+            future = self.pending[token] = loop.create_future()
+            if self.task is None or self.task.done():
+                self.task = loop.create_task(self._drain(database))
+        return await asyncio.shield(future)
+
+    async def _drain(self, database: Database) -> None:
+        while self.pending:
+            tokens = list(self.pending)[:MAX_BATCH]
+            batch = {token: self.pending.pop(token) for token in tokens}
+            self.lookups += 1
+            try:
+                found = await asyncio.to_thread(_lookup_many, database, tokens)
+            except Exception as exc:
+                for future in batch.values():
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for token, future in batch.items():
+                if not future.done():
+                    future.set_result(found.get(token, ANONYMOUS))
+
+
+_batcher = _Batcher()
 
 
 async def actor_for(request: Request) -> Actor:
     """The request's Actor (anonymous when there is no valid token), cached for TTL s."""
     token, _kind = request_token(request)
+    actor = await actor_for_token(request.app.state.db, token)
+    request.state.actor = actor
+    return actor
+
+
+async def actor_for_token(database: Database, token: str | None) -> Actor:
+    """The token's Actor (anonymous when missing or invalid), cached for TTL s."""
     if not token or len(token) > 200:
         return ANONYMOUS
     key = _key(token)
@@ -58,11 +111,13 @@ async def actor_for(request: Request) -> Actor:
     if hit is not None and hit[0] > now:
         actor = hit[1]
     else:
-        actor = await run_in_threadpool(_lookup, request, token)
+        actor = await _batcher.resolve(database, token)
         with _lock:
             if len(_entries) >= MAX_ENTRIES:
                 _entries.clear()
             if actor.is_authenticated:
                 _entries[key] = (now + TTL, actor)
-    request.state.actor = actor
     return actor
+
+
+accounts_service.on_token_revoked(forget)  # sign-out drops the cached actor at once

@@ -655,3 +655,14 @@ def choosable_products(db: Session, actor: Actor, *, shop_id: int | None) -> lis
         db, actor, shop_id, status=ProductStatus.ON_SALE, per_page=100
     )
     return list(page.items)
+
+
+def room_lists_product(db: Session, *, room_id: int, product_id: int) -> bool:
+    """Whether the room's 小黄车 lists the product (checkout's check of a "live" channel
+    claimed by a page). One query; joins the caller's transaction (read only)."""
+    found = db.scalar(
+        select(LiveRoomProduct.id)
+        .where(LiveRoomProduct.room_id == room_id, LiveRoomProduct.product_id == product_id)
+        .limit(1)
+    )
+    return found is not None

@@ -327,6 +327,7 @@ def upgrade() -> None:
         op.f("ix_payment_events_refund_id"), "payment_events", ["refund_id"], unique=False
     )
 
+
 def downgrade() -> None:
     op.drop_index(op.f("ix_payment_events_refund_id"), table_name="payment_events")
     op.drop_index(op.f("ix_payment_events_payment_id"), table_name="payment_events")

@@ -43,6 +43,8 @@ def upgrade() -> None:
         sa.Column("click_count", sa.Integer(), nullable=False),
         sa.Column("rank_base", sa.Integer(), nullable=False),
         sa.Column("rank_score", sa.Integer(), nullable=False),
+        sa.Column("screening_hits", sa.JSON(), nullable=False),
+        sa.Column("flagged", sa.Boolean(), nullable=False),
         sa.Column("removed_reason", sa.Text(), nullable=True),
         sa.Column("removed_by_id", sa.Integer(), nullable=True),
         sa.Column("removed_at", xiaodian.db.UTCDateTime(timezone=True), nullable=True),
@@ -58,6 +60,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_videos")),
     )
     op.create_index("ix_videos_author_created", "videos", ["author_id", "created_at"], unique=False)
+    op.create_index("ix_videos_flagged_created", "videos", ["flagged", "created_at"], unique=False)
     op.create_index("ix_videos_shop_created", "videos", ["shop_id", "created_at"], unique=False)
     op.create_index("ix_videos_status_rank", "videos", ["status", "rank_score", "id"], unique=False)
     op.create_table(
@@ -190,5 +193,6 @@ def downgrade() -> None:
     op.drop_table("video_daily_stats")
     op.drop_index("ix_videos_status_rank", table_name="videos")
     op.drop_index("ix_videos_shop_created", table_name="videos")
+    op.drop_index("ix_videos_flagged_created", table_name="videos")
     op.drop_index("ix_videos_author_created", table_name="videos")
     op.drop_table("videos")

@@ -1,0 +1,432 @@
+"""Checkout + sandbox payment over HTTP, closed loop: how many orders per second get paid.
+
+    uv run python bench/checkout.py                                  # fresh SQLite, own server
+    uv run python bench/checkout.py \\
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test   # fresh PG database
+    uv run python bench/checkout.py --concurrency 32 --duration 20 --workers 1
+    uv run python bench/checkout.py --target http://host:8000 --database-url URL
+
+What it does (well within a minute with the defaults):
+
+1. a fresh database (a temporary SQLite file, or a randomly named PostgreSQL database on the
+   server ``--database-url`` names, dropped afterwards), migrated;
+2. seeds it in-process: ``--shops`` shops with products whose SKUs have plenty of stock, and
+   ``--buyers`` buyers (rows written directly with one precomputed password hash, since
+   nobody signs in with it), each with a default address and a bearer token from
+   ``accounts.service.issue_token``;
+3. starts one server (``bench.common.run_server``: uvicorn, the sandbox payment provider,
+   ``XIAODIAN_PUBLIC_BASE_URL`` pointing at itself so the sandbox's notifications are POSTed
+   back to the same server's notify endpoint, signed and encrypted as WeChat Pay does);
+4. ``--concurrency`` clients (asyncio + one pooled httpx client) each loop, as a buyer's app
+   would: ``POST /api/v1/checkout`` (with an ``Idempotency-Key``) -> ``POST /api/v1/payments``
+   (method ``sandbox``) -> ``POST /sandbox/cashier/{out_trade_no}/pay`` (the cashier's
+   "确认支付", JSON answer; bearer requests need no CSRF token) -> poll
+   ``GET /api/v1/payments/{out_trade_no}`` until it is ``paid`` (the server's notify endpoint
+   has then verified the notification and marked the order paid);
+5. after ``--warmup`` seconds it measures for ``--duration`` seconds; an order counts when
+   it started and was paid inside the window.
+
+The last line of output is one JSON object: ``orders_per_s`` (paid orders per second),
+``p50_ms`` / ``p99_ms`` (checkout request sent -> payment seen paid, per order),
+``checkout_p50_ms`` / ``checkout_p99_ms`` (the checkout request alone), ``errors`` (any
+unexpected status, timeout or order not paid within ``--paid-timeout``, with
+``error_kinds``), ``concurrency``, ``duration_s``, ``database``, ``server_cpu_s`` (the
+server process during the window), ``client_cpu_s`` (this generator during the window, so a
+reader sees whether the client was the bottleneck) and the machine.
+
+``--target URL`` drives a server that is already running (with the sandbox provider). Its
+database cannot be seeded over HTTP, so ``--database-url`` must name THAT server's migrated
+database: the shops and buyers are added to it (nothing is dropped). ``server_cpu_s`` is
+reported only with ``--server-pid``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common
+
+SKUS_PER_SHOP = 4
+STOCK = 10_000_000
+
+
+@dataclass(frozen=True)
+class Buyer:
+    token: str
+    address_id: int
+
+
+@dataclass(frozen=True)
+class Scene:
+    buyers: list[Buyer]
+    skus: list[int]
+
+
+def seed(database_url: str, *, shops: int, buyers: int) -> Scene:
+    """Shops with plenty of stock and buyers with an address and a bearer token."""
+    import sqlalchemy as sa
+
+    from xiaodian import clock
+    from xiaodian.accounts import security
+    from xiaodian.accounts import service as accounts
+    from xiaodian.accounts.models import User
+    from xiaodian.catalog.models import Category, Product, ProductSpec, ProductStatus, Sku
+    from xiaodian.db import Database
+    from xiaodian.merchants.models import EntityType, MemberRole, Shop, ShopMember
+    from xiaodian.orders.models import Address
+
+    database = Database(database_url)
+    tag = os.urandom(3).hex()
+    now = clock.now()
+    # Nobody signs in with a password here: one hash for every account.
+    password_hash = security.hash_password(os.urandom(16).hex())
+    try:
+        with database.session() as db:
+            category = db.scalar(
+                sa.select(Category).where(Category.parent_id.is_not(None)).order_by(Category.id)
+            )
+            assert category is not None, "categories are seeded by the migrations"
+            owner = User(
+                email=f"owner-{tag}@bench.example",
+                password_hash=password_hash,
+                display_name="店主",
+            )
+            db.add(owner)
+            db.flush()
+            sku_rows: list[Sku] = []
+            for n in range(shops):
+                shop = Shop(
+                    name=f"压测小店{n + 1}-{tag}",
+                    description="",
+                    main_category_id=category.id,
+                    entity_type=EntityType.INDIVIDUAL_BUSINESS,
+                    legal_name="测试经营者",
+                )
+                db.add(shop)
+                db.flush()
+                db.add(ShopMember(shop_id=shop.id, user_id=owner.id, role=MemberRole.OWNER))
+                colours = ["红色", "蓝色", "白色", "黑色"][:SKUS_PER_SHOP]
+                product = Product(
+                    shop_id=shop.id,
+                    category_id=category.id,
+                    title=f"保温杯 {n + 1} 号",
+                    description="压测用商品",
+                    status=ProductStatus.ON_SALE,
+                    return_days=7,
+                    min_price_fen=1990,
+                    published_at=now,
+                )
+                product.specs = [ProductSpec(name="颜色", values=colours, position=0)]
+                product.skus = [
+                    Sku(
+                        spec_values={"颜色": colour},
+                        spec_key=colour,
+                        code=f"BENCH-{tag}-{n}-{i}",
+                        price_fen=1990 + 100 * i,
+                        list_price_fen=2990 + 100 * i,
+                        weight_g=300,
+                        stock_on_hand=STOCK,
+                        stock_received=STOCK,
+                    )
+                    for i, colour in enumerate(colours)
+                ]
+                db.add(product)
+                sku_rows += product.skus
+            db.commit()
+            sku_ids = [sku.id for sku in sku_rows]
+
+            db.execute(
+                sa.insert(User),
+                [
+                    {
+                        "email": f"buyer{i}-{tag}@bench.example",
+                        "password_hash": password_hash,
+                        "display_name": f"买家{i}",
+                        "created_at": now,
+                    }
+                    for i in range(buyers)
+                ],
+            )
+            ids = list(
+                db.scalars(
+                    sa.select(User.id)
+                    .where(User.email.like(f"buyer%-{tag}@bench.example"))
+                    .order_by(User.id)
+                )
+            )
+            db.execute(
+                sa.insert(Address),
+                [
+                    {
+                        "user_id": uid,
+                        "name": "张三",
+                        "phone": "13800138000",
+                        "province": "浙江省",
+                        "city": "杭州市",
+                        "district": "西湖区",
+                        "detail": f"文三路 {i % 500 + 1} 号",
+                        "is_default": True,
+                        "created_at": now,
+                    }
+                    for i, uid in enumerate(ids)
+                ],
+            )
+            db.commit()
+            addresses: dict[int, int] = {
+                user_id: address_id
+                for user_id, address_id in db.execute(
+                    sa.select(Address.user_id, Address.id).where(Address.user_id.in_(ids))
+                )
+            }
+            db.rollback()
+            people = [
+                Buyer(token=accounts.issue_token(db, user_id=uid), address_id=addresses[uid])
+                for uid in ids
+            ]
+        return Scene(buyers=people, skus=sku_ids)
+    finally:
+        database.dispose()
+
+
+@dataclass
+class Tally:
+    started_at: float  # when measuring starts (after the warm-up)
+    stops_at: float
+    latencies: list[float] = field(default_factory=list)  # seconds, checkout -> paid
+    checkout: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    warmup_orders: int = 0
+    polls: int = 0  # status polls of the orders counted
+    server_cpu_s: float = 0.0  # during the window
+    client_cpu_s: float = 0.0
+
+
+class Failed(Exception):
+    """One order did not make it; the message is the kind of error."""
+
+
+def _expect(response: httpx.Response, status: int, step: str) -> dict[str, Any]:
+    if response.status_code != status:
+        code = ""
+        with contextlib.suppress(ValueError):
+            code = response.json().get("error", {}).get("code", "")
+        raise Failed(f"{step}: HTTP {response.status_code} {code}".strip())
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def one_order(
+    client: httpx.AsyncClient,
+    buyer: Buyer,
+    sku_id: int,
+    quantity: int,
+    paid_timeout: float,
+) -> tuple[float, float, int]:
+    """Checkout -> payment -> sandbox pay -> paid. Returns (checkout s, total s, polls)."""
+    auth = {"Authorization": f"Bearer {buyer.token}"}
+    start = time.perf_counter()
+    body = _expect(
+        await client.post(
+            "/api/v1/checkout",
+            json={
+                "lines": [{"sku_id": sku_id, "quantity": quantity}],
+                "address_id": buyer.address_id,
+                "from_cart": False,
+            },
+            headers={**auth, "Idempotency-Key": uuid.uuid4().hex},
+        ),
+        201,
+        "checkout",
+    )
+    checkout_s = time.perf_counter() - start
+    order_nos = [order["order_no"] for order in body["orders"]]
+    payment = _expect(
+        await client.post(
+            "/api/v1/payments", json={"order_nos": order_nos, "method": "sandbox"}, headers=auth
+        ),
+        200,
+        "payment",
+    )
+    out_trade_no = payment["out_trade_no"]
+    _expect(
+        await client.post(
+            f"/sandbox/cashier/{out_trade_no}/pay",
+            headers={**auth, "Accept": "application/json"},
+        ),
+        200,
+        "pay",
+    )
+    # Poll as the cashier page does, but finer (it polls every second): at once, then
+    # after 20, 40, 80, 100, 100 ... ms, so that polling does not become the load.
+    delay = 0.02
+    deadline = start + paid_timeout
+    polls = 0
+    while True:
+        polls += 1
+        status = _expect(
+            await client.get(f"/api/v1/payments/{out_trade_no}", headers=auth), 200, "poll"
+        )["status"]
+        if status == "paid":
+            return checkout_s, time.perf_counter() - start, polls
+        if time.perf_counter() > deadline:
+            raise Failed(f"not paid within {paid_timeout:g} s (payment {status})")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+async def drive(
+    url: str,
+    scene: Scene,
+    *,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    paid_timeout: float,
+    server_pid: int,
+) -> Tally:
+    now = time.perf_counter()
+    tally = Tally(started_at=now + warmup, stops_at=now + warmup + duration)
+    counter = iter(range(10**9))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    timeout = httpx.Timeout(30.0)
+
+    async def worker() -> None:
+        while True:
+            began = time.perf_counter()
+            if began >= tally.stops_at:
+                return
+            n = next(counter)
+            buyer = scene.buyers[n % len(scene.buyers)]
+            sku_id = scene.skus[(n * 7 + n // len(scene.buyers)) % len(scene.skus)]
+            try:
+                checkout_s, total_s, polls = await one_order(
+                    client, buyer, sku_id, 1 + n % 2, paid_timeout
+                )
+            except Failed as exc:
+                if began >= tally.started_at:
+                    tally.errors[str(exc)] += 1
+                continue
+            except httpx.HTTPError as exc:
+                if began >= tally.started_at:
+                    tally.errors[f"{type(exc).__name__}"] += 1
+                continue
+            finished = began + total_s
+            if began < tally.started_at:
+                tally.warmup_orders += 1
+            elif finished <= tally.stops_at:
+                tally.latencies.append(total_s)
+                tally.checkout.append(checkout_s)
+                tally.polls += polls
+
+    async def meter() -> None:
+        """CPU of the server and of this generator, read as the window opens and closes."""
+        await asyncio.sleep(max(0.0, tally.started_at - time.perf_counter()))
+        server, client_ = server_cpu(server_pid), client_cpu()
+        await asyncio.sleep(max(0.0, tally.stops_at - time.perf_counter()))
+        tally.server_cpu_s = server_cpu(server_pid) - server
+        tally.client_cpu_s = client_cpu() - client_
+
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
+        await asyncio.gather(meter(), *(worker() for _ in range(concurrency)))
+    return tally
+
+
+def client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu(pid: int) -> float:
+    return common.process_tree_cpu_seconds(pid) if pid else 0.0
+
+
+def measure(url: str, scene: Scene, args: argparse.Namespace, server_pid: int) -> Tally:
+    return asyncio.run(
+        drive(
+            url,
+            scene,
+            concurrency=args.concurrency,
+            warmup=args.warmup,
+            duration=args.duration,
+            paid_timeout=args.paid_timeout,
+            server_pid=server_pid,
+        )
+    )
+
+
+def summary(tally: Tally, args: argparse.Namespace, database_url: str) -> dict[str, Any]:
+    ms = [s * 1000 for s in tally.latencies]
+    checkout_ms = [s * 1000 for s in tally.checkout]
+    return {
+        "benchmark": "checkout",
+        "orders_per_s": round(len(ms) / args.duration, 1),
+        "p50_ms": round(common.percentile(ms, 50), 1),
+        "p99_ms": round(common.percentile(ms, 99), 1),
+        "errors": sum(tally.errors.values()),
+        "checkout_p50_ms": round(common.percentile(checkout_ms, 50), 1),
+        "checkout_p99_ms": round(common.percentile(checkout_ms, 99), 1),
+        "orders": len(ms),
+        "polls_per_order": round(tally.polls / len(ms), 1) if ms else 0.0,
+        "concurrency": args.concurrency,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "buyers": args.buyers,
+        "server_workers": args.workers,
+        "database": "postgresql" if database_url.startswith("postgresql") else "sqlite",
+        "server_cpu_s": round(tally.server_cpu_s, 2),
+        "client_cpu_s": round(tally.client_cpu_s, 2),
+        "error_kinds": dict(tally.errors.most_common(5)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default="", help="a PostgreSQL server (fresh DB)")
+    parser.add_argument("--target", default="", help="an already running server's URL")
+    parser.add_argument("--server-pid", type=int, default=0, help="with --target: its pid")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--buyers", type=int, default=200)
+    parser.add_argument("--shops", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--paid-timeout", type=float, default=10.0)
+    args = parser.parse_args()
+
+    if args.target:
+        if not args.database_url:
+            parser.error("--target needs --database-url naming that server's database")
+        scene = seed(args.database_url, shops=args.shops, buyers=args.buyers)
+        print(f"seeded {len(scene.buyers)} buyers; driving {args.target}", file=sys.stderr)
+        tally = measure(args.target, scene, args, args.server_pid)
+        result = summary(tally, args, args.database_url)
+        if not args.server_pid:
+            result["server_cpu_s"] = None
+        common.report(result)
+        return
+
+    with common.fresh_database(args.database_url or None) as (database_url, data_dir):
+        env = common.prepare(database_url, data_dir, XIAODIAN_PAYMENT_PROVIDER="sandbox")
+        scene = seed(database_url, shops=args.shops, buyers=args.buyers)
+        with common.run_server(env, workers=args.workers) as server:
+            tally = measure(server.url, scene, args, server.pid)
+        common.report(summary(tally, args, database_url))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""The buy path's batch work: one set-based purchase for many buyers, batched token
+lookups, and the bearer fast path answering exactly like the documented route."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tests.live.conftest import Scene, actor_for, add_address, sale_row, stock
+from xiaodian.accounts import service as accounts_service
+from xiaodian.content.live import authcache, flash
+from xiaodian.content.live.models import FlashSaleBuyer, FlashSaleOrder
+from xiaodian.errors import Conflict, DomainError, IllegalTransition, InvalidInput
+from xiaodian.orders.models import Order
+
+
+def _token(database: Any, user: Any) -> str:
+    with database.session() as session:
+        return accounts_service.issue_token(session, user_id=user.id)
+
+
+def _info(database: Any, sale_id: int) -> flash.SaleInfo:
+    with database.session(write=False) as session:
+        return flash.load_info(session, sale_id)[0]
+
+
+def test_batch_purchase_sells_exactly_what_is_left(
+    db: Any, database: Any, scene: Scene, make_user: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=5, limit=2)
+    users = [make_user() for _ in range(6)]
+    for u in users[:5]:
+        add_address(db, u)  # the last one has no address
+    db.rollback()
+    info = _info(database, sale_id)
+    # u0 takes 2, u1 takes 2 (4 of 5), u2 wants 2 but 1 is left -> refused, its count back;
+    # u3 wants 3 > limit; u4 takes the last 1; u5 has no address.
+    wanted = [2, 2, 2, 3, 1, 1]
+    with database.session() as session:
+        out = flash.purchase_batch_in_tx(
+            session, info, [(actor_for(u), q) for u, q in zip(users, wanted, strict=True)]
+        )
+        session.commit()
+    assert [type(o).__name__ for o in out] == [
+        "Purchased",
+        "Purchased",
+        "Conflict",
+        "Conflict",
+        "Purchased",
+        "InvalidInput",
+    ]
+    assert isinstance(out[2], Conflict) and out[2].code == "sold_out"
+    assert isinstance(out[3], Conflict) and out[3].code == "limit_reached"
+    assert isinstance(out[5], InvalidInput) and out[5].code == "address_required"
+    assert [o.remaining for o in out if isinstance(o, flash.Purchased)] == [3, 1, 0]
+    sale = sale_row(db, sale_id)
+    assert (sale.sold, sale.remaining, sale.quantity) == (5, 0, 5)
+    bought = dict(
+        db.execute(
+            select(FlashSaleBuyer.buyer_id, FlashSaleBuyer.bought).where(
+                FlashSaleBuyer.sale_id == sale_id
+            )
+        ).all()
+    )
+    assert bought == {users[0].id: 2, users[1].id: 2, users[2].id: 0, users[4].id: 1}
+    orders = db.execute(select(Order.buyer_id, Order.total_fen, Order.channel)).all()
+    assert sorted(orders) == sorted(
+        [(users[0].id, 1980, "live"), (users[1].id, 1980, "live"), (users[4].id, 990, "live")]
+    )
+    assert db.scalar(select(func.count(FlashSaleOrder.id))) == 3
+    assert stock(db, scene.sku_id) == (95, 5, 0, 100)
+    # the per-buyer limit holds across batches: u0 is at 2
+    with database.session() as session:
+        again = flash.purchase_batch_in_tx(session, info, [(actor_for(users[0]), 1)])
+        session.rollback()
+    assert isinstance(again[0], DomainError)
+
+
+def test_batch_purchase_refuses_when_not_running_and_needs_distinct_buyers(
+    db: Any, database: Any, scene: Scene, make_user: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=3, start=False)
+    buyer = make_user()
+    add_address(db, buyer)
+    db.rollback()
+    info = _info(database, sale_id)
+    with database.session() as session:
+        out = flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
+        session.rollback()
+    assert isinstance(out[0], IllegalTransition) and out[0].code == "sale_not_running"
+    with database.session() as session:
+        try:
+            flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)] * 2)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("duplicate buyers must be refused")
+        finally:
+            session.rollback()
+    assert sale_row(db, sale_id).remaining == 3
+
+
+def test_actors_for_tokens_resolves_many_in_few_queries(
+    db: Any, database: Any, scene: Scene, make_user: Any
+) -> None:
+    users = [make_user() for _ in range(20)]
+    tokens = [_token(database, u) for u in users]
+    host_token = _token(database, scene.host)
+    with database.session() as session:
+        accounts_service.logout(session, token=tokens[0])
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def _count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(database.engine, "before_cursor_execute", _count)
+    try:
+        with database.session(write=False) as session:
+            found = accounts_service.actors_for_tokens(
+                session, [*tokens, host_token, "nope", "x" * 300]
+            )
+    finally:
+        event.remove(database.engine, "before_cursor_execute", _count)
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+    assert set(found) == {*tokens[1:], host_token}
+    assert found[tokens[3]].user_id == users[3].id
+    assert found[host_token].shop_roles == {scene.shop.id: "owner"}
+    assert found[tokens[3]].shop_roles == {}
+
+
+def test_authcache_batches_concurrent_misses(database: Any, make_user: Any) -> None:
+    users = [make_user() for _ in range(30)]
+    tokens = [_token(database, u) for u in users]
+    authcache.clear()
+
+    async def many() -> list[Any]:
+        batcher = authcache._Batcher()
+        authcache._batcher, before = batcher, authcache._batcher
+        try:
+            actors = await asyncio.gather(
+                *(authcache.actor_for_token(database, t) for t in [*tokens, *tokens, "bad"])
+            )
+            return [actors, batcher.lookups]
+        finally:
+            authcache._batcher = before
+
+    actors, lookups = asyncio.run(many())
+    assert [a.user_id for a in actors[:30]] == [u.id for u in users]
+    assert [a.user_id for a in actors[30:60]] == [u.id for u in users]
+    assert actors[60].user_id is None
+    assert lookups <= 2  # the misses went out together, not 31 lookups
+
+
+def test_fast_path_answers_like_the_route(
+    db: Any, database: Any, scene: Scene, make_user: Any, app: Any
+) -> None:
+    from fastapi.testclient import TestClient
+
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=1, limit=1)
+    buyer, late = make_user(), make_user()
+    add_address(db, buyer)
+    add_address(db, late)
+    db.rollback()
+    path = f"/api/v1/live/rooms/{scene.room_id}/flash-sales/{sale_id}/buy"
+    with TestClient(app) as c:
+        auth = {"Authorization": f"Bearer {_token(database, buyer)}"}
+        # bad input: body, quantity, address, unknown ids, a stranger's token
+        assert c.post(path, content=b"[]", headers=auth).status_code == 422
+        assert c.post(path, json={"quantity": "2"}, headers=auth).status_code == 422
+        bad_address = c.post(path, json={"address_id": True}, headers=auth)
+        assert bad_address.status_code == 422
+        assert bad_address.json()["error"]["code"] == "bad_address"
+        other_room = f"/api/v1/live/rooms/{scene.room_id + 999}/flash-sales/{sale_id}/buy"
+        assert c.post(other_room, json={}, headers=auth).status_code == 404
+        assert c.post(path, json={}, headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert c.post(path, content=b"x" * 5000, headers=auth).status_code == 413
+        chinese = c.post(
+            path, json={"quantity": 5}, headers={**auth, "Accept-Language": "zh-CN,zh;q=0.9"}
+        )
+        assert chinese.status_code == 409 and chinese.json()["error"]["code"] == "limit_reached"
+        assert chinese.json()["error"]["message"] != "You can buy at most 1 of this flash sale."
+        ok = c.post(path, json={"quantity": 1}, headers=auth)
+        assert ok.status_code == 201, ok.text
+        assert set(ok.json()) == {"order_no", "pay_url", "quantity", "amount_fen", "remaining"}
+        assert ok.json()["remaining"] == 0 and ok.json()["amount_fen"] == 990
+        again = c.post(path, json={"quantity": 1}, headers=auth)
+        assert again.status_code == 409
+        sold = c.post(path, json={}, headers={"Authorization": f"Bearer {_token(database, late)}"})
+        assert sold.status_code == 409 and sold.json()["error"]["code"] == "sold_out"
+        assert sold.headers["content-type"] == "application/json"
+        # a browser (no bearer) still goes through the app: CSRF applies to its form posts
+        browser = c.post(path, data={"quantity": "1"})
+        assert browser.status_code in (401, 403)
+        # the documented route is still there
+        documented = "/api/v1/live/rooms/{room_id}/flash-sales/{sale_id}/buy"
+        assert documented in c.get("/openapi.json").json()["paths"]
+    assert sale_row(db, sale_id).remaining == 0
+    assert db.scalar(select(func.count(FlashSaleOrder.id))) == 1
