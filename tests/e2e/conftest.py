@@ -97,8 +97,10 @@ def live_server(tmp_path: Path, clock: clock_module.Clock) -> Iterator[LiveServe
         settings_module._current = previous
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    """One browser per test: Playwright's sync API keeps an event loop running in this thread
+    while it is open, which would break later tests in the same worker that use asyncio."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium is not installed at {CHROMIUM} (scripts/bootstrap.sh --browser)")
     from playwright.sync_api import sync_playwright
