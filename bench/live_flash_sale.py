@@ -666,6 +666,9 @@ def main() -> None:
     parser.add_argument("--announce-every", type=float, default=0.5, help="0: none")
     parser.add_argument("--profile", default=None, help="py-spy raw profile of the sale")
     parser.add_argument("--profile-cmd", default="py-spy", help="how to run py-spy")
+    parser.add_argument(
+        "--profile-idle", action="store_true", help="profile: include waiting threads"
+    )
     parser.add_argument("--viewer-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -800,6 +803,7 @@ def main() -> None:
                     "--format",
                     "raw",
                     "--nonblocking",
+                    *(["--idle"] if args.profile_idle else []),
                     "-o",
                     args.profile,
                 ],

@@ -68,6 +68,10 @@ class Message:
 
 
 RESYNC = Message("", {"type": "resync"})
+# A comment line every subscriber gets every ~15 s from the process's ticker (one shared
+# message and no timer per client: 5,000 open streams would be 5,000 timers per event).
+KEEPALIVE = Message("", {"type": "keepalive"})
+KEEPALIVE.sse = b": keep-alive\n\n"
 
 
 class Subscription:
@@ -282,6 +286,12 @@ class Hub:
                 subs.discard(sub)
                 if not subs:
                     del self._subs[channel]
+
+    def keepalive(self) -> None:
+        """Offer ``KEEPALIVE`` to every subscriber of this process (on the loop thread)."""
+        for subs in tuple(self._subs.values()):
+            for sub in tuple(subs):
+                sub.offer(KEEPALIVE)
 
     def local_count(self, channel: str) -> int:
         return len(self._subs.get(channel, ()))

@@ -79,6 +79,44 @@ def test_batch_purchase_sells_exactly_what_is_left(
     assert isinstance(again[0], DomainError)
 
 
+def test_optimistic_batch_writes_first_and_backs_off_when_units_are_short(
+    db: Any, database: Any, scene: Scene, make_user: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=3, limit=1)
+    users = [make_user() for _ in range(5)]
+    for u in users:
+        add_address(db, u)
+    db.rollback()
+    info = _info(database, sale_id)
+    # enough units: everyone counted gets one, the sale row moves once
+    with database.session() as session:
+        out = flash.purchase_batch_in_tx(
+            session, info, [(actor_for(u), 1) for u in users[:2]], optimistic=True
+        )
+        session.commit()
+    assert [o.remaining for o in out if isinstance(o, flash.Purchased)] == [2, 1]
+    # three more buyers for the last unit: nothing of the optimistic try survives
+    with database.session() as session:
+        try:
+            flash.purchase_batch_in_tx(
+                session, info, [(actor_for(u), 1) for u in users[2:]], optimistic=True
+            )
+        except flash.SaleMoved:
+            session.rollback()
+        else:
+            raise AssertionError("an optimistic batch over the remaining units must back off")
+        assert session.scalar(select(func.count(FlashSaleOrder.id))) == 2
+        out = flash.purchase_batch_in_tx(session, info, [(actor_for(u), 1) for u in users[2:]])
+        session.commit()
+    assert [type(o).__name__ for o in out] == ["Purchased", "Conflict", "Conflict"]
+    sale = sale_row(db, sale_id)
+    assert (sale.sold, sale.remaining) == (3, 0)
+    assert db.scalar(select(func.count(FlashSaleOrder.id))) == 3
+    assert db.scalar(select(func.count(Order.id))) == 3
+    assert db.scalar(select(func.sum(FlashSaleBuyer.bought))) == 3
+
+
 def test_batch_purchase_refuses_when_not_running_and_needs_distinct_buyers(
     db: Any, database: Any, scene: Scene, make_user: Any
 ) -> None:

@@ -11,6 +11,11 @@ Everything else, including cookie-authenticated buys from the browser (which nee
 rules), goes through the app as usual; the FastAPI route stays the documented one.
 
 Every attempt is authenticated and answered truthfully; nothing about a purchase is cached.
+
+It also serves the rooms' event streams (``GET /live/{id}/events`` and
+``/api/v1/live/rooms/{id}/events``) with ``events.serve``: 5,000 open streams receive every
+event, and each pass through the middleware stack (and Starlette's streaming response with
+its task group) cost more than writing the event. Unknown rooms go through the app (its 404).
 """
 
 from __future__ import annotations
@@ -18,17 +23,23 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 from http.cookies import SimpleCookie
 from typing import Any
 
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xiaodian.content.live import authcache, events, flash
 from xiaodian.errors import DomainError, InvalidInput, TooLarge, _
 from xiaodian.web import i18n
+from xiaodian.web.deps import SESSION_COOKIE
+
+VIEWER_COOKIE = "xd_viewer"  # the same as api.VIEWER_COOKIE
 
 log = logging.getLogger(__name__)
 
+EVENTS_PATH = re.compile(r"^/(?:api/v1/live/rooms|live)/([0-9]{1,9})/events$")
 BUY_PATH = re.compile(r"^/api/v1/live/rooms/([0-9]{1,9})/flash-sales/([0-9]{1,9})/buy$")
 MAX_BODY = 4096
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
@@ -41,6 +52,14 @@ class BuyFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            events_path = EVENTS_PATH.match(scope["path"])
+            if events_path is not None and await self._events(
+                scope, receive, send, int(events_path.group(1))
+            ):
+                return
+            await self.app(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -78,6 +97,44 @@ class BuyFastPath:
         payload = json.dumps(body, ensure_ascii=False).encode()
         await send({"type": "http.response.start", "status": status, "headers": _JSON})
         await send({"type": "http.response.body", "body": payload})
+
+    async def _events(self, scope: Scope, receive: Receive, send: Send, room_id: int) -> bool:
+        """Serve an event stream; False (nothing sent) when the app should answer."""
+        app = scope["app"]
+        database = app.state.db
+        if flash.engine is None or events.runtime.database is not database:
+            await events.ensure_started(app)
+        if not await events.known_room(database, room_id):
+            return False
+        token = None
+        raw_cookie = ""
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                raw = value.decode("latin-1")
+                if raw[:7].lower() == "bearer ":
+                    token = raw[7:].strip()
+            elif key == b"cookie":
+                raw_cookie = value.decode("latin-1")
+        cookies = cookie_parser(raw_cookie) if raw_cookie else {}
+        if token is None:
+            token = cookies.get(SESSION_COOKIE)
+        actor = await authcache.actor_for_token(database, token)
+        anon = cookies.get(VIEWER_COOKIE, "")
+        if actor.user_id is not None:
+            viewer_key = f"u:{actor.user_id}"
+        elif anon.isalnum() and 8 <= len(anon) <= 40:
+            viewer_key = f"a:{anon}"
+        else:
+            viewer_key = f"a:{secrets.token_hex(8)}"
+        await events.serve(
+            database,
+            room_id,
+            viewer_key=viewer_key,
+            user_id=actor.user_id,
+            send=send,
+            receive=receive,
+        )
+        return True
 
     async def _buy(
         self, scope: Scope, receive: Receive, token: str, room_id: int, sale_id: int
