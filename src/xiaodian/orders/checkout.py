@@ -24,10 +24,10 @@ import json
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Integer, delete, func, insert, literal, select
+from sqlalchemy import Integer, Table, delete, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,10 @@ from xiaodian.orders.models import (
     OrderLine,
     OrderStatus,
 )
+
+_ORDERS = cast(Table, Order.__table__)
+_LINES = cast(Table, OrderLine.__table__)
+_EVENTS = cast(Table, OrderEvent.__table__)
 
 MAX_QUANTITY = 999
 MAX_LINES = 50
@@ -279,18 +283,32 @@ class _Cart:
     address: dict[str, str]
 
 
+@dataclass(frozen=True)
+class CreatedOrder:
+    """What ``create_orders_for_buyers`` returns per order (no ORM object: the batch is
+    written with Core multi-row INSERTs ... RETURNING, nothing loaded into the session)."""
+
+    id: int
+    order_no: str
+    buyer_id: int
+    shop_id: int
+    total_fen: int
+
+
 def create_orders_for_buyers(
     db: Session,
     carts: list[tuple[int, list[PricedLine], dict[str, str]]],
     *,
     channel: Channel,
     reserve_stock: bool = True,
-) -> list[list[Order]]:
+) -> list[list[CreatedOrder]]:
     """``create_orders`` for many buyers at once: ``carts`` is [(buyer_id, lines, address)],
     the result their orders in the same order. The same few statements for 1 or 200
-    buyers (a live flash sale's batch). No purchase limits, and the channel is taken as
-    given ("video" is not accepted here). Does NOT commit (joins the caller's transaction;
-    on an error, which concerns the whole batch, the caller must roll back)."""
+    buyers (a live flash sale's batch): the orders, their lines and their events are one
+    Core multi-row INSERT each, and the orders come back as ``CreatedOrder`` (read the
+    full order through ``orders.service`` if needed). No purchase limits, and the channel
+    is taken as given ("video" is not accepted here). Does NOT commit (joins the caller's
+    transaction; on an error, which concerns the whole batch, the caller must roll back)."""
     if channel.type not in CHANNELS or channel.type == "video":
         raise InvalidInput(_("Unknown sales channel."), code="bad_channel")
     if not carts:
@@ -305,12 +323,31 @@ def create_orders_for_buyers(
         wanted = merge_lines([(line.sku_id, line.quantity) for line in lines])
         parsed.append(_Cart(buyer_id, wanted, prices, address))
     infos = available_skus(db, sorted({sku_id for cart in parsed for sku_id in cart.wanted}))
-    return _write_orders(
+    rows, line_rows, owners, now = _order_rows(
         db, parsed, infos=infos, channel=channel, note="", reserve_stock=reserve_stock
     )
+    ids = list(
+        db.scalars(
+            insert(_ORDERS).returning(_ORDERS.c.id, sort_by_parameter_order=True),
+            rows,
+        )
+    )
+    _insert_lines_and_events(db, ids, [row["buyer_id"] for row in rows], line_rows, now)
+    out: list[list[CreatedOrder]] = [[] for _cart in parsed]
+    for index, order_id, row in zip(owners, ids, rows, strict=True):
+        out[index].append(
+            CreatedOrder(
+                id=order_id,
+                order_no=row["order_no"],
+                buyer_id=row["buyer_id"],
+                shop_id=row["shop_id"],
+                total_fen=row["total_fen"],
+            )
+        )
+    return out
 
 
-def _write_orders(
+def _order_rows(
     db: Session,
     carts: list[_Cart],
     *,
@@ -318,9 +355,10 @@ def _write_orders(
     channel: Channel,
     note: str,
     reserve_stock: bool,
-) -> list[list[Order]]:
-    """Split each cart by shop, reserve all stock in one move, write orders, lines and
-    events in one batch each. Joins the caller's transaction."""
+) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], list[int], datetime]:
+    """Split each cart by shop and reserve all stock in one move; the rows of the orders
+    (with the index of their cart) and of their lines, still to be inserted. Joins the
+    caller's transaction."""
     groups: list[tuple[int, _Cart, int, list[int]]] = []  # (cart index, cart, shop, skus)
     for index, cart in enumerate(carts):
         by_shop: dict[int, list[int]] = defaultdict(list)
@@ -331,7 +369,7 @@ def _write_orders(
     now = clock.now()
     deadline = now + timedelta(minutes=settings_module.current().order_payment_timeout_minutes)
 
-    orders: list[Order] = []
+    orders: list[dict[str, Any]] = []
     owners: list[int] = []
     line_rows: list[list[dict[str, Any]]] = []
     moves: list[inventory.Move] = []
@@ -360,22 +398,25 @@ def _write_orders(
         line_rows.append(rows)
         owners.append(index)
         orders.append(
-            Order(
-                order_no=order_no,
-                buyer_id=cart.buyer_id,
-                shop_id=shop_id,
-                status=OrderStatus.PENDING_PAYMENT,
-                items_fen=items,
-                shipping_fen=0,
-                total_fen=items,
-                address=dict(cart.address),
-                note=note,
-                channel=channel.type,
-                channel_ref_id=channel.ref_id,
-                promoter_id=channel.promoter_id,
-                pay_deadline=deadline,
-                created_at=now,
-            )
+            {
+                "order_no": order_no,
+                "buyer_id": cart.buyer_id,
+                "shop_id": shop_id,
+                "status": OrderStatus.PENDING_PAYMENT,
+                "items_fen": items,
+                "shipping_fen": 0,
+                "total_fen": items,
+                "paid_fen": 0,
+                "refunded_fen": 0,
+                "aftersale_open": False,
+                "address": dict(cart.address),
+                "note": note,
+                "channel": channel.type,
+                "channel_ref_id": channel.ref_id,
+                "promoter_id": channel.promoter_id,
+                "pay_deadline": deadline,
+                "created_at": now,
+            }
         )
 
     # reserve_stock=False: the caller already holds these units reserved (a live flash
@@ -389,23 +430,31 @@ def _write_orders(
             item=_label(info),
             sku_id=info.sku_id,
         )
-    db.add_all(orders)
-    db.flush()
-    # Lines and events in one batch each (the ORM would insert lines one by one).
+    return orders, line_rows, owners, now
+
+
+def _insert_lines_and_events(
+    db: Session,
+    order_ids: list[int],
+    buyer_ids: list[int],
+    line_rows: list[list[dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """Lines and "created" events of new orders, one multi-row INSERT each."""
     db.execute(
-        insert(OrderLine),
+        insert(_LINES),
         [
-            {"order_id": o.id, **row}
-            for o, rows in zip(orders, line_rows, strict=True)
+            {"order_id": order_id, **row}
+            for order_id, rows in zip(order_ids, line_rows, strict=True)
             for row in rows
         ],
     )
     db.execute(
-        insert(OrderEvent),
+        insert(_EVENTS),
         [
             {
-                "order_id": order.id,
-                "actor_id": order.buyer_id,
+                "order_id": order_id,
+                "actor_id": buyer_id,
                 "actor_kind": "buyer",
                 "action": "created",
                 "from_status": None,
@@ -413,8 +462,31 @@ def _write_orders(
                 "note": None,
                 "at": now,
             }
-            for order in orders
+            for order_id, buyer_id in zip(order_ids, buyer_ids, strict=True)
         ],
+    )
+
+
+def _write_orders(
+    db: Session,
+    carts: list[_Cart],
+    *,
+    infos: dict[int, SkuInfo],
+    channel: Channel,
+    note: str,
+    reserve_stock: bool,
+) -> list[list[Order]]:
+    """Split each cart by shop, reserve all stock in one move, write orders, lines and
+    events in one batch each; the orders as ORM objects. Joins the caller's transaction."""
+    rows, line_rows, owners, now = _order_rows(
+        db, carts, infos=infos, channel=channel, note=note, reserve_stock=reserve_stock
+    )
+    # The ORM here: checkout hands these objects on (pages, API, idempotency).
+    orders = [Order(**row) for row in rows]
+    db.add_all(orders)
+    db.flush()
+    _insert_lines_and_events(
+        db, [o.id for o in orders], [o.buyer_id for o in orders], line_rows, now
     )
     out: list[list[Order]] = [[] for _cart in carts]
     for index, order in zip(owners, orders, strict=True):
