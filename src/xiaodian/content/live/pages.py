@@ -88,6 +88,12 @@ async def _cover(upload: UploadFile | None) -> bytes | None:
 # --------------------------------------------------------------------------- viewer
 
 
+@router.get("/live")
+def rooms_page(request: Request, db: DbDep, actor: CurrentActor) -> Response:
+    """Where viewers find the rooms: live now first, then the upcoming ones."""
+    return render(request, "live/index.html", {"rooms": live_service.list_public_rooms(db)})
+
+
 @router.get("/live/{room_id}")
 def room_page(request: Request, db: DbDep, actor: CurrentActor, room_id: int) -> Response:
     room = live_service.get_room(db, room_id)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import clock, realtime
@@ -194,7 +194,7 @@ def list_public_rooms(db: Session, *, limit: int = 20) -> list[LiveRoom]:
         db.scalars(
             select(LiveRoom)
             .where(LiveRoom.status != RoomStatus.ENDED)
-            .order_by(LiveRoom.status.desc(), LiveRoom.scheduled_at)
+            .order_by(case((LiveRoom.status == RoomStatus.LIVE, 0), else_=1), LiveRoom.scheduled_at)
             .limit(limit)
         )
     )
