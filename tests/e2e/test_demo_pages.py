@@ -48,6 +48,11 @@ def test_demo_pages_for_every_role(live_server: LiveServer, new_page: Any) -> No
     buyer.goto("/videos")
     assert buyer.locator("video").count() >= 1
     shot(buyer, "videos")
+    buyer.goto("/live")
+    assert buyer.locator("a.live-tile").count() == 2
+    buyer.click("a.live-tile >> nth=0")
+    buyer.wait_for_selector("#room-status.live")
+    buyer.wait_for_selector("#pinned-product:not([hidden])")
     sign_in(buyer, "13900000001", DEMO_PASSWORD)
     for path in ("/cart", "/orders", "/addresses", "/aftersales"):
         buyer.goto(path)
@@ -60,8 +65,12 @@ def test_demo_pages_for_every_role(live_server: LiveServer, new_page: Any) -> No
     merchant.wait_for_url("**/merchant/shops/*")
     shop_url = merchant.url.split("?")[0].rstrip("/")
     shot(merchant, "merchant-console")
-    for section in ("products", "orders", "aftersales", "content", "staff", "settings"):
+    for section in ("products", "orders", "aftersales", "content", "live", "staff", "settings"):
         merchant.goto(f"{shop_url}/{section}")
+    merchant.goto("/live")
+    merchant.click("a.live-tile >> nth=0")
+    merchant.goto(merchant.url.rstrip("/") + "/host")
+    assert merchant.locator("#end-live").count() == 1
     merchant.goto(f"{shop_url}/products")
     assert merchant.locator("table.list tbody tr").count() >= 5
     shot(merchant, "merchant-products")
