@@ -4,7 +4,6 @@ console's overview, settings and staff."""
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
@@ -19,6 +18,7 @@ from xiaodian.merchants.api import MAX_ID, read_optional_file
 from xiaodian.merchants.applications import ApplicationData
 from xiaodian.merchants.models import ApplicationStatus, MerchantApplication
 from xiaodian.web.deps import CurrentActor, DbDep
+from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -35,10 +35,6 @@ FIELDS = (
     "main_category_id",
     "shop_name",
 )
-
-
-def login_redirect(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
 
 def _int_or_none(value: str) -> int | None:
@@ -103,7 +99,7 @@ def _apply_page(
 @router.get("/merchant/apply")
 def apply_form(request: Request, db: DbDep, actor: CurrentActor, new: bool = False) -> Response:
     if not actor.is_authenticated:
-        return login_redirect(request)
+        return sign_in_redirect(request)
     return _apply_page(request, db, actor, new=new)
 
 
@@ -117,7 +113,7 @@ async def _submit(
     license_image: UploadFile | None,
 ) -> Response:
     if not actor.is_authenticated:
-        return login_redirect(request)
+        return sign_in_redirect(request)
     data = ApplicationData(
         entity_type=fields["entity_type"],
         legal_name=fields["legal_name"],
@@ -227,7 +223,7 @@ def ops_queue(
     request: Request, db: DbDep, actor: CurrentActor, status: str = "submitted"
 ) -> Response:
     if not actor.is_authenticated:
-        return login_redirect(request)
+        return sign_in_redirect(request)
     chosen = None if status == "all" else applications.parse_status(status)
     queue = applications.application_queue(db, actor, status=chosen, limit=200)
     return render(
@@ -265,7 +261,7 @@ def _ops_detail_page(
 @router.get("/ops/applications/{application_id}")
 def ops_detail(request: Request, db: DbDep, actor: CurrentActor, application_id: Id) -> Response:
     if not actor.is_authenticated:
-        return login_redirect(request)
+        return sign_in_redirect(request)
     return _ops_detail_page(request, db, actor, application_id)
 
 
@@ -318,7 +314,7 @@ def ops_reject(
 @router.get("/merchant")
 def console_home(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return login_redirect(request)
+        return sign_in_redirect(request)
     shops = service.my_shops(db, actor)
     if len(shops) == 1:
         return RedirectResponse(f"/merchant/shops/{shops[0].id}", status_code=303)
@@ -341,7 +337,7 @@ def _console(
 @router.get("/merchant/shops/{shop_id}")
 def overview(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
     if not actor.is_authenticated:
-        return login_redirect(request)
+        return sign_in_redirect(request)
     shop = service.console_shop(db, actor, shop_id)
     # Each figure from its own domain, a constant number of queries (one or two each).
     from xiaodian.aftersales import service as aftersales_service
@@ -358,7 +354,7 @@ def overview(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> R
 @router.get("/merchant/shops/{shop_id}/settings")
 def settings_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
     if not actor.is_authenticated:
-        return login_redirect(request)
+        return sign_in_redirect(request)
     shop = service.console_shop(db, actor, shop_id)
     return _console(request, shop, "settings", {"description": shop.description})
 
@@ -406,7 +402,7 @@ def _staff_page(
 @router.get("/merchant/shops/{shop_id}/staff")
 def staff(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
     if not actor.is_authenticated:
-        return login_redirect(request)
+        return sign_in_redirect(request)
     return _staff_page(request, db, actor, shop_id)
 
 

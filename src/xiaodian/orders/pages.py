@@ -21,19 +21,13 @@ from xiaodian.orders.api import csv_response, pay_url
 from xiaodian.orders.checkout import Channel, checkout, preview
 from xiaodian.orders.models import OrderStatus
 from xiaodian.web.deps import CurrentActor, DbDep
+from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 OrderNo = Annotated[str, Path(min_length=8, max_length=24, pattern=r"^\d+$")]
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
-def _login(request: Request) -> Response:
-    target = request.url.path
-    if request.method == "GET" and request.url.query:
-        target += "?" + request.url.query
-    return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
 
 
 def _see_other(url: str) -> Response:
@@ -82,7 +76,7 @@ def _cart_page(
 @router.get("/cart")
 def cart_page(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     return _cart_page(request, db, actor)
 
 
@@ -138,7 +132,7 @@ def cart_update(
     quantity: Annotated[int, Form(ge=1, le=999)],
 ) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     try:
         cart.update_cart_item(db, actor, item_id, quantity=quantity)
     except DomainError as exc:
@@ -150,7 +144,7 @@ def cart_update(
 @router.post("/cart/items/{item_id}/delete")
 def cart_remove(request: Request, item_id: RowId, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     cart.remove_cart_item(db, actor, item_id)
     return _see_other("/cart")
 
@@ -159,7 +153,7 @@ def cart_remove(request: Request, item_id: RowId, db: DbDep, actor: CurrentActor
 async def cart_checkout(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     """Check out the ticked lines: remember the selection, then show checkout."""
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     form = await request.form()
     ids = []
     for value in form.getlist("item"):
@@ -221,7 +215,7 @@ def checkout_page(
     qty: Annotated[int, Query(ge=1, le=999)] = 1,
 ) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     if sku is not None:
         return _checkout_page(request, db, actor, [(sku, qty)], from_cart=False)
     lines = cart.selected_lines(db, actor)
@@ -233,7 +227,7 @@ def checkout_page(
 @router.post("/checkout")
 async def checkout_submit(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     form = await request.form()
     gettext = request.state.gettext
 
@@ -327,7 +321,7 @@ def _address_form(
 @router.get("/addresses")
 def address_list(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     return render(
         request, "orders/addresses.html", {"addresses": addresses.list_addresses(db, actor)}
     )
@@ -336,7 +330,7 @@ def address_list(request: Request, db: DbDep, actor: CurrentActor) -> Response:
 @router.get("/addresses/new")
 def address_new(request: Request, actor: CurrentActor, next: str = "") -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     return _address_form(request, next_url=next)
 
 
@@ -372,7 +366,7 @@ def address_create(
     next: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     data = _read_address(name, phone, province, city, district, detail, is_default)
     try:
         addresses.create_address(db, actor, data)
@@ -392,7 +386,7 @@ def address_create(
 @router.get("/addresses/{address_id}/edit")
 def address_edit(request: Request, address_id: RowId, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     return _address_form(request, addresses.get_address(db, actor, address_id))
 
 
@@ -411,7 +405,7 @@ def address_update(
     is_default: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     data = _read_address(name, phone, province, city, district, detail, is_default)
     try:
         addresses.update_address(db, actor, address_id, data)
@@ -433,7 +427,7 @@ def address_update(
 @router.post("/addresses/{address_id}/delete")
 def address_delete(request: Request, address_id: RowId, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     addresses.delete_address(db, actor, address_id)
     return _see_other("/addresses")
 
@@ -443,7 +437,7 @@ def address_default(
     request: Request, address_id: RowId, db: DbDep, actor: CurrentActor
 ) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     addresses.set_default_address(db, actor, address_id)
     return _see_other("/addresses")
 
@@ -460,7 +454,7 @@ def order_list(
     page: Annotated[int, Query(ge=1, le=10000)] = 1,
 ) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     if tab not in service.TABS:
         tab = "all"
     result = service.list_my_orders(db, actor, tab=tab, page=page)
@@ -497,14 +491,14 @@ def _order_page(
 @router.get("/orders/{order_no}")
 def order_detail(request: Request, order_no: OrderNo, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     return _order_page(request, db, actor, order_no)
 
 
 @router.post("/orders/{order_no}/cancel")
 def order_cancel(request: Request, order_no: OrderNo, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     try:
         service.cancel_order(db, actor, order_no)
     except NotFound:
@@ -520,7 +514,7 @@ def order_cancel(request: Request, order_no: OrderNo, db: DbDep, actor: CurrentA
 @router.post("/orders/{order_no}/confirm")
 def order_confirm(request: Request, order_no: OrderNo, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     try:
         service.confirm_receipt(db, actor, order_no)
     except NotFound:
@@ -585,7 +579,7 @@ def merchant_orders(
     page: Annotated[int, Query(ge=1, le=10000)] = 1,
 ) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     if status and status not in {s.value for s in OrderStatus}:
         status = ""
     return _merchant_list(request, db, actor, shop_id, status=status, page=page)
@@ -602,7 +596,7 @@ def merchant_export(
     date_to: Annotated[date | None, Query(alias="to")] = None,
 ) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     data = fulfilment.export_csv(
         db, actor, shop_id, status=status, date_from=date_from, date_to=date_to
     )
@@ -618,7 +612,7 @@ async def merchant_ship_batch(
     file: Annotated[UploadFile, File()],
 ) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     try:
         data = await file.read(fulfilment.MAX_CSV_BYTES + 1)
         if len(data) > fulfilment.MAX_CSV_BYTES:
@@ -680,7 +674,7 @@ def merchant_order(
     request: Request, shop_id: RowId, order_no: OrderNo, db: DbDep, actor: CurrentActor
 ) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     return _merchant_order_page(request, db, actor, shop_id, order_no)
 
 
@@ -695,7 +689,7 @@ def merchant_ship(
     tracking_no: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     if not actor.is_authenticated:
-        return _login(request)
+        return sign_in_redirect(request)
     try:
         fulfilment.ship_order(
             db, actor, shop_id, order_no, carrier=carrier, tracking_no=tracking_no

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 import qrcode
 import qrcode.image.svg
@@ -15,7 +14,7 @@ from xiaodian.payments import service
 from xiaodian.payments.delivery import deliver_due, next_due
 from xiaodian.payments.models import PaymentStatus
 from xiaodian.web.deps import CurrentActor, DbDep
-from xiaodian.web.errors import error_response
+from xiaodian.web.errors import error_response, sign_in_redirect
 from xiaodian.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -27,11 +26,6 @@ def qr_svg(data: str) -> Markup:
     return Markup(image.to_string(encoding="unicode"))
 
 
-def _to_login(request: Request) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-
-
 def _error(request: Request, exc: DomainError) -> Response:
     return error_response(request, exc.status_code, exc.code, exc.render(request.state.gettext))
 
@@ -40,7 +34,7 @@ def _error(request: Request, exc: DomainError) -> Response:
 def pay(request: Request, actor: CurrentActor, orders: str = "") -> Response:
     """Create (or reuse) the payment for these orders and send the buyer to pay it."""
     if not actor.is_authenticated:
-        return _to_login(request)
+        return sign_in_redirect(request)
     order_nos = [no.strip() for no in orders.split(",") if no.strip()][:50]
     settings = request.app.state.settings
     method = "sandbox" if settings.payment_provider == "sandbox" else "native"
@@ -69,7 +63,7 @@ def cashier(
 ) -> Response:
     """The sandbox's cashier: what WeChat would show the buyer, with 确认支付 / 取消."""
     if not actor.is_authenticated:
-        return _to_login(request)
+        return sign_in_redirect(request)
     try:
         view = service.cashier(db, actor, out_trade_no)
     except DomainError as exc:
@@ -138,7 +132,7 @@ def ops_payments(
 ) -> Response:
     """Operators: recent payments with their status, amount and orders; search by number."""
     if not actor.is_authenticated:
-        return _to_login(request)
+        return sign_in_redirect(request)
     result = service.operator_payments(db, actor, q=q, page=page)
     ctx = {"section": "payments", "result": result, "q": q}
     return render(request, "payments/ops_payments.html", ctx)
@@ -154,7 +148,7 @@ def ops_notifications(
 ) -> Response:
     """Operators: the notification log, newest first, filtered by outcome."""
     if not actor.is_authenticated:
-        return _to_login(request)
+        return sign_in_redirect(request)
     result = service.notification_log(db, actor, filter=filter, page=page)
     chosen = service.parse_notification_filter(filter)
     ctx = {"section": "notifications", "result": result, "filter": chosen}
@@ -170,6 +164,6 @@ def ops_refunds(
 ) -> Response:
     """Operators: refunds, failed / pending / processing first."""
     if not actor.is_authenticated:
-        return _to_login(request)
+        return sign_in_redirect(request)
     result = service.operator_refunds(db, actor, page=page)
     return render(request, "payments/ops_refunds.html", {"section": "refunds", "result": result})
