@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from xiaodian import __version__
 from xiaodian import settings as settings_module
@@ -17,6 +18,17 @@ from xiaodian.web.csrf import verify_csrf
 from xiaodian.web.middleware import RequestContextMiddleware
 
 STATIC_DIR = __import__("pathlib").Path(__file__).parent / "web" / "static"
+
+
+class _App(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        """The live fast path outside everything else, even the framework's error
+        middleware: bearer buys of flash sales skip the per-request framework work, and
+        event streams get the server's own ``send`` (so they can be handed over to the
+        fan-out thread, ``xiaodian.fanout``)."""
+        from xiaodian.content.live.fastpath import BuyFastPath
+
+        return BuyFastPath(super().build_middleware_stack())
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
@@ -37,7 +49,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         if database is None:
             db.dispose()
 
-    app = FastAPI(
+    app = _App(
         title="xiaodian",
         version=__version__,
         description="小店: a closed-loop content-commerce platform. JSON API under /api/v1.",
@@ -52,10 +64,6 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         max_body=max(settings.max_image_bytes, settings.max_video_bytes) + 1024 * 1024,
         secure=settings.cookie_secure,
     )
-    # Outermost: bearer buys of live flash sales skip the per-request framework work.
-    from xiaodian.content.live.fastpath import BuyFastPath
-
-    app.add_middleware(BuyFastPath)
     web_errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     assert settings.media_dir is not None

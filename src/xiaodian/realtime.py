@@ -8,7 +8,8 @@ Every process fans events out to its own subscribers (asyncio queues, one per cl
 message is encoded to JSON once, whatever the number of subscribers: delivering it costs one
 ``put_nowait`` per client. Queues are bounded; a client that falls behind has its queue
 emptied and receives ``RESYNC`` instead, so it re-reads the state (a snapshot) and never
-blocks anyone else.
+blocks anyone else. Streams handed over to the fan-out thread (``xiaodian.fanout``) get
+each message as bytes on that thread instead and count as subscribers.
 
 Across processes (several server processes on one database):
 
@@ -40,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.db import Database
+from xiaodian.fanout import Fanout
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,8 @@ class Hub:
         self._listeners: list[Callable[[Message], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Streams handed over to a thread of their own (``xiaodian.fanout``).
+        self.fanout = Fanout()
         self.running = False
         self.configured = False
 
@@ -144,6 +148,7 @@ class Hub:
             return
         self._loop = asyncio.get_running_loop()
         self.running = True
+        self.fanout.start()
         if self.backend == "outbox" and self.database is not None:
             self._tasks.append(asyncio.create_task(self._poll_outbox()))
         elif self.backend == "redis":
@@ -163,6 +168,7 @@ class Hub:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._tasks.clear()
+        self.fanout.stop()
         self._loop = None
         if self._redis is not None:
             with contextlib.suppress(Exception):
@@ -257,6 +263,7 @@ class Hub:
             return
         for sub in tuple(self._subs.get(message.channel, ())):
             sub.offer(message)
+        self.fanout.publish(message.channel, message.sse)
 
     # ------------------------------------------------------------------ subscribe
 
@@ -292,12 +299,13 @@ class Hub:
         for subs in tuple(self._subs.values()):
             for sub in tuple(subs):
                 sub.offer(KEEPALIVE)
+        self.fanout.broadcast(KEEPALIVE.sse)
 
     def local_count(self, channel: str) -> int:
-        return len(self._subs.get(channel, ()))
+        return len(self._subs.get(channel, ())) + self.fanout.count(channel)
 
     def channels(self) -> list[str]:
-        return list(self._subs)
+        return list(set(self._subs) | set(self.fanout.channels()))
 
     # ------------------------------------------------------------------ backends
 

@@ -447,3 +447,65 @@ def test_two_server_processes_share_events_over_redis(
 
 
 _ = timedelta
+
+
+class RawViewer:
+    """An event stream read from a plain socket: the response head is visible."""
+
+    def __init__(self, url: str, path: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        )
+        self.buf = b""
+
+    def read_until(self, expected: bytes, seconds: float = 10.0) -> bytes:
+        deadline = time.monotonic() + seconds
+        while expected not in self.buf:
+            assert time.monotonic() < deadline, f"no {expected!r} in {self.buf[-500:]!r}"
+            chunk = self.sock.recv(65536)
+            assert chunk, f"closed before {expected!r}"
+            self.buf += chunk
+        return self.buf
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_streams_are_handed_to_the_fanout_thread_and_leaving_is_counted(
+    db: Any, database: Any, scene: Scene, servers: list[Server]
+) -> None:
+    """On a real server the stream's connection is handed over after the snapshot (the
+    head says ``connection: close``, no chunked framing); events still arrive, and a
+    viewer who leaves is noticed (the count falls, the watch time is written)."""
+    a = servers[0]
+    path = f"/live/{scene.room_id}/events"
+    first = RawViewer(a.url, path)
+    second = RawViewer(a.url, path)
+    try:
+        head = first.read_until(b"event: snapshot").split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 200") and b"connection: close" in head
+        assert b"transfer-encoding" not in head and b"text/event-stream" in head
+        second.read_until(b"event: snapshot")
+        host = {"Authorization": f"Bearer {_token(database, scene.host)}"}
+        r = httpx.post(f"{a.url}/api/v1/live/rooms/{scene.room_id}/go-live", headers=host)
+        assert r.status_code == 200
+        first.read_until(b'"status": "live"')
+        second.read_until(b'"status": "live"')
+        first.read_until(b'event: viewers\ndata: {"type": "viewers", "count": 2}')
+        second.close()
+        first.read_until(b'event: viewers\ndata: {"type": "viewers", "count": 1}')
+    finally:
+        first.close()
+        second.close()
+    # the statistics flush (every few seconds) records both viewers and the watch time of
+    # the first (2 s or more: it saw a presence tick after the second one left)
+    deadline = time.monotonic() + 15
+    while True:
+        db.rollback()
+        rows = db.scalars(select(LiveViewer).where(LiveViewer.room_id == scene.room_id)).all()
+        if len(rows) == 2 and max(row.watch_seconds for row in rows) >= 2:
+            break
+        assert time.monotonic() < deadline, [(r.viewer_key, r.watch_seconds) for r in rows]
+        time.sleep(0.2)

@@ -19,6 +19,8 @@ import contextlib
 import gc
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -336,7 +338,22 @@ async def serve(
     """The same stream as ``stream``, written straight to the ASGI connection (the fast
     path): no middleware between the events and the socket, the queued messages of a
     client joined into one write, no timer per client (the ticker sends keep-alives), and
-    one task per client waiting for its disconnect."""
+    one task per client waiting for its disconnect.
+
+    On a plain HTTP/1.1 connection of a server that shows its asyncio transport (uvicorn),
+    the connection is handed to the fan-out thread once the snapshot is written
+    (``handover``): the event loop then spends nothing on this viewer's events."""
+    transport = detachable_transport(send)
+    if transport is not None and realtime.hub.fanout.running:
+        await handover(
+            database,
+            room_id,
+            viewer_key=viewer_key,
+            user_id=user_id,
+            transport=transport,
+            receive=receive,
+        )
+        return
     async with realtime.subscribe(live_service.channel(room_id)) as sub:
         stats.joined(room_id, viewer_key, user_id)
         started = time.monotonic()
@@ -381,6 +398,90 @@ async def serve(
         finally:
             watcher.cancel()
             stats.left(room_id, viewer_key, time.monotonic() - started)
+
+
+_DETACHED_HEAD = (
+    b"HTTP/1.1 200 OK\r\n"
+    + b"".join(name + b": " + value + b"\r\n" for name, value in _HEADERS)
+    + b"connection: close\r\n\r\n"
+)
+
+
+def detachable_transport(send: Any) -> asyncio.Transport | None:
+    """The plain TCP transport behind ``send`` when it can be handed over: ``send`` is the
+    server's own (uvicorn's ``RequestResponseCycle.send``, no middleware wrapping it),
+    nothing is written yet, no TLS in the server. None otherwise."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    # asyncio's transports or uvloop's (which are not asyncio.Transport subclasses).
+    if not all(
+        callable(getattr(transport, name, None))
+        for name in ("get_extra_info", "abort", "is_closing", "get_write_buffer_size")
+    ):
+        return None
+    assert transport is not None
+    if transport.is_closing():
+        return None
+    if transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.type != socket.SOCK_STREAM or sock.fileno() < 0:
+        return None
+    if transport.get_write_buffer_size():
+        return None
+    return transport
+
+
+async def handover(
+    database: Database,
+    room_id: int,
+    *,
+    viewer_key: str,
+    user_id: int | None,
+    transport: asyncio.Transport,
+    receive: Any,
+) -> None:
+    """Write the response head and the snapshot, then give the connection to the fan-out
+    thread (a duplicate of its socket) and let the server forget it.
+
+    The subscription is held while the snapshot is read, so nothing published meanwhile
+    is lost: its queue goes out after the snapshot, and from ``adopt`` on the fan-out
+    thread has every event (both happen on the loop thread with no ``await`` between,
+    so no event falls between them). The response has no length and ends when the
+    connection closes (``connection: close``), as HTTP/1.1 allows."""
+    channel = live_service.channel(room_id)
+    async with realtime.subscribe(channel) as sub:
+        chunks = [_DETACHED_HEAD, b"retry: 2000\n\n"]
+        snapshot = sse("snapshot", await snapshots.get(database, room_id))
+        while True:
+            queued = []
+            while not sub.queue.empty():
+                queued.append(sub.queue.get_nowait())
+            if realtime.RESYNC not in queued:
+                break
+            snapshot = sse("snapshot", await snapshots.get(database, room_id))
+        chunks.append(snapshot)
+        chunks.extend(m.sse for m in queued if m is not realtime.KEEPALIVE)
+        raw = transport.get_extra_info("socket")
+        sock = socket.socket(fileno=os.dup(raw.fileno()))
+        sock.setblocking(False)
+        stats.joined(room_id, viewer_key, user_id)
+        started = time.monotonic()
+
+        def closed() -> None:
+            stats.left(room_id, viewer_key, time.monotonic() - started)
+
+        try:
+            realtime.hub.fanout.adopt(sock, channel, b"".join(chunks), closed)
+        except RuntimeError:  # the fan-out stopped meanwhile (shutting down)
+            sock.close()
+            closed()
+            transport.close()
+            return
+    # The server closes its descriptor; the socket stays open through the duplicate. Wait
+    # for the server to see it, so it does not answer this request itself.
+    transport.abort()
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 _known_rooms: set[tuple[int, int]] = set()
