@@ -477,6 +477,9 @@ def check(database_url: str, sale_id: int, limit: int) -> dict[str, Any]:
         "first_order_at": stamps[0] if stamps else None,
         "last_order_at": stamps[-1] if stamps else None,
         **steady_rate(stamps),
+        # Orders of one writer batch share their time: how the writers grouped them.
+        "batches": len(set(stamps)),
+        "orders_per_batch": round(len(stamps) / len(set(stamps)), 1) if stamps else None,
     }
 
 

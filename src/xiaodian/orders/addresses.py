@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from xiaodian import bulk
 from xiaodian.accounts.actor import Actor
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.orders.models import Address
@@ -94,7 +95,7 @@ def default_addresses(db: Session, user_ids: list[int]) -> dict[int, Address]:
         return found
     for address in db.scalars(
         select(Address)
-        .where(Address.user_id.in_(set(user_ids)))
+        .where(bulk.in_values(db, Address.user_id, set(user_ids)))
         .order_by(Address.user_id, Address.is_default.desc(), Address.id.desc())
     ):
         found.setdefault(address.user_id, address)

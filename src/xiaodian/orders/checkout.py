@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, delete, func, insert, literal, select
+from sqlalchemy import Integer, Table, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xiaodian import clock
+from xiaodian import bulk, clock
 from xiaodian import settings as settings_module
 from xiaodian.accounts.actor import Actor
 from xiaodian.catalog import inventory
@@ -200,7 +200,9 @@ def _new_order_numbers(db: Session, count: int) -> list[str]:
     numbers: list[str] = []
     while len(numbers) < count:
         candidates = {f"{prefix}{secrets.randbelow(10**10):010d}" for _ in range(count)}
-        taken = set(db.scalars(select(Order.order_no).where(Order.order_no.in_(candidates))))
+        taken = set(
+            db.scalars(select(Order.order_no).where(bulk.in_values(db, Order.order_no, candidates)))
+        )
         numbers.extend(sorted(candidates - taken - set(numbers))[: count - len(numbers)])
     return numbers
 
@@ -326,12 +328,12 @@ def create_orders_for_buyers(
     rows, line_rows, owners, now = _order_rows(
         db, parsed, infos=infos, channel=channel, note="", reserve_stock=reserve_stock
     )
-    ids = list(
-        db.scalars(
-            insert(_ORDERS).returning(_ORDERS.c.id, sort_by_parameter_order=True),
-            rows,
-        )
-    )
+    # One statement whatever the batch size (``bulk``); matched back by order number.
+    new_ids = {
+        order_no: order_id
+        for order_id, order_no in bulk.insert_rows(db, _ORDERS, rows, returning=("id", "order_no"))
+    }
+    ids = [new_ids[row["order_no"]] for row in rows]
     _insert_lines_and_events(db, ids, [row["buyer_id"] for row in rows], line_rows, now)
     out: list[list[CreatedOrder]] = [[] for _cart in parsed]
     for index, order_id, row in zip(owners, ids, rows, strict=True):
@@ -440,31 +442,27 @@ def _insert_lines_and_events(
     line_rows: list[list[dict[str, Any]]],
     now: datetime,
 ) -> None:
-    """Lines and "created" events of new orders, one multi-row INSERT each."""
-    db.execute(
-        insert(_LINES),
-        [
-            {"order_id": order_id, **row}
-            for order_id, rows in zip(order_ids, line_rows, strict=True)
-            for row in rows
-        ],
-    )
-    db.execute(
-        insert(_EVENTS),
-        [
-            {
-                "order_id": order_id,
-                "actor_id": buyer_id,
-                "actor_kind": "buyer",
-                "action": "created",
-                "from_status": None,
-                "to_status": str(OrderStatus.PENDING_PAYMENT),
-                "note": None,
-                "at": now,
-            }
-            for order_id, buyer_id in zip(order_ids, buyer_ids, strict=True)
-        ],
-    )
+    """Lines and "created" events of new orders, one statement each (``bulk``)."""
+    lines = [
+        {"order_id": order_id, **row}
+        for order_id, rows in zip(order_ids, line_rows, strict=True)
+        for row in rows
+    ]
+    events = [
+        {
+            "order_id": order_id,
+            "actor_id": buyer_id,
+            "actor_kind": "buyer",
+            "action": "created",
+            "from_status": None,
+            "to_status": str(OrderStatus.PENDING_PAYMENT),
+            "note": None,
+            "at": now,
+        }
+        for order_id, buyer_id in zip(order_ids, buyer_ids, strict=True)
+    ]
+    bulk.insert_rows(db, _LINES, lines)
+    bulk.insert_rows(db, _EVENTS, events)
 
 
 def _write_orders(

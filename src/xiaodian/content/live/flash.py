@@ -42,13 +42,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from xiaodian import clock, realtime
+from xiaodian import bulk, clock, realtime
 from xiaodian import settings as settings_module
 from xiaodian.accounts.actor import Actor
 from xiaodian.catalog import inventory
@@ -72,6 +72,9 @@ if TYPE_CHECKING:
     from xiaodian.orders.checkout import CreatedOrder
 
 log = logging.getLogger(__name__)
+
+_FLASH_ORDERS = cast(Table, FlashSaleOrder.__table__)
+_FLASH_BUYERS = cast(Table, FlashSaleBuyer.__table__)
 
 MAX_LIMIT = 99
 MIN_DURATION = 10
@@ -544,8 +547,9 @@ def _write_purchases(
     orders = [
         o[0] for o in create_orders_for_buyers(db, carts, channel=channel_, reserve_stock=False)
     ]
-    db.execute(
-        insert(FlashSaleOrder),
+    bulk.insert_rows(
+        db,
+        _FLASH_ORDERS,
         [
             {
                 "sale_id": info.id,
@@ -609,18 +613,25 @@ def purchase_batch_in_tx(
             candidates.append(index)
     counted: list[int] = []
     if candidates:
-        upsert = _upsert_insert(db)(FlashSaleBuyer).values(
-            [  # in buyer order: concurrent batches lock the rows in one order (no deadlock)
-                {"sale_id": info.id, "buyer_id": buyers[i][0].user_id, "bought": buyers[i][1]}
-                for i in sorted(candidates, key=lambda i: int(buyers[i][0].user_id or 0))
-            ]
-        )
+        limit_rows = [  # in buyer order: concurrent batches lock rows in one order
+            {"sale_id": info.id, "buyer_id": buyers[i][0].user_id, "bought": buyers[i][1]}
+            for i in sorted(candidates, key=lambda i: int(buyers[i][0].user_id or 0))
+        ]
+        table = _FLASH_BUYERS
+        upsert: Any
+        if bulk.is_postgresql(db):  # one statement text whatever the batch size (``bulk``)
+            names = ("sale_id", "buyer_id", "bought")
+            upsert = postgresql.insert(table).from_select(names, bulk.rows_source(table, names))
+            params: dict[str, Any] = bulk.rows_param(table, names, limit_rows)
+        else:
+            upsert = sqlite.insert(table).values(limit_rows)
+            params = {}
         upsert = upsert.on_conflict_do_update(
             index_elements=["sale_id", "buyer_id"],
-            set_={"bought": FlashSaleBuyer.bought + upsert.excluded.bought},
-            where=FlashSaleBuyer.bought + upsert.excluded.bought <= info.per_buyer_limit,
+            set_={"bought": table.c.bought + upsert.excluded.bought},
+            where=table.c.bought + upsert.excluded.bought <= info.per_buyer_limit,
         )
-        ids = set(db.scalars(upsert.returning(FlashSaleBuyer.buyer_id)))
+        ids = set(db.scalars(upsert.returning(table.c.buyer_id), params))
         for index in candidates:
             if buyers[index][0].user_id in ids:
                 counted.append(index)

@@ -1,0 +1,107 @@
+"""Statements over many rows whose text does not depend on the number of rows.
+
+A multi-row ``INSERT ... VALUES (...), (...)`` or an ``IN (...)`` of 64 values is, for
+every batch size, a new statement of hundreds of parameters: SQLAlchemy compiles it, the
+driver parses it again (psycopg caches only statements under 50 parameters) and the
+server plans it again. For the batches of a live flash sale's writer that was most of a
+batch's time (measured on PostgreSQL: a 64-order batch spent ~15 ms of client CPU there).
+
+On PostgreSQL these helpers send the rows as ONE ``jsonb`` parameter expanded by
+``jsonb_populate_recordset`` (and the values of ``IN`` as one array, ``= ANY(...)``): one
+statement text per table and column set, compiled once, parsed once, prepared by the
+server. On SQLite (no network, no planning cost to speak of) they are the plain
+statements. Either way the caller gets the same rows back.
+
+``RETURNING`` after ``INSERT ... SELECT`` comes back in no promised order: callers match
+returned rows by a unique column (an order number), never by position.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Table, any_, bindparam, insert, literal_column
+from sqlalchemy import select as sa_select
+from sqlalchemy import text as sa_text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+from sqlalchemy.types import JSON
+
+ROWS_PARAM = "xd_rows"
+
+
+def is_postgresql(db: Session) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
+
+
+@lru_cache(maxsize=256)
+def rows_source(table: Table, names: tuple[str, ...]) -> Select[Any]:
+    """``SELECT r.a, r.b ... FROM jsonb_populate_recordset(NULL::table, :xd_rows) AS r``:
+    the rows of ``rows_param`` typed as the table's columns (PostgreSQL)."""
+    for name in names:
+        if name not in table.c:
+            raise KeyError(f"{table.name} has no column {name!r}")
+    source = sa_text(
+        f'jsonb_populate_recordset(NULL::"{table.name}", CAST(:{ROWS_PARAM} AS jsonb)) AS r'
+    )
+    columns: list[Any] = [literal_column(f'r."{name}"') for name in names]
+    return sa_select(*columns).select_from(source)
+
+
+def rows_param(
+    table: Table, names: Sequence[str], rows: Iterable[dict[str, Any]]
+) -> dict[str, str]:
+    """The parameters of ``rows_source``: the rows as one JSON array."""
+    json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
+    payload = [{name: _plain(row[name], name in json_columns) for name in names} for row in rows]
+    return {ROWS_PARAM: json.dumps(payload, ensure_ascii=False, separators=(",", ":"))}
+
+
+def _plain(value: Any, is_json: bool) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if value is None or is_json or isinstance(value, bool | int | str | float):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.isoformat()
+    if isinstance(value, date | Decimal):
+        return str(value)
+    raise TypeError(f"cannot send {type(value).__name__} in a row set")
+
+
+def insert_rows(
+    db: Session, table: Table, rows: list[dict[str, Any]], *, returning: Sequence[str] = ()
+) -> list[Any]:
+    """Insert ``rows`` (all with the same keys) in one statement; the ``returning``
+    columns of the new rows, in NO particular order. Joins the caller's transaction."""
+    if not rows:
+        return []
+    names = tuple(rows[0])
+    back = [table.c[name] for name in returning]
+    if not is_postgresql(db):
+        if back:
+            return list(db.execute(insert(table).returning(*back), rows))
+        db.execute(insert(table), rows)
+        return []
+    stmt = insert(table).from_select(names, rows_source(table, names))
+    params = rows_param(table, names, rows)
+    if back:
+        return list(db.execute(stmt.returning(*back), params))
+    db.execute(stmt, params)
+    return []
+
+
+def in_values(db: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)`` (one parameter)."""
+    values = list(values)
+    if not is_postgresql(db):
+        return column.in_(values)
+    return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
