@@ -1,5 +1,6 @@
 """Fixtures every test can use: a fresh database per test (SQLite always, PostgreSQL when
-``XIAODIAN_TEST_POSTGRES_URL`` is set), a frozen clock, settings, an app and clients.
+``XIAODIAN_TEST_POSTGRES_URL`` is set), a frozen clock, settings, an app and clients, and
+``count_queries`` for the tests that prove a page's number of SQL statements does not grow.
 
 Each test run creates its own PostgreSQL database with a random name and drops it at the
 end; each test starts from empty tables (reference data such as categories kept).
@@ -10,7 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from xiaodian import clock as clock_module
@@ -105,6 +108,73 @@ def _truncate(database: Database) -> None:
         if tables:
             quoted = ", ".join(f'"{t}"' for t in tables)
             conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+
+
+# --- counting SQL statements ---------------------------------------------------------------------
+
+# Transaction control: how many of these a block sends depends on how sessions are opened
+# (and SQLite's BEGIN is sent by our "begin" hook), not on the data, so they are not counted.
+_TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
+
+
+def _is_the_tests_own(statement: str) -> bool:
+    words = statement.split(None, 1)
+    if not words or words[0].upper() in _TRANSACTION_CONTROL:
+        return False
+    # The live rooms' event outbox is polled every 0.2 s on a thread of its own while the app
+    # runs (SELECT ... FROM live_events, now and then a DELETE): not the block's statements.
+    return "live_events" not in statement.lower()
+
+
+class QueryCounter:
+    """The SQL statements sent while a ``count_queries()`` block ran: ``statements`` (their
+    text, in order) and ``count`` (how many)."""
+
+    def __init__(self, only: Callable[[str], bool] | None = None) -> None:
+        self.statements: list[str] = []
+        self._only = only
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if _is_the_tests_own(statement) and (self._only is None or self._only(statement)):
+            self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(database: Database) -> Callable[..., AbstractContextManager[QueryCounter]]:
+    """Count the SQL statements a block sends, to show a page costs the same number of
+    queries whatever the amount of data (no N+1)::
+
+        with count_queries() as counter:
+            client.get(url)
+        assert counter.count == 5, counter.statements
+
+    Every statement on ``database.engine`` is seen (``before_cursor_execute``), from any
+    thread, so two kinds are left out because they are not the block's own work and would
+    make a count vary from run to run:
+
+    - transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE SAVEPOINT);
+    - any statement that names the ``live_events`` table: an app started by the test polls
+      that event outbox on its own thread every 0.2 s, so a request that takes a little
+      longer would otherwise count the poll's statements too.
+
+    ``count_queries(only=lambda statement: ...)`` keeps, of the rest, only the statements the
+    predicate accepts (e.g. only SELECTs, or only those that read one domain's tables).
+    """
+
+    @contextmanager
+    def _count(only: Callable[[str], bool] | None = None) -> Iterator[QueryCounter]:
+        counter = QueryCounter(only)
+        event.listen(database.engine, "before_cursor_execute", counter)
+        try:
+            yield counter
+        finally:
+            event.remove(database.engine, "before_cursor_execute", counter)
+
+    return _count
 
 
 @pytest.fixture(autouse=True)

@@ -3,12 +3,11 @@ driven through the real orders and payments services (sandbox provider)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import make_product, make_shop
@@ -177,32 +176,3 @@ def world(db: Session, database: Database, make_user: Any) -> World:
         shop_id=shop.id,
         other_shop_id=other_shop.id,
     )
-
-
-class QueryCounter:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.statements.append(statement)
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
-
-
-@pytest.fixture
-def count_queries(database: Database) -> Any:
-    """with count_queries() as counter: ... ; counter.count"""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def _count() -> Iterator[QueryCounter]:
-        counter = QueryCounter()
-        event.listen(database.engine, "before_cursor_execute", counter)
-        try:
-            yield counter
-        finally:
-            event.remove(database.engine, "before_cursor_execute", counter)
-
-    return _count

@@ -193,7 +193,7 @@ def test_other_peoples_orders_and_cases(world: World) -> None:
     assert world.db.get(AftersaleCase, case.id).status == "requested"
 
 
-def test_lists(world: World, count_queries: Any) -> None:
+def test_lists(world: World) -> None:
     first = world.paid()
     second = world.paid()
     a = open_line(world, first)

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from tests.factories import make_product, make_shop
 from xiaodian.catalog.models import Product, ProductImage, ProductStatus
@@ -404,20 +403,10 @@ def test_paging_link_and_unknown_sort_on_pages(client: Any, db: Any, make_user: 
 # --- query counts --------------------------------------------------------------------------------
 
 
-def _count_queries(database: Any, fn: Any) -> int:
-    statements: list[str] = []
-
-    def _record(*args: Any) -> None:
-        # The live rooms' background poller shares the engine; its statements are not ours.
-        if "live_" not in args[2] and not args[2].startswith("BEGIN"):
-            statements.append(args[2])
-
-    event.listen(database.engine, "before_cursor_execute", _record)
-    try:
+def _count_queries(count_queries: Any, fn: Any) -> int:
+    with count_queries() as counter:
         fn()
-    finally:
-        event.remove(database.engine, "before_cursor_execute", _record)
-    return len(statements)
+    return counter.count
 
 
 def _stock_shelf(db: Any, shop: Any, n: int) -> None:
@@ -439,23 +428,23 @@ def _stock_shelf(db: Any, shop: Any, n: int) -> None:
     ],
 )
 def test_listing_query_count_does_not_grow_with_products(
-    client: Any, db: Any, database: Any, make_user: Any, path: str
+    client: Any, db: Any, count_queries: Any, make_user: Any, path: str
 ) -> None:
     shop = make_shop(db, make_user())
     _stock_shelf(db, shop, 10)
-    few = _count_queries(database, lambda: client.get(path).raise_for_status())
+    few = _count_queries(count_queries, lambda: client.get(path).raise_for_status())
     _stock_shelf(db, shop, 30)
     assert db.query(Product).count() == 40
-    many = _count_queries(database, lambda: client.get(path).raise_for_status())
+    many = _count_queries(count_queries, lambda: client.get(path).raise_for_status())
     assert few == many
 
 
 def test_shop_page_query_count_is_constant(
-    client: Any, db: Any, database: Any, make_user: Any
+    client: Any, db: Any, count_queries: Any, make_user: Any
 ) -> None:
     shop = make_shop(db, make_user())
     _stock_shelf(db, shop, 10)
-    few = _count_queries(database, lambda: client.get(f"/shops/{shop.id}").raise_for_status())
+    few = _count_queries(count_queries, lambda: client.get(f"/shops/{shop.id}").raise_for_status())
     _stock_shelf(db, shop, 30)
-    many = _count_queries(database, lambda: client.get(f"/shops/{shop.id}").raise_for_status())
+    many = _count_queries(count_queries, lambda: client.get(f"/shops/{shop.id}").raise_for_status())
     assert few == many

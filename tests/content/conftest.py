@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from tests.factories import make_product, make_shop
 from xiaodian.accounts import service as accounts_service
@@ -92,21 +89,3 @@ def scene(db: Any, make_user: Any) -> Scene:
 def media_files(settings: Any) -> list[Path]:
     """Every file under the media directory (staging included)."""
     return sorted(p for p in Path(settings.media_dir).rglob("*") if p.is_file())
-
-
-@pytest.fixture
-def count_queries(database: Any) -> Any:
-    @contextmanager
-    def _count() -> Iterator[list[str]]:
-        statements: list[str] = []
-
-        def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            statements.append(statement)
-
-        event.listen(database.engine, "before_cursor_execute", before)
-        try:
-            yield statements
-        finally:
-            event.remove(database.engine, "before_cursor_execute", before)
-
-    return _count

@@ -1,16 +1,14 @@
-"""Helpers for the merchants tests: valid application bodies, images, query counting."""
+"""Helpers for the merchants tests: valid application bodies, images, media files."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
-from sqlalchemy import event
 
 from tests.factories import leaf_category
 from xiaodian.merchants import uscc
@@ -73,23 +71,3 @@ def media_files(settings: Any) -> Any:
         return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
     return _files
-
-
-@pytest.fixture
-def count_queries(database: Any) -> Any:
-    """with count_queries() as n: ...; n[0] is the number of SQL statements run."""
-
-    @contextmanager
-    def _count() -> Iterator[list[int]]:
-        seen = [0]
-
-        def _on(*_args: Any) -> None:
-            seen[0] += 1
-
-        event.listen(database.engine, "before_cursor_execute", _on)
-        try:
-            yield seen
-        finally:
-            event.remove(database.engine, "before_cursor_execute", _on)
-
-    return _count

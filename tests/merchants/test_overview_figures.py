@@ -8,14 +8,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from tests.factories import make_product, make_shop
 from xiaodian import clock as clock_module
 from xiaodian.accounts.actor import Actor
 from xiaodian.catalog.models import ProductStatus
-from xiaodian.db import Database
 from xiaodian.orders import addresses, service
 from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.checkout import checkout
@@ -134,7 +132,7 @@ def test_overview_is_for_the_shops_people_only(
 
 
 def test_overview_queries_do_not_grow_with_orders(
-    db: Session, make_user: Any, clock: Any, login_client: Any, database: Database
+    db: Session, make_user: Any, clock: Any, login_client: Any, count_queries: Any
 ) -> None:
     clock.set(NOW)
     world = World(db, make_user)
@@ -142,19 +140,9 @@ def test_overview_queries_do_not_grow_with_orders(
     url = f"/merchant/shops/{world.shop.id}"
 
     def count() -> int:
-        statements: list[str] = []
-
-        def on(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
-            # Not the live rooms' event poll, which runs on its own thread meanwhile.
-            if "live_events" not in statement and statement != "BEGIN":
-                statements.append(statement)
-
-        event.listen(database.engine, "before_cursor_execute", on)
-        try:
+        with count_queries() as counter:
             assert c.get(url).status_code == 200
-        finally:
-            event.remove(database.engine, "before_cursor_execute", on)
-        return len(statements)
+        return counter.count
 
     before = count()
     _fill(db, world)

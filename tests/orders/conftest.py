@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import make_product, make_shop
@@ -80,32 +80,3 @@ def scene(db: Session, make_user: Any) -> Scene:
         sku_id=product.skus[0].id,
         address_id=add_address(db, buyer),
     )
-
-
-class QueryCounter:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.statements.append(statement)
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
-
-
-@pytest.fixture
-def count_queries(database: Any) -> Any:
-    """with count_queries() as counter: ... ; counter.count"""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def _count() -> Any:
-        counter = QueryCounter()
-        event.listen(database.engine, "before_cursor_execute", counter)
-        try:
-            yield counter
-        finally:
-            event.remove(database.engine, "before_cursor_execute", counter)
-
-    return _count
