@@ -14,6 +14,13 @@ statements. Either way the caller gets the same rows back.
 
 ``RETURNING`` after ``INSERT ... SELECT`` comes back in no promised order: callers match
 returned rows by a unique column (an order number), never by position.
+
+What differs from a plain INSERT on PostgreSQL, and why the callers do not mind: a JSON
+column's ``None`` is SQL NULL (not JSON ``null``) and its object passes through ``jsonb``
+(keys come back sorted); values are sent as JSON (enums as their value, aware datetimes
+in ISO 8601, Decimal as text), not through the column type's bind processing; a Python
+default of a column the rows leave out is computed once per statement, so callers give
+every column that has a per-row default (ids come from the database).
 """
 
 from __future__ import annotations
@@ -40,15 +47,20 @@ def is_postgresql(db: Session) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
 
-@lru_cache(maxsize=256)
-def rows_source(table: Table, names: tuple[str, ...]) -> Select[Any]:
+def rows_source(db: Session, table: Table, names: tuple[str, ...]) -> Select[Any]:
     """``SELECT r.a, r.b ... FROM jsonb_populate_recordset(NULL::table, :xd_rows) AS r``:
     the rows of ``rows_param`` typed as the table's columns (PostgreSQL)."""
+    preparer = db.get_bind().dialect.identifier_preparer
+    return _rows_source(table, names, preparer.format_table(table))
+
+
+@lru_cache(maxsize=256)
+def _rows_source(table: Table, names: tuple[str, ...], qualified: str) -> Select[Any]:
     for name in names:
         if name not in table.c:
             raise KeyError(f"{table.name} has no column {name!r}")
     source = sa_text(
-        f'jsonb_populate_recordset(NULL::"{table.name}", CAST(:{ROWS_PARAM} AS jsonb)) AS r'
+        f"jsonb_populate_recordset(NULL::{qualified}, CAST(:{ROWS_PARAM} AS jsonb)) AS r"
     )
     columns: list[Any] = [literal_column(f'r."{name}"') for name in names]
     return sa_select(*columns).select_from(source)
@@ -60,7 +72,8 @@ def rows_param(
     """The parameters of ``rows_source``: the rows as one JSON array."""
     json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
     payload = [{name: _plain(row[name], name in json_columns) for name in names} for row in rows]
-    return {ROWS_PARAM: json.dumps(payload, ensure_ascii=False, separators=(",", ":"))}
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return {ROWS_PARAM: text}
 
 
 def _plain(value: Any, is_json: bool) -> Any:
@@ -91,7 +104,7 @@ def insert_rows(
             return list(db.execute(insert(table).returning(*back), rows))
         db.execute(insert(table), rows)
         return []
-    stmt = insert(table).from_select(names, rows_source(table, names))
+    stmt = insert(table).from_select(names, rows_source(db, table, names))
     params = rows_param(table, names, rows)
     if back:
         return list(db.execute(stmt.returning(*back), params))

@@ -45,7 +45,11 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING = 256 * 1024  # bytes a connection may lag behind before it is closed
+MAX_PENDING = 64 * 1024  # bytes a connection may lag behind before it is closed
+# Connections one process takes over; beyond, streams are served on the event loop (the
+# server's own limits apply to those). Handed-over connections are no longer counted by
+# the server (uvicorn's --limit-concurrency).
+MAX_CONNECTIONS = 20_000
 # A pass over a channel's connections pauses after every SLICE sends, so the event loop
 # (buyers) gets the GIL for a while: 5,000 viewers are 25 slices of ~4 ms, ~0.2 s in all.
 # Measured (bench/live_flash_sale.py, 5,000 viewers): buyers' p99 206 ms without pauses,
@@ -104,6 +108,7 @@ class Fanout:
         self._lock = threading.Lock()
         self._inbox: collections.deque[tuple[Any, ...]] = collections.deque()
         self._counts: dict[str, int] = {}  # adopted and not yet closed, per channel
+        self._total = 0
         self._thread: threading.Thread | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
@@ -136,7 +141,11 @@ class Fanout:
             return
         self._post(("stop",))
         thread.join(timeout=5)
-        self._thread = None
+        if not thread.is_alive():  # else it still owns its state: no second thread yet
+            self._thread = None
+
+    def full(self) -> bool:
+        return self._total >= MAX_CONNECTIONS
 
     def adopt(
         self, sock: socket.socket, channel: str, first: bytes, on_close: Callable[[], None]
@@ -149,6 +158,7 @@ class Fanout:
             raise RuntimeError("the fan-out thread is not running")
         with self._lock:
             self._counts[channel] = self._counts.get(channel, 0) + 1
+            self._total += 1
         self._post(("add", _Conn(sock, channel, on_close), first))
 
     def publish(self, channel: str, data: bytes) -> None:
@@ -294,15 +304,15 @@ class Fanout:
             self._close(conn)
 
     def _read(self, conn: _Conn) -> None:
-        """A viewer sends nothing after its request: data is ignored, EOF closes."""
+        """A viewer sends nothing after its request (EventSource never does): EOF or any
+        data closes the connection, so a client cannot keep this thread busy reading."""
         try:
-            data = conn.sock.recv(4096)
+            conn.sock.recv(1)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            data = b""
-        if not data:
-            self._close(conn)
+            pass
+        self._close(conn)
 
     def _close(self, conn: _Conn) -> None:
         if conn.closed:
@@ -319,6 +329,7 @@ class Fanout:
             if not members:
                 del self._channels[conn.channel]
         with self._lock:
+            self._total -= 1
             left = self._counts.get(conn.channel, 0) - 1
             if left > 0:
                 self._counts[conn.channel] = left

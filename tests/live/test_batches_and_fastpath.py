@@ -143,29 +143,22 @@ def test_batch_purchase_refuses_when_not_running_and_needs_distinct_buyers(
 
 
 def test_actors_for_tokens_resolves_many_in_few_queries(
-    db: Any, database: Any, scene: Scene, make_user: Any
+    db: Any, database: Any, scene: Scene, make_user: Any, count_queries: Any
 ) -> None:
     users = [make_user() for _ in range(20)]
     tokens = [_token(database, u) for u in users]
     host_token = _token(database, scene.host)
     with database.session() as session:
         accounts_service.logout(session, token=tokens[0])
-    from sqlalchemy import event
 
-    statements: list[str] = []
+    def is_select(statement: str) -> bool:
+        return statement.lstrip().upper().startswith("SELECT")
 
-    def _count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(database.engine, "before_cursor_execute", _count)
-    try:
-        with database.session(write=False) as session:
-            found = accounts_service.actors_for_tokens(
-                session, [*tokens, host_token, "nope", "x" * 300]
-            )
-    finally:
-        event.remove(database.engine, "before_cursor_execute", _count)
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+    with count_queries(only=is_select) as counter, database.session(write=False) as session:
+        found = accounts_service.actors_for_tokens(
+            session, [*tokens, host_token, "nope", "x" * 300]
+        )
+    assert counter.count == 2, counter.statements
     assert set(found) == {*tokens[1:], host_token}
     assert found[tokens[3]].user_id == users[3].id
     assert found[host_token].shop_roles == {scene.shop.id: "owner"}
@@ -241,3 +234,49 @@ def test_fast_path_answers_like_the_route(
         assert documented in c.get("/openapi.json").json()["paths"]
     assert sale_row(db, sale_id).remaining == 0
     assert db.scalar(select(func.count(FlashSaleOrder.id))) == 1
+
+
+def test_a_first_press_is_identified_by_the_writer(
+    db: Any, database: Any, scene: Scene, make_user: Any, app: Any
+) -> None:
+    """A bearer token the process has not seen goes to the writer, which finds the buyer
+    inside its batch: the purchase is made, the buyer is cached for the next press, and
+    an unknown token still gets the 401 (also when the sale has sold out meanwhile)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=2, limit=1)
+    first, racer, stranger = make_user(), make_user(), make_user()
+    for user in (first, racer, stranger):
+        add_address(db, user)
+    db.rollback()
+    path = f"/api/v1/live/rooms/{scene.room_id}/flash-sales/{sale_id}/buy"
+    authcache.clear()
+    with TestClient(app) as c:
+        token = _token(database, first)
+        assert authcache.cached(token) is None
+        ok = c.post(path, json={"quantity": 1}, headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 201, ok.text
+        cached = authcache.cached(token)
+        assert cached is not None and cached.user_id == first.id
+        again = c.post(path, json={}, headers={"Authorization": f"Bearer {token}"})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "limit_reached"
+        # one new buyer pressing twice at once: one unit, the other press refused
+        racer_auth = {"Authorization": f"Bearer {_token(database, racer)}"}
+        with ThreadPoolExecutor(2) as pool:
+            codes = sorted(
+                r.status_code
+                for r in pool.map(lambda _i: c.post(path, json={}, headers=racer_auth), range(2))
+            )
+        assert codes == [201, 409]
+        # sold out now: a new token that is nobody's gets 401, a real one the 409
+        assert c.post(path, json={}, headers={"Authorization": "Bearer nobody"}).status_code == 401
+        late = c.post(
+            path, json={}, headers={"Authorization": f"Bearer {_token(database, stranger)}"}
+        )
+        assert late.status_code == 409 and late.json()["error"]["code"] == "sold_out"
+    assert sale_row(db, sale_id).remaining == 0
+    buyers = db.scalars(select(FlashSaleOrder.buyer_id).where(FlashSaleOrder.sale_id == sale_id))
+    assert sorted(buyers) == sorted([first.id, racer.id])

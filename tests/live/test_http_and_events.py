@@ -4,7 +4,9 @@ one reaches a viewer connected to the other)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -509,3 +511,90 @@ def test_streams_are_handed_to_the_fanout_thread_and_leaving_is_counted(
             break
         assert time.monotonic() < deadline, [(r.viewer_key, r.watch_seconds) for r in rows]
         time.sleep(0.2)
+
+
+def test_handed_over_streams_close_cleanly(
+    db: Any, database: Any, scene: Scene, servers: list[Server]
+) -> None:
+    """A pipelined request behind the stream keeps the connection with the server (it
+    must still answer it); a viewer that sends data after its request is closed; a server
+    that stops closes the handed-over streams promptly and records their watch time."""
+    server = servers[0]
+    path = f"/live/{scene.room_id}/events"
+    pipelined = RawViewer(server.url, path)
+    pipelined.sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = pipelined.read_until(b"event: snapshot").split(b"\r\n\r\n", 1)[0].lower()
+    assert b"transfer-encoding: chunked" in head and b"connection: close" not in head
+    pipelined.close()
+
+    chatty = RawViewer(server.url, path)
+    assert b"connection: close" in chatty.read_until(b"event: snapshot").lower()
+    chatty.sock.sendall(b"hello?")
+    chatty.sock.settimeout(5)
+    with contextlib.suppress(ConnectionResetError):  # unread bytes make it a reset
+        while chatty.sock.recv(65536):  # the server ends the stream
+            pass
+    chatty.close()
+
+    watcher = RawViewer(server.url, path)
+    assert b"connection: close" in watcher.read_until(b"event: snapshot").lower()
+    time.sleep(2.5)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 5, "the server did not stop promptly"
+    watcher.sock.settimeout(5)
+    while watcher.sock.recv(65536):
+        pass
+    watcher.close()
+    db.rollback()
+    rows = db.scalars(select(LiveViewer).where(LiveViewer.room_id == scene.room_id)).all()
+    assert max(row.watch_seconds for row in rows) >= 2, [r.watch_seconds for r in rows]
+
+
+@pytest.fixture(params=["uvloop", "asyncio"])
+def thread_server(request: Any, app: Any, backend: str) -> Iterator[tuple[str, int]]:
+    """The app under uvicorn in a thread of this process (so a test can slow it down)."""
+    import uvicorn
+
+    if backend != "sqlite":
+        pytest.skip("runs on the SQLite file (PostgreSQL: same code path)")
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    config.loop = request.param
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_a_viewer_leaving_during_the_snapshot_is_no_error(
+    thread_server: tuple[str, int],
+    scene: Scene,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from xiaodian.content.live import events
+
+    original = events._read_snapshot
+
+    def slow(database: Any, room_id: int) -> Any:
+        time.sleep(0.5)
+        return original(database, room_id)
+
+    monkeypatch.setattr(events, "_read_snapshot", slow)
+    caplog.set_level(logging.ERROR)
+    sock = socket.create_connection(thread_server)
+    sock.sendall(f"GET /live/{scene.room_id}/events HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    time.sleep(0.1)
+    sock.close()
+    time.sleep(1.0)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []

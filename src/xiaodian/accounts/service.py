@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from xiaodian import clock, settings
+from xiaodian import bulk, clock, settings
 from xiaodian.accounts import security
 from xiaodian.accounts.actor import ANONYMOUS, Actor
 from xiaodian.accounts.models import AuthSession, User
@@ -248,7 +248,7 @@ def actors_for_tokens(db: Session, tokens: Iterable[str]) -> dict[str, Actor]:
         )
         .join(User, AuthSession.user_id == User.id)
         .where(
-            AuthSession.token_hash.in_(wanted),
+            bulk.in_values(db, AuthSession.token_hash, wanted),
             AuthSession.revoked_at.is_(None),
             AuthSession.expires_at > clock.now(),
             User.is_active.is_(True),

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xiaodian import clock
+from xiaodian import bulk, clock
 from xiaodian.accounts import service as accounts_service
 from xiaodian.accounts.actor import Actor
 from xiaodian.accounts.models import User
@@ -53,7 +53,7 @@ def roles_of_users(db: Session, *, user_ids: Iterable[int]) -> dict[int, dict[in
         return out
     rows = db.execute(
         select(ShopMember.user_id, ShopMember.shop_id, ShopMember.role).where(
-            ShopMember.user_id.in_(wanted)
+            bulk.in_values(db, ShopMember.user_id, wanted)
         )
     )
     for user_id, shop_id, role in rows:

@@ -46,6 +46,7 @@ def clear() -> None:
 
 
 MAX_BATCH = 500
+MAX_LOOKUPS = 3  # lookups running at once (each on a worker thread)
 
 
 def _lookup_many(database: Database, tokens: list[str]) -> dict[str, Actor]:
@@ -54,40 +55,50 @@ def _lookup_many(database: Database, tokens: list[str]) -> dict[str, Actor]:
 
 
 class _Batcher:
-    """Coalesces concurrent misses of one event loop into batched lookups."""
+    """Coalesces concurrent misses of one event loop into batched lookups, up to
+    ``MAX_LOOKUPS`` of them at once (one at a time, a miss arriving during a lookup
+    waited for it to end and then for its own: 1.5 lookups on average)."""
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pending: dict[str, asyncio.Future[Actor]] = {}
-        self.task: asyncio.Task[None] | None = None
+        self.running = 0
         self.lookups = 0
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def resolve(self, database: Database, token: str) -> Actor:
         loop = asyncio.get_running_loop()
         if self.loop is not loop:
-            self.loop, self.pending, self.task = loop, {}, None
+            self.loop, self.pending, self.running, self.tasks = loop, {}, 0, set()
         future = self.pending.get(token)
         if future is None:
             future = self.pending[token] = loop.create_future()
-            if self.task is None or self.task.done():
-                self.task = loop.create_task(self._drain(database))
+            if self.running < MAX_LOOKUPS:
+                self.running += 1
+                task = loop.create_task(self._drain(database, loop))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
         return await asyncio.shield(future)
 
-    async def _drain(self, database: Database) -> None:
-        while self.pending:
-            tokens = list(self.pending)[:MAX_BATCH]
-            batch = {token: self.pending.pop(token) for token in tokens}
-            self.lookups += 1
-            try:
-                found = await asyncio.to_thread(_lookup_many, database, tokens)
-            except Exception as exc:
-                for future in batch.values():
+    async def _drain(self, database: Database, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            while self.pending and self.loop is loop:
+                tokens = list(self.pending)[:MAX_BATCH]
+                batch = {token: self.pending.pop(token) for token in tokens}
+                self.lookups += 1
+                try:
+                    found = await asyncio.to_thread(_lookup_many, database, tokens)
+                except Exception as exc:
+                    for future in batch.values():
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for token, future in batch.items():
                     if not future.done():
-                        future.set_exception(exc)
-                continue
-            for token, future in batch.items():
-                if not future.done():
-                    future.set_result(found.get(token, ANONYMOUS))
+                        future.set_result(found.get(token, ANONYMOUS))
+        finally:
+            if self.loop is loop:
+                self.running -= 1
 
 
 _batcher = _Batcher()
@@ -101,22 +112,32 @@ async def actor_for(request: Request) -> Actor:
     return actor
 
 
+def cached(token: str) -> Actor | None:
+    """The token's cached Actor, or None when it is not (or no longer) in the cache."""
+    hit = _entries.get(_key(token))
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    return None
+
+
+def remember(token: str, actor: Actor) -> None:
+    """Cache an Actor resolved elsewhere (any thread); anonymous ones are not kept."""
+    if not actor.is_authenticated:
+        return
+    with _lock:
+        if len(_entries) >= MAX_ENTRIES:
+            _entries.clear()
+        _entries[_key(token)] = (time.monotonic() + TTL, actor)
+
+
 async def actor_for_token(database: Database, token: str | None) -> Actor:
     """The token's Actor (anonymous when missing or invalid), cached for TTL s."""
     if not token or len(token) > 200:
         return ANONYMOUS
-    key = _key(token)
-    now = time.monotonic()
-    hit = _entries.get(key)
-    if hit is not None and hit[0] > now:
-        actor = hit[1]
-    else:
+    actor = cached(token)
+    if actor is None:
         actor = await _batcher.resolve(database, token)
-        with _lock:
-            if len(_entries) >= MAX_ENTRIES:
-                _entries.clear()
-            if actor.is_authenticated:
-                _entries[key] = (now + TTL, actor)
+        remember(token, actor)
     return actor
 
 

@@ -344,15 +344,19 @@ async def serve(
     the connection is handed to the fan-out thread once the snapshot is written
     (``handover``): the event loop then spends nothing on this viewer's events."""
     transport = detachable_transport(send)
-    if transport is not None and realtime.hub.fanout.running:
-        await handover(
+    if (
+        transport is not None
+        and realtime.hub.fanout.running
+        and await handover(
             database,
             room_id,
             viewer_key=viewer_key,
             user_id=user_id,
             transport=transport,
+            send=send,
             receive=receive,
         )
+    ):
         return
     async with realtime.subscribe(live_service.channel(room_id)) as sub:
         stats.joined(room_id, viewer_key, user_id)
@@ -438,10 +442,12 @@ async def handover(
     viewer_key: str,
     user_id: int | None,
     transport: asyncio.Transport,
+    send: Any,
     receive: Any,
-) -> None:
+) -> bool:
     """Write the response head and the snapshot, then give the connection to the fan-out
-    thread (a duplicate of its socket) and let the server forget it.
+    thread (a duplicate of its socket) and let the server forget it. False when it cannot
+    be handed over after all (nothing written: the caller serves the stream itself).
 
     The subscription is held while the snapshot is read, so nothing published meanwhile
     is lost: its queue goes out after the snapshot, and from ``adopt`` on the fan-out
@@ -459,11 +465,26 @@ async def handover(
             if realtime.RESYNC not in queued:
                 break
             snapshot = sse("snapshot", await snapshots.get(database, room_id))
+        # From here to ``adopt``, no await: check again what the snapshot's read may
+        # have changed.
+        if transport.is_closing():  # the viewer left meanwhile
+            await _forgotten(receive)
+            return True
+        protocol = transport.get_protocol()
+        owner = getattr(send, "__self__", None)
+        if getattr(protocol, "cycle", owner) is not owner or getattr(protocol, "pipeline", None):
+            # The client sent another request behind this one (pipelining): the server
+            # still has to answer it, so the connection stays the server's.
+            return False
+        if realtime.hub.fanout.full():
+            return False
+        try:
+            sock = socket.socket(fileno=os.dup(transport.get_extra_info("socket").fileno()))
+        except OSError:  # closed meanwhile, or out of descriptors: serve it on the loop
+            return False
+        sock.setblocking(False)
         chunks.append(snapshot)
         chunks.extend(m.sse for m in queued if m is not realtime.KEEPALIVE)
-        raw = transport.get_extra_info("socket")
-        sock = socket.socket(fileno=os.dup(raw.fileno()))
-        sock.setblocking(False)
         stats.joined(room_id, viewer_key, user_id)
         started = time.monotonic()
 
@@ -475,13 +496,19 @@ async def handover(
         except RuntimeError:  # the fan-out stopped meanwhile (shutting down)
             sock.close()
             closed()
-            transport.close()
-            return
-    # The server closes its descriptor; the socket stays open through the duplicate. Wait
-    # for the server to see it, so it does not answer this request itself.
+    # The server closes its descriptor; the socket stays open through the duplicate.
     transport.abort()
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    await _forgotten(receive)
+    return True
+
+
+async def _forgotten(receive: Any) -> None:
+    """Wait (a few seconds at most) until the server has seen its side of the connection
+    close, so that it does not answer this request itself."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            while (await receive())["type"] != "http.disconnect":
+                pass
 
 
 _known_rooms: set[tuple[int, int]] = set()
@@ -603,6 +630,8 @@ async def stop_runtime() -> None:
                 await runtime.task
         runtime.task = None
     flash.stop_engine()
+    # Close the handed-over streams first: their watch time is counted as they close.
+    await asyncio.to_thread(realtime.hub.fanout.stop)
     if runtime.database is not None:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(flush_stats, runtime.database)
