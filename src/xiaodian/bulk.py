@@ -70,16 +70,41 @@ def rows_param(
     table: Table, names: Sequence[str], rows: Iterable[dict[str, Any]]
 ) -> dict[str, str]:
     """The parameters of ``rows_source``: the rows as one JSON array."""
-    json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
-    payload = [{name: _plain(row[name], name in json_columns) for name in names} for row in rows]
+    convert = [(name, _converter(table, name)) for name in names]
+    payload = []
+    for row in rows:
+        item = {}
+        for name, to_json in convert:
+            value = row[name]
+            item[name] = value if to_json is None or value is None else to_json(value)
+        payload.append(item)
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return {ROWS_PARAM: text}
 
 
-def _plain(value: Any, is_json: bool) -> Any:
+def _converter(table: Table, name: str) -> Any:
+    """How a column's Python values become JSON values; None: as they are."""
+    column_type = table.c[name].type
+    if isinstance(column_type, JSON):
+        return None
+    python_type: Any
+    try:
+        python_type = column_type.python_type
+    except NotImplementedError:
+        python_type = object
+    if isinstance(python_type, type) and issubclass(python_type, bool | int | str | float):
+        return _enum_value if issubclass(python_type, str) else None
+    return _plain
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
-    if value is None or is_json or isinstance(value, bool | int | str | float):
+    if isinstance(value, bool | int | str | float):
         return value
     if isinstance(value, datetime):
         if value.tzinfo is None:
