@@ -24,6 +24,7 @@ import json
 import logging
 import re
 import secrets
+from functools import lru_cache
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -83,19 +84,19 @@ class BuyFastPath:
             await self.app(scope, receive, send)
             return
         gettext = i18n.gettext_for(i18n.negotiate(_lang_cookie(cookie), accept_language))
+        body: dict[str, Any] | bytes
         try:
             status, body = await self._buy(
                 scope, receive, token, int(found.group(1)), int(found.group(2))
             )
         except DomainError as exc:
             status = exc.status_code
-            body = {"error": {"code": exc.code, "message": exc.render(gettext)}}
+            body = _error_body(exc.code, exc.render(gettext))
         except Exception:
             log.exception("flash: buy failed")
             status = 500
-            message = gettext("Something went wrong on our side.")
-            body = {"error": {"code": "internal", "message": message}}
-        payload = json.dumps(body, ensure_ascii=False).encode()
+            body = _error_body("internal", gettext("Something went wrong on our side."))
+        payload = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
         await send({"type": "http.response.start", "status": status, "headers": _JSON})
         await send({"type": "http.response.body", "body": payload})
 
@@ -187,6 +188,13 @@ class BuyFastPath:
         if actor is not None:
             return await flash.engine.buy(actor, **wanted)
         return await flash.engine.buy_by_token(token, **wanted)
+
+
+@lru_cache(maxsize=1024)
+def _error_body(code: str, message: str) -> bytes:
+    """A refusal's JSON, encoded once: after a sell-out thousands of answers are the same
+    few ("sold out", "limit reached") in a few languages."""
+    return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False).encode()
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -96,7 +96,7 @@ PUBLISH_INTERVAL = 0.25
 CROWD = 1000
 CROWD_PUBLISH_INTERVAL = 0.5
 VIEW_TTL = 2.0  # seconds a cached sale view is trusted without an event
-BATCH = 64
+BATCH = 256
 RETURN_BATCH = 1000
 SWITCH_INTERVAL = 0.001  # seconds (sys.setswitchinterval), see FlashEngine.start
 # Writer threads on PostgreSQL (each batch a transaction on its own connection; optimistic
