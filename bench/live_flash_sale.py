@@ -14,7 +14,9 @@ What it does, in one run (about a minute at most):
    live room (live), a flash sale (draft) and ``--buyers`` distinct buyer accounts, each with
    a default address and a bearer token (bulk inserts: one precomputed password hash;
    tokens stored as ``accounts.security.token_hash`` like ``accounts.service.issue_token``);
-2. starts ONE server process (``bench.common.run_server``);
+2. starts ONE server process (``bench.common.run_server``; ``--workers N`` starts N, for
+   PostgreSQL + Redis, where Redis carries the events and the flash-sale gate between
+   them);
 3. baseline: ``wrk`` on ``/healthz`` at the same concurrency -> ``baseline_per_s``;
 4. viewers: a separate process opens ``--viewers`` Server-Sent Events connections to the
    room (asyncio raw streams) and waits for each one's snapshot;
@@ -191,6 +193,11 @@ def need_wrk() -> str:
         if found:
             return found
     sys.exit("this benchmark needs wrk (Debian package `wrk`: sudo apt-get install -y wrk)")
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds of the server: its process and, with --workers, its worker processes."""
+    return common.process_tree_cpu_seconds(pid)
 
 
 def children_cpu() -> float:
@@ -708,6 +715,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--target", default=None, help="an already running server")
     parser.add_argument("--server-pid", type=int, default=0, help="with --target, for CPU")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes (PostgreSQL + Redis only)"
+    )
     parser.add_argument("--buyers", type=int, default=5000)
     parser.add_argument("--viewers", type=int, default=5000)
     parser.add_argument("--quantity", type=int, default=500)
@@ -769,7 +779,7 @@ def main() -> None:
         scene = seed(database_url, buyers=args.buyers, quantity=args.quantity, limit=args.limit)
         summary["seed_s"] = round(time.monotonic() - t0, 2)
         if not args.target:
-            server = stack.enter_context(common.run_server(env))
+            server = stack.enter_context(common.run_server(env, workers=args.workers))
             base_url, server_pid = server.url, server.pid
             print(f"server {base_url} pid {server_pid}", file=sys.stderr, flush=True)
         work = Path(tempfile.mkdtemp(prefix="xiaodian-wrk-"))
@@ -787,7 +797,7 @@ def main() -> None:
         stack.callback(host.close)
 
         # a. baseline
-        cpu0 = common.process_cpu_seconds(server_pid) if server_pid else 0.0
+        cpu0 = server_cpu(server_pid) if server_pid else 0.0
         base = run_wrk(
             wrk,
             base_url,
@@ -798,7 +808,7 @@ def main() -> None:
             threads=args.wrk_threads,
             script=script,
         )
-        cpu1 = common.process_cpu_seconds(server_pid) if server_pid else 0.0
+        cpu1 = server_cpu(server_pid) if server_pid else 0.0
         summary["baseline_per_s"] = round(base["requests"] / base["seconds"], 1)
         summary["baseline_p99_ms"] = round(base["p99_us"] / 1000, 1)
         summary["baseline_client_cpu_s"] = base["client_cpu_s"]
@@ -863,7 +873,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        cpu0 = common.process_cpu_seconds(server_pid) if server_pid else 0.0
+        cpu0 = server_cpu(server_pid) if server_pid else 0.0
         sale = run_wrk(
             wrk,
             base_url,
@@ -876,7 +886,7 @@ def main() -> None:
             tokens=tokens,
             body='{"quantity": 1}',
         )
-        cpu1 = common.process_cpu_seconds(server_pid) if server_pid else 0.0
+        cpu1 = server_cpu(server_pid) if server_pid else 0.0
         if profiler is not None:
             profiler.wait(timeout=30)
         stop_announcing = True
@@ -919,6 +929,7 @@ def main() -> None:
             buyers=len(scene["tokens"]),
             connections=args.connections,
             per_buyer_limit=args.limit,
+            workers=args.workers,
         )
         summary["ratio"] = round(summary["attempts_per_s"] / summary["baseline_per_s"], 3)
         summary["orders_created_201"] = statuses.get("201", 0)
