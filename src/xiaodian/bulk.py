@@ -47,27 +47,27 @@ def is_postgresql(db: Session) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
 
-def rows_source(db: Session, table: Table, names: tuple[str, ...]) -> Select[Any]:
+def rows_source(
+    db: Session, table: Table, names: tuple[str, ...], param: str = ROWS_PARAM
+) -> Select[Any]:
     """``SELECT r.a, r.b ... FROM jsonb_populate_recordset(NULL::table, :xd_rows) AS r``:
     the rows of ``rows_param`` typed as the table's columns (PostgreSQL)."""
     preparer = db.get_bind().dialect.identifier_preparer
-    return _rows_source(table, names, preparer.format_table(table))
+    return _rows_source(table, names, preparer.format_table(table), param)
 
 
 @lru_cache(maxsize=256)
-def _rows_source(table: Table, names: tuple[str, ...], qualified: str) -> Select[Any]:
+def _rows_source(table: Table, names: tuple[str, ...], qualified: str, param: str) -> Select[Any]:
     for name in names:
         if name not in table.c:
             raise KeyError(f"{table.name} has no column {name!r}")
-    source = sa_text(
-        f"jsonb_populate_recordset(NULL::{qualified}, CAST(:{ROWS_PARAM} AS jsonb)) AS r"
-    )
+    source = sa_text(f"jsonb_populate_recordset(NULL::{qualified}, CAST(:{param} AS jsonb)) AS r")
     columns: list[Any] = [literal_column(f'r."{name}"') for name in names]
     return sa_select(*columns).select_from(source)
 
 
 def rows_param(
-    table: Table, names: Sequence[str], rows: Iterable[dict[str, Any]]
+    table: Table, names: Sequence[str], rows: Iterable[dict[str, Any]], param: str = ROWS_PARAM
 ) -> dict[str, str]:
     """The parameters of ``rows_source``: the rows as one JSON array."""
     convert = [(name, _converter(table, name)) for name in names]
@@ -79,7 +79,7 @@ def rows_param(
             item[name] = value if to_json is None or value is None else to_json(value)
         payload.append(item)
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return {ROWS_PARAM: text}
+    return {param: text}
 
 
 def _converter(table: Table, name: str) -> Any:
@@ -135,6 +135,29 @@ def insert_rows(
         return list(db.execute(stmt.returning(*back), params))
     db.execute(stmt, params)
     return []
+
+
+def insert_together(db: Session, parts: Sequence[tuple[Table, list[dict[str, Any]]]]) -> None:
+    """Rows into several tables (no RETURNING), in ONE statement on PostgreSQL: the first
+    tables' inserts as data-modifying ``WITH`` clauses of the last one's (one round trip
+    instead of one per table). Joins the caller's transaction."""
+    parts = [(table, rows) for table, rows in parts if rows]
+    if not parts:
+        return
+    if not is_postgresql(db) or len(parts) == 1:
+        for table, rows in parts:
+            insert_rows(db, table, rows)
+        return
+    params: dict[str, str] = {}
+    statements = []
+    for index, (table, rows) in enumerate(parts):
+        names, param = tuple(rows[0]), f"{ROWS_PARAM}_{index}"
+        statements.append(insert(table).from_select(names, rows_source(db, table, names, param)))
+        params.update(rows_param(table, names, rows, param))
+    stmt = statements[-1]
+    for index, before in enumerate(statements[:-1]):
+        stmt = stmt.add_cte(before.cte(f"xd_part_{index}"))
+    db.execute(stmt, params)
 
 
 def in_values(db: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:

@@ -23,6 +23,7 @@ import hashlib
 import json
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -303,14 +304,17 @@ def create_orders_for_buyers(
     *,
     channel: Channel,
     reserve_stock: bool = True,
+    also: Callable[[list[CreatedOrder]], list[tuple[Table, list[dict[str, Any]]]]] | None = None,
 ) -> list[list[CreatedOrder]]:
     """``create_orders`` for many buyers at once: ``carts`` is [(buyer_id, lines, address)],
     the result their orders in the same order. The same few statements for 1 or 200
     buyers (a live flash sale's batch): the orders, their lines and their events are one
     Core multi-row INSERT each, and the orders come back as ``CreatedOrder`` (read the
     full order through ``orders.service`` if needed). No purchase limits, and the channel
-    is taken as given ("video" is not accepted here). Does NOT commit (joins the caller's
-    transaction; on an error, which concerns the whole batch, the caller must roll back)."""
+    is taken as given ("video" is not accepted here). ``also``: rows of the caller's own to
+    write with the lines and events (one statement on PostgreSQL), made from the new orders.
+    Does NOT commit (joins the caller's transaction; on an error, which concerns the whole
+    batch, the caller must roll back)."""
     if channel.type not in CHANNELS or channel.type == "video":
         raise InvalidInput(_("Unknown sales channel."), code="bad_channel")
     if not carts:
@@ -334,18 +338,27 @@ def create_orders_for_buyers(
         for order_id, order_no in bulk.insert_rows(db, _ORDERS, rows, returning=("id", "order_no"))
     }
     ids = [new_ids[row["order_no"]] for row in rows]
-    _insert_lines_and_events(db, ids, [row["buyer_id"] for row in rows], line_rows, now)
-    out: list[list[CreatedOrder]] = [[] for _cart in parsed]
-    for index, order_id, row in zip(owners, ids, rows, strict=True):
-        out[index].append(
-            CreatedOrder(
-                id=order_id,
-                order_no=row["order_no"],
-                buyer_id=row["buyer_id"],
-                shop_id=row["shop_id"],
-                total_fen=row["total_fen"],
-            )
+    created = [
+        CreatedOrder(
+            id=order_id,
+            order_no=row["order_no"],
+            buyer_id=row["buyer_id"],
+            shop_id=row["shop_id"],
+            total_fen=row["total_fen"],
         )
+        for order_id, row in zip(ids, rows, strict=True)
+    ]
+    _insert_lines_and_events(
+        db,
+        ids,
+        [row["buyer_id"] for row in rows],
+        line_rows,
+        now,
+        also=also(created) if also is not None else [],
+    )
+    out: list[list[CreatedOrder]] = [[] for _cart in parsed]
+    for index, order in zip(owners, created, strict=True):
+        out[index].append(order)
     return out
 
 
@@ -441,8 +454,11 @@ def _insert_lines_and_events(
     buyer_ids: list[int],
     line_rows: list[list[dict[str, Any]]],
     now: datetime,
+    *,
+    also: list[tuple[Table, list[dict[str, Any]]]] | None = None,
 ) -> None:
-    """Lines and "created" events of new orders, one statement each (``bulk``)."""
+    """Lines and "created" events of new orders (and the caller's ``also`` rows), in one
+    statement on PostgreSQL (``bulk.insert_together``)."""
     lines = [
         {"order_id": order_id, **row}
         for order_id, rows in zip(order_ids, line_rows, strict=True)
@@ -461,8 +477,7 @@ def _insert_lines_and_events(
         }
         for order_id, buyer_id in zip(order_ids, buyer_ids, strict=True)
     ]
-    bulk.insert_rows(db, _LINES, lines)
-    bulk.insert_rows(db, _EVENTS, events)
+    bulk.insert_together(db, [(_LINES, lines), (_EVENTS, events), *(also or [])])
 
 
 def _write_orders(

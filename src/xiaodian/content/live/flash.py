@@ -552,27 +552,36 @@ def _write_purchases(
         )
         for i in indexes
     ]
+    quantities = {int(buyers[i][0].user_id or 0): buyers[i][1] for i in indexes}
+
+    def flash_rows(created: list[CreatedOrder]) -> list[tuple[Table, list[dict[str, Any]]]]:
+        return [
+            (
+                _FLASH_ORDERS,
+                [
+                    {
+                        "sale_id": info.id,
+                        "room_id": info.room_id,
+                        "order_id": order.id,
+                        "order_no": order.order_no,
+                        "buyer_id": order.buyer_id,
+                        "quantity": quantities[order.buyer_id],
+                        "amount_fen": order.total_fen,
+                        "state": FlashOrderState.LIVE,
+                        "created_at": now,
+                    }
+                    for order in created
+                ],
+            )
+        ]
+
+    # The flash-sale rows go with the orders' lines and events (one statement on PostgreSQL).
     orders = [
-        o[0] for o in create_orders_for_buyers(db, carts, channel=channel_, reserve_stock=False)
+        o[0]
+        for o in create_orders_for_buyers(
+            db, carts, channel=channel_, reserve_stock=False, also=flash_rows
+        )
     ]
-    bulk.insert_rows(
-        db,
-        _FLASH_ORDERS,
-        [
-            {
-                "sale_id": info.id,
-                "room_id": info.room_id,
-                "order_id": order.id,
-                "order_no": order.order_no,
-                "buyer_id": order.buyer_id,
-                "quantity": buyers[i][1],
-                "amount_fen": order.total_fen,
-                "state": FlashOrderState.LIVE,
-                "created_at": now,
-            }
-            for i, order in zip(indexes, orders, strict=True)
-        ],
-    )
     return orders
 
 
