@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
@@ -18,6 +18,7 @@ from xiaodian.content.models import Video
 from xiaodian.errors import DomainError
 from xiaodian.merchants import service as merchants_service
 from xiaodian.web.deps import CurrentActor, DbDep, SignedIn
+from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -70,14 +71,10 @@ def video(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Re
 # --- studio -------------------------------------------------------------------------------
 
 
-def _sign_in(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-
-
 @router.get("/studio/videos")
 def studio(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     videos = service.studio_videos(db, actor)
     shops = merchants_service.my_shops(db, actor)
     return render(request, "content/studio.html", {"videos": videos, "shops": shops})
@@ -106,7 +103,7 @@ def new_video_form(
     shop: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     ctx = _form_ctx(db, actor, shop)
     if ctx["shop_id"] is None and not actor.is_creator:
         ctx["error"] = request.state.gettext(
@@ -184,7 +181,7 @@ def new_video(
     shop_id: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     shop = int(shop_id) if shop_id.isdigit() else None
     return _upload(
         request,
@@ -220,7 +217,7 @@ def _studio_ctx(db: DbDep, actor: Actor, video_id: int, **extra: Any) -> dict[st
 @router.get("/studio/videos/{video_id}")
 def edit_video_form(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     return render(request, "content/edit.html", _studio_ctx(db, actor, video_id))
 
 
@@ -236,7 +233,7 @@ def edit_video(
     product_refs: RefsField = "",
 ) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     try:
         ids = service.parse_product_refs([*products, product_refs])
         service.update_video(db, actor, video_id, caption=caption, tags=tags, product_ids=ids)
@@ -256,7 +253,7 @@ def set_visibility(
     hidden: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     try:
         service.update_video(db, actor, video_id, hidden=hidden == "1")
     except DomainError as exc:
@@ -269,7 +266,7 @@ def set_visibility(
 @router.post("/studio/videos/{video_id}/delete")
 def delete_video(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     try:
         video = service.managed_video(db, actor, video_id)
         shop_id = video.shop_id
@@ -288,7 +285,7 @@ def delete_video(request: Request, db: DbDep, actor: CurrentActor, video_id: int
 @router.get("/merchant/shops/{shop_id}/content")
 def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: int) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
     videos: list[Video] = service.studio_videos(db, actor, shop_id=shop_id)
     ctx = {"shop": shop, "section": "content", "videos": videos}
@@ -298,7 +295,7 @@ def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: int)
 @router.get("/merchant/shops/{shop_id}/content/videos/new")
 def shop_video_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: int) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
     ctx = _form_ctx(db, actor, shop_id, shop=shop, section="content")
     return render(request, "content/shop_upload.html", ctx)
@@ -318,7 +315,7 @@ def shop_video(
     product_refs: RefsField = "",
 ) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
     return _upload(
         request,
@@ -369,7 +366,7 @@ def moderation_queue(
 ) -> Response:
     """Operators: flagged / all / removed videos, newest first, playable inline."""
     if not actor.is_authenticated:
-        return RedirectResponse(f"/login?next={quote('/ops/videos')}", status_code=303)
+        return sign_in_redirect(request)
     return _moderation(request, db, actor, filter=filter, page=page)
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from xiaodian.aftersales import service as aftersales_service
 from xiaodian.catalog import service as catalog_service
@@ -13,6 +11,7 @@ from xiaodian.content import moderation
 from xiaodian.merchants import applications as merchant_applications
 from xiaodian.payments import service as payments_service
 from xiaodian.web.deps import CurrentActor, DbDep
+from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -22,7 +21,7 @@ router = APIRouter(include_in_schema=False)
 def dashboard(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     """Counts of what waits for operators, each from its domain; each card links to its queue."""
     if not actor.is_authenticated:
-        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        return sign_in_redirect(request)
     counts = merchant_applications.count_applications(db, actor)
     waiting = {
         "review": catalog_service.count_review_queue(db, actor),

@@ -24,13 +24,10 @@ from xiaodian.errors import DomainError, InvalidInput, NotFound, _
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import parse_yuan
 from xiaodian.web.deps import CurrentActor, DbDep
+from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
 
 router = APIRouter(include_in_schema=False, lifespan=events.lifespan)
-
-
-def _sign_in(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
 
 def _back(path: str, **params: str) -> Response:
@@ -158,7 +155,7 @@ def _room_form_ctx(
 @router.get("/studio/live")
 def studio_rooms(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     rooms = live_service.list_host_rooms(db, actor)
     shops = merchants_service.my_shops(db, actor)
     ctx = {"rooms": rooms, "shops": shops, **_room_form_ctx(db, actor, shop_id=None)}
@@ -187,7 +184,7 @@ async def studio_create(
     request: Request, db: DbDep, actor: CurrentActor, cover: UploadFile | None = File(None)
 ) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     try:
         room = await _create(request, db, actor, None, cover)
     except DomainError as exc:
@@ -207,7 +204,7 @@ async def studio_create(
 @router.get("/merchant/shops/{shop_id}/live")
 def shop_rooms(request: Request, db: DbDep, actor: CurrentActor, shop_id: int) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
     rooms = live_service.list_shop_rooms(db, actor, shop_id)
     ctx = {
@@ -228,7 +225,7 @@ async def shop_create(
     cover: UploadFile | None = File(None),
 ) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
     try:
         room = await _create(request, db, actor, shop_id, cover)
@@ -279,7 +276,7 @@ def _console(
 @router.get("/live/{room_id}/host")
 def host_console(request: Request, db: DbDep, actor: CurrentActor, room_id: int) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     return _console(request, db, actor, room_id)
 
 
@@ -416,6 +413,6 @@ async def host_stop_sale(
 @router.get("/live/{room_id}/report")
 def report_page(request: Request, db: DbDep, actor: CurrentActor, room_id: int) -> Response:
     if not actor.is_authenticated:
-        return _sign_in(request)
+        return sign_in_redirect(request)
     report = live_service.report(db, actor, room_id)
     return render(request, "live/report.html", {"report": report, "room": report.room})
