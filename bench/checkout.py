@@ -83,12 +83,10 @@ def seed(database_url: str, *, shops: int, buyers: int) -> Scene:
 
     from xiaodian import clock
     from xiaodian.accounts import security
-    from xiaodian.accounts import service as accounts
     from xiaodian.accounts.models import User
     from xiaodian.catalog.models import Category, Product, ProductSpec, ProductStatus, Sku
     from xiaodian.db import Database
     from xiaodian.merchants.models import EntityType, MemberRole, Shop, ShopMember
-    from xiaodian.orders.models import Address
 
     database = Database(database_url)
     tag = os.urandom(3).hex()
@@ -150,53 +148,11 @@ def seed(database_url: str, *, shops: int, buyers: int) -> Scene:
             db.commit()
             sku_ids = [sku.id for sku in sku_rows]
 
-            db.execute(
-                sa.insert(User),
-                [
-                    {
-                        "email": f"buyer{i}-{tag}@bench.example",
-                        "password_hash": password_hash,
-                        "display_name": f"买家{i}",
-                        "created_at": now,
-                    }
-                    for i in range(buyers)
-                ],
-            )
-            ids = list(
-                db.scalars(
-                    sa.select(User.id)
-                    .where(User.email.like(f"buyer%-{tag}@bench.example"))
-                    .order_by(User.id)
-                )
-            )
-            db.execute(
-                sa.insert(Address),
-                [
-                    {
-                        "user_id": uid,
-                        "name": "张三",
-                        "phone": "13800138000",
-                        "province": "浙江省",
-                        "city": "杭州市",
-                        "district": "西湖区",
-                        "detail": f"文三路 {i % 500 + 1} 号",
-                        "is_default": True,
-                        "created_at": now,
-                    }
-                    for i, uid in enumerate(ids)
-                ],
-            )
-            db.commit()
-            addresses: dict[int, int] = {
-                user_id: address_id
-                for user_id, address_id in db.execute(
-                    sa.select(Address.user_id, Address.id).where(Address.user_id.in_(ids))
-                )
-            }
-            db.rollback()
             people = [
-                Buyer(token=accounts.issue_token(db, user_id=uid), address_id=addresses[uid])
-                for uid in ids
+                Buyer(token=buyer.token, address_id=buyer.address_id)
+                for buyer in common.seed_buyers(
+                    db, count=buyers, tag=tag, now=now, password_hash=password_hash
+                )
             ]
         return Scene(buyers=people, skus=sku_ids)
     finally:

@@ -29,6 +29,85 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@dataclass
+class SeededBuyer:
+    user_id: int
+    token: str  # a bearer token, stored hashed as ``accounts.service.issue_token`` does
+    address_id: int  # the default address
+
+
+def seed_buyers(
+    db: Any, *, count: int, tag: str, now: Any, password_hash: str
+) -> list[SeededBuyer]:
+    """``count`` buyer accounts, each with a default address and a bearer token, in three
+    bulk inserts (thousands in seconds); commits. ``tag`` keeps their emails unique."""
+    from datetime import timedelta
+
+    from xiaodian.accounts import security
+    from xiaodian.accounts.models import AuthSession, User
+    from xiaodian.orders.models import Address
+
+    db.execute(
+        sa.insert(User),
+        [
+            {
+                "email": f"buyer{i}-{tag}@bench.example",
+                "password_hash": password_hash,
+                "display_name": f"买家{i}",
+                "created_at": now,
+            }
+            for i in range(count)
+        ],
+    )
+    ids = list(
+        db.scalars(
+            sa.select(User.id)
+            .where(User.email.like(f"buyer%-{tag}@bench.example"))
+            .order_by(User.id)
+        )
+    )
+    assert len(ids) == count
+    db.execute(
+        sa.insert(Address),
+        [
+            {
+                "user_id": uid,
+                "name": "张三",
+                "phone": "13800138000",
+                "province": "浙江省",
+                "city": "杭州市",
+                "district": "西湖区",
+                "detail": f"文三路 {i % 500 + 1} 号",
+                "is_default": True,
+                "created_at": now,
+            }
+            for i, uid in enumerate(ids)
+        ],
+    )
+    tokens = [security.new_token() for _ in ids]
+    db.execute(
+        sa.insert(AuthSession),
+        [
+            {
+                "token_hash": security.token_hash(token),
+                "user_id": uid,
+                "kind": "bearer",
+                "created_at": now,
+                "expires_at": now + timedelta(days=30),
+            }
+            for uid, token in zip(ids, tokens, strict=True)
+        ],
+    )
+    addresses = dict(
+        db.execute(sa.select(Address.user_id, Address.id).where(Address.user_id.in_(ids))).all()
+    )
+    db.commit()
+    return [
+        SeededBuyer(user_id=uid, token=token, address_id=addresses[uid])
+        for uid, token in zip(ids, tokens, strict=True)
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

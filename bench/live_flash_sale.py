@@ -13,7 +13,7 @@ What it does, in one run (about a minute at most):
 1. seeds, in-process, a fresh database: a shop, a product with a SKU in stock, a host, a
    live room (live), a flash sale (draft) and ``--buyers`` distinct buyer accounts, each with
    a default address and a bearer token (bulk inserts: one precomputed password hash;
-   tokens stored as ``accounts.security.token_hash`` like ``accounts.service.issue_token``);
+   ``bench.common.seed_buyers``);
 2. starts ONE server process (``bench.common.run_server``; ``--workers N`` starts N, for
    PostgreSQL + Redis, where Redis carries the events and the flash-sale gate between
    them);
@@ -264,7 +264,6 @@ def seed(database_url: str, *, buyers: int, quantity: int, limit: int) -> dict[s
     from xiaodian.content.live import service as live
     from xiaodian.db import Database
     from xiaodian.merchants.models import EntityType, MemberRole, Shop, ShopMember
-    from xiaodian.orders.models import Address
 
     database = Database(database_url)
     now = clock.now()
@@ -332,67 +331,13 @@ def seed(database_url: str, *, buyers: int, quantity: int, limit: int) -> dict[s
             host_id, shop_id, product_id = host.id, shop.id, product.id
             sku_id = product.skus[0].id
 
-        # Buyers: users, default addresses and bearer sessions, a few statements each.
-        tokens = [security.new_token() for _ in range(buyers)]
+        # Buyers: users, default addresses and bearer sessions, a few statements in all.
         with database.session() as db:
-            first = db.scalar(sa.select(sa.func.coalesce(sa.func.max(User.id), 0))) or 0
-            db.execute(
-                sa.insert(User),
-                [
-                    {
-                        "email": f"buyer{i}-{tag}@bench.example",
-                        "password_hash": PASSWORD_HASH,
-                        "display_name": f"买家{i}",
-                        "is_operator": False,
-                        "is_creator": False,
-                        "is_sharer": False,
-                        "is_active": True,
-                        "failed_logins": 0,
-                        "created_at": now,
-                    }
-                    for i in range(buyers)
-                ],
+            seeded = common.seed_buyers(
+                db, count=buyers, tag=tag, now=now, password_hash=PASSWORD_HASH
             )
-            ids = list(
-                db.scalars(
-                    sa.select(User.id)
-                    .where(User.id > first, User.email.like(f"%-{tag}@bench.example"))
-                    .where(User.id != host_id)
-                    .order_by(User.id)
-                )
-            )
-            assert len(ids) == buyers
-            db.execute(
-                sa.insert(Address),
-                [
-                    {
-                        "user_id": uid,
-                        "name": "张三",
-                        "phone": "13800138000",
-                        "province": "浙江省",
-                        "city": "杭州市",
-                        "district": "西湖区",
-                        "detail": f"文三路 {i % 500 + 1} 号",
-                        "is_default": True,
-                        "created_at": now,
-                    }
-                    for i, uid in enumerate(ids)
-                ],
-            )
-            db.execute(
-                sa.insert(AuthSession),
-                [
-                    {
-                        "token_hash": security.token_hash(token),
-                        "user_id": uid,
-                        "kind": "bearer",
-                        "created_at": now,
-                        "expires_at": expires,
-                    }
-                    for uid, token in zip(ids, tokens, strict=True)
-                ],
-            )
-            db.commit()
+        tokens = [buyer.token for buyer in seeded]
+        ids = [buyer.user_id for buyer in seeded]
 
         host_actor = Actor(user_id=host_id, display_name="主播小美", shop_roles={shop_id: "owner"})
         with database.session() as db:
