@@ -811,6 +811,7 @@ def main() -> None:
                     "--format",
                     "raw",
                     "--nonblocking",
+                    *(["--subprocesses"] if args.workers > 1 else []),
                     *(["--idle"] if args.profile_idle else []),
                     "-o",
                     args.profile,

@@ -22,11 +22,12 @@ In the web process purchases go through ``FlashEngine``: requests are answered f
 when the sale is sold out, ended or the buyer is at the limit, and the rest are queued to
 writer threads that commit them in batches (group commit): ONE on SQLite, so 64
 concurrent buyers never spin on its busy lock; ``WRITERS`` on PostgreSQL, each on a
-connection of its own, where a batch is one statement per table (every statement is a
-network round trip there) and writes its orders BEFORE taking the units from the sale row
-(``optimistic``), so the hot row is locked for one UPDATE and the commit only and the
+connection of its own, where a batch is ONE statement (``onestatement``: every statement
+is a network round trip there, and the client work around each one was most of a batch's
+time) that writes the orders BEFORE taking the units from the sale row (``optimistic``),
+so the hot row is locked from the end of that statement to the commit only and the
 writers' batches overlap. An optimistic batch that finds too few units rolls back and runs
-again in the locked order. Updates of "remaining" are coalesced to at most 4 events per
+again in the locked order, one statement per table. Updates of "remaining" are coalesced to at most 4 events per
 second per sale, 2 when a crowd watches the room in this process (each event goes to every
 viewer), plus one the moment it sells out; the last state is always published.
 """
@@ -125,6 +126,10 @@ def _limit_reached(limit: int) -> Conflict:
     return Conflict(
         _("You can buy at most %(n)s of this flash sale."), code="limit_reached", n=limit
     )
+
+
+def _no_address() -> InvalidInput:
+    return InvalidInput(_("Add a shipping address first."), code="address_required")
 
 
 def _not_running() -> IllegalTransition:
@@ -609,12 +614,27 @@ def purchase_batch_in_tx(
 
     ``optimistic``: write the orders BEFORE taking the units, so the sale row is locked
     only for its UPDATE and the commit (several writers overlap); raises ``SaleMoved``
-    when the units are not all there (the caller rolls back and calls again without)."""
+    when the units are not all there (the caller rolls back and calls again without).
+    On PostgreSQL that is the whole batch in ONE statement (``onestatement``)."""
     from xiaodian.orders import addresses
 
     count = len(buyers)
     if len({actor.user_id for actor, _q in buyers}) != count:
         raise ValueError("purchase_batch_in_tx needs distinct buyers")
+    if optimistic and bulk.is_postgresql(db):  # the whole batch in one statement
+        from xiaodian.content.live import onestatement
+
+        return onestatement.purchase(
+            db,
+            info,
+            buyers,
+            [
+                _limit_reached(info.per_buyer_limit) if q > info.per_buyer_limit else None
+                for _a, q in buyers
+            ],
+            limit_reached=lambda: _limit_reached(info.per_buyer_limit),
+            no_address=_no_address,
+        )
     results: list[Purchased | DomainError | None] = [None] * count
     now = clock.now()
     found = addresses.default_addresses(db, [actor.require_user() for actor, _q in buyers])
@@ -623,9 +643,7 @@ def purchase_batch_in_tx(
         if quantity > info.per_buyer_limit:
             results[index] = _limit_reached(info.per_buyer_limit)
         elif actor.user_id not in found:
-            results[index] = InvalidInput(
-                _("Add a shipping address first."), code="address_required"
-            )
+            results[index] = _no_address()
         else:
             candidates.append(index)
     counted: list[int] = []

@@ -1,0 +1,161 @@
+"""The PostgreSQL writers' one-statement batch (``content.live.onestatement``): the same
+answers and the same rows as the per-table path, one round trip, and backing off to the
+locked path whenever the units, the sale or an order number are not as expected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Table, func, select
+
+from tests.live.conftest import Scene, actor_for, add_address, sale_row, stock
+from xiaodian.content.live import flash, onestatement
+from xiaodian.content.live.models import FlashSaleBuyer, FlashSaleOrder
+from xiaodian.errors import Conflict, InvalidInput
+from xiaodian.orders.models import Order, OrderEvent, OrderLine
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only(backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("the one-statement batch is PostgreSQL's (SQLite: one statement per table)")
+
+
+def _info(database: Any, sale_id: int) -> flash.SaleInfo:
+    with database.session(write=False) as session:
+        return flash.load_info(session, sale_id)[0]
+
+
+def _row(db: Any, table: Table, *where: Any) -> dict[str, Any]:
+    found = db.execute(select(table).where(*where)).mappings().one()
+    return dict(found)
+
+
+def test_one_statement_writes_the_rows_the_general_path_writes(
+    db: Any, database: Any, scene: Scene, make_user: Any, clock: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=5, limit=2, price_fen=1234)
+    buyer = make_user()
+    add_address(db, buyer)
+    db.rollback()
+    info = _info(database, sale_id)
+    with database.session() as session:  # one statement
+        first = flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)], optimistic=True)
+        session.commit()
+    with database.session() as session:  # the per-table path (create_orders_for_buyers)
+        second = flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
+        session.commit()
+    assert isinstance(first[0], flash.Purchased) and isinstance(second[0], flash.Purchased)
+    numbers = [first[0].order_no, second[0].order_no]
+    orders = [_row(db, Order.__table__, Order.order_no == no) for no in numbers]
+    ids = [order["id"] for order in orders]
+    differ = {"id", "order_no", "order_id"}  # the only columns allowed to differ
+
+    def same(rows: list[dict[str, Any]]) -> None:
+        a, b = ({k: v for k, v in row.items() if k not in differ} for row in rows)
+        assert a == b
+
+    same(orders)
+    assert orders[0]["address"]["city"] == "杭州市" and orders[0]["total_fen"] == 1234
+    same([_row(db, OrderLine.__table__, OrderLine.order_id == i) for i in ids])
+    same([_row(db, OrderEvent.__table__, OrderEvent.order_id == i) for i in ids])
+    same([_row(db, FlashSaleOrder.__table__, FlashSaleOrder.order_id == i) for i in ids])
+    assert [first[0].remaining, second[0].remaining] == [4, 3]
+    assert sale_row(db, sale_id).sold == 2
+    assert stock(db, scene.sku_id) == (95, 5, 0, 100)
+
+
+def test_one_statement_answers_every_buyer_of_a_mixed_batch(
+    db: Any, database: Any, scene: Scene, make_user: Any, count_queries: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=10, limit=2)
+    users = [make_user() for _ in range(5)]
+    for u in users[:4]:
+        add_address(db, u)  # the last one has no address
+    db.rollback()
+    info = _info(database, sale_id)
+    with database.session() as session:  # u1 already holds 2 (its limit)
+        flash.purchase_batch_in_tx(session, info, [(actor_for(users[1]), 2)])
+        session.commit()
+    # u0 takes 2; u1 is at its limit; u2 wants 3 > limit; u3 takes 1; u4 has no address.
+    wanted = [2, 1, 3, 1, 1]
+    with database.session() as session, count_queries() as counted:
+        out = flash.purchase_batch_in_tx(
+            session,
+            info,
+            [(actor_for(u), q) for u, q in zip(users, wanted, strict=True)],
+            optimistic=True,
+        )
+        session.commit()
+    assert counted.count == 1  # the whole batch is one statement
+    assert [type(o).__name__ for o in out] == [
+        "Purchased",
+        "Conflict",
+        "Conflict",
+        "Purchased",
+        "InvalidInput",
+    ]
+    assert isinstance(out[1], Conflict) and out[1].code == "limit_reached"
+    assert isinstance(out[2], Conflict) and out[2].code == "limit_reached"
+    assert isinstance(out[4], InvalidInput) and out[4].code == "address_required"
+    assert [o.remaining for o in out if isinstance(o, flash.Purchased)] == [6, 5]
+    sale = sale_row(db, sale_id)
+    assert (sale.sold, sale.remaining) == (5, 5)
+    bought = dict(
+        db.execute(
+            select(FlashSaleBuyer.buyer_id, FlashSaleBuyer.bought).where(
+                FlashSaleBuyer.sale_id == sale_id
+            )
+        ).all()
+    )
+    assert bought == {users[0].id: 2, users[1].id: 2, users[3].id: 1}
+    assert db.scalar(select(func.count(Order.id))) == 3
+    assert db.scalar(select(func.sum(FlashSaleOrder.quantity))) == 5
+
+
+def test_one_statement_backs_off_when_the_sale_is_not_running(
+    db: Any, database: Any, scene: Scene, make_user: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=3, start=False)
+    buyer = make_user()
+    add_address(db, buyer)
+    db.rollback()
+    info = _info(database, sale_id)
+    with database.session() as session:
+        with pytest.raises(flash.SaleMoved):
+            flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)], optimistic=True)
+        session.rollback()
+        out = flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
+        session.rollback()
+    assert out[0].code == "sale_not_running"  # type: ignore[union-attr]
+    assert db.scalar(select(func.count(Order.id))) == 0
+    assert db.scalar(select(func.count(FlashSaleBuyer.id))) == 0
+
+
+def test_one_statement_backs_off_when_an_order_number_is_taken(
+    db: Any, database: Any, scene: Scene, make_user: Any, monkeypatch: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=5)
+    users = [make_user() for _ in range(2)]
+    for u in users:
+        add_address(db, u)
+    db.rollback()
+    info = _info(database, sale_id)
+    with database.session() as session:
+        first = flash.purchase_batch_in_tx(session, info, [(actor_for(users[0]), 1)])
+        session.commit()
+    assert isinstance(first[0], flash.Purchased)
+    taken = first[0].order_no
+    monkeypatch.setattr(onestatement, "_order_numbers", lambda count: [taken] * count)
+    with database.session() as session:
+        with pytest.raises(flash.SaleMoved):
+            flash.purchase_batch_in_tx(session, info, [(actor_for(users[1]), 1)], optimistic=True)
+        session.rollback()
+    assert sale_row(db, sale_id).sold == 1
+    assert db.scalar(select(func.count(Order.id))) == 1
+    assert db.scalar(select(func.count(FlashSaleBuyer.id))) == 1
