@@ -73,7 +73,7 @@ import time
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -534,7 +534,11 @@ AT = re.compile(rb'"at": "([^"]+)"')
 
 async def _viewers_main(url: str, room_id: int, count: int, ready_seconds: float) -> None:
     """The viewers' process: N SSE connections; READY on stdout when the snapshots are
-    in, then delays of every timestamped event until stdin closes or says STOP."""
+    in, then delays of every timestamped event until stdin closes or says STOP.
+
+    Each viewer is an asyncio ``Protocol`` (no stream reader, no task per read): the
+    viewers are part of the load generator, and the less CPU they take on a shared
+    machine, the more the server gets (``viewers_cpu_s`` reports what they took)."""
     raise_fd_limit()
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -547,7 +551,8 @@ async def _viewers_main(url: str, room_id: int, count: int, ready_seconds: float
     state = {"ready": 0, "failed": 0, "events": 0, "closed": 0}
     measuring = asyncio.Event()
     gate = asyncio.Semaphore(256)
-    writers: list[asyncio.StreamWriter] = []
+    transports: list[asyncio.BaseTransport] = []
+    loop = asyncio.get_running_loop()
 
     def at(raw: bytes) -> float:
         value = parsed.get(raw)
@@ -555,52 +560,58 @@ async def _viewers_main(url: str, room_id: int, count: int, ready_seconds: float
             value = parsed[raw] = datetime.fromisoformat(raw.decode()).timestamp()
         return value
 
-    async def viewer() -> None:
-        try:
-            async with gate:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(host, port, limit=1 << 20), 30
-                )
-                writers.append(writer)
-                writer.write(request)
-                buf = b""
-                while True:
-                    chunk = await asyncio.wait_for(reader.read(1 << 16), 30)
-                    if not chunk:
-                        raise ConnectionError("closed before the snapshot")
-                    buf += chunk
-                    at_snapshot = buf.find(b"event: snapshot")
-                    if at_snapshot >= 0 and buf.find(b"\n\n", at_snapshot) >= 0:
-                        break
-            state["ready"] += 1
-        except Exception:
-            state["failed"] += 1
-            return
-        carry = b""
-        while True:
-            chunk = await reader.read(1 << 16)
-            if not chunk:
-                state["closed"] += 1
+    class Viewer(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.snapshot: asyncio.Future[None] = loop.create_future()
+            self.buf = b""
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            transports.append(transport)
+            cast(asyncio.Transport, transport).write(request)
+
+        def data_received(self, chunk: bytes) -> None:
+            if not self.snapshot.done():
+                self.buf += chunk
+                at_snapshot = self.buf.find(b"event: snapshot")
+                if at_snapshot >= 0 and self.buf.find(b"\n\n", at_snapshot) >= 0:
+                    self.snapshot.set_result(None)
+                    self.buf = b""
                 return
             now = time.time()
-            data = carry + chunk
+            data = self.buf + chunk
             cut = data.rfind(b"\n\n")
             if cut < 0:
-                carry = data[-4096:]
-                continue
-            carry = data[cut + 2 :]
+                self.buf = data[-4096:]
+                return
+            self.buf = data[cut + 2 :]
             if not measuring.is_set():
-                continue
+                return
             for found in AT.finditer(data, 0, cut):
                 state["events"] += 1
                 delays.append(now - at(found.group(1)))
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if not self.snapshot.done():
+                self.snapshot.set_exception(ConnectionError("closed before the snapshot"))
+            else:
+                state["closed"] += 1
+
+    async def viewer() -> None:
+        try:
+            async with gate:
+                _transport, protocol = await asyncio.wait_for(
+                    loop.create_connection(Viewer, host, port), 30
+                )
+                await asyncio.wait_for(protocol.snapshot, 30)
+            state["ready"] += 1
+        except Exception:
+            state["failed"] += 1
 
     tasks = [asyncio.create_task(viewer()) for _ in range(count)]
     deadline = time.monotonic() + ready_seconds
     while state["ready"] + state["failed"] < count and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     print(f"READY {state['ready']} {state['failed']}", flush=True)
-    loop = asyncio.get_running_loop()
     line = await loop.run_in_executor(None, sys.stdin.readline)
     if line.strip() == "MEASURE":
         delays.clear()
@@ -609,8 +620,8 @@ async def _viewers_main(url: str, room_id: int, count: int, ready_seconds: float
     await asyncio.sleep(0.5)  # let the last events arrive
     for task in tasks:
         task.cancel()
-    for writer in writers:
-        writer.close()
+    for transport in transports:
+        transport.close()
     ms = [d * 1000 for d in delays]
     print(
         "RESULT "

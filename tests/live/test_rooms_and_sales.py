@@ -443,3 +443,39 @@ def test_the_race_through_the_redis_gate(
         assert int(gate.client.get(gate.keys(sale_id)[0])) == 0
     finally:
         settings_module.install(settings)
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="XIAODIAN_TEST_REDIS_URL is not set (Redis tests)")
+def test_processes_share_one_progress_update_per_interval(
+    database: Database, settings: Any, monkeypatch: Any
+) -> None:
+    """Two engines (two server processes) with the same sale's progress to tell: one of
+    them publishes per interval, the other keeps it for later; a sell-out goes at once."""
+    from xiaodian import settings as settings_module
+
+    settings_module.install(settings.model_copy(update={"redis_url": REDIS_URL}))
+    sent: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(flash.realtime, "publish", lambda ch, ev, **_k: sent.append((ch, ev)))
+    sale_id = 900_000 + int.from_bytes(__import__("os").urandom(3), "big")
+    info = flash.SaleInfo(
+        id=sale_id, room_id=7, product_id=1, sku_id=1, price_fen=990, per_buyer_limit=1
+    )
+    engines = [flash.FlashEngine(database), flash.FlashEngine(database)]
+    try:
+        for remaining, engine in zip((40, 38), engines, strict=True):
+            engine.states[sale_id] = flash.SaleState(
+                info=info, status="running", ends_at=None, remaining=remaining, room_status="live"
+            )
+            engine._dirty[sale_id] = 7
+            engine._flush_events(force=False)
+        assert [ev["remaining"] for _ch, ev in sent] == [40]
+        assert sale_id in engines[1]._dirty  # kept, not lost
+        engines[1].states[sale_id].remaining = 0  # sold out: not held back
+        engines[1]._flush_events(force=False)
+        assert [ev["remaining"] for _ch, ev in sent] == [40, 0]
+    finally:
+        gate = flash.redis_gate()
+        assert gate is not None
+        gate.client.delete(f"xd:flash:{sale_id}:progress")
+        settings_module.install(settings)

@@ -27,9 +27,10 @@ is a network round trip there, and the client work around each one was most of a
 time) that writes the orders BEFORE taking the units from the sale row (``optimistic``),
 so the hot row is locked from the end of that statement to the commit only and the
 writers' batches overlap. An optimistic batch that finds too few units rolls back and runs
-again in the locked order, one statement per table. Updates of "remaining" are coalesced to at most 4 events per
-second per sale, 2 when a crowd watches the room in this process (each event goes to every
-viewer), plus one the moment it sells out; the last state is always published.
+again in the locked order, one statement per table. Updates of "remaining" are coalesced
+to at most 4 events per second per sale, 2 when a crowd watches the room in this process
+(each event goes to every viewer), between all the processes when Redis is configured,
+plus one the moment it sells out; the last state is always published.
 """
 
 from __future__ import annotations
@@ -1079,6 +1080,18 @@ class RedisGate:
         except Exception:
             log.exception("flash: could not return units to the redis gate")
 
+    def claim_progress(self, sale_id: int, seconds: float) -> bool:
+        """The right to publish a sale's progress for the next ``seconds``, shared by the
+        processes (``SET NX PX``): N server processes then send viewers one update per
+        interval between them, not N (each update is a write to every viewer's socket).
+        True when Redis cannot be asked: each process publishes for itself."""
+        try:
+            key = f"xd:flash:{sale_id}:progress"
+            return bool(self.client.set(key, 1, nx=True, px=max(1, int(seconds * 1000))))
+        except Exception:
+            log.exception("flash: could not claim a progress update")
+            return True
+
     def reconcile(self, db: Session) -> int:
         """Rebuild the gates of running sales from the database, the record."""
         count = 0
@@ -1567,9 +1580,11 @@ class FlashEngine:
 
     def _flush_events(self, *, force: bool) -> None:
         """Publish the sales that changed: at most every PUBLISH_INTERVAL per sale (every
-        CROWD_PUBLISH_INTERVAL when a crowd watches), and at once when one sells out. A
+        CROWD_PUBLISH_INTERVAL when a crowd watches), and at once when one sells out; with
+        Redis, at most that often between ALL the processes (``claim_progress``). A
         skipped change stays dirty: the writers' idle timeout publishes it (``force``)."""
         now = time.monotonic()
+        gate: RedisGate | None = None
         for sale_id, room_id in list(self._dirty.items()):
             state = self.states.get(sale_id)
             remaining = state.remaining if state is not None else None
@@ -1578,6 +1593,13 @@ class FlashEngine:
             due = now - self._last_publish.get(sale_id, 0.0) >= interval
             if not (force or due or remaining == 0):
                 continue
+            if not force and remaining != 0:
+                # A routine update: one process per interval publishes it (the change
+                # stays dirty here; the sold-out and the idle writer's last state always go).
+                gate = gate or redis_gate()
+                if gate is not None and not gate.claim_progress(sale_id, interval):
+                    self._last_publish[sale_id] = now
+                    continue
             del self._dirty[sale_id]
             self._last_publish[sale_id] = now
             buyers = self._buyers.pop(sale_id, [])[-5:]
