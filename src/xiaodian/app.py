@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from xiaodian import __version__
+from xiaodian import __version__, media
 from xiaodian import settings as settings_module
 from xiaodian.db import Database
 from xiaodian.settings import Settings
@@ -67,7 +67,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     web_errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     assert settings.media_dir is not None
-    app.mount("/media", StaticFiles(directory=settings.media_dir, check_dir=False), name="media")
+    public_media = media.PublicMedia(directory=settings.media_dir, check_dir=False)
+    app.mount("/media", public_media, name="media")  # without the private folders
     _include_routers(app)
     return app
 

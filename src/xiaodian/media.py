@@ -1,7 +1,9 @@
 """Uploaded media: checked for type and size, re-encoded, thumbnailed (Pillow).
 
 Files live under the media directory and are referred to by a relative path
-(``images/2026/06/<hex>.jpg``), served at ``/media/<path>``.
+(``images/2026/06/<hex>.jpg``), served at ``/media/<path>``, except the private folders
+(``PRIVATE_FOLDERS``: business licences), which ``/media`` answers with 404 and only their
+owners' routes serve (``stored_file``), to the people allowed to see them.
 """
 
 from __future__ import annotations
@@ -14,13 +16,19 @@ from pathlib import Path
 
 from fastapi import UploadFile
 from PIL import Image, ImageOps, UnidentifiedImageError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from xiaodian import clock, settings
-from xiaodian.errors import InvalidInput, TooLarge, _
+from xiaodian.errors import InvalidInput, NotFound, TooLarge, _
 
 Image.MAX_IMAGE_PIXELS = 40_000_000
 ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 THUMB_SIZE = (400, 400)
+# Folders never served at /media (people's papers): a route of their domain serves them.
+PRIVATE_FOLDERS = frozenset({"licences"})
 
 
 @dataclass(frozen=True)
@@ -101,3 +109,29 @@ def delete(path: str | None) -> None:
     target = (conf.media_dir / path).resolve()
     if conf.media_dir in target.parents and target.is_file():
         target.unlink()
+
+
+def is_private(path: str) -> bool:
+    """Whether a stored path lies in a private folder (not served at ``/media``)."""
+    return path.replace("\\", "/").lstrip("/").split("/", 1)[0] in PRIVATE_FOLDERS
+
+
+def stored_file(path: str) -> Path:
+    """The file of a stored relative path, inside the media directory. Raises NotFound."""
+    conf = settings.current()
+    assert conf.media_dir is not None
+    root = conf.media_dir.resolve()
+    target = (root / path).resolve()
+    if root not in target.parents or not target.is_file():
+        raise NotFound(_("File not found."), code="file_not_found")
+    return target
+
+
+class PublicMedia(StaticFiles):
+    """``/media``: the media directory without its private folders."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        # ``path`` is already normalised ("images/../licences/x" is "licences/x").
+        if is_private(path):
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)

@@ -288,7 +288,7 @@ def test_multipart_with_images_stores_them(db, people, body, media_files, client
     assert r.status_code == 201, r.text
     out = r.json()
     assert out["logo_url"].startswith("/media/shops/")
-    assert out["license_image_url"].startswith("/media/licences/")
+    assert out["license_image_url"] == f"/api/v1/merchant/applications/{out['id']}/licence"
     assert client.get(out["logo_url"]).status_code == 200
     assert len(media_files()) == 4  # two images with their thumbnails
     approved = people["as_operator"].post(f"/api/v1/ops/applications/{out['id']}/approve")
@@ -353,3 +353,40 @@ def test_queue_is_oldest_first_filters_by_status_and_has_no_n_plus_1(
     with count_queries() as many:
         assert len(ops.get("/api/v1/ops/applications?limit=6").json()) == 6
     assert many.count == few.count, many.statements
+
+
+def test_licence_images_are_private(
+    db, people, body, media_files, client, make_user, api_client, login_client
+):
+    r = people["as_applicant"].post(
+        "/api/v1/merchant/applications",
+        **_multipart(body(), license_image=png((300, 200), "white")),
+    )
+    assert r.status_code == 201, r.text
+    url = r.json()["license_image_url"]
+    stored = [f for f in media_files() if f.startswith("licences/") and "_t." not in f]
+    assert len(stored) == 1
+    # never at /media, however the path is spelled
+    for path in (stored[0], "./" + stored[0], "images/../" + stored[0], "licences/"):
+        assert client.get(f"/media/{path}").status_code == 404, path
+    # the applicant and operators see it, not cached by anyone in between
+    for who in ("as_applicant", "as_operator"):
+        seen = people[who].get(url)
+        assert seen.status_code == 200 and seen.headers["content-type"] == "image/jpeg"
+        assert seen.content[:2] == b"\xff\xd8"
+        assert "no-store" in seen.headers["cache-control"]
+    # the operator console's page shows it with the session cookie
+    console = login_client(people["operator"])
+    page = console.get(f"/ops/applications/{r.json()['id']}")
+    assert f'src="{url}"' in page.text
+    assert console.get(url).status_code == 200
+    # nobody else: a stranger gets 404 (as for the application), the anonymous 401
+    stranger = api_client(make_user(display_name="路人"))
+    assert stranger.get(url).status_code == 404
+    assert client.get(url).status_code == 401
+    # an application without a licence image has none to show
+    other = body(license_no=code("91330106MA2H7K3P4"), shop_name="路人小店")
+    r = stranger.post("/api/v1/merchant/applications", json=other)
+    assert r.status_code == 201 and r.json()["license_image_url"] is None
+    missing = stranger.get(f"/api/v1/merchant/applications/{r.json()['id']}/licence")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "file_not_found"

@@ -8,6 +8,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -132,6 +133,22 @@ def my_application(db: DbDep, actor: SignedIn, application_id: Id) -> Applicatio
     """One of your applications with its history (operators may read any)."""
     return ApplicationDetailOut.of_detail(
         applications.application_detail(db, actor, application_id)
+    )
+
+
+@router.get(
+    "/merchant/applications/{application_id}/licence",
+    tags=["merchants"],
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
+)
+def licence_image(db: DbDep, actor: SignedIn, application_id: Id) -> FileResponse:
+    """The application's business licence image: for its applicant and operators only
+    (it is never served at ``/media``)."""
+    path = applications.licence_image(db, actor, application_id)
+    return FileResponse(
+        media.stored_file(path),
+        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
     )
 
 

@@ -550,6 +550,19 @@ def application_detail(
     return _detail(db, application)
 
 
+def licence_image(db: Session, actor: Actor, application_id: int) -> str:
+    """The stored path of an application's business licence image, for operators and for
+    its applicant (anyone else: 404, as for the application). Read-only."""
+    user_id = actor.require_user()
+    if actor.is_operator:
+        application = _application(db, application_id)
+    else:
+        application = _own_application(db, user_id, application_id)
+    if not application.license_image_path:
+        raise NotFound(_("This application has no licence image."), code="file_not_found")
+    return application.license_image_path
+
+
 def _detail(db: Session, application: MerchantApplication) -> ApplicationDetail:
     events = list(
         db.scalars(

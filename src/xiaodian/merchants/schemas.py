@@ -15,6 +15,11 @@ def media_url(path: str) -> str:
     return f"/media/{path}"
 
 
+def licence_url(application: MerchantApplication) -> str:
+    """Where its applicant and operators see an application's licence image (not /media)."""
+    return f"/api/v1/merchant/applications/{application.id}/licence"
+
+
 class ApplicationIn(BaseModel):
     """A merchant application (JSON, or the text fields of a multipart form)."""
 
@@ -92,7 +97,7 @@ class ApplicationOut(BaseModel):
             main_category_id=a.main_category_id,
             shop_name=a.shop_name,
             logo_url=media_url(a.logo_path) if a.logo_path else None,
-            license_image_url=media_url(a.license_image_path) if a.license_image_path else None,
+            license_image_url=licence_url(a) if a.license_image_path else None,
             reject_reason=a.reject_reason,
             shop_id=a.shop_id,
             submitted_at=a.submitted_at,
