@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, text, update
 
 from tests.live.conftest import Scene, actor_for, add_address, sale_row, stock
+from xiaodian.catalog.models import Product, ProductStatus
 from xiaodian.content.live import flash, onestatement
 from xiaodian.content.live.models import FlashSaleBuyer, FlashSaleOrder
 from xiaodian.errors import Conflict, InvalidInput
+from xiaodian.orders import addresses
+from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.models import Order, OrderEvent, OrderLine
 
 
@@ -38,7 +41,17 @@ def test_one_statement_writes_the_rows_the_general_path_writes(
     scene.live(db)
     sale_id = scene.sale(db, quantity=5, limit=2, price_fen=1234)
     buyer = make_user()
-    add_address(db, buyer)
+    add_address(db, buyer)  # the default, older
+    newer = AddressInput(
+        name="李四",
+        phone="13900139000",
+        province="上海市",
+        city="上海市",
+        district="徐汇区",
+        detail="漕溪北路 1 号",
+        is_default=False,
+    )
+    addresses.create_address(db, actor_for(buyer), newer)
     db.rollback()
     info = _info(database, sale_id)
     with database.session() as session:  # one statement
@@ -59,6 +72,11 @@ def test_one_statement_writes_the_rows_the_general_path_writes(
 
     same(orders)
     assert orders[0]["address"]["city"] == "杭州市" and orders[0]["total_fen"] == 1234
+    raw = [
+        db.scalar(text("SELECT address::text FROM orders WHERE order_no = :n"), {"n": no})
+        for no in numbers
+    ]
+    assert raw[0] == raw[1]  # the same stored text, key order included
     same([_row(db, OrderLine.__table__, OrderLine.order_id == i) for i in ids])
     same([_row(db, OrderEvent.__table__, OrderEvent.order_id == i) for i in ids])
     same([_row(db, FlashSaleOrder.__table__, FlashSaleOrder.order_id == i) for i in ids])
@@ -116,11 +134,16 @@ def test_one_statement_answers_every_buyer_of_a_mixed_batch(
     assert db.scalar(select(func.sum(FlashSaleOrder.quantity))) == 5
 
 
+@pytest.mark.parametrize("how", ["draft", "stopped", "ended"])
 def test_one_statement_backs_off_when_the_sale_is_not_running(
-    db: Any, database: Any, scene: Scene, make_user: Any
+    db: Any, database: Any, scene: Scene, make_user: Any, clock: Any, how: str
 ) -> None:
     scene.live(db)
-    sale_id = scene.sale(db, quantity=3, start=False)
+    sale_id = scene.sale(db, quantity=3, start=how != "draft", duration=60)
+    if how == "stopped":  # its units went back to the SKU; "remaining" still reads 3
+        flash.stop_sale(db, scene.host_actor, scene.room_id, sale_id)
+    elif how == "ended":
+        clock.advance(seconds=61)
     buyer = make_user()
     add_address(db, buyer)
     db.rollback()
@@ -134,6 +157,55 @@ def test_one_statement_backs_off_when_the_sale_is_not_running(
     assert out[0].code == "sale_not_running"  # type: ignore[union-attr]
     assert db.scalar(select(func.count(Order.id))) == 0
     assert db.scalar(select(func.count(FlashSaleBuyer.id))) == 0
+
+
+def test_one_statement_backs_off_when_the_product_is_off_the_shelf(
+    db: Any, database: Any, scene: Scene, make_user: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=3)
+    buyer = make_user()
+    add_address(db, buyer)
+    db.execute(
+        update(Product).where(Product.id == scene.product.id).values(status=ProductStatus.OFF_SHELF)
+    )
+    db.commit()
+    info = _info(database, sale_id)
+    with database.session() as session:
+        with pytest.raises(flash.SaleMoved):
+            flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)], optimistic=True)
+        session.rollback()
+        with pytest.raises(Conflict) as refused:  # the per-table path's answer
+            flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
+        session.rollback()
+    assert refused.value.code == "unavailable"
+    assert sale_row(db, sale_id).sold == 0
+    assert db.scalar(select(func.count(Order.id))) == 0
+
+
+def test_one_statement_leaves_the_sale_row_alone_when_nobody_is_counted(
+    db: Any, database: Any, scene: Scene, make_user: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=3, limit=1)
+    buyer, homeless = make_user(), make_user()
+    add_address(db, buyer)
+    db.rollback()
+    info = _info(database, sale_id)
+    with database.session() as session:
+        flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)], optimistic=True)
+        session.commit()
+    before = db.scalar(text("SELECT xmin::text FROM flash_sales WHERE id = :i"), {"i": sale_id})
+    db.rollback()
+    with database.session() as session:
+        out = flash.purchase_batch_in_tx(
+            session, info, [(actor_for(buyer), 1), (actor_for(homeless), 1)], optimistic=True
+        )
+        session.commit()
+    assert [getattr(o, "code", None) for o in out] == ["limit_reached", "address_required"]
+    after = db.scalar(text("SELECT xmin::text FROM flash_sales WHERE id = :i"), {"i": sale_id})
+    assert after == before  # no new row version: the hot row was not written or locked
+    assert sale_row(db, sale_id).sold == 1
 
 
 def test_one_statement_backs_off_when_an_order_number_is_taken(

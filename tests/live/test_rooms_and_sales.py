@@ -471,9 +471,12 @@ def test_processes_share_one_progress_update_per_interval(
             engine._flush_events(force=False)
         assert [ev["remaining"] for _ch, ev in sent] == [40]
         assert sale_id in engines[1]._dirty  # kept, not lost
+        engines[1]._flush_events(force=True)  # its writer idles: the last state goes
+        assert [ev["remaining"] for _ch, ev in sent] == [40, 38]
         engines[1].states[sale_id].remaining = 0  # sold out: not held back
+        engines[1]._dirty[sale_id] = 7
         engines[1]._flush_events(force=False)
-        assert [ev["remaining"] for _ch, ev in sent] == [40, 0]
+        assert [ev["remaining"] for _ch, ev in sent] == [40, 38, 0]
     finally:
         gate = flash.redis_gate()
         assert gate is not None

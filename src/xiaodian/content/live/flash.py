@@ -995,7 +995,9 @@ class RedisGate:
         import redis
 
         self.url = url
-        self.client = redis.Redis.from_url(url)
+        # Bounded waits: the gate is asked on the writers' path, some of it under their
+        # lock; a stalled Redis must fall back to the database, not hang the buyers.
+        self.client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._script = self.client.register_script(_GATE_LUA)
         self._async: Any = None
         self._async_script: Any = None
@@ -1481,7 +1483,7 @@ class FlashEngine:
             # only); if the units were not all there, again in the locked order.
             for optimistic in (True, False) if self.writers > 1 else (False,):
                 try:
-                    for jobs in groups.values():
+                    for _sale_id, jobs in sorted(groups.items()):  # one lock order
                         outcomes = purchase_batch_in_tx(
                             db,
                             jobs[0].info,

@@ -13,15 +13,18 @@ Here the whole batch is one statement of data-modifying ``WITH`` clauses: the cl
 per buyer. The database finds the default addresses, counts each buyer against the limit
 (the same conditional upsert, in buyer order), writes the orders with the address
 snapshot, their lines, "created" events and ``flash_sale_orders`` rows, and LAST takes
-the units from the sale row (its ``UPDATE`` reads what the inserts returned, so it runs
-after them): the hot row is locked from the end of the statement to the commit, and the
-writers' batches overlap as before.
+the units from the sale row (its ``UPDATE`` reads a MATERIALIZED count of what the four
+inserts returned, so it runs after them): the hot row is locked from the end of the
+statement (where only the inserted rows' foreign-key checks remain) to the commit, and the
+writers' batches overlap as before. A batch in which nobody was counted (all at their
+limit or without an address) does not touch the sale row at all.
 
 When the units are not all there (selling out in this batch, the sale stopped or ended),
-or an order number was taken (``ON CONFLICT DO NOTHING``: 10 random digits a day, so
-almost never), it raises ``flash.SaleMoved``: the caller rolls back and runs the batch
-again through ``purchase_batch_in_tx`` in the locked order, which hands out what is left
-one buyer at a time.
+the SKU, its product or its shop is no longer for sale, or an order number was taken
+(``ON CONFLICT DO NOTHING``: 10 random digits a day, so almost never), it raises
+``flash.SaleMoved``: the caller rolls back and runs the batch again through
+``purchase_batch_in_tx`` in the locked order, which hands out what is left one buyer at a
+time and gives the per-table path's refusals.
 
 The orders are the same rows ``orders.checkout`` writes (a test compares every column of
 an order made here with one made by the general path, so a column added there and not here
@@ -40,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian import settings as settings_module
+from xiaodian.catalog.models import ProductStatus
 from xiaodian.content.live.models import FlashOrderState, SaleStatus
 from xiaodian.errors import DomainError
 from xiaodian.orders.models import OrderStatus
@@ -58,10 +62,10 @@ WITH req AS MATERIALIZED (
 ),
 addr AS MATERIALIZED (
     SELECT DISTINCT ON (a.user_id) a.user_id,
-        json_build_object(
+        json_build_object(  -- through jsonb: the same text as the per-table path's
             'name', a.name, 'phone', a.phone, 'province', a.province, 'city', a.city,
             'district', a.district, 'detail', a.detail
-        ) AS snapshot
+        )::jsonb AS snapshot
     FROM addresses AS a
     WHERE a.user_id IN (SELECT req.buyer_id FROM req)
     ORDER BY a.user_id, a.is_default DESC, a.id DESC
@@ -76,11 +80,13 @@ counted AS (
     WHERE b.bought + excluded.bought <= %(limit)s
     RETURNING b.buyer_id
 ),
-item AS MATERIALIZED (
+item AS MATERIALIZED (  -- nothing when the SKU, its product or its shop is not for sale
     SELECT p.id AS product_id, p.shop_id, p.title, coalesce(s.spec_key, '') AS spec_text,
         p.cover_path
-    FROM skus AS s JOIN products AS p ON p.id = s.product_id
-    WHERE s.id = %(sku_id)s
+    FROM skus AS s
+        JOIN products AS p ON p.id = s.product_id
+        JOIN shops AS sh ON sh.id = p.shop_id
+    WHERE s.id = %(sku_id)s AND s.is_active AND p.status = %(on_sale)s AND sh.is_active
 ),
 new_orders AS (
     INSERT INTO orders (
@@ -127,7 +133,7 @@ new_flash AS (
     FROM new_orders AS o JOIN req ON req.order_no = o.order_no
     RETURNING quantity
 ),
-written AS (
+written AS MATERIALIZED (  -- not inlined: the UPDATE below waits for all four inserts
     SELECT coalesce((SELECT sum(quantity) FROM new_flash), 0) AS units,
         (SELECT count(*) FROM new_lines) + (SELECT count(*) FROM new_events) AS rows
 ),
@@ -136,7 +142,7 @@ take AS (
     SET remaining = f.remaining - written.units, sold = f.sold + written.units
     FROM written
     WHERE f.id = %(sale_id)s AND f.status = %(running)s AND f.ends_at > %(now)s
-        AND f.remaining >= written.units
+        AND f.remaining >= written.units AND written.units > 0
     RETURNING f.remaining
 )
 SELECT req.n, addr.user_id IS NOT NULL, counted.buyer_id IS NOT NULL, o.order_no,
@@ -201,6 +207,7 @@ def purchase(
         "pending": OrderStatus.PENDING_PAYMENT.value,
         "live": FlashOrderState.LIVE.value,
         "running": SaleStatus.RUNNING.value,
+        "on_sale": ProductStatus.ON_SALE.value,
     }
     result = db.connection().exec_driver_sql(BATCH_SQL, params).all()
     bought = [row for row in result if row[3] is not None]
