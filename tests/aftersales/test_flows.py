@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from tests.aftersales.conftest import World, stock
 from xiaodian.aftersales import service
 from xiaodian.aftersales.models import AftersaleCase, AftersaleEvent
-from xiaodian.errors import Conflict, IllegalTransition, InvalidInput
+from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, PermissionDenied
 from xiaodian.payments.models import Refund
 
 
@@ -465,3 +465,58 @@ def test_refund_failure_is_recorded(world: World) -> None:
     case = fresh(world, case.id)
     assert case.status == "refunding"
     assert actions(world, case.id)[-1] == ("refund_failed", "payment", "refunding")
+
+
+def test_a_failed_refund_is_sent_again_and_settles_the_case(world: World, clock: Any) -> None:
+    from xiaodian.payments import service as payments_service
+
+    operator = world.actor(world.operator)
+    # (before the sandbox's first use: this once left it without its keys)
+    payments_service.sandbox_set_refund_mode(operator, "processing")
+    order = world.paid()
+    case = service.open_case(
+        world.db,
+        world.buyer_actor,
+        order_no=order.order_no,
+        line_id=None,
+        kind="refund_only",
+        reason="no_longer_wanted",
+    )
+    service.approve(world.db, world.staff_actor, world.shop.id, case.id)
+    assert world.settle_refunds() == 1  # sent; the provider is processing it
+    [first] = refunds_for(world, case.id)
+    payments_service.sandbox_refund_outcome(
+        world.db, operator, out_refund_no=first.out_refund_no, outcome="closed"
+    )
+    clock.advance(minutes=30)
+    payments_service.reconcile(world.db)  # the provider says: closed
+    world.db.expire_all()
+    assert first.status == "failed" and fresh(world, case.id).status == "refunding"
+    assert payments_service.count_failed_refunds(world.db, operator) == 1
+    # nobody but an operator, and only a failed refund
+    with pytest.raises(PermissionDenied):
+        payments_service.retry_refund(
+            world.db, world.buyer_actor, out_refund_no=first.out_refund_no
+        )
+    world.db.rollback()
+    payments_service.sandbox_set_refund_mode(operator, "success")
+    retry = payments_service.retry_refund(world.db, operator, out_refund_no=first.out_refund_no)
+    assert retry.ref == f"aftersale:{case.id}#2" and retry.amount_fen == first.amount_fen
+    assert retry.status == "pending" and retry.out_refund_no != first.out_refund_no
+    # a second click gives the same retry back, nothing more
+    again = payments_service.retry_refund(world.db, operator, out_refund_no=first.out_refund_no)
+    assert again.out_refund_no == retry.out_refund_no
+    assert payments_service.count_failed_refunds(world.db, operator) == 0
+    with pytest.raises(Conflict):
+        payments_service.retry_refund(world.db, operator, out_refund_no=retry.out_refund_no)
+    world.db.rollback()
+    assert world.settle_refunds() == 1  # the retry succeeds at once
+    case = fresh(world, case.id)
+    assert case.status == "refunded" and case.refunded_fen == first.amount_fen
+    assert world.refresh(order).refunded_fen == first.amount_fen
+    assert actions(world, case.id)[-2:] == [
+        ("refund_failed", "payment", "refunding"),
+        ("settle", "payment", "refunded"),
+    ]
+    with pytest.raises(NotFound):
+        payments_service.retry_refund(world.db, operator, out_refund_no="RF-none")

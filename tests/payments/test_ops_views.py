@@ -184,3 +184,45 @@ def test_payment_list_queries_do_not_grow(
 
 def _is_select(statement: str) -> bool:
     return statement.lstrip().upper().startswith("SELECT")
+
+
+def test_an_operator_sends_a_failed_refund_again_from_the_page(
+    db: Session, history: dict[str, Any], login_client: Any, scene: Shop, api_client: Any
+) -> None:
+    failed = history["failed"]
+    ops = login_client(history["operator"])
+    token = {"csrf_token": ops.cookies.get("xd_csrf", "")}
+    page = ops.get("/ops/payments/refunds", headers={"Accept-Language": "en"}).text
+    assert f'action="/ops/payments/refunds/{failed}/retry"' in page
+    # a buyer cannot, through the page or the API
+    buyer = login_client(scene.buyer)
+    refused = buyer.post(
+        f"/ops/payments/refunds/{failed}/retry",
+        data={"csrf_token": buyer.cookies.get("xd_csrf", "")},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 403
+    assert (
+        api_client(scene.buyer).post(f"/api/v1/payments/refunds/{failed}/retry").status_code == 403
+    )
+    # without the CSRF token nothing happens
+    forged = ops.post(f"/ops/payments/refunds/{failed}/retry", follow_redirects=False)
+    assert forged.status_code == 403
+    assert service.count_failed_refunds(db, history["ops"]) == 1
+    db.rollback()  # end the read (SQLite: the app must see and write the newest data)
+    done = ops.post(f"/ops/payments/refunds/{failed}/retry", data=token, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].startswith(
+        "/ops/payments/refunds?retried=RF"
+    )
+    retry_no = done.headers["location"].split("=", 1)[1]
+    after = ops.get(done.headers["location"], headers={"Accept-Language": "en"}).text
+    assert f"Sent again as {retry_no}." in after
+    assert f'action="/ops/payments/refunds/{failed}/retry"' not in after
+    assert service.count_failed_refunds(db, history["ops"]) == 0
+    # the API gives the same retry back; an unknown or pending refund is refused
+    api = api_client(history["operator"])
+    same = api.post(f"/api/v1/payments/refunds/{failed}/retry")
+    assert same.status_code == 201 and same.json()["out_refund_no"] == retry_no
+    assert api.post("/api/v1/payments/refunds/RF-none/retry").status_code == 404
+    pending = api.post(f"/api/v1/payments/refunds/{history['pending']}/retry")
+    assert pending.status_code == 409 and pending.json()["error"]["code"] == "refund_not_failed"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Header, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
@@ -111,6 +111,16 @@ def refund(
         reason=body.reason,
         idempotency_key=idempotency_key,
     )
+    return RefundOut.model_validate(row)
+
+
+@router.post("/payments/refunds/{out_refund_no}/retry", status_code=status.HTTP_201_CREATED)
+def retry_refund(
+    out_refund_no: Annotated[str, Path(max_length=64)], db: DbDep, actor: SignedIn
+) -> RefundOut:
+    """Operators: send a failed refund again, as a new refund of the same amount (the same
+    one if it was already sent again). Its after-sales case settles when it succeeds."""
+    row = service.retry_refund(db, actor, out_refund_no=out_refund_no)
     return RefundOut.model_validate(row)
 
 

@@ -326,17 +326,27 @@ def fail_refund(db: Session, refund: Refund, *, reason: str) -> None:
     _tell_requester(db, refund, succeeded=False)
 
 
+RETRY_MARK = "#"  # "aftersale:12#2": the second try of the refund "aftersale:12"
+
+
+def base_ref(ref: str) -> str:
+    """The requester's own reference of a refund, without the retry's mark."""
+    return ref.partition(RETRY_MARK)[0]
+
+
 def _tell_requester(db: Session, refund: Refund, *, succeeded: bool) -> None:
-    """After-sales follows its refunds ("aftersale:<id>"); other refs need no news."""
-    if not refund.ref.startswith("aftersale:"):
+    """After-sales follows its refunds ("aftersale:<id>", and their retries); other refs
+    need no news."""
+    ref = base_ref(refund.ref)
+    if not ref.startswith("aftersale:"):
         return
     # imported late: after-sales imports payments
     aftersales_service = importlib.import_module("xiaodian.aftersales.service")
 
     if succeeded:
-        aftersales_service.refund_settled(db, ref=refund.ref, amount_fen=refund.amount_fen)
+        aftersales_service.refund_settled(db, ref=ref, amount_fen=refund.amount_fen)
     else:
-        aftersales_service.refund_failed(db, ref=refund.ref, reason=refund.failure or "")
+        aftersales_service.refund_failed(db, ref=ref, reason=refund.failure or "")
 
 
 def apply_refund_state(db: Session, refund: Refund, state: RefundState, *, source: str) -> bool:

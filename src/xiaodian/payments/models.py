@@ -114,6 +114,8 @@ class Refund(Base):
     provider_refund_id: Mapped[str | None] = mapped_column(String(64))
     failure: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(default=0)
+    # A failed refund sent again by an operator: the new refund's out_refund_no
+    retried_as: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     submitted_at: Mapped[datetime | None]
     settled_at: Mapped[datetime | None]

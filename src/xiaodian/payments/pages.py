@@ -166,4 +166,19 @@ def ops_refunds(
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     result = service.operator_refunds(db, actor, page=page)
-    return render(request, "payments/ops_refunds.html", {"section": "refunds", "result": result})
+    ctx = {"section": "refunds", "result": result, "retried": request.query_params.get("retried")}
+    return render(request, "payments/ops_refunds.html", ctx)
+
+
+@router.post("/ops/payments/refunds/{out_refund_no}/retry")
+def ops_retry_refund(
+    request: Request, db: DbDep, actor: CurrentActor, out_refund_no: str
+) -> Response:
+    """Operators: send a failed refund again (see ``service.retry_refund``)."""
+    if not actor.is_authenticated:
+        return sign_in_redirect(request)
+    try:
+        retry = service.retry_refund(db, actor, out_refund_no=out_refund_no)
+    except DomainError as exc:
+        return _error(request, exc)
+    return RedirectResponse(f"/ops/payments/refunds?retried={retry.out_refund_no}", status_code=303)

@@ -314,6 +314,81 @@ def operator_refund(
     return refund
 
 
+def retry_refund(db: Session, actor: Actor, *, out_refund_no: str) -> Refund:
+    """Operators: send a refund the provider failed (closed, abnormal) again; commits.
+
+    The retry is a new refund (a new ``out_refund_no``: the provider's answer for the old
+    one is final) of the same amount, for the same order and requester, with the
+    requester's reference marked as a retry ("aftersale:12#2"), so an after-sales case
+    still "refunding" is settled when the retry succeeds. The failed refund remembers it
+    (``retried_as``) and leaves the operators' "failed" count; retrying it again gives the
+    same retry back. The amount is checked again as for any refund (never more than what
+    is left to refund), under the payment's lock."""
+    user_id = actor.require_operator()
+    found = db.scalar(select(Refund).where(Refund.out_refund_no == out_refund_no[:64]))
+    if found is None:
+        raise NotFound(_("Refund not found."), code="refund_not_found")
+    payment = core.lock_payment(db, found.payment_id)
+    failed = core.lock_refund(db, found.id)
+    if failed.retried_as:
+        again = db.scalar(select(Refund).where(Refund.out_refund_no == failed.retried_as))
+        if again is not None:
+            return again
+    if failed.status != R.FAILED:
+        raise Conflict(_("Only a failed refund can be sent again."), code="refund_not_failed")
+    base = core.base_ref(failed.ref)
+    tries = int(
+        db.scalar(
+            select(func.count())
+            .select_from(Refund)
+            .where(
+                Refund.payment_id == failed.payment_id,
+                Refund.order_id == failed.order_id,
+                or_(Refund.ref == base, Refund.ref.startswith(base + core.RETRY_MARK)),
+            )
+        )
+        or 0
+    )
+    ref = f"{base}{core.RETRY_MARK}{tries + 1}"
+    if failed.settles_order:
+        retry = request_refund(
+            db,
+            order_id=failed.order_id,
+            amount_fen=failed.amount_fen,
+            reason=failed.reason,
+            ref=ref,
+        )
+    else:  # money that never counted as the order's: only the payment's balance limits it
+        left = payment.amount_fen - core.committed_fen(db, payment_id=payment.id)
+        if failed.amount_fen > left:
+            raise Conflict(
+                _("The refund is more than what can still be refunded (%(left)s)."),
+                code="refund_exceeds_paid",
+                left=format_fen(max(left, 0)),
+            )
+        retry = core.create_refund(
+            db,
+            payment,
+            order_id=failed.order_id,
+            amount_fen=failed.amount_fen,
+            reason=failed.reason,
+            ref=ref,
+            settles_order=False,
+            actor_id=user_id,
+        )
+    failed.retried_as = retry.out_refund_no
+    core.event(
+        db,
+        "refund_retried",
+        payment_id=payment.id,
+        refund_id=failed.id,
+        actor_id=user_id,
+        note=f"{failed.out_refund_no} -> {retry.out_refund_no}",
+    )
+    db.commit()
+    return retry
+
+
 def submit_refunds(db: Session, *, limit: int = 50) -> int:
     """Send pending refunds to the provider; commits each. Returns how many moved.
 
@@ -543,9 +618,12 @@ def sandbox_set_refund_mode(actor: Actor, mode: str) -> None:
     if mode not in ("success", "processing"):
         raise InvalidInput(_("Unknown refund mode."), code="bad_mode")
     from xiaodian.payments.providers import sandbox_dir
+    from xiaodian.payments.providers.sandbox import load_keys
 
     directory = sandbox_dir(settings_module.current())
-    directory.mkdir(parents=True, exist_ok=True)
+    # The keys first: they are created by renaming a whole directory into place, which
+    # fails quietly over a directory that holds only this setting.
+    load_keys(directory)
     (directory / "refund_mode").write_text(mode)
 
 
@@ -707,8 +785,14 @@ def count_refused_notifications_today(db: Session, actor: Actor) -> int:
 
 
 def count_failed_refunds(db: Session, actor: Actor) -> int:
-    """Operators: refunds the provider failed (money not returned yet), one query."""
+    """Operators: refunds the provider failed and nobody sent again (money not returned
+    yet), one query."""
     actor.require_operator()
     return int(
-        db.scalar(select(func.count()).select_from(Refund).where(Refund.status == R.FAILED)) or 0
+        db.scalar(
+            select(func.count())
+            .select_from(Refund)
+            .where(Refund.status == R.FAILED, Refund.retried_as.is_(None))
+        )
+        or 0
     )
