@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from tests.factories import make_product, make_shop
 from tests.live.conftest import Scene, actor_for, add_address, sale_row, stock
 from xiaodian import clock
-from xiaodian.content.live import flash
+from xiaodian.content.live import flash, flash_engine, flash_gate
 from xiaodian.content.live import service as live
 from xiaodian.content.live.models import (
     FlashOrderState,
@@ -422,7 +422,7 @@ def test_the_race_through_the_redis_gate(
     try:
         scene.live(db)
         sale_id = scene.sale(db, quantity=10, limit=1)
-        gate = flash.redis_gate()
+        gate = flash_gate.redis_gate()
         assert gate is not None
         assert int(gate.client.get(gate.keys(sale_id)[0])) == 10
         users = [make_user() for _ in range(60)]
@@ -439,7 +439,7 @@ def test_the_race_through_the_redis_gate(
         assert stock(db, scene.sku_id) == (90, 10, 0, 100)
         # the gate is rebuilt from the database, the record
         gate.client.set(gate.keys(sale_id)[0], 5)
-        assert flash.reconcile_gates(db) == 1
+        assert flash_gate.reconcile_gates(db) == 1
         assert int(gate.client.get(gate.keys(sale_id)[0])) == 0
     finally:
         settings_module.install(settings)
@@ -456,15 +456,17 @@ def test_processes_share_one_progress_update_per_interval(
 
     settings_module.install(settings.model_copy(update={"redis_url": REDIS_URL}))
     sent: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(flash.realtime, "publish", lambda ch, ev, **_k: sent.append((ch, ev)))
+    monkeypatch.setattr(
+        flash_engine.realtime, "publish", lambda ch, ev, **_k: sent.append((ch, ev))
+    )
     sale_id = 900_000 + int.from_bytes(__import__("os").urandom(3), "big")
     info = flash.SaleInfo(
         id=sale_id, room_id=7, product_id=1, sku_id=1, price_fen=990, per_buyer_limit=1
     )
-    engines = [flash.FlashEngine(database), flash.FlashEngine(database)]
+    engines = [flash_engine.FlashEngine(database), flash_engine.FlashEngine(database)]
     try:
         for remaining, engine in zip((40, 38), engines, strict=True):
-            engine.states[sale_id] = flash.SaleState(
+            engine.states[sale_id] = flash_engine.SaleState(
                 info=info, status="running", ends_at=None, remaining=remaining, room_status="live"
             )
             engine._dirty[sale_id] = 7
@@ -478,7 +480,7 @@ def test_processes_share_one_progress_update_per_interval(
         engines[1]._flush_events(force=False)
         assert [ev["remaining"] for _ch, ev in sent] == [40, 38, 0]
     finally:
-        gate = flash.redis_gate()
+        gate = flash_gate.redis_gate()
         assert gate is not None
         gate.client.delete(f"xd:flash:{sale_id}:progress")
         settings_module.install(settings)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from xiaodian.content.live import authcache, events, flash
+from xiaodian.content.live import authcache, events, flash, flash_engine
 from xiaodian.content.live import service as live_service
 from xiaodian.content.live.schemas import (
     BuyOut,
@@ -153,11 +153,11 @@ def stop_sale(room_id: int, sale_id: int, db: DbDep, actor: SignedIn) -> SaleOut
     return SaleOut(**flash.sale_view(flash.stop_sale(db, actor, room_id, sale_id)))
 
 
-async def engine_for(request: Request) -> flash.FlashEngine:
-    if flash.engine is None or events.runtime.database is not request.app.state.db:
+async def engine_for(request: Request) -> flash_engine.FlashEngine:
+    if flash_engine.engine is None or events.runtime.database is not request.app.state.db:
         await events.ensure_started(request.app)
-    assert flash.engine is not None
-    return flash.engine
+    assert flash_engine.engine is not None
+    return flash_engine.engine
 
 
 @router.post(

@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from xiaodian import clock, realtime
-from xiaodian.content.live import flash
+from xiaodian.content.live import flash_engine
 from xiaodian.content.live import service as live_service
 from xiaodian.content.live.models import LiveProductStat, LiveRoom, LiveViewer
 from xiaodian.db import Database
@@ -270,7 +270,7 @@ class _Snapshots:
                 self.cached[room_id] = (generation, time.monotonic(), data)
         data = dict(data)
         data["viewers"] = presence.total(room_id)
-        engine = flash.engine
+        engine = flash_engine.engine
         if engine is not None:
             sales = []
             for sale in data.get("sales", []):
@@ -617,7 +617,7 @@ async def ensure_started(app: FastAPI) -> None:
     await realtime.hub.start()
     realtime.hub.add_listener(presence.on_message)
     realtime.hub.add_listener(snapshots.on_message)
-    flash.start_engine(database)
+    flash_engine.start_engine(database)
     runtime.database, runtime.loop = database, loop
     runtime.task = asyncio.create_task(_tick(database))
 
@@ -629,7 +629,7 @@ async def stop_runtime() -> None:
             if runtime.loop is asyncio.get_running_loop():
                 await runtime.task
         runtime.task = None
-    flash.stop_engine()
+    flash_engine.stop_engine()
     # Close the handed-over streams first: their watch time is counted as they close.
     await asyncio.to_thread(realtime.hub.fanout.stop)
     if runtime.database is not None:

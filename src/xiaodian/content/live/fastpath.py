@@ -32,7 +32,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xiaodian.accounts.actor import Actor
-from xiaodian.content.live import authcache, events, flash
+from xiaodian.content.live import authcache, events, flash, flash_engine
 from xiaodian.errors import DomainError, InvalidInput, NotAuthenticated, TooLarge, _
 from xiaodian.web import i18n
 from xiaodian.web.deps import SESSION_COOKIE
@@ -104,7 +104,7 @@ class BuyFastPath:
         """Serve an event stream; False (nothing sent) when the app should answer."""
         app = scope["app"]
         database = app.state.db
-        if flash.engine is None or events.runtime.database is not database:
+        if flash_engine.engine is None or events.runtime.database is not database:
             await events.ensure_started(app)
         if not await events.known_room(database, room_id):
             return False
@@ -176,9 +176,9 @@ class BuyFastPath:
             not isinstance(address_id, int) or isinstance(address_id, bool)
         ):
             raise InvalidInput(_("Choose an address."), code="bad_address")
-        if flash.engine is None or events.runtime.database is not app.state.db:
+        if flash_engine.engine is None or events.runtime.database is not app.state.db:
             await events.ensure_started(app)
-        assert flash.engine is not None
+        assert flash_engine.engine is not None
         wanted: dict[str, Any] = {
             "room_id": room_id,
             "sale_id": sale_id,
@@ -186,8 +186,8 @@ class BuyFastPath:
             "address_id": address_id,
         }
         if actor is not None:
-            return await flash.engine.buy(actor, **wanted)
-        return await flash.engine.buy_by_token(token, **wanted)
+            return await flash_engine.engine.buy(actor, **wanted)
+        return await flash_engine.engine.buy_by_token(token, **wanted)
 
 
 @lru_cache(maxsize=1024)

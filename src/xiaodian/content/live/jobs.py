@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from huey import crontab
 
-from xiaodian.content.live import flash
+from xiaodian.content.live import flash, flash_gate
 from xiaodian.tasks import huey, job_session
 
 
@@ -27,5 +27,5 @@ def expire_flash_sales() -> None:
 def reconcile_flash_gates() -> None:
     """With Redis: rebuild the gates of running sales from the database (the record)."""
     with job_session() as db:
-        flash.reconcile_gates(db)
+        flash_gate.reconcile_gates(db)
         db.commit()
