@@ -65,3 +65,25 @@ def test_pages_that_need_a_person_send_visitors_to_sign_in(client):
     api = client.get("/api/v1/orders")
     assert api.status_code == 401
     assert api.json()["error"]["code"]
+
+
+def test_the_shared_pager_keeps_the_list_s_parameters() -> None:
+    """Every paged list (orders, after-sales, products, the operators' lists) uses this."""
+    from html import unescape
+    from types import SimpleNamespace
+
+    from xiaodian.web.templating import templates
+
+    page = templates.env.from_string(
+        '{% from "_pager.html" import pager with context %}{{ pager(r, base) }}'
+    )
+
+    def links(current: int, pages: int) -> list[str]:
+        html = page.render(_=str, r=SimpleNamespace(page=current, pages=pages), base="?s=a&")
+        return [unescape(part.split('"', 1)[0]) for part in html.split('href="')[1:]]
+
+    assert links(1, 1) == []  # one page: no pager at all
+    assert links(1, 3) == ["?s=a&page=2"]
+    assert links(2, 3) == ["?s=a&page=1", "?s=a&page=3"]
+    assert links(3, 3) == ["?s=a&page=2"]
+    assert "2 / 3" in page.render(_=str, r=SimpleNamespace(page=2, pages=3), base="?")
