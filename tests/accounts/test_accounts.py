@@ -17,10 +17,14 @@ def test_register_by_phone_and_email_then_read_me(client):
     token = r.json()["token"]
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
     assert me["phone"] == "13812345678"
+    assert me["display_name"] == "5678"  # no name given: the phone's last four digits
     r = client.post(
         "/api/v1/auth/register", json={"login": "Mei@Example.COM", "password": "password1"}
     )
     assert r.status_code == 201
+    token = r.json()["token"]
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert me["display_name"] == "mei"  # the part before "@", not ".com"
 
 
 def test_duplicate_registration_is_409_and_creates_nothing(client, db):

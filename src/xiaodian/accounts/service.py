@@ -58,6 +58,14 @@ def _find(db: Session, login: str) -> User | None:
     return db.scalar(select(User).where(column == value))
 
 
+def default_name(kind: str, value: str) -> str:
+    """The name of an account that gave none: a phone's last four digits ("尾号" style),
+    an email's part before the "@" (cut to 20 characters), never the whole login."""
+    if kind == "email":
+        return value.partition("@")[0][:20] or value[-4:]
+    return value[-4:]
+
+
 def _new_user(db: Session, *, login: str, password: str, display_name: str) -> User:
     kind, value = normalize_login(login)
     if len(password or "") < MIN_PASSWORD:
@@ -68,7 +76,7 @@ def _new_user(db: Session, *, login: str, password: str, display_name: str) -> U
         )
     if len(password) > 200:
         raise InvalidInput(_("The password is too long."), code="weak_password")
-    name = (display_name or "").strip() or value[-4:]
+    name = (display_name or "").strip() or default_name(kind, value)
     if len(name) > 40:
         raise InvalidInput(_("The name may have at most 40 characters."), code="invalid_name")
     if _find(db, login) is not None:
