@@ -9,6 +9,7 @@ is open while posting. The poster is injectable (tests post into their TestClien
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Callable
@@ -46,7 +47,17 @@ def _http() -> httpx.Client:
     with _client_lock:
         if _client is None:
             _client = httpx.Client(timeout=10.0)
+            atexit.register(close_client)  # its kept-alive connections, closed at exit
         return _client
+
+
+def close_client() -> None:
+    """Close the pooled client (a later delivery opens a new one)."""
+    global _client
+    with _client_lock:
+        client, _client = _client, None
+    if client is not None:
+        client.close()
 
 
 def http_poster(url: str, headers: dict[str, str], body: bytes) -> int:
