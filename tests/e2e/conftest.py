@@ -139,6 +139,15 @@ def sign_in(page: Any, login: str, password: str) -> None:
     page.wait_for_load_state()
 
 
+def wait_for(predicate: Any, timeout: float = 20.0) -> None:
+    """Wait until ``predicate()`` is true (work the server does in the background)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the server")
+        time.sleep(0.2)
+
+
 def shot(page: Any, name: str) -> None:
     """Take a screenshot; with ``XIAODIAN_SCREENSHOTS=1`` it replaces README.md's picture
     (docs/screenshots/NAME.png), otherwise it goes to a temporary folder."""

@@ -4,12 +4,11 @@ it and the order is refunded."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sqlalchemy import select, update
 
-from tests.e2e.conftest import LiveServer, shot, sign_in
+from tests.e2e.conftest import LiveServer, shot, sign_in, wait_for
 from tests.factories import make_product, make_shop
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import User
@@ -20,14 +19,6 @@ from xiaodian.orders.models import Order
 from xiaodian.payments import delivery
 from xiaodian.payments import service as payments
 from xiaodian.payments.models import Refund
-
-
-def _wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the server")
-        time.sleep(0.2)
 
 
 def _refunds(live_server: LiveServer) -> list[Refund]:
@@ -71,18 +62,18 @@ def test_an_operator_sends_a_failed_refund_again(live_server: LiveServer, new_pa
         start = payments.start_payment(db, buyer_actor, order_nos=[order_no], method="sandbox")
         payments.sandbox_pay(db, buyer_actor, start.out_trade_no)
         delivery.deliver_due(db, out_trade_no=start.out_trade_no)  # to the server, over HTTP
-    _wait_for(lambda: _order(live_server, order_no).status == "paid")
+    wait_for(lambda: _order(live_server, order_no).status == "paid")
 
     # The provider keeps the refund waiting, then closes it: the refund failed.
     payments.sandbox_set_refund_mode(ops_actor, "processing")
     with live_server.database.session() as db:
         payments.operator_refund(db, ops_actor, order_no=order_no, amount_fen=26800, reason="缺货")
-    _wait_for(lambda: [r.status for r in _refunds(live_server)] == ["processing"])
+    wait_for(lambda: [r.status for r in _refunds(live_server)] == ["processing"])
     failed_no = _refunds(live_server)[0].out_refund_no
     with live_server.database.session() as db:
         payments.sandbox_refund_outcome(db, ops_actor, out_refund_no=failed_no, outcome="closed")
         delivery.deliver_due(db)  # the REFUND.CLOSED notification, to the server
-    _wait_for(lambda: [r.status for r in _refunds(live_server)] == ["failed"])
+    wait_for(lambda: [r.status for r in _refunds(live_server)] == ["failed"])
     payments.sandbox_set_refund_mode(ops_actor, "success")
 
     console = new_page(phone=False)
@@ -102,7 +93,7 @@ def test_an_operator_sends_a_failed_refund_again(live_server: LiveServer, new_pa
     )
 
     # The worker sends the retry; the order is refunded (and closed: all of it came back).
-    _wait_for(lambda: _order(live_server, order_no).refunded_fen == 26800)
+    wait_for(lambda: _order(live_server, order_no).refunded_fen == 26800)
     console.reload()
     retry_row = console.locator(f"tr:has(td:first-child code:text-is('{retry_no}'))")
     assert "成功" in retry_row.inner_text()

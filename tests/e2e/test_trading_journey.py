@@ -3,25 +3,16 @@ sandbox cashier, shipping, receipt, a return, the merchant's approval and the re
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sqlalchemy import select
 
-from tests.e2e.conftest import LiveServer, shot, sign_in
+from tests.e2e.conftest import LiveServer, shot, sign_in, wait_for
 from tests.factories import make_product, make_shop
 from xiaodian.accounts import service as accounts
 from xiaodian.aftersales.models import AftersaleCase, CaseStatus
 from xiaodian.catalog.models import Sku
 from xiaodian.orders.models import Order
-
-
-def _wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the server")
-        time.sleep(0.2)
 
 
 def _orders(live_server: LiveServer) -> list[Order]:
@@ -82,7 +73,7 @@ def test_buy_from_two_shops_pay_ship_receive_return_and_refund(
     shot(buyer, "sandbox-cashier")
     buyer.click("form.cashier-pay button")
     buyer.wait_for_url("**/orders**", timeout=20_000)
-    _wait_for(lambda: all(o.status == "paid" for o in _orders(live_server)))
+    wait_for(lambda: all(o.status == "paid" for o in _orders(live_server)))
     dress_order = next(o for o in _orders(live_server) if o.shop_id == shop_a_id)
 
     # The dress shop ships.
@@ -131,7 +122,7 @@ def test_buy_from_two_shops_pay_ship_receive_return_and_refund(
             case = db.scalar(select(AftersaleCase))
             return case is not None and case.status == CaseStatus.REFUNDED
 
-    _wait_for(refunded, timeout=30)
+    wait_for(refunded, timeout=30)
     buyer.goto(case_url)
     shot(buyer, "aftersale-refunded")
     with live_server.database.session(write=False) as db:
