@@ -89,3 +89,22 @@ def make_product(
     db.add(product)
     db.commit()
     return product
+
+
+def make_address(db: Session, user_id: int, **overrides: Any) -> int:
+    """An address of the user (the default unless ``is_default=False``); its id. Commits."""
+    from xiaodian.accounts.actor import Actor
+    from xiaodian.orders import addresses
+    from xiaodian.orders.addresses import AddressInput
+
+    data: dict[str, Any] = {
+        "name": "张三",
+        "phone": "13800138000",
+        "province": "浙江省",
+        "city": "杭州市",
+        "district": "西湖区",
+        "detail": "文三路 100 号",
+        "is_default": True,
+    }
+    data.update(overrides)
+    return addresses.create_address(db, Actor(user_id=user_id), AddressInput(**data)).id

@@ -9,11 +9,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from tests.e2e.conftest import LiveServer, shot, sign_in, wait_for
-from tests.factories import make_product, make_shop
+from tests.factories import make_address, make_product, make_shop
 from xiaodian.accounts import service as accounts
 from xiaodian.accounts.models import User
-from xiaodian.orders import addresses
-from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.checkout import checkout
 from xiaodian.orders.models import Order
 from xiaodian.payments import delivery
@@ -44,20 +42,8 @@ def test_an_operator_sends_a_failed_refund_again(live_server: LiveServer, new_pa
         tea = make_product(db, shop, title="明前西湖龙井 250g", skus=[("罐装", 26800, 8)])
         buyer_actor = accounts.actor_for_user(db, buyer)
         ops_actor = accounts.actor_for_user(db, accounts.get(db, operator.id))
-        address = addresses.create_address(
-            db,
-            buyer_actor,
-            AddressInput(
-                name="李小买",
-                phone="13900000021",
-                province="浙江省",
-                city="杭州市",
-                district="西湖区",
-                detail="文三路 100 号",
-                is_default=True,
-            ),
-        )
-        order = checkout(db, buyer_actor, lines=[(tea.skus[0].id, 1)], address_id=address.id)
+        address_id = make_address(db, buyer.id, name="李小买", phone="13900000021")
+        order = checkout(db, buyer_actor, lines=[(tea.skus[0].id, 1)], address_id=address_id)
         order_no = order.orders[0].order_no
         start = payments.start_payment(db, buyer_actor, order_nos=[order_no], method="sandbox")
         payments.sandbox_pay(db, buyer_actor, start.out_trade_no)

@@ -10,15 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import make_product, make_shop
+from tests.factories import make_address, make_product, make_shop
 from xiaodian import clock
 from xiaodian.accounts.actor import Actor
 from xiaodian.catalog.models import Sku
 from xiaodian.content.live import flash
 from xiaodian.content.live import service as live
 from xiaodian.content.live.models import FlashSale
-from xiaodian.orders import addresses
-from xiaodian.orders.addresses import AddressInput
 
 
 def actor_for(user: Any, shops: dict[int, str] | None = None, *, creator: bool = False) -> Actor:
@@ -30,17 +28,8 @@ def actor_for(user: Any, shops: dict[int, str] | None = None, *, creator: bool =
     )
 
 
-def add_address(db: Session, user: Any) -> int:
-    data = AddressInput(
-        name="张三",
-        phone="13800138000",
-        province="浙江省",
-        city="杭州市",
-        district="西湖区",
-        detail="文三路 100 号",
-        is_default=True,
-    )
-    return addresses.create_address(db, actor_for(user), data).id
+def add_address(db: Session, user: Any, **overrides: Any) -> int:
+    return make_address(db, user.id, **overrides)
 
 
 def stock(db: Session, sku_id: int) -> tuple[int, int, int, int]:
