@@ -484,3 +484,41 @@ def test_processes_share_one_progress_update_per_interval(
         assert gate is not None
         gate.client.delete(f"xd:flash:{sale_id}:progress")
         settings_module.install(settings)
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="XIAODIAN_TEST_REDIS_URL is not set (Redis tests)")
+def test_the_gate_answers_a_batch_as_it_answers_one_by_one() -> None:
+    """``take_many`` (one Lua call per sale) gives what ``take`` gives one at a time: buyers
+    repeated within the batch, over the limit, the sale running out midway, two sales, and
+    a sale the gate does not know (-3)."""
+    import random
+
+    gate = flash_gate.RedisGate(REDIS_URL)
+    base = 800_000 + int.from_bytes(__import__("os").urandom(3), "big")
+    sales = [
+        flash.SaleInfo(
+            id=base + n, room_id=1, product_id=1, sku_id=1, price_fen=1, per_buyer_limit=2
+        )
+        for n in range(3)
+    ]
+    rng = random.Random(5)
+    asks = [(rng.choice(sales), rng.randint(1, 6), rng.randint(1, 3)) for _ in range(60)]
+    try:
+        answers = []
+        for take in ("one by one", "batch"):
+            for sale in sales[:2]:
+                gate.open(sale.id, 9)
+            gate.client.delete(*gate.keys(sales[2].id))  # never opened
+            if take == "batch":
+                answers.append(gate.take_many(asks))
+            else:
+                answers.append([gate.take(info, buyer, q) for info, buyer, q in asks])
+            left = [int(gate.client.get(gate.keys(s.id)[0])) for s in sales[:2]]
+            answers.append(left)
+        one_by_one, left_one, batch, left_batch = answers
+        assert batch == one_by_one and left_batch == left_one
+        assert {-1, -2, -3} <= set(batch) and any(v >= 0 for v in batch)
+    finally:
+        for sale in sales:
+            gate.client.delete(*gate.keys(sale.id))

@@ -34,6 +34,36 @@ redis.call('HINCRBY', KEYS[2], ARGV[1], q)
 return remaining - q
 """
 
+# ``_GATE_LUA`` for a whole batch of one sale, in one call: ARGV = limit, then (buyer,
+# quantity) pairs, answered in order (a buyer twice in a batch is counted in order).
+_GATE_MANY_LUA = """
+local out = {}
+local remaining = redis.call('GET', KEYS[1])
+if not remaining then
+  for i = 2, #ARGV, 2 do out[#out + 1] = -3 end
+  return out
+end
+remaining = tonumber(remaining)
+local limit = tonumber(ARGV[1])
+local taken = 0
+for i = 2, #ARGV, 2 do
+  local buyer, q = ARGV[i], tonumber(ARGV[i + 1])
+  local held = tonumber(redis.call('HGET', KEYS[2], buyer) or '0')
+  if held + q > limit then
+    out[#out + 1] = -2
+  elseif remaining < q then
+    out[#out + 1] = -1
+  else
+    remaining = remaining - q
+    taken = taken + q
+    redis.call('HINCRBY', KEYS[2], buyer, q)
+    out[#out + 1] = remaining
+  end
+end
+if taken > 0 then redis.call('DECRBY', KEYS[1], taken) end
+return out
+"""
+
 
 class RedisGate:
     """Atomic admission in Redis: remaining units and units per buyer, one Lua call.
@@ -51,6 +81,7 @@ class RedisGate:
         # lock; a stalled Redis must fall back to the database, not hang the buyers.
         self.client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._script = self.client.register_script(_GATE_LUA)
+        self._many_script = self.client.register_script(_GATE_MANY_LUA)
         self._async: Any = None
         self._async_script: Any = None
 
@@ -80,18 +111,25 @@ class RedisGate:
             return -3
 
     def take_many(self, asks: list[tuple[SaleInfo, int, int]]) -> list[int]:
-        """``take`` for many (sale, buyer, quantity) in one pipelined round trip, in order."""
+        """``take`` for many (sale, buyer, quantity) in one round trip, in order: one Lua
+        call per sale (a writer's batch is usually one sale), not one per buyer."""
         if not asks:
             return []
+        by_sale: dict[int, list[int]] = {}
+        for index, (info, _buyer, _quantity) in enumerate(asks):
+            by_sale.setdefault(info.id, []).append(index)
         try:
             pipe = self.client.pipeline(transaction=False)
-            for info, buyer_id, quantity in asks:
-                self._script(
-                    keys=self.keys(info.id),
-                    args=[buyer_id, quantity, info.per_buyer_limit],
-                    client=pipe,
-                )
-            return [int(v) for v in pipe.execute()]
+            for sale_id, indexes in by_sale.items():
+                args: list[int] = [asks[indexes[0]][0].per_buyer_limit]
+                for index in indexes:
+                    args += [asks[index][1], asks[index][2]]
+                self._many_script(keys=self.keys(sale_id), args=args, client=pipe)
+            out = [-3] * len(asks)
+            for indexes, values in zip(by_sale.values(), pipe.execute(), strict=True):
+                for index, value in zip(indexes, values, strict=True):
+                    out[index] = int(value)
+            return out
         except Exception:
             log.exception("flash: redis gate unavailable; using the database")
             return [-3] * len(asks)
