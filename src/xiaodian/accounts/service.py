@@ -238,8 +238,10 @@ def actor_for_token(db: Session, token: str | None) -> Actor:
 
 
 def actors_for_tokens(db: Session, tokens: Iterable[str]) -> dict[str, Actor]:
-    """``actor_for_token`` for many tokens in two queries (a cache's warm-up: thousands of
-    distinct buyers arriving at once). Tokens that resolve to nobody are left out."""
+    """``actor_for_token`` for many tokens in ONE query (a cache's warm-up, a flash-sale
+    writer's new buyers: thousands of distinct buyers arriving at once), their shop roles
+    included (``merchants.service.roles_column``). Tokens that resolve to nobody are left
+    out."""
     from xiaodian.merchants import service as merchants_service
 
     wanted = {security.token_hash(t): t for t in tokens if t and len(t) <= 200}
@@ -253,6 +255,7 @@ def actors_for_tokens(db: Session, tokens: Iterable[str]) -> dict[str, Actor]:
             User.is_operator,
             User.is_creator,
             User.is_sharer,
+            merchants_service.roles_column(User.id),
         )
         .join(User, AuthSession.user_id == User.id)
         .where(
@@ -262,7 +265,6 @@ def actors_for_tokens(db: Session, tokens: Iterable[str]) -> dict[str, Actor]:
             User.is_active.is_(True),
         )
     ).all()
-    roles = merchants_service.roles_of_users(db, user_ids={row[1] for row in rows})
     return {
         wanted[token_hash]: Actor(
             user_id=user_id,
@@ -270,9 +272,9 @@ def actors_for_tokens(db: Session, tokens: Iterable[str]) -> dict[str, Actor]:
             is_operator=operator,
             is_creator=creator,
             is_sharer=sharer,
-            shop_roles=roles.get(user_id, {}),
+            shop_roles=merchants_service.parse_roles(roles),
         )
-        for token_hash, user_id, name, operator, creator, sharer in rows
+        for token_hash, user_id, name, operator, creator, sharer, roles in rows
     }
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xiaodian import bulk, clock
+from xiaodian import clock
 from xiaodian.accounts import service as accounts_service
 from xiaodian.accounts.actor import Actor
 from xiaodian.accounts.models import User
@@ -45,20 +46,26 @@ def roles_of(db: Session, *, user_id: int) -> dict[int, str]:
     return {shop_id: str(role) for shop_id, role in rows}
 
 
-def roles_of_users(db: Session, *, user_ids: Iterable[int]) -> dict[int, dict[int, str]]:
-    """``roles_of`` for many users in one query; users without a shop are left out."""
-    wanted = set(user_ids)
-    out: dict[int, dict[int, str]] = {}
-    if not wanted:
-        return out
-    rows = db.execute(
-        select(ShopMember.user_id, ShopMember.shop_id, ShopMember.role).where(
-            bulk.in_values(db, ShopMember.user_id, wanted)
-        )
+def roles_column(user_id: Any) -> Any:
+    """``roles_of`` for many users as a column of the caller's query about them (``user_id``
+    is its user id column): "12:owner,15:staff", or NULL without a shop. Read it with
+    ``parse_roles``: one query, not one more, where users are looked up in bulk."""
+    pair = cast(ShopMember.shop_id, String) + literal(":") + cast(ShopMember.role, String)
+    return (
+        select(func.aggregate_strings(pair, ","))
+        .where(ShopMember.user_id == user_id)
+        .scalar_subquery()
     )
-    for user_id, shop_id, role in rows:
-        out.setdefault(user_id, {})[shop_id] = str(role)
-    return out
+
+
+def parse_roles(value: str | None) -> dict[int, str]:
+    """What ``roles_column`` gave, as ``roles_of`` gives it."""
+    roles: dict[int, str] = {}
+    for item in (value or "").split(","):
+        shop_id, _sep, role = item.partition(":")
+        if shop_id.isdigit() and role:
+            roles[int(shop_id)] = role
+    return roles
 
 
 def get_shop(db: Session, shop_id: int) -> Shop:
