@@ -3,7 +3,7 @@
 A small in-process TTL cache of session token (its SHA-256) -> Actor, used by the buy and
 event-stream endpoints only. Misses are resolved in batches: the tokens that miss while a
 lookup is running wait for the next one, and each lookup resolves all of them through
-``accounts.service.actors_for_tokens`` (two queries, whatever the number of tokens) in a
+``accounts.service.actors_for_tokens`` (one query, whatever the number of tokens) in a
 worker thread, so thousands of distinct buyers arriving at once cost a few queries, not
 thousands. Signing out (``forget``) drops the entry at once in this process; other
 processes drop it within ``TTL`` seconds.
