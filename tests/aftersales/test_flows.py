@@ -501,7 +501,7 @@ def test_a_failed_refund_is_sent_again_and_settles_the_case(world: World, clock:
     world.db.rollback()
     payments_service.sandbox_set_refund_mode(operator, "success")
     retry = payments_service.retry_refund(world.db, operator, out_refund_no=first.out_refund_no)
-    assert retry.ref == f"aftersale:{case.id}#2" and retry.amount_fen == first.amount_fen
+    assert retry.ref == f"aftersale:{case.id}#r{first.id}" and retry.amount_fen == first.amount_fen
     assert retry.status == "pending" and retry.out_refund_no != first.out_refund_no
     # a second click gives the same retry back, nothing more
     again = payments_service.retry_refund(world.db, operator, out_refund_no=first.out_refund_no)

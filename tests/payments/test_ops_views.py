@@ -217,6 +217,10 @@ def test_an_operator_sends_a_failed_refund_again_from_the_page(
     retry_no = done.headers["location"].split("=", 1)[1]
     after = ops.get(done.headers["location"], headers={"Accept-Language": "en"}).text
     assert f"Sent again as {retry_no}." in after
+    forged_banner = ops.get(
+        "/ops/payments/refunds?retried=Call+0800+now", headers={"Accept-Language": "en"}
+    )
+    assert "Sent again as" not in forged_banner.text.split("<table")[0]
     assert f'action="/ops/payments/refunds/{failed}/retry"' not in after
     assert service.count_failed_refunds(db, history["ops"]) == 0
     # the API gives the same retry back; an unknown or pending refund is refused

@@ -113,6 +113,53 @@ def test_failed_refund_frees_the_amount(
     refund(db, order, 3980, "ops:2")  # the money is refundable again
 
 
+def test_an_abnormal_refund_stays_in_flight_and_is_not_sent_again(
+    db: Session, scene: Shop, sandbox_poster: Poster, make_user: Any
+) -> None:
+    """ABNORMAL is not final at WeChat Pay (the money left; the merchant finishes it there):
+    the refund stays processing, its amount stays taken, and nobody can send it again."""
+    order, _no = paid_order(db, scene)
+    operator = Actor(user_id=make_user(operator=True).id, is_operator=True)
+    service.sandbox_set_refund_mode(operator, "processing")
+    row = refund(db, order, 3980, "ops:1")
+    service.submit_refunds(db)
+    service.sandbox_refund_outcome(
+        db, operator, out_refund_no=row.out_refund_no, outcome="abnormal"
+    )
+    deliver_due(db)
+    assert sandbox_poster.answers[-1] == 204
+    db.expire_all()
+    assert scalar(db, select(Refund.status)) == "processing"
+    assert (scalar(db, select(Refund.failure)) or "").startswith("ABNORMAL")
+    assert service.count_failed_refunds(db, operator) == 0
+    with pytest.raises(Conflict):
+        service.retry_refund(db, operator, out_refund_no=row.out_refund_no)
+    db.rollback()
+    with pytest.raises(Conflict):  # its amount is still taken
+        refund(db, order, 3980, "ops:2")
+    db.rollback()
+    assert order_state(db, order.order_no) == ("paid", 3980, 0)
+
+
+def test_operator_refund_keys_cannot_hold_the_retry_mark(
+    db: Session, scene: Shop, sandbox_poster: Poster, make_user: Any
+) -> None:
+    order, _no = paid_order(db, scene)
+    operator = Actor(user_id=make_user(operator=True).id, is_operator=True)
+    for key in ("a#r1", "x" * 41, "tab\there"):
+        with pytest.raises(InvalidInput):
+            service.operator_refund(
+                db,
+                operator,
+                order_no=order.order_no,
+                amount_fen=100,
+                reason="x",
+                idempotency_key=key,
+            )
+        db.rollback()
+    assert scalar(db, select(func.count()).select_from(Refund)) == 0
+
+
 def test_refund_notification_before_we_submitted(
     db: Session, scene: Shop, sandbox_poster: Poster, client: TestClient
 ) -> None:

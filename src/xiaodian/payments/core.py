@@ -30,6 +30,7 @@ from xiaodian.payments.models import (
     RefundStatus,
 )
 from xiaodian.payments.providers.base import (
+    REFUND_ABNORMAL,
     REFUND_FAILED,
     REFUND_PROCESSING,
     REFUND_SUCCESS,
@@ -326,11 +327,12 @@ def fail_refund(db: Session, refund: Refund, *, reason: str) -> None:
     _tell_requester(db, refund, succeeded=False)
 
 
-RETRY_MARK = "#"  # "aftersale:12#2": the second try of the refund "aftersale:12"
+RETRY_MARK = "#"  # "aftersale:12#r7": the refund "aftersale:12" sent again after refund 7
 
 
 def base_ref(ref: str) -> str:
-    """The requester's own reference of a refund, without the retry's mark."""
+    """The requester's own reference of a refund, without the retry's mark (requesters'
+    references never hold the mark: after-sales numbers, "auto:...", checked ops keys)."""
     return ref.partition(RETRY_MARK)[0]
 
 
@@ -353,7 +355,9 @@ def apply_refund_state(db: Session, refund: Refund, state: RefundState, *, sourc
     """Apply what the provider says about a refund; True if something changed.
 
     The caller holds the payment lock. SUCCESS settles it (and counts it at the order,
-    idempotently per out_refund_no); CLOSED/ABNORMAL fail it; PROCESSING marks it submitted.
+    idempotently per out_refund_no); CLOSED fails it; PROCESSING marks it submitted;
+    ABNORMAL keeps it processing (still counted against the payment: WeChat Pay holds the
+    money until the merchant finishes the refund there, then it succeeds) with a note.
     """
     if state.status == REFUND_SUCCESS:
         if refund.status == R.SUCCEEDED:
@@ -380,6 +384,16 @@ def apply_refund_state(db: Session, refund: Refund, state: RefundState, *, sourc
         if refund.status in (R.FAILED, R.SUCCEEDED):
             return False
         fail_refund(db, refund, reason=f"{state.status} ({source})")
+        return True
+    if state.status == REFUND_ABNORMAL:
+        if refund.status not in IN_FLIGHT or (refund.failure or "").startswith("ABNORMAL"):
+            return False
+        if refund.status == R.PENDING:
+            move_refund(refund, "submit")
+            refund.submitted_at = clock.now()
+        refund.provider_refund_id = state.refund_id or refund.provider_refund_id
+        refund.failure = f"ABNORMAL ({source}): to be finished in the WeChat Pay merchant platform"
+        event(db, "refund_abnormal", payment_id=refund.payment_id, refund_id=refund.id, note=source)
         return True
     if state.status == REFUND_PROCESSING and refund.status == R.PENDING:
         move_refund(refund, "submit")

@@ -166,7 +166,10 @@ def ops_refunds(
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     result = service.operator_refunds(db, actor, page=page)
-    ctx = {"section": "refunds", "result": result, "retried": request.query_params.get("retried")}
+    retried = request.query_params.get("retried", "")
+    if not (retried.startswith("RF") and retried[2:].isdigit() and len(retried) <= 64):
+        retried = ""  # only a refund number is shown back, no other text from the address
+    ctx = {"section": "refunds", "result": result, "retried": retried}
     return render(request, "payments/ops_refunds.html", ctx)
 
 

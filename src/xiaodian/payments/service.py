@@ -305,7 +305,12 @@ def operator_refund(
     """An operator refunds (part of) a paid order; commits. The same key, the same refund."""
     user_id = actor.require_operator()
     order = orders_service.get_order_by_no(db, order_no=order_no)
-    key = (idempotency_key or core.new_number("K"))[:40]
+    key = (idempotency_key or core.new_number("K")).strip()
+    if not 1 <= len(key) <= 40 or not key.isprintable() or core.RETRY_MARK in key:
+        raise InvalidInput(
+            _("The Idempotency-Key must be 1 to 40 printable characters, without #."),
+            code="bad_key",
+        )
     refund = request_refund(
         db, order_id=order.id, amount_fen=amount_fen, reason=reason, ref=f"ops:{key}"
     )
@@ -315,11 +320,11 @@ def operator_refund(
 
 
 def retry_refund(db: Session, actor: Actor, *, out_refund_no: str) -> Refund:
-    """Operators: send a refund the provider failed (closed, abnormal) again; commits.
+    """Operators: send a refund the provider closed (or refused) again; commits.
 
     The retry is a new refund (a new ``out_refund_no``: the provider's answer for the old
     one is final) of the same amount, for the same order and requester, with the
-    requester's reference marked as a retry ("aftersale:12#2"), so an after-sales case
+    requester's reference marked as a retry ("aftersale:12#r7"), so an after-sales case
     still "refunding" is settled when the retry succeeds. The failed refund remembers it
     (``retried_as``) and leaves the operators' "failed" count; retrying it again gives the
     same retry back. The amount is checked again as for any refund (never more than what
@@ -334,22 +339,12 @@ def retry_refund(db: Session, actor: Actor, *, out_refund_no: str) -> Refund:
         again = db.scalar(select(Refund).where(Refund.out_refund_no == failed.retried_as))
         if again is not None:
             return again
-    if failed.status != R.FAILED:
+    # Only a refund whose money never left: closed by the provider, or refused when sent.
+    # (An ABNORMAL one is not failed: it stays processing until finished at WeChat Pay.)
+    if failed.status != R.FAILED or (failed.failure or "").startswith("ABNORMAL"):
         raise Conflict(_("Only a failed refund can be sent again."), code="refund_not_failed")
-    base = core.base_ref(failed.ref)
-    tries = int(
-        db.scalar(
-            select(func.count())
-            .select_from(Refund)
-            .where(
-                Refund.payment_id == failed.payment_id,
-                Refund.order_id == failed.order_id,
-                or_(Refund.ref == base, Refund.ref.startswith(base + core.RETRY_MARK)),
-            )
-        )
-        or 0
-    )
-    ref = f"{base}{core.RETRY_MARK}{tries + 1}"
+    # The requester's reference, marked with the failed refund's id: unique, never counted.
+    ref = f"{core.base_ref(failed.ref)}{core.RETRY_MARK}r{failed.id}"
     if failed.settles_order:
         retry = request_refund(
             db,
@@ -376,6 +371,8 @@ def retry_refund(db: Session, actor: Actor, *, out_refund_no: str) -> Refund:
             settles_order=False,
             actor_id=user_id,
         )
+    if retry.id == failed.id or retry.status != R.PENDING:  # not a new refund: never say so
+        raise Conflict(_("Only a failed refund can be sent again."), code="refund_not_failed")
     failed.retried_as = retry.out_refund_no
     core.event(
         db,

@@ -26,7 +26,10 @@ TRADE_FINAL_UNPAID = frozenset({"CLOSED", "REVOKED", "PAYERROR"})
 
 REFUND_SUCCESS = "SUCCESS"
 REFUND_PROCESSING = "PROCESSING"
-REFUND_FAILED = frozenset({"CLOSED", "ABNORMAL"})
+REFUND_FAILED = frozenset({"CLOSED"})  # final: the money did not leave; may be sent again
+# Not final: the money left the merchant but could not reach the buyer (a closed card, say).
+# WeChat Pay holds it until the merchant finishes it (to a bank card, or back), then SUCCESS.
+REFUND_ABNORMAL = "ABNORMAL"
 REFUND_NOT_FOUND = "NOT_FOUND"
 
 MAX_CLOCK_SKEW_SECONDS = 300
