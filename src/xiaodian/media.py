@@ -1,9 +1,11 @@
 """Uploaded media: checked for type and size, re-encoded, thumbnailed (Pillow).
 
 Files live under the media directory and are referred to by a relative path
-(``images/2026/06/<hex>.jpg``), served at ``/media/<path>``, except the private folders
-(``PRIVATE_FOLDERS``: business licences), which ``/media`` answers with 404 and only their
-owners' routes serve (``stored_file``), to the people allowed to see them.
+(``images/2026/06/<hex>.jpg``), served at ``/media/<path>``. The private folders
+(``PRIVATE_FOLDERS``: business licences) live under ``DATA_DIR/private`` instead, out of
+reach of ``/media`` and of a proxy that serves the media directory itself; only their
+owners' routes serve them (``stored_file``), to the people allowed to see them. ``/media``
+also answers 404 for a private folder's name, for files stored there by older versions.
 """
 
 from __future__ import annotations
@@ -85,46 +87,62 @@ def save_image(data: bytes, *, folder: str = "images") -> StoredImage:
     ext = "png" if has_alpha else "jpg"
     now = clock.now()
     rel_dir = Path(folder) / f"{now:%Y}" / f"{now:%m}"
-    assert conf.media_dir is not None
-    (conf.media_dir / rel_dir).mkdir(parents=True, exist_ok=True)
+    root = _root_for(folder)
+    (root / rel_dir).mkdir(parents=True, exist_ok=True)
     name = secrets.token_hex(12)
     path = rel_dir / f"{name}.{ext}"
     thumb = rel_dir / f"{name}_t.{ext}"
     fmt = "PNG" if has_alpha else "JPEG"
     options = {} if has_alpha else {"quality": 88, "optimize": True}
-    image.save(conf.media_dir / path, fmt, **options)
+    image.save(root / path, fmt, **options)
     small = image.copy()
     small.thumbnail(THUMB_SIZE)
-    small.save(conf.media_dir / thumb, fmt, **options)
+    small.save(root / thumb, fmt, **options)
     return StoredImage(
         path=str(path), thumb_path=str(thumb), width=image.width, height=image.height
     )
 
 
+def _root_for(path: str) -> Path:
+    """Where a stored path (or a folder) lives: the private root or the media directory."""
+    conf = settings.current()
+    if is_private(path):
+        root = (conf.data_dir / "private").resolve()
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return root
+    assert conf.media_dir is not None
+    return conf.media_dir.resolve()
+
+
 def delete(path: str | None) -> None:
     if not path:
         return
-    conf = settings.current()
-    assert conf.media_dir is not None
-    target = (conf.media_dir / path).resolve()
-    if conf.media_dir in target.parents and target.is_file():
+    root = _root_for(path)
+    target = (root / path).resolve()
+    if root in target.parents and target.is_file():
         target.unlink()
 
 
 def is_private(path: str) -> bool:
-    """Whether a stored path lies in a private folder (not served at ``/media``)."""
-    return path.replace("\\", "/").lstrip("/").split("/", 1)[0] in PRIVATE_FOLDERS
+    """Whether a stored path lies in a private folder (not served at ``/media``); its
+    first part compared without case (case-insensitive file systems)."""
+    first = path.replace("\\", "/").lstrip("/").split("/", 1)[0]
+    return first.casefold() in PRIVATE_FOLDERS
 
 
 def stored_file(path: str) -> Path:
-    """The file of a stored relative path, inside the media directory. Raises NotFound."""
+    """The file of a stored relative path, inside its root (a private file stored by an
+    older version: inside the media directory). Raises NotFound."""
     conf = settings.current()
     assert conf.media_dir is not None
-    root = conf.media_dir.resolve()
-    target = (root / path).resolve()
-    if root not in target.parents or not target.is_file():
-        raise NotFound(_("File not found."), code="file_not_found")
-    return target
+    roots = [_root_for(path)]
+    if is_private(path):
+        roots.append(conf.media_dir.resolve())
+    for root in roots:
+        target = (root / path).resolve()
+        if root in target.parents and target.is_file():
+            return target
+    raise NotFound(_("File not found."), code="file_not_found")
 
 
 class PublicMedia(StaticFiles):

@@ -64,10 +64,14 @@ def body(category: Any) -> Any:
 
 @pytest.fixture
 def media_files(settings: Any) -> Any:
-    """media_files() -> every file under the media directory (relative paths)."""
+    """media_files() -> every stored file (relative paths): the media directory's and the
+    private folders' (``DATA_DIR/private``)."""
 
     def _files() -> list[str]:
-        root: Path = settings.media_dir
-        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        found: list[str] = []
+        for root in (Path(settings.media_dir), Path(settings.data_dir) / "private"):
+            if root.exists():
+                found += [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()]
+        return sorted(found)
 
     return _files

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.factories import leaf_category, make_shop
 from tests.merchants.conftest import code, png
@@ -356,7 +357,7 @@ def test_queue_is_oldest_first_filters_by_status_and_has_no_n_plus_1(
 
 
 def test_licence_images_are_private(
-    db, people, body, media_files, client, make_user, api_client, login_client
+    db, people, body, media_files, client, make_user, api_client, login_client, settings
 ):
     r = people["as_applicant"].post(
         "/api/v1/merchant/applications",
@@ -366,8 +367,21 @@ def test_licence_images_are_private(
     url = r.json()["license_image_url"]
     stored = [f for f in media_files() if f.startswith("licences/") and "_t." not in f]
     assert len(stored) == 1
-    # never at /media, however the path is spelled
-    for path in (stored[0], "./" + stored[0], "images/../" + stored[0], "licences/"):
+    # kept out of the media directory (a proxy serving it directly never sees them)
+    assert not (Path(settings.media_dir) / "licences").exists()
+    assert (Path(settings.data_dir) / "private" / stored[0]).is_file()
+    # and /media refuses the folder's name, however it is spelled (older files lie there)
+    legacy = Path(settings.media_dir) / "licences" / "old.png"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(png())
+    for path in (
+        "licences/old.png",
+        "./licences/old.png",
+        "images/../licences/old.png",
+        "Licences/old.png",
+        "LICENCES/old.png",
+        "licences/",
+    ):
         assert client.get(f"/media/{path}").status_code == 404, path
     # the applicant and operators see it, not cached by anyone in between
     for who in ("as_applicant", "as_operator"):
@@ -380,6 +394,16 @@ def test_licence_images_are_private(
     page = console.get(f"/ops/applications/{r.json()['id']}")
     assert f'src="{url}"' in page.text
     assert console.get(url).status_code == 200
+    # a licence stored in the media directory by an older version is still served here
+    app_id = int(url.split("/")[-2])
+    db.execute(
+        update(MerchantApplication)
+        .where(MerchantApplication.id == app_id)
+        .values(license_image_path="licences/old.png")
+    )
+    db.commit()
+    older = people["as_applicant"].get(url)
+    assert older.status_code == 200 and older.headers["content-type"] == "image/png"
     # nobody else: a stranger gets 404 (as for the application), the anonymous 401
     stranger = api_client(make_user(display_name="路人"))
     assert stranger.get(url).status_code == 404
