@@ -236,3 +236,17 @@ def test_delivery_succeeds_on_a_retry(
     row = scalar(db, select(SandboxDelivery))
     assert row is not None and row.status == DeliveryStatus.DELIVERED and row.attempts == 2
     assert order_state(db, order.order_no)[0] == "paid"
+
+
+def test_sandbox_keys_are_made_in_a_folder_that_holds_a_setting(tmp_path: Any) -> None:
+    """A sandbox folder holding only its refund mode (written before any key, as an older
+    build did) still gets its keys, and the setting stays."""
+    from xiaodian.payments.providers.sandbox import load_keys
+
+    folder = tmp_path / "sandbox"
+    folder.mkdir()
+    (folder / "refund_mode").write_text("processing")
+    keys = load_keys(folder)
+    assert keys.apiv3_key and (folder / "platform_private_key.pem").is_file()
+    assert (folder / "refund_mode").read_text() == "processing"
+    assert load_keys.__wrapped__(folder).apiv3_key == keys.apiv3_key  # read back, the same

@@ -59,10 +59,11 @@ def _find(db: Session, login: str) -> User | None:
 
 
 def default_name(kind: str, value: str) -> str:
-    """The name of an account that gave none: a phone's last four digits ("尾号" style),
-    an email's part before the "@" (cut to 20 characters), never the whole login."""
+    """The name of an account that gave none, shown to others (comments, videos): a
+    phone's last four digits ("尾号" style); for an email, its first letter and "***"
+    (the part before "@" can be a QQ number, i.e. the whole address)."""
     if kind == "email":
-        return value.partition("@")[0][:20] or value[-4:]
+        return value[:1] + "***"
     return value[-4:]
 
 

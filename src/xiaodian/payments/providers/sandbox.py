@@ -108,6 +108,13 @@ def _create_keys(directory: Path) -> None:
                 fh.write(text)
         if directory.exists() and not any(directory.iterdir()):
             directory.rmdir()
+        if directory.exists() and not any((directory / name).exists() for name in _FILES):
+            # A directory with other files only (a sandbox setting written before the keys):
+            # link the keys in one by one; a file another process linked first stays.
+            for name in _FILES:
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp / name, directory / name)
+            return
         with contextlib.suppress(OSError):  # another process won the race: use its keys
             tmp.rename(directory)
     finally:
