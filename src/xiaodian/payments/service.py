@@ -782,14 +782,11 @@ def count_refused_notifications_today(db: Session, actor: Actor) -> int:
 
 
 def count_failed_refunds(db: Session, actor: Actor) -> int:
-    """Operators: refunds the provider failed and nobody sent again (money not returned
-    yet), one query."""
+    """Operators: refunds waiting for someone (money not returned yet), one query: failed
+    ones nobody sent again, and ABNORMAL ones (to be finished in WeChat Pay's platform)."""
     actor.require_operator()
+    failed = and_(Refund.status == R.FAILED, Refund.retried_as.is_(None))
+    abnormal = and_(Refund.status.in_(core.IN_FLIGHT), Refund.failure.startswith("ABNORMAL"))
     return int(
-        db.scalar(
-            select(func.count())
-            .select_from(Refund)
-            .where(Refund.status == R.FAILED, Refund.retried_as.is_(None))
-        )
-        or 0
+        db.scalar(select(func.count()).select_from(Refund).where(or_(failed, abnormal))) or 0
     )
