@@ -332,3 +332,29 @@ def test_reconcile_settles_a_stuck_refund(
     clock.advance(minutes=5)
     assert service.reconcile(db).refunds_settled == 1
     assert order_state(db, order.order_no) == ("paid", 3980, 800)
+
+
+def test_abnormal_refunds_do_not_crowd_others_out_of_reconciliation(
+    db: Session, scene: Shop, sandbox_poster: Poster, make_user: Any, clock: Any
+) -> None:
+    order, _no = paid_order(db, scene)
+    operator = Actor(user_id=make_user(operator=True).id, is_operator=True)
+    service.sandbox_set_refund_mode(operator, "processing")
+    stuck = [refund(db, order, 100, f"ops:{n}") for n in range(3)]
+    service.submit_refunds(db)
+    for row in stuck:  # abnormal at WeChat Pay, and told so
+        service.sandbox_refund_outcome(
+            db, operator, out_refund_no=row.out_refund_no, outcome="abnormal"
+        )
+    deliver_due(db)
+    late = refund(db, order, 800, "ops:late")  # a newer refund whose notification is lost
+    service.submit_refunds(db)
+    sandbox_poster.fail = 503
+    service.sandbox_refund_outcome(
+        db, operator, out_refund_no=late.out_refund_no, outcome="success"
+    )
+    deliver_due(db)
+    clock.advance(minutes=5)
+    report = service.reconcile(db, limit=1)  # room for one: the newer one, not an abnormal one
+    assert report.refunds_settled == 1
+    assert order_state(db, order.order_no) == ("paid", 3980, 800)

@@ -465,7 +465,9 @@ def reconcile(db: Session, *, limit: int = 100) -> ReconcileReport:
                 Refund.status == R.PROCESSING,
                 Refund.submitted_at <= cutoff,
             )
-            .order_by(Refund.id)
+            # ABNORMAL ones (processing until the merchant finishes them at WeChat Pay)
+            # last: however many wait there, they never crowd the others out of the limit
+            .order_by(Refund.failure.is_not(None), Refund.id)
             .limit(limit)
         )
     )
