@@ -114,7 +114,7 @@ def test_failed_refund_frees_the_amount(
 
 
 def test_an_abnormal_refund_stays_in_flight_and_is_not_sent_again(
-    db: Session, scene: Shop, sandbox_poster: Poster, make_user: Any
+    db: Session, scene: Shop, sandbox_poster: Poster, make_user: Any, login_client: Any
 ) -> None:
     """ABNORMAL is not final at WeChat Pay (the money left; the merchant finishes it there):
     the refund stays processing, its amount stays taken, and nobody can send it again."""
@@ -139,6 +139,9 @@ def test_an_abnormal_refund_stays_in_flight_and_is_not_sent_again(
         refund(db, order, 3980, "ops:2")
     db.rollback()
     assert order_state(db, order.order_no) == ("paid", 3980, 0)
+    # the operators see it as abnormal, with no button to send it again
+    ops = login_client(make_user(operator=True)).get("/ops/payments/refunds")
+    assert "data-abnormal" in ops.text and "/retry" not in ops.text
 
 
 def test_operator_refund_keys_cannot_hold_the_retry_mark(
