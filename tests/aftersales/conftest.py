@@ -10,14 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import make_product, make_shop
+from tests.factories import make_address, make_product, make_shop
 from xiaodian.accounts import service as accounts_service
 from xiaodian.accounts.actor import Actor
 from xiaodian.catalog.models import Sku
 from xiaodian.db import Database
-from xiaodian.orders import addresses, fulfilment
+from xiaodian.orders import fulfilment
 from xiaodian.orders import service as orders_service
-from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.checkout import checkout
 from xiaodian.orders.models import Order
 from xiaodian.payments import delivery
@@ -71,19 +70,8 @@ class World:
         """A pending order of the buyer (default: two of the first SKU)."""
         buyer = buyer or self.buyer
         actor = self.actor(buyer)
-        address = addresses.create_address(
-            self.db,
-            actor,
-            AddressInput(
-                name="张三",
-                phone="13800138000",
-                province="浙江省",
-                city="杭州市",
-                district="西湖区",
-                detail="文三路 100 号",
-            ),
-        )
-        result = checkout(self.db, actor, lines=lines or [(self.sku_id, 2)], address_id=address.id)
+        address_id = make_address(self.db, buyer.id, is_default=False)
+        result = checkout(self.db, actor, lines=lines or [(self.sku_id, 2)], address_id=address_id)
         return result.orders[0]
 
     def pay(self, order: Order) -> Order:

@@ -9,32 +9,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import make_product, make_shop
+from tests.factories import make_address, make_product, make_shop
 from xiaodian.accounts.actor import Actor
 from xiaodian.catalog.models import Sku
-from xiaodian.orders import addresses
-from xiaodian.orders.addresses import AddressInput
 
 
 def actor_for(user: Any, shops: dict[int, str] | None = None) -> Actor:
     return Actor(user_id=user.id, display_name=user.display_name, shop_roles=shops or {})
 
 
-def address_input(**overrides: Any) -> AddressInput:
-    data: dict[str, Any] = {
-        "name": "张三",
-        "phone": "13800138000",
-        "province": "浙江省",
-        "city": "杭州市",
-        "district": "西湖区",
-        "detail": "文三路 100 号 2 单元 301",
-    }
-    data.update(overrides)
-    return AddressInput(**data)
-
-
 def add_address(db: Session, user: Any) -> int:
-    return addresses.create_address(db, actor_for(user), address_input()).id
+    return make_address(db, user.id, detail="文三路 100 号 2 单元 301", is_default=False)
 
 
 def stock(db: Session, sku_id: int) -> tuple[int, int, int, int]:
