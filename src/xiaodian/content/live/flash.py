@@ -931,15 +931,3 @@ def return_cancelled_units(db: Session) -> int:
             _publish_sale(db, sale)
     db.commit()
     return returned
-
-
-def sale_totals(db: Session, sale_id: int) -> dict[str, int]:
-    """Units by state of a sale's orders (for checks and the host console)."""
-    out = {"live": 0, "paid": 0, "returned": 0}
-    for state, qty in db.execute(
-        select(FlashSaleOrder.state, FlashSaleOrder.quantity).where(
-            FlashSaleOrder.sale_id == sale_id
-        )
-    ):
-        out[str(state)] += qty
-    return out

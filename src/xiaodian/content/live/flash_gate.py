@@ -82,8 +82,6 @@ class RedisGate:
         self.client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._script = self.client.register_script(_GATE_LUA)
         self._many_script = self.client.register_script(_GATE_MANY_LUA)
-        self._async: Any = None
-        self._async_script: Any = None
 
     @staticmethod
     def keys(sale_id: int) -> list[str]:
@@ -133,19 +131,6 @@ class RedisGate:
         except Exception:
             log.exception("flash: redis gate unavailable; using the database")
             return [-3] * len(asks)
-
-    async def take_async(self, info: SaleInfo, buyer_id: int, quantity: int) -> int:
-        try:
-            if self._async is None:
-                import redis.asyncio as aioredis
-
-                self._async = aioredis.Redis.from_url(self.url)
-                self._async_script = self._async.register_script(_GATE_LUA)
-            args = [buyer_id, quantity, info.per_buyer_limit]
-            return int(await self._async_script(keys=self.keys(info.id), args=args))
-        except Exception:
-            log.exception("flash: redis gate unavailable; using the database")
-            return -3
 
     def give_back(self, info: SaleInfo, buyer_id: int, quantity: int, exc: BaseException) -> None:
         """Undo an admission whose purchase did not happen."""
