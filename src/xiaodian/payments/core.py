@@ -22,6 +22,7 @@ from xiaodian import clock
 from xiaodian.errors import DomainError, IllegalTransition, _
 from xiaodian.orders import service as orders_service
 from xiaodian.payments.models import (
+    ABNORMAL_NOTE,
     Payment,
     PaymentEvent,
     PaymentOrder,
@@ -386,13 +387,15 @@ def apply_refund_state(db: Session, refund: Refund, state: RefundState, *, sourc
         fail_refund(db, refund, reason=f"{state.status} ({source})")
         return True
     if state.status == REFUND_ABNORMAL:
-        if refund.status not in IN_FLIGHT or (refund.failure or "").startswith("ABNORMAL"):
+        if refund.status not in IN_FLIGHT or refund.abnormal:
             return False
         if refund.status == R.PENDING:
             move_refund(refund, "submit")
             refund.submitted_at = clock.now()
         refund.provider_refund_id = state.refund_id or refund.provider_refund_id
-        refund.failure = f"ABNORMAL ({source}): to be finished in the WeChat Pay merchant platform"
+        refund.failure = (
+            f"{ABNORMAL_NOTE} ({source}): to be finished in the WeChat Pay merchant platform"
+        )
         event(db, "refund_abnormal", payment_id=refund.payment_id, refund_id=refund.id, note=source)
         return True
     if state.status == REFUND_PROCESSING and refund.status == R.PENDING:

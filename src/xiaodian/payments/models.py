@@ -14,8 +14,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, and_
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from xiaodian import clock
 from xiaodian.db import Base, str_enum
@@ -95,6 +97,9 @@ class PaymentOrder(Base):
     payment: Mapped[Payment] = relationship(back_populates="orders")
 
 
+ABNORMAL_NOTE = "ABNORMAL"  # how ``Refund.failure`` starts for an ABNORMAL refund
+
+
 class Refund(Base):
     __tablename__ = "payment_refunds"
     __table_args__ = (UniqueConstraint("payment_id", "order_id", "ref"),)
@@ -119,6 +124,18 @@ class Refund(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     submitted_at: Mapped[datetime | None]
     settled_at: Mapped[datetime | None]
+
+    @hybrid_property
+    def abnormal(self) -> bool:
+        """WeChat Pay answered ABNORMAL: the money left but did not reach the buyer, and
+        waits there for the merchant (the refund stays processing, see payments.core)."""
+        return (self.failure or "").startswith(ABNORMAL_NOTE)
+
+    @abnormal.inplace.expression
+    @classmethod
+    def _abnormal_expression(cls) -> ColumnElement[bool]:
+        # never NULL (a NULL would sort apart and count as unknown): false without a note
+        return and_(cls.failure.is_not(None), cls.failure.startswith(ABNORMAL_NOTE))
 
 
 class PaymentEvent(Base):

@@ -244,6 +244,15 @@ def return_url(payment: Payment) -> str:
 # --------------------------------------------------------------------------- refunds
 
 
+def _check_left(amount_fen: int, left: int) -> None:
+    if amount_fen > left:
+        raise Conflict(
+            _("The refund is more than what can still be refunded (%(left)s)."),
+            code="refund_exceeds_paid",
+            left=format_fen(max(left, 0)),
+        )
+
+
 def request_refund(db: Session, *, order_id: int, amount_fen: int, reason: str, ref: str) -> Refund:
     """Record a pending refund of ``amount_fen`` for a paid order. Joins the caller's
     transaction (the provider is called after commit, by :func:`submit_refunds`).
@@ -276,12 +285,7 @@ def request_refund(db: Session, *, order_id: int, amount_fen: int, reason: str, 
         db, payment_id=payment.id, order_id=order_id
     )
     left = min(left, payment.amount_fen - core.committed_fen(db, payment_id=payment.id))
-    if amount_fen > left:
-        raise Conflict(
-            _("The refund is more than what can still be refunded (%(left)s)."),
-            code="refund_exceeds_paid",
-            left=format_fen(max(left, 0)),
-        )
+    _check_left(amount_fen, left)
     return core.create_refund(
         db,
         payment,
@@ -341,7 +345,7 @@ def retry_refund(db: Session, actor: Actor, *, out_refund_no: str) -> Refund:
             return again
     # Only a refund whose money never left: closed by the provider, or refused when sent.
     # (An ABNORMAL one is not failed: it stays processing until finished at WeChat Pay.)
-    if failed.status != R.FAILED or (failed.failure or "").startswith("ABNORMAL"):
+    if failed.status != R.FAILED or failed.abnormal:
         raise Conflict(_("Only a failed refund can be sent again."), code="refund_not_failed")
     # The requester's reference, marked with the failed refund's id: unique, never counted.
     ref = f"{core.base_ref(failed.ref)}{core.RETRY_MARK}r{failed.id}"
@@ -355,12 +359,7 @@ def retry_refund(db: Session, actor: Actor, *, out_refund_no: str) -> Refund:
         )
     else:  # money that never counted as the order's: only the payment's balance limits it
         left = payment.amount_fen - core.committed_fen(db, payment_id=payment.id)
-        if failed.amount_fen > left:
-            raise Conflict(
-                _("The refund is more than what can still be refunded (%(left)s)."),
-                code="refund_exceeds_paid",
-                left=format_fen(max(left, 0)),
-            )
+        _check_left(failed.amount_fen, left)
         retry = core.create_refund(
             db,
             payment,
@@ -467,7 +466,7 @@ def reconcile(db: Session, *, limit: int = 100) -> ReconcileReport:
             )
             # ABNORMAL ones (processing until the merchant finishes them at WeChat Pay)
             # last: however many wait there, they never crowd the others out of the limit
-            .order_by(Refund.failure.is_not(None), Refund.id)
+            .order_by(Refund.abnormal, Refund.id)
             .limit(limit)
         )
     )
@@ -788,7 +787,7 @@ def count_failed_refunds(db: Session, actor: Actor) -> int:
     ones nobody sent again, and ABNORMAL ones (to be finished in WeChat Pay's platform)."""
     actor.require_operator()
     failed = and_(Refund.status == R.FAILED, Refund.retried_as.is_(None))
-    abnormal = and_(Refund.status.in_(core.IN_FLIGHT), Refund.failure.startswith("ABNORMAL"))
+    abnormal = and_(Refund.status.in_(core.IN_FLIGHT), Refund.abnormal)
     return int(
         db.scalar(select(func.count()).select_from(Refund).where(or_(failed, abnormal))) or 0
     )
