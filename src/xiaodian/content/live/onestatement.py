@@ -5,8 +5,8 @@ buyers' default addresses, their per-buyer counts, the SKU, the order numbers' c
 orders, their lines, events and ``flash_sale_orders`` rows, the units. Measured on
 PostgreSQL, most of a batch's time was not the database but the client around those seven
 statements: SQLAlchemy's ORM execution, rows built and sent as JSON, rows read back
-(about 0.25 ms of Python per order, 5 ms per batch), and that Python is what a crowd of
-buyers waits for, since it shares the GIL with the process's HTTP answers.
+and that Python is what a crowd of buyers waits for, since it shares the GIL with the
+process's HTTP answers. ``bench/flash_batch.py`` measures a batch both ways.
 
 Here the whole batch is one statement of data-modifying ``WITH`` clauses: the client sends
 (buyer, quantity, order number) triples as one ``jsonb`` parameter and reads back one row
