@@ -88,6 +88,8 @@ def save_image(data: bytes, *, folder: str = "images") -> StoredImage:
     now = clock.now()
     rel_dir = Path(folder) / f"{now:%Y}" / f"{now:%m}"
     root = _root_for(folder)
+    if not root.exists():
+        root.mkdir(mode=0o700 if is_private(folder) else 0o755, parents=True, exist_ok=True)
     (root / rel_dir).mkdir(parents=True, exist_ok=True)
     name = secrets.token_hex(12)
     path = rel_dir / f"{name}.{ext}"
@@ -107,9 +109,7 @@ def _root_for(path: str) -> Path:
     """Where a stored path (or a folder) lives: the private root or the media directory."""
     conf = settings.current()
     if is_private(path):
-        root = (conf.data_dir / "private").resolve()
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return root
+        return (conf.data_dir / "private").resolve()
     assert conf.media_dir is not None
     return conf.media_dir.resolve()
 
