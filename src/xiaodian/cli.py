@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,24 @@ def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
     except SettingsError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
+
+
+def _served_at(host: str, port: int) -> str:
+    """The address a server listening on ``host``:``port`` is reached at from this machine
+    (a wildcard interface is reached on the loopback)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def _public_base_url(host: str, port: int) -> dict[str, object]:
+    """The public address defaults to where this server really listens, so the sandbox's
+    notifications and cashier links reach it on any port; an explicit
+    ``XIAODIAN_PUBLIC_BASE_URL`` (a proxy, a domain) wins."""
+    if os.environ.get("XIAODIAN_PUBLIC_BASE_URL"):
+        return {}
+    return {"public_base_url": _served_at(host, port)}
 
 
 def _upgrade(settings: Settings) -> None:
@@ -104,9 +123,9 @@ def serve(
 
     _settings(data_dir)  # fail early, naming a bad setting
     if data_dir is not None:
-        import os
-
         os.environ["XIAODIAN_DATA_DIR"] = str(data_dir)
+    for name, value in _public_base_url(host, port).items():
+        os.environ[f"XIAODIAN_{name.upper()}"] = str(value)  # read by every server process
     uvicorn.run(
         "xiaodian.asgi:app",
         host=host,
@@ -145,10 +164,10 @@ def demo(
     from xiaodian.app import create_app
     from xiaodian.seed import DEMO_LOGINS, seed_demo
 
-    settings = _settings(data_dir, worker_in_process=True)
+    settings = _settings(data_dir, worker_in_process=True, **_public_base_url(host, port))
     _upgrade(settings)
     created = seed_demo(settings)
-    url = f"http://{host}:{port}/"
+    url = _served_at(host, port) + "/"
     typer.echo(
         ("demo data created in " if created else "reusing data in ") + str(settings.data_dir)
     )
