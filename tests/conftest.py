@@ -28,7 +28,7 @@ from xiaodian import clock as clock_module
 from xiaodian import migrate
 from xiaodian import settings as settings_module
 from xiaodian.accounts import security
-from xiaodian.db import Database
+from xiaodian.db import Database, Pool
 from xiaodian.settings import Settings
 
 PG_URL = os.environ.get("XIAODIAN_TEST_POSTGRES_URL", "")
@@ -96,7 +96,7 @@ def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
         database.dispose()
         return
     url = request.getfixturevalue("pg_database_url")
-    database = Database(url, pool_size=10)
+    database = Database(url, pool=Pool(size=10))
     yield database
     _truncate(database)
     database.dispose()
@@ -161,12 +161,18 @@ def count_queries(database: Database) -> Callable[..., AbstractContextManager[Qu
       that event outbox on its own thread every 0.2 s, so a request that takes a little
       longer would otherwise count the poll's statements too.
 
+    The token cache (``accounts.authcache``) is emptied when a block starts, so a block's
+    first request of each token counts its one lookup, however many ran before it.
+
     ``count_queries(only=lambda statement: ...)`` keeps, of the rest, only the statements the
     predicate accepts (e.g. only SELECTs, or only those that read one domain's tables).
     """
 
     @contextmanager
     def _count(only: Callable[[str], bool] | None = None) -> Iterator[QueryCounter]:
+        from xiaodian.accounts import authcache
+
+        authcache.clear()  # each block looks its tokens up once, whatever ran before it
         counter = QueryCounter(only)
         event.listen(database.engine, "before_cursor_execute", counter)
         try:

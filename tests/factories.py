@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
+from xiaodian.accounts import service as accounts_service
 from xiaodian.catalog.models import Category, Product, ProductSpec, ProductStatus, Sku
 from xiaodian.merchants.models import EntityType, MemberRole, Shop, ShopMember
 
@@ -39,8 +40,10 @@ def make_shop(db: Session, owner: Any, *, name: str | None = None, staff: Any = 
     db.add(shop)
     db.flush()
     db.add(ShopMember(shop_id=shop.id, user_id=owner.id, role=MemberRole.OWNER))
+    accounts_service.actor_changed(db, user_id=owner.id)  # as the merchants service does
     if staff is not None:
         db.add(ShopMember(shop_id=shop.id, user_id=staff.id, role=MemberRole.STAFF))
+        accounts_service.actor_changed(db, user_id=staff.id)
     db.commit()
     return shop
 

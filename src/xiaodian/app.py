@@ -33,7 +33,7 @@ class _App(FastAPI):
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
     settings_module.install(settings)
-    db = database or Database(settings.database_url)
+    db = database or settings.database()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

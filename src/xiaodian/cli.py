@@ -55,9 +55,8 @@ def _public_base_url(host: str, port: int) -> dict[str, object]:
 
 def _upgrade(settings: Settings) -> None:
     from xiaodian import migrate
-    from xiaodian.db import Database
 
-    database = Database(settings.database_url)
+    database = settings.database()
     try:
         migrate.upgrade(database.engine)
     finally:
@@ -92,14 +91,13 @@ def create_operator(
 ) -> None:
     """Create a platform operator account (or promote an existing account)."""
     from xiaodian.accounts import service
-    from xiaodian.db import Database
     from xiaodian.errors import DomainError
 
     settings = _settings(data_dir)
     from xiaodian import settings as settings_module
 
     settings_module.install(settings)
-    database = Database(settings.database_url)
+    database = settings.database()
     try:
         with database.session() as db:
             user = service.create_operator(db, login=login, password=password, display_name=name)

@@ -2,14 +2,23 @@
 
 SQLite is the embedded default (WAL, foreign keys on, a busy timeout); PostgreSQL is the
 production database. On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so two
-writers queue for the lock instead of failing when one upgrades a read to a write.
+writers queue for the lock instead of failing when one upgrades a read to a write, and the
+writers of one process queue in the process first (``_WriterQueue``): SQLite's own busy
+handler polls with growing sleeps, which under a crowd starves some writers for the whole
+timeout. Reads never take the write lock.
+
+Connection pools are sized from the settings (``XIAODIAN_DB_POOL_SIZE``,
+``XIAODIAN_DB_MAX_OVERFLOW``) and a request waits at most ``XIAODIAN_DB_POOL_TIMEOUT`` seconds
+for a connection, then gets ``DatabaseBusy`` (503 with ``Retry-After``), never a 500.
 """
 
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +26,11 @@ from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, t
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
+
+from xiaodian.errors import DomainError, _
+
+# Ids are INTEGER columns: a bigger number names no row (and must not reach the database).
+MAX_ID = 2**31 - 1
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -57,23 +71,82 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 (SQLAlchemy API)
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> Engine:
+class DatabaseBusy(DomainError):
+    """No connection (or, on SQLite, no turn to write) within the bounded wait: try again."""
+
+    status_code = 503
+    code = "busy"
+    retry_after = 1
+
+
+@dataclass(frozen=True)
+class Pool:
+    """How many connections one process may hold and how long a request waits for one.
+
+    PostgreSQL's default ``max_connections`` is 100 (3 kept for superusers): the defaults
+    (10 + 5 per process) let 4 server processes and a worker (75) fit with room to spare.
+    """
+
+    size: int = 10
+    max_overflow: int = 5
+    timeout: float = 5.0
+    recycle: int = 1800  # seconds; instead of a ping on every checkout
+
+
+SQLITE_BUSY_SECONDS = 30
+
+
+def make_engine(url: str, *, pool: Pool | None = None) -> Engine:
+    pool = pool or Pool()
     if url.startswith("sqlite"):
         # A pool of open connections: opening a SQLite file and setting its pragmas costs
         # more than most queries, so a connection per request would dominate hot paths.
+        # At least as many as the server's worker threads (40): a thread never waits for a
+        # connection, only for its turn to write (the writer queue).
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
             poolclass=QueuePool,
-            pool_size=pool_size,
-            max_overflow=pool_size,
+            pool_size=max(pool.size, 20),
+            max_overflow=max(pool.max_overflow, 20),
+            pool_timeout=SQLITE_BUSY_SECONDS,
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pool_pre_ping (a round trip on every checkout): connections are recycled instead,
+    # and one that broke meanwhile is invalidated by the error it raises.
+    return create_engine(
+        url,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.timeout,
+        pool_recycle=pool.recycle,
+    )
+
+
+class _WriterQueue:
+    """One writer at a time per process on SQLite, taken at ``BEGIN IMMEDIATE`` and given
+    back when the transaction ends (commit, rollback, or the connection going back to the
+    pool). Python's lock hands the turn over at once; SQLite's busy handler would poll."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def take(self, record: dict[str, Any]) -> None:
+        if record.get("writer"):
+            return
+        if not self._lock.acquire(timeout=SQLITE_BUSY_SECONDS):
+            raise DatabaseBusy(_("The shop is very busy right now. Try again in a moment."))
+        record["writer"] = True
+
+    def give_back(self, record: dict[str, Any]) -> None:
+        if record.pop("writer", False):
+            self._lock.release()
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    writers = _WriterQueue()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event, not the driver, open transactions.
@@ -88,15 +161,40 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not immediate:
+            conn.exec_driver_sql("BEGIN")
+            return
+        record = conn.connection.record_info
+        writers.take(record)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.give_back(record)
+            raise
+
+    def _ended(conn: Any) -> None:
+        record = conn.connection.record_info
+        if record is not None:
+            writers.give_back(record)
+
+    event.listen(engine, "commit", _ended)
+    event.listen(engine, "rollback", _ended)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        writers.give_back(record.info)  # a connection never goes back holding the turn
+
+    @event.listens_for(engine, "close")
+    def _on_close(_dbapi_conn: Any, record: Any) -> None:
+        writers.give_back(record.info)
 
 
 class Database:
     """One engine and two session factories: reads, and writes (immediate on SQLite)."""
 
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    def __init__(self, url: str, *, pool: Pool | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size)
+        self.engine = make_engine(url, pool=pool)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         write_bind = (
             self.engine.execution_options(sqlite_immediate=True) if self.is_sqlite else self.engine

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from xiaodian.db import Database, Pool
+
 DEFAULT_DATA_DIR = Path("data")
 
 
@@ -27,6 +29,11 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", description="signs sessions and CSRF tokens")
     media_dir: Path | None = None
     redis_url: str = ""
+    # Connections per process (PostgreSQL): processes x (size + overflow) must stay below the
+    # server's max_connections (100 by default, 3 of them for superusers).
+    db_pool_size: int = Field(default=10, ge=1, le=500)
+    db_max_overflow: int = Field(default=5, ge=0, le=500)
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=300, description="seconds")
 
     # uploads
     max_image_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
@@ -131,6 +138,15 @@ class Settings(BaseSettings):
                 "secret_key": secret_key,
             }
         )
+
+    def db_pool(self) -> Pool:
+        return Pool(
+            size=self.db_pool_size, max_overflow=self.db_max_overflow, timeout=self.db_pool_timeout
+        )
+
+    def database(self) -> Database:
+        """A ``Database`` on ``database_url`` with this deployment's pool."""
+        return Database(self.database_url, pool=self.db_pool())
 
     @property
     def is_sqlite(self) -> bool:

@@ -56,7 +56,7 @@ def configure(settings: Settings, *, database: Database | None = None) -> Huey:
         huey.storage_class = SqliteStorage
         huey.storage_kwargs = {"filename": str(settings.data_dir / "tasks.db")}
     huey.storage = huey.create_storage()
-    _database = database or Database(settings.database_url)
+    _database = database or settings.database()
     load_jobs()
     return huey
 

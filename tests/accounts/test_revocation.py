@@ -49,6 +49,6 @@ def test_a_failing_listener_does_not_undo_the_sign_out(
 
 
 def test_the_live_cache_is_registered() -> None:
-    from xiaodian.content.live import authcache
+    from xiaodian.accounts import authcache
 
     assert authcache.forget in service._revocation_listeners

@@ -129,7 +129,7 @@ def make_user(make_user: Any, db: Session) -> Any:
 def _fresh_limits() -> None:
     """Per-process rate limits and caches must not leak from one test to the next."""
     live.comment_limiter._last.clear()
-    from xiaodian.content.live import authcache
+    from xiaodian.accounts import authcache
 
     authcache.clear()
 

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 from tests.factories import make_shop
 from tests.live.conftest import Scene, actor_for, add_address, sale_row, stock
+from xiaodian.accounts import authcache
 from xiaodian.accounts import service as accounts_service
-from xiaodian.content.live import authcache, flash
+from xiaodian.content.live import flash
 from xiaodian.content.live.models import FlashSaleBuyer, FlashSaleOrder
 from xiaodian.errors import Conflict, DomainError, IllegalTransition, InvalidInput
 from xiaodian.orders.models import Order

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import Request, status
 
 from xiaodian.accounts import service
 from xiaodian.accounts.schemas import LoginIn, MeOut, RegisterIn, TokenOut
+from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep, SignedIn, request_token
 
-router = APIRouter(tags=["accounts"])
+router = routing.router(tags=["accounts"])
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED)

@@ -2,16 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.accounts import service
 from xiaodian.errors import DomainError
-from xiaodian.web import i18n
+from xiaodian.web import i18n, routing
 from xiaodian.web.deps import SESSION_COOKIE, CurrentActor, DbDep, request_token
 from xiaodian.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = routing.router(include_in_schema=False)
 
 
 def _safe_next(target: str | None) -> str:

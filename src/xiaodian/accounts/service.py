@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 TokenListener = Callable[[str], None]
 _revocation_listeners: list[TokenListener] = []
+UserListener = Callable[[int], None]
+_change_listeners: list[UserListener] = []
 
 
 class AccountLocked(DomainError):
@@ -201,6 +204,39 @@ def _token_revoked(token: str) -> None:
             callback(token)
         except Exception:
             log.exception("token revocation listener %r failed", callback)
+
+
+def on_actor_changed(callback: UserListener) -> UserListener:
+    """Register ``callback(user_id)``, called in this process once a change of who an
+    account is (its roles: a shop opened for it, staff added or removed, operator) has
+    committed, so caches of actors drop it. Accounts imports none of the listeners."""
+    if callback not in _change_listeners:
+        _change_listeners.append(callback)
+    return callback
+
+
+def actor_changed(db: Session, *, user_id: int) -> None:
+    """The account's roles change in this transaction: tell the listeners after it commits
+    (nothing if it rolls back). Joins the caller's transaction."""
+    if "actors_changed" not in db.info:
+        db.info["actors_changed"] = set()
+        sa_event.listen(db, "after_commit", _announce_changes)
+        sa_event.listen(db, "after_rollback", _forget_changes)
+    db.info["actors_changed"].add(user_id)
+
+
+def _announce_changes(db: Session) -> None:
+    changed, db.info["actors_changed"] = db.info["actors_changed"], set()
+    for user_id in sorted(changed):
+        for callback in list(_change_listeners):
+            try:
+                callback(user_id)
+            except Exception:
+                log.exception("actor change listener %r failed", callback)
+
+
+def _forget_changes(db: Session) -> None:
+    db.info["actors_changed"] = set()
 
 
 def logout(db: Session, *, token: str) -> None:

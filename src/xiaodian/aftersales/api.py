@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
 from xiaodian.aftersales import service
 from xiaodian.aftersales.models import AftersaleCase
@@ -24,9 +24,10 @@ from xiaodian.aftersales.schemas import (
     RejectIn,
     TrackingIn,
 )
+from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 
-router = APIRouter(tags=["aftersales"])
+router = routing.router(tags=["aftersales"])
 
 MINE = "/aftersales"
 SHOP = "/merchant/shops/{shop_id}/aftersales"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -23,10 +23,11 @@ from xiaodian.aftersales.models import AftersaleCase
 from xiaodian.errors import DomainError, InvalidInput, _
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import parse_yuan
+from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 from xiaodian.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = routing.router(include_in_schema=False)
 
 SHOP = "/merchant/shops/{shop_id}/aftersales"
 

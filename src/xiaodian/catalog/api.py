@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile, status
+from fastapi import File, Query, UploadFile, status
 from starlette.concurrency import run_in_threadpool
 
 from xiaodian import media, settings
@@ -34,9 +34,10 @@ from xiaodian.catalog.schemas import (
     StockMovementOut,
 )
 from xiaodian.errors import InvalidInput, _
+from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 
-router = APIRouter(tags=["catalog"])
+router = routing.router(tags=["catalog"])
 
 SHOP = "/shops/{shop_id}/products"
 ONE = SHOP + "/{product_id}"

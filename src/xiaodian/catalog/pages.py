@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -23,10 +23,11 @@ from xiaodian.catalog.models import Product, ProductStatus
 from xiaodian.errors import DomainError, InvalidInput, NotFound, _
 from xiaodian.merchants.models import Shop
 from xiaodian.money import parse_yuan
+from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 from xiaodian.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = routing.router(include_in_schema=False)
 
 BASE = "/merchant/shops/{shop_id}/products"
 ONE = BASE + "/{product_id}"

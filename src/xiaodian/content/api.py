@@ -6,7 +6,7 @@ import hashlib
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi import File, Form, Query, Request, UploadFile, status
 from fastapi.responses import Response
 
 from xiaodian import settings
@@ -27,9 +27,10 @@ from xiaodian.content.schemas import (
     VideoPatch,
 )
 from xiaodian.errors import TooLarge, _
+from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep, SignedIn
 
-router = APIRouter(tags=["videos"])
+router = routing.router(tags=["videos"])
 
 VIEWER_COOKIE = "xd_vid"
 VIEWER_ID = re.compile(r"^[0-9a-f]{32}$")

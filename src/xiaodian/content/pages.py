@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian import settings
@@ -17,11 +17,12 @@ from xiaodian.content.api import VIEWER_COOKIE, VIEWER_ID, read_cover
 from xiaodian.content.models import Video
 from xiaodian.errors import DomainError
 from xiaodian.merchants import service as merchants_service
+from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep, SignedIn
 from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = routing.router(include_in_schema=False)
 
 FIRST_PAGE = 5
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile, status
+from fastapi import Depends, File, Path, Query, Request, UploadFile, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
@@ -27,9 +27,10 @@ from xiaodian.merchants.schemas import (
     ShopUpdateIn,
     StaffIn,
 )
+from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 
-router = APIRouter()
+router = routing.router()
 
 MAX_ID = 2_147_483_647
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]

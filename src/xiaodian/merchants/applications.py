@@ -440,6 +440,7 @@ def approve_into_shop(
             added_by_id=operator_id,
         )
     )
+    accounts_service.actor_changed(db, user_id=application.applicant_id)
     application.shop_id = shop.id
     application.decided_at = now
     application.decided_by_id = operator_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Request, UploadFile
+from fastapi import File, Form, Path, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -17,11 +17,12 @@ from xiaodian.merchants import applications, service
 from xiaodian.merchants.api import MAX_ID, read_optional_file
 from xiaodian.merchants.applications import ApplicationData
 from xiaodian.merchants.models import ApplicationStatus, MerchantApplication
+from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep
 from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = routing.router(include_in_schema=False)
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 TextField = Annotated[str, Form()]

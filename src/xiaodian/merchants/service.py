@@ -192,6 +192,7 @@ def add_staff(db: Session, actor: Actor, shop_id: int, *, login: str) -> MemberV
         added_by_id=owner_id,
     )
     db.add(member)
+    accounts_service.actor_changed(db, user_id=user.id)
     try:
         db.commit()
     except IntegrityError:
@@ -221,4 +222,5 @@ def remove_member(db: Session, actor: Actor, shop_id: int, user_id: int) -> None
     if member.role == MemberRole.OWNER:
         raise Conflict(_("The owner cannot be removed from the shop."), code="cannot_remove_owner")
     db.delete(member)
+    accounts_service.actor_changed(db, user_id=user_id)
     db.commit()

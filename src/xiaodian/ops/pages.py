@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from xiaodian.aftersales import service as aftersales_service
@@ -10,11 +10,12 @@ from xiaodian.catalog import service as catalog_service
 from xiaodian.content import moderation
 from xiaodian.merchants import applications as merchant_applications
 from xiaodian.payments import service as payments_service
+from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep
 from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = routing.router(include_in_schema=False)
 
 
 @router.get("/ops")

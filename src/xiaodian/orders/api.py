@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, File, Header, Path, Query, Request, Response, UploadFile, status
+from fastapi import File, Header, Path, Query, Request, Response, UploadFile, status
 
 from xiaodian.errors import TooLarge, _
 from xiaodian.orders import addresses, cart, fulfilment, service
@@ -28,9 +28,10 @@ from xiaodian.orders.schemas import (
     OrderOut,
     ShipIn,
 )
+from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 
-router = APIRouter(tags=["orders"])
+router = routing.router(tags=["orders"])
 
 OrderNo = Annotated[str, Path(min_length=8, max_length=24, pattern=r"^\d+$")]
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -31,6 +31,7 @@ from typing import Any, cast
 from sqlalchemy import Integer, Table, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from xiaodian import bulk, clock
 from xiaodian import settings as settings_module
@@ -464,7 +465,15 @@ def _insert_lines_and_events(
         for order_id, rows in zip(order_ids, line_rows, strict=True)
         for row in rows
     ]
-    events = [
+    bulk.insert_together(
+        db, [(_LINES, lines), (_EVENTS, _created_events(order_ids, buyer_ids, now)), *(also or [])]
+    )
+
+
+def _created_events(
+    order_ids: list[int], buyer_ids: list[int], now: datetime
+) -> list[dict[str, Any]]:
+    return [
         {
             "order_id": order_id,
             "actor_id": buyer_id,
@@ -477,7 +486,6 @@ def _insert_lines_and_events(
         }
         for order_id, buyer_id in zip(order_ids, buyer_ids, strict=True)
     ]
-    bulk.insert_together(db, [(_LINES, lines), (_EVENTS, events), *(also or [])])
 
 
 def _write_orders(
@@ -494,16 +502,21 @@ def _write_orders(
     rows, line_rows, owners, now = _order_rows(
         db, carts, infos=infos, channel=channel, note=note, reserve_stock=reserve_stock
     )
-    # The ORM here: checkout hands these objects on (pages, API, idempotency).
+    # The ORM here: checkout hands these objects on (pages, API, idempotency), lines
+    # included, so that nothing read after the commit goes back to the database (on
+    # SQLite a lazy load after the commit was a second write transaction per checkout).
     orders = [Order(**row) for row in rows]
     db.add_all(orders)
     db.flush()
-    _insert_lines_and_events(
-        db, [o.id for o in orders], [o.buyer_id for o in orders], line_rows, now
-    )
+    ids = [o.id for o in orders]
+    _insert_lines_and_events(db, ids, [o.buyer_id for o in orders], line_rows, now)
+    lines: dict[int, list[OrderLine]] = defaultdict(list)
+    for line in db.scalars(select(OrderLine).where(OrderLine.order_id.in_(ids))):
+        lines[line.order_id].append(line)
+    for order in orders:
+        set_committed_value(order, "lines", sorted(lines[order.id], key=lambda ln: ln.id))
     out: list[list[Order]] = [[] for _cart in carts]
     for index, order in zip(owners, orders, strict=True):
-        db.expire(order, ["lines"])
         out[index].append(order)
     return out
 

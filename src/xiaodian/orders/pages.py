@@ -9,7 +9,7 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.accounts.actor import Actor
@@ -20,11 +20,12 @@ from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.api import csv_response, pay_url
 from xiaodian.orders.checkout import Channel, checkout, preview
 from xiaodian.orders.models import OrderStatus
+from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep
 from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = routing.router(include_in_schema=False)
 
 OrderNo = Annotated[str, Path(min_length=8, max_length=24, pattern=r"^\d+$")]
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]

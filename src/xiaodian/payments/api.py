@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request, status
+from fastapi import Header, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
@@ -18,9 +18,10 @@ from xiaodian.payments.schemas import (
     RefundOut,
     RefundOutcomeIn,
 )
+from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 
-router = APIRouter(tags=["payments"])
+router = routing.router(tags=["payments"])
 
 
 def _absolute(request: Request, path: str | None) -> str | None:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import qrcode
 import qrcode.image.svg
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
@@ -13,11 +13,12 @@ from xiaodian.errors import DomainError
 from xiaodian.payments import service
 from xiaodian.payments.delivery import deliver_due, next_due
 from xiaodian.payments.models import PaymentStatus
+from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep
 from xiaodian.web.errors import error_response, sign_in_redirect
 from xiaodian.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = routing.router(include_in_schema=False)
 
 
 def qr_svg(data: str) -> Markup:

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from xiaodian import settings as settings_module
 from xiaodian.accounts.models import User
-from xiaodian.db import Database
 from xiaodian.settings import Settings
 
 DEMO_PASSWORD = "demo1234"
@@ -32,7 +31,7 @@ def seed_demo(settings: Settings) -> bool:
     from xiaodian.seed import accounts as seed_accounts
 
     settings_module.install(settings)
-    database = Database(settings.database_url)
+    database = settings.database()
     try:
         with database.session() as db:
             if db.scalar(select(func.count()).select_from(User)):

@@ -1,14 +1,21 @@
-"""Typed dependencies every router uses: the database session and who is asking."""
+"""Typed dependencies every router uses: the database session and who is asking.
+
+Both are ``async``: neither costs a thread hop. The session is only created here (no
+connection yet); the handler uses it in its one worker thread and ``web.routing.one_hop``
+closes it there. Who is asking comes from the token cache (``accounts.authcache``); a miss
+is looked up in a read session of its own on a worker thread, never in the request's write
+session.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from xiaodian.accounts import service as accounts_service
+from xiaodian.accounts import authcache
 from xiaodian.accounts.actor import Actor
 from xiaodian.errors import NotAuthenticated, _
 
@@ -16,14 +23,15 @@ SESSION_COOKIE = "xd_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """A session per request; writes begin IMMEDIATE on SQLite so writers queue."""
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """A session per request: writes begin IMMEDIATE on SQLite so writers queue; reads
+    (safe methods) never take the write lock."""
     database = request.app.state.db
     db = database.session(write=request.method not in SAFE_METHODS)
     try:
         yield db
     finally:
-        db.close()
+        db.close()  # closed by the handler's thread already (one_hop): nothing left here
 
 
 DbDep = Annotated[Session, Depends(get_db)]
@@ -37,11 +45,10 @@ def request_token(request: Request) -> tuple[str | None, str]:
     return request.cookies.get(SESSION_COOKIE), "cookie"
 
 
-def get_actor(request: Request, db: DbDep) -> Actor:
+async def get_actor(request: Request) -> Actor:
+    """Who is asking (anonymous without a valid token), from the token cache."""
     token, _kind = request_token(request)
-    actor = accounts_service.actor_for_token(db, token)
-    if db.in_transaction():
-        db.rollback()  # end the read so a later write starts its own transaction
+    actor = await authcache.actor_for_token(request.app.state.db, token)
     request.state.actor = actor
     return actor
 
@@ -49,7 +56,7 @@ def get_actor(request: Request, db: DbDep) -> Actor:
 CurrentActor = Annotated[Actor, Depends(get_actor)]
 
 
-def get_user_actor(actor: CurrentActor) -> Actor:
+async def get_user_actor(actor: CurrentActor) -> Actor:
     if not actor.is_authenticated:
         raise NotAuthenticated(_("Please sign in first."))
     return actor

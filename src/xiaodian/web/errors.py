@@ -9,9 +9,12 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from xiaodian.errors import DomainError, NotAuthenticated
+from xiaodian.db import DatabaseBusy
+from xiaodian.errors import DomainError, NotAuthenticated, _
 from xiaodian.web.templating import render
 
 log = logging.getLogger("xiaodian")
@@ -48,13 +51,51 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _busy() -> DatabaseBusy:
+    return DatabaseBusy(_("The shop is very busy right now. Try again in a moment."))
+
+
+_BUSY_MARKS = (
+    "too many clients",
+    "remaining connection slots",
+    "too many connections",
+    "database is locked",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "connection refused",
+)
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    text = str(exc.orig if exc.orig is not None else exc).lower()
+    return any(mark in text for mark in _BUSY_MARKS)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         wants_page = request.method == "GET" and not _wants_json(request)
         if isinstance(exc, NotAuthenticated) and wants_page:
             return sign_in_redirect(request)
-        return error_response(request, exc.status_code, exc.code, exc.render(_gettext(request)))
+        response = error_response(request, exc.status_code, exc.code, exc.render(_gettext(request)))
+        if isinstance(exc, DatabaseBusy):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_timeout(request: Request, exc: PoolTimeout) -> Response:
+        """Every connection of the pool stayed busy for the whole bounded wait."""
+        log.warning("no database connection within the pool timeout: %s", exc)
+        return await _domain(request, _busy())
+
+    @app.exception_handler(OperationalError)
+    async def _operational(request: Request, exc: OperationalError) -> Response:
+        """The database refused a connection (PostgreSQL's "too many clients", a restart)
+        or SQLite stayed locked: the request changed nothing and may be tried again."""
+        if not _is_busy(exc):
+            return await _unexpected(request, exc)
+        log.warning("database busy: %s", str(exc).splitlines()[0][:200])
+        return await _domain(request, _busy())
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
-router = APIRouter(tags=["health"])
+from xiaodian.web import routing
+
+router = routing.router(tags=["health"])
 
 
 @router.get("/healthz")

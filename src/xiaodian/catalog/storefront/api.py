@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from xiaodian.catalog.storefront import service
 from xiaodian.catalog.storefront.schemas import (
@@ -14,9 +14,10 @@ from xiaodian.catalog.storefront.schemas import (
     ShopCardOut,
     StoreProductOut,
 )
+from xiaodian.web import routing
 from xiaodian.web.deps import DbDep
 
-router = APIRouter(tags=["storefront"], responses={422: ERRORS[422]})
+router = routing.router(tags=["storefront"], responses={422: ERRORS[422]})
 
 
 @router.get("/products", responses={422: ERRORS[422]})

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.catalog.storefront import service
+from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep
 from xiaodian.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = routing.router(include_in_schema=False)
 
 PAGE_SIZE = 20
 PageNo = Annotated[int, Query(ge=1, le=service.MAX_PAGE)]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from xiaodian.content.live import authcache, events, flash, flash_engine
+from xiaodian.content.live import events, flash, flash_engine
 from xiaodian.content.live import service as live_service
 from xiaodian.content.live.schemas import (
     BuyOut,
@@ -27,9 +27,10 @@ from xiaodian.content.live.schemas import (
     report_out,
 )
 from xiaodian.errors import InvalidInput, NotFound, _
-from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web import routing
+from xiaodian.web.deps import DbDep, SignedIn, get_actor
 
-router = APIRouter(prefix="/live", tags=["live"])
+router = routing.router(prefix="/live", tags=["live"])
 
 VIEWER_COOKIE = "xd_viewer"
 
@@ -169,7 +170,7 @@ async def buy(room_id: int, sale_id: int, request: Request) -> JSONResponse:
     """Buy from a running flash sale: ``{"quantity": 1, "address_id": null}`` (the default
     address when omitted). 201 with the order number and the cashier URL; 409 sold out /
     limit reached / not running; 422 bad quantity or no address yet; 404 unknown."""
-    actor = await authcache.actor_for(request)
+    actor = await get_actor(request)
     actor.require_user()
     try:
         body = await request.json()
@@ -211,7 +212,7 @@ async def event_stream(request: Request, room_id: int) -> StreamingResponse:
 
     if room_id <= 0 or not await run_in_threadpool(events.room_exists, database, room_id):
         raise NotFound(_("Live room not found."), code="room_not_found")
-    actor = await authcache.actor_for(request)
+    actor = await get_actor(request)
     anon = request.cookies.get(VIEWER_COOKIE, "")
     if actor.user_id is not None:
         key = f"u:{actor.user_id}"

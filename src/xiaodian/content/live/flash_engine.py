@@ -307,8 +307,8 @@ class FlashEngine:
         """Find the buyers of the jobs that came with a bearer token, in one query inside
         the batch's transaction; cache them for the next requests. Unknown tokens and
         buyers already at their limit go to ``results``."""
+        from xiaodian.accounts import authcache
         from xiaodian.accounts import service as accounts_service
-        from xiaodian.content.live import authcache
 
         tokens = sorted({job.token for job in batch if job.token is not None})
         failure: Exception | None = None

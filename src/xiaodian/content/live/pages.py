@@ -10,24 +10,25 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import File, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from xiaodian import clock, media
 from xiaodian import settings as settings_module
 from xiaodian.accounts.actor import Actor
 from xiaodian.content.live import api as live_api
-from xiaodian.content.live import authcache, events, flash
+from xiaodian.content.live import events, flash
 from xiaodian.content.live import service as live_service
 from xiaodian.content.live.models import LiveRoom, RoomStatus
 from xiaodian.errors import DomainError, InvalidInput, NotFound, _
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import parse_yuan
-from xiaodian.web.deps import CurrentActor, DbDep
+from xiaodian.web import routing
+from xiaodian.web.deps import CurrentActor, DbDep, get_actor
 from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
 
-router = APIRouter(include_in_schema=False, lifespan=events.lifespan)
+router = routing.router(include_in_schema=False, lifespan=events.lifespan)
 
 
 def _back(path: str, **params: str) -> Response:
@@ -118,7 +119,7 @@ async def room_events(request: Request, room_id: int) -> StreamingResponse:
 @router.post("/live/{room_id}/sales/{sale_id}/buy")
 async def buy_form(request: Request, room_id: int, sale_id: int) -> Response:
     """The no-script buy button: buy one, then go to the cashier."""
-    actor = await authcache.actor_for(request)
+    actor = await get_actor(request)
     if not actor.is_authenticated:
         return RedirectResponse(f"/login?next=/live/{room_id}", status_code=303)
     form = await request.form()

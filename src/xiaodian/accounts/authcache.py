@@ -1,12 +1,14 @@
-"""Who is asking, without a database round trip on the hot paths of a live room.
+"""Who is asking, without a database round trip per request.
 
-A small in-process TTL cache of session token (its SHA-256) -> Actor, used by the buy and
-event-stream endpoints only. Misses are resolved in batches: the tokens that miss while a
-lookup is running wait for the next one, and each lookup resolves all of them through
-``accounts.service.actors_for_tokens`` (one query, whatever the number of tokens) in a
-worker thread, so thousands of distinct buyers arriving at once cost a few queries, not
-thousands. Signing out (``forget``) drops the entry at once in this process; other
-processes drop it within ``TTL`` seconds.
+A small in-process TTL cache of session token (its SHA-256) -> Actor, asked by every
+request (``web.deps.get_actor``) and by the live rooms' fast path. Misses are resolved in
+batches: the tokens that miss while a lookup is running wait for the next one, and each
+lookup resolves all of them through ``accounts.service.actors_for_tokens`` (one query,
+whatever the number of tokens) in a worker thread, so thousands of distinct buyers arriving
+at once cost a few queries, not thousands. Signing out drops the token at once in this
+process (``accounts.service.on_token_revoked``), and so does a change of an account's roles
+(``accounts.service.on_actor_changed``: a new shop, staff added or removed); other processes
+drop it within ``TTL`` seconds.
 """
 
 from __future__ import annotations
@@ -16,18 +18,18 @@ import hashlib
 import threading
 import time
 
-from fastapi import Request
-
 from xiaodian.accounts import service as accounts_service
 from xiaodian.accounts.actor import ANONYMOUS, Actor
 from xiaodian.db import Database
-from xiaodian.web.deps import request_token
 
 TTL = 15.0
 MAX_ENTRIES = 50_000
 
 _entries: dict[str, tuple[float, Actor]] = {}
 _lock = threading.Lock()
+# Moves on every forget: a lookup that started before a sign-out or a change of roles must
+# not cache what it read (it may be the old truth).
+_epoch = 0
 
 
 def _key(token: str) -> str:
@@ -36,8 +38,20 @@ def _key(token: str) -> str:
 
 def forget(token: str) -> None:
     """Drop a token (call on sign-out)."""
+    global _epoch
     with _lock:
+        _epoch += 1
         _entries.pop(_key(token), None)
+
+
+def forget_user(user_id: int) -> None:
+    """Drop every cached token of an account (its roles changed)."""
+    global _epoch
+    with _lock:
+        _epoch += 1
+        stale = [key for key, (_t, actor) in _entries.items() if actor.user_id == user_id]
+        for key in stale:
+            del _entries[key]
 
 
 def clear() -> None:
@@ -104,14 +118,6 @@ class _Batcher:
 _batcher = _Batcher()
 
 
-async def actor_for(request: Request) -> Actor:
-    """The request's Actor (anonymous when there is no valid token), cached for TTL s."""
-    token, _kind = request_token(request)
-    actor = await actor_for_token(request.app.state.db, token)
-    request.state.actor = actor
-    return actor
-
-
 def cached(token: str) -> Actor | None:
     """The token's cached Actor, or None when it is not (or no longer) in the cache."""
     hit = _entries.get(_key(token))
@@ -120,11 +126,14 @@ def cached(token: str) -> Actor | None:
     return None
 
 
-def remember(token: str, actor: Actor) -> None:
-    """Cache an Actor resolved elsewhere (any thread); anonymous ones are not kept."""
+def remember(token: str, actor: Actor, *, epoch: int | None = None) -> None:
+    """Cache an Actor resolved elsewhere (any thread); anonymous ones are not kept, nor
+    ones read before a forget that happened since ``epoch`` (``current_epoch()``)."""
     if not actor.is_authenticated:
         return
     with _lock:
+        if epoch is not None and epoch != _epoch:
+            return
         if len(_entries) >= MAX_ENTRIES:
             _entries.clear()
         _entries[_key(token)] = (time.monotonic() + TTL, actor)
@@ -136,9 +145,11 @@ async def actor_for_token(database: Database, token: str | None) -> Actor:
         return ANONYMOUS
     actor = cached(token)
     if actor is None:
+        epoch = _epoch
         actor = await _batcher.resolve(database, token)
-        remember(token, actor)
+        remember(token, actor, epoch=epoch)
     return actor
 
 
 accounts_service.on_token_revoked(forget)  # sign-out drops the cached actor at once
+accounts_service.on_actor_changed(forget_user)  # so does a change of roles
