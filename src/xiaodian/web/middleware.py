@@ -16,7 +16,8 @@ CSRF_COOKIE = "xd_csrf"
 
 
 class RequestContextMiddleware:
-    """Language, CSRF cookie and a cap on request bodies, for every HTTP request."""
+    """Language, CSRF cookie, ``nosniff`` and a cap on request bodies, for every HTTP
+    request."""
 
     def __init__(self, app: ASGIApp, *, secret_key: str, max_body: int, secure: bool) -> None:
         self.app = app
@@ -55,15 +56,18 @@ class RequestContextMiddleware:
                     raise _BodyTooLarge
             return message
 
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and new_csrf:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
                 out = MutableHeaders(scope=message)
-                flags = "; Path=/; SameSite=Lax" + ("; Secure" if self.secure else "")
-                out.append("set-cookie", f"{CSRF_COOKIE}={new_csrf}{flags}")
+                # every answer is what its Content-Type says (uploaded files above all)
+                out.setdefault("x-content-type-options", "nosniff")
+                if new_csrf:
+                    flags = "; Path=/; SameSite=Lax" + ("; Secure" if self.secure else "")
+                    out.append("set-cookie", f"{CSRF_COOKIE}={new_csrf}{flags}")
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_cookie)
+            await self.app(scope, limited_receive, send_with_headers)
         except _BodyTooLarge:
             await _too_large(send, state["gettext"])
 
@@ -90,7 +94,11 @@ async def _too_large(send: Send, gettext: Any) -> None:
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"x-content-type-options", b"nosniff"),
+                (b"connection", b"close"),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
