@@ -11,8 +11,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xiaodian.accounts import security
 from xiaodian.web import i18n
+from xiaodian.web.deps import SESSION_COOKIE
 
 CSRF_COOKIE = "xd_csrf"
+CSRF_ROTATED = "csrf_rotated"  # request state: the token a sign-in or sign-out answer sets
 
 
 class RequestContextMiddleware:
@@ -36,9 +38,10 @@ class RequestContextMiddleware:
         state["locale"] = locale
         state["gettext"] = i18n.gettext_for(locale)
         csrf = cookies.get(CSRF_COOKIE)
+        session = cookies.get(SESSION_COOKIE)
         new_csrf = None
-        if not security.csrf_valid(self.secret_key, csrf):
-            csrf = new_csrf = security.csrf_token(self.secret_key)
+        if not security.csrf_valid(self.secret_key, csrf, session):
+            csrf = new_csrf = security.csrf_token(self.secret_key, session)
         state["csrf_token"] = csrf
 
         length = headers.get("content-length")
@@ -61,9 +64,10 @@ class RequestContextMiddleware:
                 out = MutableHeaders(scope=message)
                 # every answer is what its Content-Type says (uploaded files above all)
                 out.setdefault("x-content-type-options", "nosniff")
-                if new_csrf:
+                token = state.get(CSRF_ROTATED) or new_csrf
+                if token:
                     flags = "; Path=/; SameSite=Lax" + ("; Secure" if self.secure else "")
-                    out.append("set-cookie", f"{CSRF_COOKIE}={new_csrf}{flags}")
+                    out.append("set-cookie", f"{CSRF_COOKIE}={token}{flags}")
             await send(message)
 
         try:
