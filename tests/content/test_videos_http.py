@@ -117,6 +117,47 @@ def test_fake_videos_are_refused_and_nothing_is_written(
     assert _rows(db) == 0 and media_files(settings) == []
 
 
+def test_an_mp4_carrying_an_executable_is_refused(
+    scene: Scene, api_client: Any, settings: Any, db: Any
+) -> None:
+    """Its first bytes are a real clip's: the rest must be the container too."""
+    executable = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00" + b"\x90" * 64
+    client = api_client(scene.creator)
+    r = client.post(
+        "/api/v1/videos",
+        files={"file": ("clip.mp4", mp4_bytes() + executable, "video/mp4")},
+        data={"caption": "新品"},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert r.status_code == 422
+    assert r.json()["error"] == {
+        "code": "not_a_video",
+        "message": "视频文件已损坏，或不是完整的 MP4 或 WebM 文件。",
+    }
+    assert _rows(db) == 0 and media_files(settings) == []
+
+
+def test_media_is_served_as_what_it_is_and_never_sniffed(
+    scene: Scene, api_client: Any, client: Any
+) -> None:
+    r = api_client(scene.creator).post(
+        "/api/v1/videos",
+        files={
+            "file": ("a.mp4", mp4_bytes(), "video/mp4"),
+            "cover": ("c.png", _png(), "image/png"),
+        },
+    )
+    assert r.status_code == 201, r.text
+    for url, kind in ((r.json()["video_url"], "video/mp4"), (r.json()["cover_url"], "image/")):
+        served = client.get(url)
+        assert served.status_code == 200 and served.headers["content-type"].startswith(kind)
+        assert served.headers["x-content-type-options"] == "nosniff"
+    ranged = client.get(r.json()["video_url"], headers={"Range": "bytes=0-99"})
+    assert ranged.status_code == 206 and ranged.headers["x-content-type-options"] == "nosniff"
+    missing = client.get("/media/videos/2026/06/none.mp4")
+    assert missing.status_code == 404 and missing.headers["x-content-type-options"] == "nosniff"
+
+
 def test_oversized_upload_is_413_and_nothing_is_written(
     scene: Scene, api_client: Any, settings: Any, db: Any
 ) -> None:

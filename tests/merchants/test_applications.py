@@ -389,6 +389,7 @@ def test_licence_images_are_private(
         assert seen.status_code == 200 and seen.headers["content-type"] == "image/jpeg"
         assert seen.content[:2] == b"\xff\xd8"
         assert "no-store" in seen.headers["cache-control"]
+        assert seen.headers["x-content-type-options"] == "nosniff"
     # the operator console's page shows it with the session cookie
     console = login_client(people["operator"])
     page = console.get(f"/ops/applications/{r.json()['id']}")

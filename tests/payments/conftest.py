@@ -160,6 +160,37 @@ def refund_resource(
     return resource
 
 
+def wechat_refund_answer(
+    out_trade_no: str, out_refund_no: str, status: str, **over: Any
+) -> dict[str, Any]:
+    """An answer of WeChat Pay's refund call or refund query (APIv3), in full."""
+    answer: dict[str, Any] = {
+        "refund_id": "50000000382019052709732678859",
+        "out_refund_no": out_refund_no,
+        "transaction_id": "4200001234202606181234567890",
+        "out_trade_no": out_trade_no,
+        "channel": "ORIGINAL",
+        "user_received_account": "支付用户零钱",
+        "create_time": "2026-06-18T10:36:00+08:00",
+        "status": status,
+        "funds_account": "AVAILABLE",
+        "amount": {
+            "total": 3980,
+            "refund": 1500,
+            "payer_total": 3980,
+            "payer_refund": 1500,
+            "settlement_refund": 1500,
+            "settlement_total": 3980,
+            "discount_refund": 0,
+            "currency": "CNY",
+        },
+    }
+    if status == "SUCCESS":
+        answer["success_time"] = "2026-06-18T10:40:00+08:00"
+    answer.update(over)
+    return answer
+
+
 # --------------------------------------------------------------------------- keys
 
 

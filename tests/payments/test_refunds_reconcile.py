@@ -186,14 +186,22 @@ def test_refund_notification_before_we_submitted(
         mchid=sandbox_module.MCHID,
         appid=sandbox_module.APPID,
     )
-    resource = refund_resource(keys, out_trade_no, row.out_refund_no, 700, 3980)
+    trade = get_sandbox(db).trade(out_trade_no)
+    assert trade is not None
+    paid_by = trade.transaction_id
+    db.commit()
+    resource = refund_resource(
+        keys, out_trade_no, row.out_refund_no, 700, 3980, transaction_id=paid_by
+    )
     headers, body = build_notification(
         keys, event_type="REFUND.SUCCESS", resource=resource, original_type="refund"
     )
     assert notify(client, headers, body).status_code == 204
     assert scalar(db, select(Refund.status)) == "succeeded"
     assert order_state(db, order.order_no) == ("paid", 3980, 700)
-    wrong = refund_resource(keys, out_trade_no, row.out_refund_no, 701, 3980)
+    wrong = refund_resource(
+        keys, out_trade_no, row.out_refund_no, 701, 3980, transaction_id=paid_by
+    )
     headers, body = build_notification(
         keys, event_type="REFUND.SUCCESS", resource=wrong, original_type="refund"
     )

@@ -25,6 +25,7 @@ from tests.payments.conftest import (
     place,
     scalar,
     transaction_resource,
+    wechat_refund_answer,
 )
 from xiaodian.payments import service
 from xiaodian.payments.models import Refund
@@ -138,7 +139,7 @@ def test_refund_submission_and_notification(
         "POST",
         "/v3/refund/domestic/refunds",
         200,
-        {"refund_id": "50000", "out_refund_no": out_refund_no, "status": "PROCESSING"},
+        wechat_refund_answer(out_trade_no, out_refund_no, "PROCESSING"),
     )
     assert service.submit_refunds(db) == 1
     sent = fake_wechat.requests[-1]["json"]

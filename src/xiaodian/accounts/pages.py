@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.accounts import service
 from xiaodian.errors import DomainError
-from xiaodian.web import i18n, routing
+from xiaodian.web import csrf, i18n, routing
 from xiaodian.web.deps import SESSION_COOKIE, CurrentActor, DbDep, request_token
 from xiaodian.web.templating import render
 
@@ -22,6 +22,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def _signed_in(request: Request, token: str, target: str) -> Response:
+    csrf.rotate(request, session_token=token)
     response = RedirectResponse(_safe_next(target), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -96,6 +97,7 @@ def logout(request: Request, db: DbDep) -> Response:
     token, kind = request_token(request)
     if token and kind == "cookie":
         service.logout(db, token=token)
+    csrf.rotate(request, session_token=None)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

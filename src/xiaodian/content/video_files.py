@@ -1,8 +1,11 @@
 """Uploaded video files: size and type checked by content, staged, then stored.
 
-The type is decided from the file's first bytes, never from its name or the client's
+The type is decided from the file's content, never from its name or the client's
 content type: MP4 is an ISO BMFF file whose first box is ``ftyp`` with an MP4 brand; WebM
-is an EBML document (0x1A45DFA3) whose DocType is ``webm``. An upload is first copied in
+is an EBML document (0x1A45DFA3) whose DocType is ``webm``. Then the whole file must be that
+container (``containers``: its top-level boxes or elements tile the file, nothing unknown,
+nothing after them) and, when ``ffprobe`` is on PATH, hold a video stream that ffprobe reads
+with that container's demuxer. An upload is first copied in
 chunks to a staging file (refused as soon as it passes the size limit), then moved into
 ``videos/YYYY/MM/<random>.<ext>`` under the media directory when the rest of the request
 is valid; on any error the staging file is removed, so nothing is left behind.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -27,11 +31,14 @@ from typing import BinaryIO
 from PIL import Image, ImageDraw
 
 from xiaodian import clock, settings
+from xiaodian.content import containers
 from xiaodian.errors import InvalidInput, TooLarge, _
 
 CHUNK = 1024 * 1024
 HEAD_BYTES = 4096
 FFMPEG_TIMEOUT_S = 10
+# the only demuxer ffprobe may use for each type ("mov" reads MP4)
+FFPROBE_FORMATS = {"video/mp4": "mov", "video/webm": "matroska"}
 STAGING = ".staging"
 
 # ISO BMFF brands of MP4 video (not QuickTime "qt  ", not HEIF/AVIF images, not audio).
@@ -200,11 +207,64 @@ def stage_stream(stream: BinaryIO, *, limit: int | None = None) -> StagedVideo:
         content_type = sniff(head)
         if content_type is None:
             raise _not_a_video()
+        check_container(path, content_type, size)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         raise
     return StagedVideo(path=path, content_type=content_type, size=size)
+
+
+def check_container(path: Path, content_type: str, size: int) -> None:
+    """Refuse (422) a file that is not, as a whole, the container its first bytes claim."""
+    with path.open("rb") as stream:
+        if content_type == "video/mp4":
+            whole = containers.mp4_well_formed(stream, size)
+        else:
+            whole = containers.webm_well_formed(stream, size)
+    if not whole or probe(path, content_type) is False:
+        raise InvalidInput(
+            _("The video is damaged or not a complete MP4 or WebM file."), code="not_a_video"
+        )
+
+
+def ffprobe_path() -> str | None:
+    return shutil.which("ffprobe")
+
+
+def probe(path: Path, content_type: str) -> bool | None:
+    """Whether ffprobe, reading the file with the type's demuxer only, finds a video
+    stream; None when ffprobe is not installed (or cannot be started)."""
+    ffprobe = ffprobe_path()
+    if ffprobe is None:
+        return None
+    command = [
+        ffprobe,
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        FFPROBE_FORMATS[content_type],
+        "-show_entries",
+        "stream=codec_type",
+        "-of",
+        "json",
+        f"file:{path}",
+    ]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=FFMPEG_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return False
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return False
+    try:
+        streams = json.loads(done.stdout).get("streams") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(isinstance(s, dict) and s.get("codec_type") == "video" for s in streams)
 
 
 def stage_bytes(data: bytes, *, limit: int | None = None) -> StagedVideo:

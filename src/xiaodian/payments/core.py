@@ -352,6 +352,45 @@ def _tell_requester(db: Session, refund: Refund, *, succeeded: bool) -> None:
         aftersales_service.refund_failed(db, ref=ref, reason=refund.failure or "")
 
 
+def check_refund_resource(
+    provider: PaymentProvider, payment: Payment, refund: Refund, resource: dict[str, Any]
+) -> None:
+    """What the provider says about a refund (its notification, the refund call's answer,
+    a query's) must match ours in full, else ``Rejected`` and the caller changes nothing.
+
+    The refund's and the trade's numbers, the transaction id, WeChat's refund id once we
+    hold it, the trade's total and the refund's amount; the merchant id where the provider
+    sends one (notifications do, answers to our own calls do not).
+    """
+    if resource.get("mchid") not in (None, provider.mchid):
+        raise Rejected("mchid does not match")
+    _must_equal(resource, "out_refund_no", refund.out_refund_no)
+    _must_equal(resource, "out_trade_no", payment.out_trade_no)
+    _must_equal(resource, "transaction_id", payment.transaction_id)
+    if refund.provider_refund_id is not None:
+        _must_equal(resource, "refund_id", refund.provider_refund_id)
+    amount = resource.get("amount")
+    if not isinstance(amount, dict):
+        raise Rejected("no amount")
+    _must_equal_fen(amount, "total", payment.amount_fen, label="total")
+    _must_equal_fen(amount, "refund", refund.amount_fen, label="refund amount")
+    if amount.get("currency", "CNY") != "CNY":
+        raise Rejected("currency is not CNY")
+
+
+def _must_equal(resource: dict[str, Any], key: str, ours: str | None) -> None:
+    theirs = resource.get(key)
+    if ours is None or not isinstance(theirs, str) or theirs != ours:
+        shown = theirs[:64] if isinstance(theirs, str) else theirs
+        raise Rejected(f"{key} {shown!r} does not match ours")
+
+
+def _must_equal_fen(amount: dict[str, Any], key: str, ours: int, *, label: str) -> None:
+    theirs = amount.get(key)
+    if not isinstance(theirs, int) or isinstance(theirs, bool) or theirs != ours:
+        raise Rejected(f"{label} {theirs!r} does not match {ours}")
+
+
 def apply_refund_state(db: Session, refund: Refund, state: RefundState, *, source: str) -> bool:
     """Apply what the provider says about a refund; True if something changed.
 

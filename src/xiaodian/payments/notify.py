@@ -23,7 +23,6 @@ from xiaodian.payments import core
 from xiaodian.payments.models import (
     NotificationLog,
     NotificationOutcome,
-    Payment,
     ProcessedNotification,
     Refund,
 )
@@ -118,7 +117,7 @@ def _refund_notification(
         raise core.Rejected(f"unknown out_refund_no {out_refund_no[:64]}")
     payment = core.lock_payment(db, found.payment_id)
     refund = core.lock_refund(db, found.id)
-    check_refund_resource(provider, payment, refund, resource)
+    core.check_refund_resource(provider, payment, refund, resource)
     state = RefundState(
         out_refund_no=out_refund_no,
         status=str(resource.get("refund_status") or ""),
@@ -127,19 +126,6 @@ def _refund_notification(
     )
     core.apply_refund_state(db, refund, state, source="notification")
     return Outcome.ACCEPTED, f"refund {refund.status}"
-
-
-def check_refund_resource(
-    provider: PaymentProvider, payment: Payment, refund: Refund, resource: dict[str, Any]
-) -> None:
-    if resource.get("mchid") not in (None, provider.mchid):
-        raise core.Rejected("mchid does not match")
-    if resource.get("out_trade_no") not in (None, payment.out_trade_no):
-        raise core.Rejected("out_trade_no does not match the refund's payment")
-    amount = resource.get("amount")
-    refunded = amount.get("refund") if isinstance(amount, dict) else None
-    if refunded != refund.amount_fen or isinstance(refunded, bool):
-        raise core.Rejected(f"refund amount {refunded!r} does not match {refund.amount_fen}")
 
 
 def _seen(db: Session, notification_id: str) -> bool:

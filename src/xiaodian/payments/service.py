@@ -40,9 +40,10 @@ from xiaodian.payments.models import (
     RefundStatus,
     SandboxRefundStatus,
 )
-from xiaodian.payments.notify import NotifyResult, check_refund_resource, handle_notification
+from xiaodian.payments.notify import NotifyResult, handle_notification
 from xiaodian.payments.providers import get_provider, get_sandbox
 from xiaodian.payments.providers.base import (
+    REFUND_NOT_FOUND,
     TRADE_FINAL_UNPAID,
     TRADE_REFUND,
     TRADE_SUCCESS,
@@ -412,6 +413,7 @@ def submit_refunds(db: Session, *, limit: int = 50) -> int:
             state = provider.refund(
                 refund, out_trade_no=payment.out_trade_no, total_fen=payment.amount_fen
             )
+            core.check_refund_resource(provider, payment, refund, state.raw)
             changed = core.apply_refund_state(db, refund, state, source="refund call")
         except ProviderRejected as exc:
             core.fail_refund(db, refund, reason=f"{exc.code}: {exc.message}")
@@ -516,9 +518,10 @@ def _reconcile_refund(db: Session, refund_id: int, report: ReconcileReport) -> N
     refund = core.lock_refund(db, refund_id)
     if refund.status != R.PROCESSING:
         return
-    state = get_provider(db).query_refund(refund.out_refund_no)
-    if state.raw:
-        check_refund_resource(get_provider(db), payment, refund, state.raw)
+    provider = get_provider(db)
+    state = provider.query_refund(refund.out_refund_no)
+    if state.status != REFUND_NOT_FOUND:
+        core.check_refund_resource(provider, payment, refund, state.raw)
     if core.apply_refund_state(db, refund, state, source="query"):
         report.refunds_settled += 1
 

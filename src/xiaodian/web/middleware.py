@@ -11,12 +11,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xiaodian.accounts import security
 from xiaodian.web import i18n
+from xiaodian.web.deps import SESSION_COOKIE
 
 CSRF_COOKIE = "xd_csrf"
+CSRF_ROTATED = "csrf_rotated"  # request state: the token a sign-in or sign-out answer sets
 
 
 class RequestContextMiddleware:
-    """Language, CSRF cookie and a cap on request bodies, for every HTTP request."""
+    """Language, CSRF cookie, ``nosniff`` and a cap on request bodies, for every HTTP
+    request."""
 
     def __init__(self, app: ASGIApp, *, secret_key: str, max_body: int, secure: bool) -> None:
         self.app = app
@@ -35,9 +38,10 @@ class RequestContextMiddleware:
         state["locale"] = locale
         state["gettext"] = i18n.gettext_for(locale)
         csrf = cookies.get(CSRF_COOKIE)
+        session = cookies.get(SESSION_COOKIE)
         new_csrf = None
-        if not security.csrf_valid(self.secret_key, csrf):
-            csrf = new_csrf = security.csrf_token(self.secret_key)
+        if not security.csrf_valid(self.secret_key, csrf, session):
+            csrf = new_csrf = security.csrf_token(self.secret_key, session)
         state["csrf_token"] = csrf
 
         length = headers.get("content-length")
@@ -55,15 +59,19 @@ class RequestContextMiddleware:
                     raise _BodyTooLarge
             return message
 
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and new_csrf:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
                 out = MutableHeaders(scope=message)
-                flags = "; Path=/; SameSite=Lax" + ("; Secure" if self.secure else "")
-                out.append("set-cookie", f"{CSRF_COOKIE}={new_csrf}{flags}")
+                # every answer is what its Content-Type says (uploaded files above all)
+                out.setdefault("x-content-type-options", "nosniff")
+                token = state.get(CSRF_ROTATED) or new_csrf
+                if token:
+                    flags = "; Path=/; SameSite=Lax" + ("; Secure" if self.secure else "")
+                    out.append("set-cookie", f"{CSRF_COOKIE}={token}{flags}")
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_cookie)
+            await self.app(scope, limited_receive, send_with_headers)
         except _BodyTooLarge:
             await _too_large(send, state["gettext"])
 
@@ -90,7 +98,11 @@ async def _too_large(send: Send, gettext: Any) -> None:
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"x-content-type-options", b"nosniff"),
+                (b"connection", b"close"),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
