@@ -84,7 +84,8 @@ def seed(database_url: str, *, shops: int, buyers: int) -> Scene:
     from xiaodian import clock
     from xiaodian.accounts import security
     from xiaodian.accounts.models import User
-    from xiaodian.catalog.models import Category, Product, ProductSpec, ProductStatus, Sku
+    from xiaodian.catalog.models import Product, ProductSpec, ProductStatus, Sku
+    from xiaodian.categories.models import Category
     from xiaodian.db import Database
     from xiaodian.merchants.models import EntityType, MemberRole, Shop, ShopMember
 

@@ -39,7 +39,7 @@ def measure(url: str, sizes: list[int], rounds: int, warmup: int) -> dict[str, A
     from sqlalchemy.orm import Session
 
     from bench import live_flash_sale
-    from xiaodian.accounts.actor import Actor
+    from xiaodian.actor import Actor
     from xiaodian.content.live import flash
     from xiaodian.content.live.models import FlashSale
     from xiaodian.db import Database

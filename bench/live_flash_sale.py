@@ -257,9 +257,10 @@ def seed(database_url: str, *, buyers: int, quantity: int, limit: int) -> dict[s
 
     from xiaodian import clock
     from xiaodian.accounts import security
-    from xiaodian.accounts.actor import Actor
     from xiaodian.accounts.models import AuthSession, User
-    from xiaodian.catalog.models import Category, Product, ProductSpec, ProductStatus, Sku
+    from xiaodian.actor import Actor
+    from xiaodian.catalog.models import Product, ProductSpec, ProductStatus, Sku
+    from xiaodian.categories.models import Category
     from xiaodian.content.live import flash
     from xiaodian.content.live import service as live
     from xiaodian.db import Database

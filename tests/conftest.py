@@ -25,11 +25,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from xiaodian import clock as clock_module
-from xiaodian import migrate
+from xiaodian import domains, migrate
 from xiaodian import settings as settings_module
 from xiaodian.accounts import security
 from xiaodian.db import Database, Pool
 from xiaodian.settings import Settings
+
+domains.load()  # every domain's listeners registered, as in the app and the worker
 
 PG_URL = os.environ.get("XIAODIAN_TEST_POSTGRES_URL", "")
 REDIS_URL = os.environ.get("XIAODIAN_TEST_REDIS_URL", "")

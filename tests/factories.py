@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.accounts import service as accounts_service
-from xiaodian.catalog.models import Category, Product, ProductSpec, ProductStatus, Sku
+from xiaodian.catalog.models import Product, ProductSpec, ProductStatus, Sku
+from xiaodian.categories.models import Category
 from xiaodian.merchants.models import EntityType, MemberRole, Shop, ShopMember
 
 _seq = itertools.count(1)
@@ -96,7 +97,7 @@ def make_product(
 
 def make_address(db: Session, user_id: int, **overrides: Any) -> int:
     """An address of the user (the default unless ``is_default=False``); its id. Commits."""
-    from xiaodian.accounts.actor import Actor
+    from xiaodian.actor import Actor
     from xiaodian.orders import addresses
     from xiaodian.orders.addresses import AddressInput
 

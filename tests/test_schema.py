@@ -9,7 +9,8 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from xiaodian.db import Base, all_models
+from xiaodian import domains
+from xiaodian.db import Base
 
 # What only the migrations create, on purpose: the search index of each backend.
 MIGRATION_ONLY_TABLES = {
@@ -32,7 +33,7 @@ def _expected(diff: Any) -> bool:
 
 
 def test_models_match_the_migrations(database: Any) -> None:
-    all_models()
+    domains.load_models()
     with database.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diffs = compare_metadata(context, Base.metadata)

@@ -9,8 +9,9 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from xiaodian import __version__, media
+from xiaodian import __version__, domains, media
 from xiaodian import settings as settings_module
+from xiaodian.accounts import authcache
 from xiaodian.db import Database
 from xiaodian.settings import Settings
 from xiaodian.web import errors as web_errors
@@ -32,6 +33,7 @@ class _App(FastAPI):
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    domains.load()
     settings_module.install(settings)
     db = database or settings.database()
 
@@ -58,6 +60,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.authenticate = authcache.actor_for_token  # who is asking (web.deps)
     app.add_middleware(
         RequestContextMiddleware,
         secret_key=settings.secret_key,
@@ -82,6 +85,7 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.catalog import pages as catalog_pages
     from xiaodian.catalog.storefront import api as storefront_api
     from xiaodian.catalog.storefront import pages as storefront_pages
+    from xiaodian.console import pages as console_pages
     from xiaodian.content import api as content_api
     from xiaodian.content import pages as content_pages
     from xiaodian.content.live import api as live_api
@@ -111,6 +115,7 @@ def _include_routers(app: FastAPI) -> None:
     for module in (
         accounts_pages,
         merchants_pages,
+        console_pages,
         catalog_pages,
         storefront_pages,
         orders_pages,

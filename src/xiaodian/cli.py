@@ -140,9 +140,10 @@ def worker(
     data_dir: DataDir = None,
 ) -> None:
     """Run the background worker: timeouts, confirmations, notification retries, reconciliation."""
+    from xiaodian import domains, tasks
     from xiaodian import settings as settings_module
-    from xiaodian import tasks
 
+    domains.load()
     settings = _settings(data_dir)
     settings_module.install(settings)
     tasks.configure(settings)

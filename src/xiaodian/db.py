@@ -217,15 +217,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def all_models() -> None:
-    """Import every domain's models so ``Base.metadata`` knows all tables."""
-    import xiaodian.accounts.models
-    import xiaodian.aftersales.models
-    import xiaodian.catalog.models
-    import xiaodian.content.live.models
-    import xiaodian.content.models
-    import xiaodian.merchants.models
-    import xiaodian.orders.models
-    import xiaodian.payments.models  # noqa: F401

@@ -33,14 +33,14 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, Text, delete, event, func, insert, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from xiaodian import clock
-from xiaodian.db import Database
+from xiaodian.db import Base, Database
 from xiaodian.fanout import Fanout
 
 log = logging.getLogger(__name__)
@@ -374,10 +374,21 @@ class Hub:
                     await client.aclose()
 
 
-def _outbox() -> Any:
-    from xiaodian.content.live.models import LiveEventRow
+class OutboxRow(Base):
+    """The cross-process outbox of real-time events (no Redis): polled, pruned after
+    minutes. Infrastructure with a table of its own (``domains.load_models`` finds it)."""
 
-    return LiveEventRow.__table__
+    __tablename__ = "live_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+
+
+def _outbox() -> Any:
+    return OutboxRow.__table__
 
 
 def _max_id(database: Database) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import make_address, make_product, make_shop
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog.models import Sku
 from xiaodian.db import Database
 from xiaodian.orders import fulfilment

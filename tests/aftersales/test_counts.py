@@ -8,7 +8,7 @@ import pytest
 
 from tests.aftersales.conftest import World
 from tests.aftersales.test_flows import _rejected_return
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.aftersales import service
 from xiaodian.errors import NotAuthenticated, PermissionDenied
 

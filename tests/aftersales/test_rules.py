@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from tests.aftersales.conftest import World
 from tests.factories import make_product
-from xiaodian.accounts.actor import ANONYMOUS
+from xiaodian.actor import ANONYMOUS
 from xiaodian.aftersales import service
 from xiaodian.aftersales.models import AftersaleCase
 from xiaodian.errors import Conflict, InvalidInput, NotAuthenticated, NotFound

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.factories import make_shop
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 
 CATALOG_TABLES = (
     "categories",

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from tests.catalog.conftest import Scene, png_bytes
 from tests.factories import leaf_category
 from xiaodian.catalog import service
-from xiaodian.catalog.models import Category, ProductEvent, ProductStatus, Sku, StockMovement
+from xiaodian.catalog.models import ProductEvent, ProductStatus, Sku, StockMovement
 from xiaodian.catalog.service import SkuEdit, SpecAxis
+from xiaodian.categories.models import Category
 from xiaodian.errors import Conflict, InvalidInput, NotFound
 
 COLOR = SpecAxis("颜色", ["红", "蓝"])
@@ -30,34 +31,10 @@ def _new(db: Any, scene: Scene, **kw: Any) -> Any:
 
 
 def test_contract_reads(db: Any, scene: Scene) -> None:
-    tree = service.category_tree(db)
-    assert [c.slug for c in tree][:2] == ["womens-apparel", "mens-apparel"]
-    assert all(c.parent_id is None for c in tree)
-    assert [c.slug for c in tree[0].children] == [
-        "dresses",
-        "womens-tops",
-        "womens-coats",
-        "skirts",
-    ]
-    dresses = service.get_category(db, "dresses")
-    assert service.get_category(db, dresses.id).slug == "dresses"
-    assert service.get_category(db, str(dresses.id)).slug == "dresses"
-    with pytest.raises(NotFound):
-        service.get_category(db, "no-such-thing")
     product = _new(db, scene)
     assert service.get_product(db, product.id).status == ProductStatus.DRAFT  # any status
     with pytest.raises(NotFound):
         service.get_product(db, 999_999)
-
-
-def test_category_tree_is_one_query(db: Any, count_queries: Any) -> None:
-    with count_queries() as counter:
-        tree = service.category_tree(db)
-        names = [leaf.slug for top in tree for leaf in top.children]
-    assert len(names) == db.scalar(
-        select(func.count()).select_from(Category).where(Category.parent_id.is_not(None))
-    )
-    assert counter.count == 1, counter.statements
 
 
 def test_create_generates_cartesian_skus(db: Any, scene: Scene) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.catalog.conftest import Scene, png_bytes
 from tests.factories import leaf_category
-from xiaodian.accounts.actor import ANONYMOUS
+from xiaodian.actor import ANONYMOUS
 from xiaodian.catalog import screening, service
 from xiaodian.catalog.models import ProductEvent, ProductStatus
 from xiaodian.catalog.service import SkuEdit

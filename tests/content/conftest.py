@@ -10,7 +10,7 @@ import pytest
 
 from tests.factories import make_product, make_shop
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.content import service, video_files
 
 ASSETS = Path(__file__).resolve().parents[2] / "src" / "xiaodian" / "seed" / "assets"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.content.conftest import Scene
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.content import moderation, service
 from xiaodian.content.models import Video, VideoEvent, VideoStatus
 from xiaodian.errors import (

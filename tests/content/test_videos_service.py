@@ -20,6 +20,7 @@ from xiaodian.errors import (
     NotFound,
     PermissionDenied,
 )
+from xiaodian.orders import lifecycle as orders_lifecycle
 
 
 def _count(db: Any, model: Any) -> int:
@@ -77,7 +78,7 @@ def test_buyer_who_is_not_a_creator_cannot_post(scene: Scene, settings: Any) -> 
 
 
 def test_anonymous_cannot_post(scene: Scene) -> None:
-    from xiaodian.accounts.actor import ANONYMOUS
+    from xiaodian.actor import ANONYMOUS
 
     with pytest.raises(NotAuthenticated):
         service.create_video(scene.db, ANONYMOUS, video=video_files.stage_bytes(webm_bytes()))
@@ -425,11 +426,10 @@ def test_attribute_video_only_when_it_features_the_product(scene: Scene) -> None
     assert service.attribute_video(db, video_id=video.id, product_ids=featured) == video.id
     assert service.attribute_video(db, video_id=video.id, product_ids=other) is None
     assert service.attribute_video(db, video_id=999_999, product_ids=featured) is None
-    assert service.resolve_channel(
-        db, channel="video", ref_id=video.id, product_ids=[scene.products[1].id]
-    ) == ("shelf", None)
-    assert service.resolve_channel(
-        db, channel="video", ref_id=video.id, product_ids=[scene.products[0].id, 5]
-    ) == ("video", video.id)
+    # checkout asks through the order lifecycle's channel checks
+    assert orders_lifecycle.prove_channel(db, "video", video.id, [scene.products[1].id]) is None
+    assert (
+        orders_lifecycle.prove_channel(db, "video", video.id, [scene.products[0].id, 5]) == video.id
+    )
     service.update_video(db, scene.actor(scene.creator), video.id, hidden=True)
     assert service.attribute_video(db, video_id=video.id, product_ids=featured) is None

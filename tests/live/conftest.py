@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import make_address, make_product, make_shop
 from xiaodian import clock
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog.models import Sku
 from xiaodian.content.live import flash
 from xiaodian.content.live import service as live

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import make_product, make_shop
 from xiaodian import clock as clock_module
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog.models import ProductStatus
 from xiaodian.orders import addresses, service
 from xiaodian.orders.addresses import AddressInput

@@ -9,7 +9,7 @@ import pytest
 
 from tests.factories import make_product, make_shop
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog import service as catalog_service
 from xiaodian.catalog.models import ProductStatus
 from xiaodian.content import service as content_service

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import make_address, make_product, make_shop
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog.models import Sku
 
 

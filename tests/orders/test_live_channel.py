@@ -15,6 +15,7 @@ from tests.factories import make_product
 from tests.orders.conftest import Scene, actor_for
 from xiaodian import clock as clock_module
 from xiaodian.content.live import service as live
+from xiaodian.orders import lifecycle as orders_lifecycle
 from xiaodian.orders.models import CartItem, Order
 
 
@@ -132,11 +133,12 @@ def test_a_room_that_does_not_list_the_product_is_the_shelf(
     assert _last_order(db) == ("shelf", None)
 
 
-def test_room_lists_product(db: Session, scene: Scene) -> None:
+def test_a_live_claim_is_proven_by_the_rooms_list(db: Session, scene: Scene) -> None:
     room_id = _room(db, scene, [scene.product.id])
-    assert live.room_lists_product(db, room_id=room_id, product_id=scene.product.id)
-    assert not live.room_lists_product(db, room_id=room_id + 1, product_id=scene.product.id)
-    assert not live.room_lists_product(db, room_id=room_id, product_id=scene.product.id + 99)
+    product = scene.product.id
+    assert orders_lifecycle.prove_channel(db, "live", room_id, [product + 99, product]) == room_id
+    assert orders_lifecycle.prove_channel(db, "live", room_id + 1, [product]) is None
+    assert orders_lifecycle.prove_channel(db, "live", room_id, [product + 99]) is None
 
 
 def test_video_claims_ride_the_same_fields_and_are_checked(

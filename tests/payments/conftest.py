@@ -27,7 +27,7 @@ from tests.factories import make_product, make_shop
 from tests.orders.conftest import actor_for, add_address
 from xiaodian import clock
 from xiaodian import settings as settings_module
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.orders.checkout import checkout
 from xiaodian.orders.models import Order
 from xiaodian.payments import delivery

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests.payments.conftest import Poster, Shop
 from tests.payments.test_refunds_reconcile import paid_order, refund
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.errors import InvalidInput, NotAuthenticated, PermissionDenied
 from xiaodian.payments import service
 from xiaodian.payments.delivery import deliver_due

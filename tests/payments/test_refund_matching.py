@@ -30,7 +30,7 @@ from tests.payments.conftest import (
     wechat_refund_answer,
 )
 from xiaodian import settings as settings_module
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.payments import service
 from xiaodian.payments.delivery import deliver_due
 from xiaodian.payments.models import (

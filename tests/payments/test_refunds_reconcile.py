@@ -22,7 +22,7 @@ from tests.payments.conftest import (
     refund_resource,
     scalar,
 )
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.errors import Conflict, InvalidInput
 from xiaodian.orders import service as orders_service
 from xiaodian.payments import service

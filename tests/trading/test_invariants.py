@@ -61,7 +61,7 @@ from tests.factories import make_product, make_shop
 from tests.orders.conftest import actor_for, add_address
 from xiaodian import clock as clock_module
 from xiaodian import settings as settings_module
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.aftersales import service as aftersales_service
 from xiaodian.catalog.models import Sku
 from xiaodian.db import Database

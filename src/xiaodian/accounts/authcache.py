@@ -19,7 +19,7 @@ import threading
 import time
 
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.actor import ANONYMOUS, Actor
+from xiaodian.actor import ANONYMOUS, Actor
 from xiaodian.db import Database
 
 TTL = 15.0

@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+from sqlalchemy import String, literal, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import bulk, clock, settings
 from xiaodian.accounts import security
-from xiaodian.accounts.actor import ANONYMOUS, Actor
 from xiaodian.accounts.models import AuthSession, User
+from xiaodian.actor import ANONYMOUS, Actor
 from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, _
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -255,45 +257,54 @@ def logout(db: Session, *, token: str) -> None:
     _token_revoked(token)
 
 
+@dataclass(frozen=True)
+class ShopRoles:
+    """How the domain that owns shops tells accounts who works where (merchants registers
+    it with ``use_shop_roles``; accounts imports no domain above it).
+
+    ``column(user_id_column)`` is a scalar subquery of the caller's query about users
+    ("12:owner,15:staff", NULL without a shop), ``parse`` reads it: one query, however many
+    users are looked up."""
+
+    column: Callable[[Any], Any]
+    parse: Callable[[str | None], dict[int, str]]
+
+
+_shop_roles: ShopRoles | None = None
+
+
+def use_shop_roles(source: ShopRoles) -> None:
+    """Register where shop roles come from (the merchants domain, at import)."""
+    global _shop_roles
+    _shop_roles = source
+
+
+def _roles_column(user_id: Any) -> Any:
+    if _shop_roles is None:
+        return literal(None, String)
+    return _shop_roles.column(user_id)
+
+
+def _parse_roles(value: str | None) -> dict[int, str]:
+    return _shop_roles.parse(value) if _shop_roles is not None else {}
+
+
 def actor_for_token(db: Session, token: str | None) -> Actor:
     """Resolve a session token to an Actor; anonymous when missing, expired or revoked."""
     if not token or len(token) > 200:
         return ANONYMOUS
-    row = db.execute(
-        select(User)
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .where(
-            AuthSession.token_hash == security.token_hash(token),
-            AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > clock.now(),
-            User.is_active.is_(True),
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        return ANONYMOUS
-    return actor_for_user(db, row)
+    return actors_for_tokens(db, [token]).get(token, ANONYMOUS)
 
 
 def actors_for_tokens(db: Session, tokens: Iterable[str]) -> dict[str, Actor]:
     """``actor_for_token`` for many tokens in ONE query (a cache's warm-up, a flash-sale
     writer's new buyers: thousands of distinct buyers arriving at once), their shop roles
-    included (``merchants.service.roles_column``). Tokens that resolve to nobody are left
-    out."""
-    from xiaodian.merchants import service as merchants_service
-
+    included. Tokens that resolve to nobody are left out."""
     wanted = {security.token_hash(t): t for t in tokens if t and len(t) <= 200}
     if not wanted:
         return {}
     rows = db.execute(
-        select(
-            AuthSession.token_hash,
-            User.id,
-            User.display_name,
-            User.is_operator,
-            User.is_creator,
-            User.is_sharer,
-            merchants_service.roles_column(User.id),
-        )
+        select(AuthSession.token_hash, *_actor_columns())
         .join(User, AuthSession.user_id == User.id)
         .where(
             bulk.in_values(db, AuthSession.token_hash, wanted),
@@ -302,30 +313,36 @@ def actors_for_tokens(db: Session, tokens: Iterable[str]) -> dict[str, Actor]:
             User.is_active.is_(True),
         )
     ).all()
-    return {
-        wanted[token_hash]: Actor(
-            user_id=user_id,
-            display_name=name,
-            is_operator=operator,
-            is_creator=creator,
-            is_sharer=sharer,
-            shop_roles=merchants_service.parse_roles(roles),
-        )
-        for token_hash, user_id, name, operator, creator, sharer, roles in rows
-    }
+    return {wanted[row[0]]: _actor(row[1:]) for row in rows}
+
+
+def _actor_columns() -> tuple[Any, ...]:
+    return (
+        User.id,
+        User.display_name,
+        User.is_operator,
+        User.is_creator,
+        User.is_sharer,
+        _roles_column(User.id),
+    )
+
+
+def _actor(row: Any) -> Actor:
+    user_id, name, operator, creator, sharer, roles = row
+    return Actor(
+        user_id=user_id,
+        display_name=name,
+        is_operator=operator,
+        is_creator=creator,
+        is_sharer=sharer,
+        shop_roles=_parse_roles(roles),
+    )
 
 
 def actor_for_user(db: Session, user: User) -> Actor:
-    from xiaodian.merchants import service as merchants_service
-
-    return Actor(
-        user_id=user.id,
-        display_name=user.display_name,
-        is_operator=user.is_operator,
-        is_creator=user.is_creator,
-        is_sharer=user.is_sharer,
-        shop_roles=merchants_service.roles_of(db, user_id=user.id),
-    )
+    """The Actor of an account (its roles read now)."""
+    row = db.execute(select(*_actor_columns()).where(User.id == user.id)).one()
+    return _actor(row)
 
 
 def get(db: Session, user_id: int) -> User:

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from xiaodian import clock, media, settings
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.aftersales import service, states
 from xiaodian.aftersales.models import AftersaleCase
 from xiaodian.errors import DomainError, InvalidInput, _

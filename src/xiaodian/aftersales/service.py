@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock, media
 from xiaodian import settings as settings_module
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.aftersales import states
 from xiaodian.aftersales.models import (
     AftersaleCase,
@@ -48,6 +48,7 @@ from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, _
 from xiaodian.orders import fulfilment
 from xiaodian.orders import service as orders_service
 from xiaodian.orders.models import Order, OrderLine, OrderStatus
+from xiaodian.payments import lifecycle as payments_lifecycle
 from xiaodian.payments import service as payments_service
 
 log = logging.getLogger(__name__)
@@ -885,6 +886,18 @@ def refund_failed(db: Session, *, ref: str, reason: str) -> AftersaleCase | None
         return case
     _event(db, case, "refund_failed", "payment", None, case.status, note=reason[:500] or None)
     return case
+
+
+@payments_lifecycle.on_refund("settled")
+def _on_refund_settled(db: Session, outcome: payments_lifecycle.RefundOutcome) -> None:
+    if outcome.ref.startswith("aftersale:"):
+        refund_settled(db, ref=outcome.ref, amount_fen=outcome.amount_fen)
+
+
+@payments_lifecycle.on_refund("failed")
+def _on_refund_failed(db: Session, outcome: payments_lifecycle.RefundOutcome) -> None:
+    if outcome.ref.startswith("aftersale:"):
+        refund_failed(db, ref=outcome.ref, reason=outcome.reason)
 
 
 # --------------------------------------------------------------------------- jobs

@@ -19,31 +19,6 @@ class ProductStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
-class Category(Base):
-    """A two-level tree: top categories and their leaves. Products hang on leaves."""
-
-    __tablename__ = "categories"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
-    slug: Mapped[str] = mapped_column(String(60), unique=True)
-    name_zh: Mapped[str] = mapped_column(String(40))
-    name_en: Mapped[str] = mapped_column(String(60))
-    position: Mapped[int] = mapped_column(default=0)
-
-    # Filled in one query by ``service.category_tree``; lazy loading elsewhere.
-    children: Mapped[list[Category]] = relationship(
-        order_by="Category.position", viewonly=True, lazy="select"
-    )
-
-    @property
-    def is_leaf(self) -> bool:
-        return self.parent_id is not None
-
-    def name(self, locale: str) -> str:
-        return self.name_zh if locale.startswith("zh") else self.name_en
-
-
 class Product(Base):
     """An SPU: what the buyer thinks of as one product. Its SKUs are what is sold."""
 

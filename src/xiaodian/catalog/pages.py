@@ -17,9 +17,10 @@ from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from xiaodian import media, settings
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog import screening, service
 from xiaodian.catalog.models import Product, ProductStatus
+from xiaodian.categories import service as categories_service
 from xiaodian.errors import DomainError, InvalidInput, NotFound, _
 from xiaodian.merchants.models import Shop
 from xiaodian.money import parse_yuan
@@ -129,7 +130,7 @@ def _edit_context(db: Session, actor: Actor, shop_id: int, product_id: int) -> d
         "shop": shop,
         "section": "products",
         "product": product,
-        "tree": service.category_tree(db),
+        "tree": categories_service.category_tree(db),
         "actions": service.allowed_actions(product.status),
         "spec_rows": _spec_rows(product),
         "valid_keys": service.current_spec_keys(product),
@@ -254,7 +255,7 @@ def product_new(request: Request, shop_id: int, db: DbDep, actor: SignedIn) -> R
         {
             "shop": shop,
             "section": "products",
-            "tree": service.category_tree(db),
+            "tree": categories_service.category_tree(db),
             "form": {"return_days": "7", "stock": "0"},
             "spec_rows": [("", "")] * SPEC_ROWS,
         },
@@ -291,7 +292,7 @@ async def product_create(request: Request, shop_id: int, db: DbDep, actor: Signe
         )
     except DomainError as exc:
         shop = await run_in_threadpool(_shop, db, actor, shop_id)
-        tree = await run_in_threadpool(service.category_tree, db)
+        tree = await run_in_threadpool(categories_service.category_tree, db)
         return render(
             request,
             "catalog/product_new.html",
@@ -507,12 +508,12 @@ def review_queue(
 
 def _review_context(db: Session, actor: Actor, product_id: int) -> dict[str, Any]:
     product = service.review_product(db, actor, product_id)
-    category = service.get_category(db, product.category_id)
+    category = categories_service.get(db, product.category_id)
     return {
         "section": "review",
         "product": product,
         "category": category,
-        "parent": service.get_category(db, category.parent_id) if category.parent_id else None,
+        "parent": categories_service.get(db, category.parent_id) if category.parent_id else None,
         "title_parts": screening.segments(product.title, product.screening_hits),
         "description_parts": screening.segments(product.description, product.screening_hits),
         "events": service.product_events(db, product_id),

@@ -28,13 +28,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from xiaodian import clock, media
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog import screening
 from xiaodian.catalog.models import (
-    Category,
     Product,
     ProductEvent,
     ProductImage,
@@ -43,6 +41,8 @@ from xiaodian.catalog.models import (
     Sku,
     StockMovement,
 )
+from xiaodian.categories import service as categories_service
+from xiaodian.categories.service import Category
 from xiaodian.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound, _
 
 S = ProductStatus
@@ -150,30 +150,6 @@ def get_sku(db: Session, sku_id: int) -> Sku:
     if sku is None:
         raise NotFound(_("SKU not found."), code="sku_not_found")
     return sku
-
-
-def category_tree(db: Session) -> list[Category]:
-    """Top-level categories in order, each with ``.children`` (its leaves), in one query."""
-    rows = list(db.scalars(select(Category).order_by(Category.position, Category.id)))
-    kids: dict[int, list[Category]] = {c.id: [] for c in rows}
-    for c in rows:
-        if c.parent_id is not None and c.parent_id in kids:
-            kids[c.parent_id].append(c)
-    for c in rows:
-        set_committed_value(c, "children", kids[c.id])
-    return [c for c in rows if c.parent_id is None]
-
-
-def get_category(db: Session, slug_or_id: str | int) -> Category:
-    """A category by id (int or digits) or slug; NotFound otherwise."""
-    category: Category | None
-    if isinstance(slug_or_id, int) or (isinstance(slug_or_id, str) and slug_or_id.isdigit()):
-        category = db.get(Category, int(slug_or_id))
-    else:
-        category = db.scalar(select(Category).where(Category.slug == slug_or_id))
-    if category is None:
-        raise NotFound(_("Category not found."), code="category_not_found")
-    return category
 
 
 def product_events(db: Session, product_id: int) -> list[ProductEvent]:
@@ -288,7 +264,7 @@ def _clean_description(text: str) -> str:
 
 
 def _leaf_category(db: Session, category_id: int) -> Category:
-    category = db.get(Category, category_id)
+    category = categories_service.find(db, category_id)
     if category is None:
         raise InvalidInput(_("Choose a category."), code="category_invalid")
     if category.parent_id is None:

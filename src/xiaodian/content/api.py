@@ -10,7 +10,7 @@ from fastapi import File, Form, Query, Request, UploadFile, status
 from fastapi.responses import Response
 
 from xiaodian import settings
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.content import moderation, service, video_files
 from xiaodian.content.schemas import (
     ERRORS,

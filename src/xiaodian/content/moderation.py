@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog import screening
 from xiaodian.content import service
 from xiaodian.content.models import Video, VideoEvent, VideoStatus

@@ -11,7 +11,7 @@ from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian import settings
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.content import moderation, service, video_files
 from xiaodian.content.api import VIEWER_COOKIE, VIEWER_ID, read_cover
 from xiaodian.content.models import Video

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock, media
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog import service as catalog_service
 from xiaodian.catalog.models import Product, ProductStatus
 from xiaodian.content import video_files
@@ -63,6 +63,7 @@ from xiaodian.errors import (
     _,
 )
 from xiaodian.merchants import service as merchants_service
+from xiaodian.orders import lifecycle as orders_lifecycle
 
 S = VideoStatus
 
@@ -893,20 +894,11 @@ def attribute_video(db: Session, *, video_id: int | None, product_ids: Iterable[
     return video_id if found is not None else None
 
 
-def resolve_channel(
-    db: Session, *, channel: str | None, ref_id: int | None, product_ids: Iterable[int]
-) -> tuple[str, int | None]:
-    """Validate a checkout's claimed channel: ("video", id) only when the video is published
-    and features one of the products; other claims of a video fall back to ("shelf", None).
-    Channels other than "video" are returned as given ("live" is the live domain's to check).
-    Joins the caller's transaction; writes nothing.
-    """
-    if channel == "video":
-        video_id = attribute_video(db, video_id=ref_id, product_ids=product_ids)
-        return ("video", video_id) if video_id is not None else ("shelf", None)
-    if channel in ("live", "share"):
-        return channel, ref_id
-    return "shelf", None
+@orders_lifecycle.channel_check("video")
+def _prove_video(db: Session, video_id: int, product_ids: list[int]) -> int | None:
+    """Checkout's "video" channel counts only for a published video featuring one of the
+    products (``orders.lifecycle``). Joins the caller's transaction; writes nothing."""
+    return attribute_video(db, video_id=video_id, product_ids=product_ids)
 
 
 def shop_product_choices(db: Session, actor: Actor, shop_id: int) -> list[Product]:

@@ -11,7 +11,6 @@ two requests ends in a 409, not in two rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -22,9 +21,10 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.actor import Actor
 from xiaodian.accounts.models import User
-from xiaodian.catalog.models import Category
+from xiaodian.actor import Actor
+from xiaodian.categories import service as categories_service
+from xiaodian.categories.service import Category
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
 from xiaodian.media import StoredImage
 from xiaodian.merchants import uploads, uscc
@@ -91,27 +91,6 @@ class ApplicationQueue:
     items: list[MerchantApplication]
     categories: dict[int, Category]
     counts: dict[str, int]
-
-
-# --------------------------------------------------------------------------- categories
-
-
-def category_choices(db: Session) -> list[tuple[Category, list[Category]]]:
-    """The seeded two-level tree as (top category, its leaves), for the main-category select.
-
-    Reads the catalog's reference data, read-only.
-    """
-    rows = db.scalars(select(Category).order_by(Category.position, Category.id)).all()
-    return [
-        (top, [c for c in rows if c.parent_id == top.id]) for top in rows if top.parent_id is None
-    ]
-
-
-def _categories_by_ids(db: Session, ids: Iterable[int]) -> dict[int, Category]:
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    return {c.id: c for c in db.scalars(select(Category).where(Category.id.in_(wanted)))}
 
 
 # --------------------------------------------------------------------------- validation
@@ -195,7 +174,7 @@ def clean_application(db: Session, data: ApplicationData) -> dict[str, Any]:
         )
     contact_phone = normalize_phone(data.contact_phone)
     category_id = data.main_category_id
-    category = db.get(Category, category_id) if category_id and 0 < category_id < 2**31 else None
+    category = categories_service.find(db, category_id)
     if category is None or category.parent_id is None:
         raise InvalidInput(
             _("Choose the main category the shop will sell in."), code="invalid_category"
@@ -577,7 +556,7 @@ def _detail(db: Session, application: MerchantApplication) -> ApplicationDetail:
         application=application,
         events=events,
         people=accounts_service.users_by_ids(db, people_ids),
-        category=db.get(Category, application.main_category_id),
+        category=categories_service.find(db, application.main_category_id),
     )
 
 
@@ -629,7 +608,7 @@ def application_queue(
     items = list_applications(db, actor, status=status, limit=limit, offset=offset)
     return ApplicationQueue(
         items=items,
-        categories=_categories_by_ids(db, (a.main_category_id for a in items)),
+        categories=categories_service.by_ids(db, (a.main_category_id for a in items)),
         counts=count_applications(db, actor),
     )
 

@@ -10,8 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from xiaodian import clock
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
+from xiaodian.categories import service as categories_service
 from xiaodian.errors import DomainError
 from xiaodian.merchants import applications, service
 from xiaodian.merchants.api import MAX_ID, read_optional_file
@@ -91,7 +91,7 @@ def _apply_page(
             "mode": mode,
             "form": form,
             "error": error,
-            "categories": applications.category_choices(db),
+            "categories": categories_service.choices(db),
         },
         status_code=status_code,
     )
@@ -322,7 +322,7 @@ def console_home(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     return render(request, "merchants/index.html", {"shops": shops})
 
 
-def _console(
+def console_page(
     request: Request, shop: Any, section: str, extra: dict[str, Any], status_code: int = 200
 ) -> Response:
     actor: Actor = request.state.actor
@@ -335,29 +335,12 @@ def _console(
     return render(request, f"merchants/{section}.html", context, status_code=status_code)
 
 
-@router.get("/merchant/shops/{shop_id}")
-def overview(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    shop = service.console_shop(db, actor, shop_id)
-    # Each figure from its own domain, a constant number of queries (one or two each).
-    from xiaodian.aftersales import service as aftersales_service
-    from xiaodian.catalog import service as catalog_service
-    from xiaodian.orders import service as orders_service
-
-    pending = aftersales_service.pending_count(db, shop_id=shop.id)
-    summary = orders_service.shop_summary(db, shop_id=shop.id, today=clock.today())
-    products = catalog_service.status_counts(db, actor, shop.id)
-    extra = {"aftersales_pending": pending, "summary": summary, "product_counts": products}
-    return _console(request, shop, "overview", extra)
-
-
 @router.get("/merchant/shops/{shop_id}/settings")
 def settings_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     shop = service.console_shop(db, actor, shop_id)
-    return _console(request, shop, "settings", {"description": shop.description})
+    return console_page(request, shop, "settings", {"description": shop.description})
 
 
 @router.post("/merchant/shops/{shop_id}/settings")
@@ -380,7 +363,7 @@ async def settings_save(
             raise
         shop = await run_in_threadpool(service.console_shop, db, actor, shop_id)
         extra = {"description": description, "error": _error(request, exc)}
-        return _console(request, shop, "settings", extra, exc.status_code)
+        return console_page(request, shop, "settings", extra, exc.status_code)
     return RedirectResponse(f"/merchant/shops/{shop_id}/settings?saved=1", status_code=303)
 
 
@@ -397,7 +380,7 @@ def _staff_page(
     shop = service.console_shop(db, actor, shop_id)
     members = service.list_members(db, actor, shop_id)
     extra = {"members": members, "error": error, "login": login}
-    return _console(request, shop, "staff", extra, status_code)
+    return console_page(request, shop, "staff", extra, status_code)
 
 
 @router.get("/merchant/shops/{shop_id}/staff")

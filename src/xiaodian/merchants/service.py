@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.actor import Actor
 from xiaodian.accounts.models import User
+from xiaodian.actor import Actor
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.merchants import uploads
 from xiaodian.merchants.models import MemberRole, Shop, ShopMember
@@ -66,6 +66,9 @@ def parse_roles(value: str | None) -> dict[int, str]:
         if shop_id.isdigit() and role:
             roles[int(shop_id)] = role
     return roles
+
+
+accounts_service.use_shop_roles(accounts_service.ShopRoles(column=roles_column, parse=parse_roles))
 
 
 def get_shop(db: Session, shop_id: int) -> Shop:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from xiaodian.db import Base, all_models
+from xiaodian import domains
+from xiaodian.db import Base
 
-all_models()
+domains.load_models()
 target_metadata = Base.metadata
 config = context.config
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import bulk
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.orders.models import Address
 

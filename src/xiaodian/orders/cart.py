@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog import inventory
 from xiaodian.catalog.inventory import SkuInfo
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _

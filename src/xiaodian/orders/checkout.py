@@ -35,10 +35,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from xiaodian import bulk, clock
 from xiaodian import settings as settings_module
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog import inventory
 from xiaodian.catalog.inventory import SkuInfo
+from xiaodian.db import MAX_ID
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
+from xiaodian.orders import lifecycle
 from xiaodian.orders.addresses import get_address
 from xiaodian.orders.models import (
     CartItem,
@@ -55,7 +57,6 @@ _EVENTS = cast(Table, OrderEvent.__table__)
 
 MAX_QUANTITY = 999
 MAX_LINES = 50
-MAX_ID = 2**31 - 1  # ids are INTEGER columns: a bigger number is no row (and no 500)
 CHANNELS = ("shelf", "video", "live", "share")
 # Orders that did not go ahead do not count against a purchase limit.
 _NOT_COUNTED = (OrderStatus.CANCELLED, OrderStatus.CLOSED)
@@ -209,16 +210,20 @@ def _new_order_numbers(db: Session, count: int) -> list[str]:
     return numbers
 
 
-def _verified_live(db: Session, channel: Channel, product_ids: list[int]) -> Channel:
-    """The claimed live room if its 小黄车 lists one of the products, else the shelf."""
-    from xiaodian.content.live import service as live_service
-
-    room_id = channel.ref_id
-    if room_id is not None and 0 < room_id <= MAX_ID:
-        for product_id in dict.fromkeys(product_ids):
-            if live_service.room_lists_product(db, room_id=room_id, product_id=product_id):
-                return channel
-    return Channel()
+def _proven(db: Session, channel: Channel, product_ids: list[int], *, claimed: bool) -> Channel:
+    """A "video" channel counts only for a published video featuring one of the products;
+    a "live" channel claimed by the buyer's page (not decided by the server, as a flash
+    sale's is) only when the room lists one. Other domains prove them
+    (``lifecycle.channel_check``); an unproven claim is the shelf."""
+    if channel.type == "video" or (channel.type == "live" and claimed):
+        ref = (
+            channel.ref_id if channel.ref_id is not None and 0 < channel.ref_id <= MAX_ID else None
+        )
+        proven = lifecycle.prove_channel(db, channel.type, ref, product_ids)
+        if proven is None:
+            return Channel()
+        return Channel(channel.type, proven, channel.promoter_id)
+    return channel
 
 
 def create_orders(
@@ -253,18 +258,9 @@ def create_orders(
             raise InvalidInput(_("A price cannot be negative."), code="bad_price")
         prices[line.sku_id] = line.unit_price_fen
     infos = available_skus(db, list(wanted))
-    if channel.type == "video":  # only a published video that features a product counts
-        from xiaodian.content import service as content_service
-
-        kind, ref = content_service.resolve_channel(
-            db,
-            channel="video",
-            ref_id=channel.ref_id,
-            product_ids=[i.product_id for i in infos.values()],
-        )
-        channel = Channel(kind, ref, channel.promoter_id if ref else None)
-    elif channel.type == "live" and verify_live:
-        channel = _verified_live(db, channel, [i.product_id for i in infos.values()])
+    channel = _proven(
+        db, channel, list(dict.fromkeys(i.product_id for i in infos.values())), claimed=verify_live
+    )
     if enforce_limits and any(i.purchase_limit is not None for i in infos.values()):
         lock_buyer(db, buyer_id)  # before the limit is read (a no-op if checkout holds it)
         check_limits(db, buyer_id=buyer_id, wanted=wanted, infos=infos)
@@ -357,10 +353,15 @@ def create_orders_for_buyers(
         now,
         also=also(created) if also is not None else [],
     )
+    _announce_created(db, ids, now)
     out: list[list[CreatedOrder]] = [[] for _cart in parsed]
     for index, order in zip(owners, created, strict=True):
         out[index].append(order)
     return out
+
+
+def _announce_created(db: Session, order_ids: list[int], at: datetime) -> None:
+    lifecycle.announce(db, lifecycle.Change("created", tuple(order_ids), at, action="created"))
 
 
 def _order_rows(
@@ -515,6 +516,7 @@ def _write_orders(
         lines[line.order_id].append(line)
     for order in orders:
         set_committed_value(order, "lines", sorted(lines[order.id], key=lambda ln: ln.id))
+    _announce_created(db, ids, now)
     out: list[list[Order]] = [[] for _cart in carts]
     for index, order in zip(owners, orders, strict=True):
         out[index].append(order)

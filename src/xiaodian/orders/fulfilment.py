@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.clock import BUSINESS_TZ
 from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, TooLarge, _
 from xiaodian.orders import states

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.errors import DomainError, InvalidInput, NotFound, TooLarge, _
 from xiaodian.merchants.models import Shop
 from xiaodian.orders import addresses, cart, fulfilment, service, states
@@ -107,7 +107,7 @@ def cart_add(
     """The product page's form: add to cart, or (``buy_now=1``) go straight to checkout.
 
     ``channel``/``channel_id`` (e.g. a short video's buy button) ride along to checkout,
-    where the server checks them (``content.service.resolve_channel``)."""
+    where the server checks them (``orders.lifecycle.prove_channel``)."""
     if not actor.is_authenticated:
         referer = request.headers.get("referer", "")
         path = "/" + referer.split("://", 1)[-1].split("/", 1)[-1] if "://" in referer else "/"

@@ -32,10 +32,10 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian import settings as settings_module
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog import inventory
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
-from xiaodian.orders import states
+from xiaodian.orders import lifecycle, states
 from xiaodian.orders.models import AppliedRefund, Order, OrderEvent, OrderStatus
 
 S = OrderStatus
@@ -231,6 +231,17 @@ def apply_refund(db: Session, *, order_id: int, amount_fen: int, refund_ref: str
         raise Conflict(_("The refund is more than what was paid."), code="refund_exceeds_paid")
     db.refresh(order)
     states.record(db, order, "refund", actor_kind="payment", note=f"{refund_ref} {amount_fen}")
+    lifecycle.announce(
+        db,
+        lifecycle.Change(
+            "refunded",
+            (order.id,),
+            clock.now(),
+            action="refund",
+            amount_fen=amount_fen,
+            ref=refund_ref,
+        ),
+    )
     if order.refunded_fen >= order.paid_fen and order.status == S.PAID:
         states.advance(db, [order.id], "close", actor_kind="system", note=refund_ref)
         db.refresh(order)
@@ -268,13 +279,10 @@ def set_aftersale_open(db: Session, *, order_id: int, open: bool) -> Order:
     if order is None:
         raise NotFound(_("Order not found."), code="order_not_found")
     if changed is not None:
-        states.record(
-            db,
-            order,
-            "aftersale_opened" if open else "aftersale_closed",
-            actor_kind="aftersale",
-        )
+        event = "aftersale_opened" if open else "aftersale_closed"
+        states.record(db, order, event, actor_kind="aftersale")
         db.flush()
+        lifecycle.announce(db, lifecycle.Change(event, (order.id,), clock.now(), action=event))
     return order
 
 

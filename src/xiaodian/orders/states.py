@@ -21,6 +21,7 @@ from sqlalchemy.orm.util import identity_key
 from xiaodian import clock
 from xiaodian.catalog import inventory
 from xiaodian.errors import DomainError, IllegalTransition, _
+from xiaodian.orders import lifecycle
 from xiaodian.orders.models import Order, OrderEvent, OrderLine, OrderStatus
 
 S = OrderStatus
@@ -32,16 +33,17 @@ class Transition:
     target: OrderStatus
     stamp: str | None  # the timestamp column set when it happens
     stock: str | None  # the stock movement it causes, once per line
+    event: str  # what the lifecycle announces (``orders.lifecycle``)
 
 
 # The whole order lifecycle. Anything not in here is illegal.
 TRANSITIONS: dict[str, Transition] = {
-    "pay": Transition(S.PENDING_PAYMENT, S.PAID, "paid_at", "sell"),
-    "cancel": Transition(S.PENDING_PAYMENT, S.CANCELLED, "cancelled_at", "release"),
-    "timeout": Transition(S.PENDING_PAYMENT, S.CANCELLED, "cancelled_at", "release"),
-    "ship": Transition(S.PAID, S.SHIPPED, "shipped_at", None),
-    "close": Transition(S.PAID, S.CLOSED, "closed_at", "restock"),
-    "complete": Transition(S.SHIPPED, S.COMPLETED, "completed_at", None),
+    "pay": Transition(S.PENDING_PAYMENT, S.PAID, "paid_at", "sell", "paid"),
+    "cancel": Transition(S.PENDING_PAYMENT, S.CANCELLED, "cancelled_at", "release", "cancelled"),
+    "timeout": Transition(S.PENDING_PAYMENT, S.CANCELLED, "cancelled_at", "release", "cancelled"),
+    "ship": Transition(S.PAID, S.SHIPPED, "shipped_at", None, "shipped"),
+    "close": Transition(S.PAID, S.CLOSED, "closed_at", "restock", "closed"),
+    "complete": Transition(S.SHIPPED, S.COMPLETED, "completed_at", None, "completed"),
 }
 
 # Why an action is refused, by the status the order is actually in.
@@ -171,6 +173,10 @@ def advance(
                 db.expire(order, [key])
             else:
                 set_committed_value(order, key, value)
+    lifecycle.announce(
+        db,
+        lifecycle.Change(step.event, tuple(moved), at, action=action, actor_id=actor_id, ref=note),
+    )
     return moved
 
 

@@ -8,7 +8,6 @@ no-ops. None of these commit: they join the caller's transaction.
 
 from __future__ import annotations
 
-import importlib
 import secrets
 import string
 from datetime import datetime
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 from xiaodian import clock
 from xiaodian.errors import DomainError, IllegalTransition, _
 from xiaodian.orders import service as orders_service
+from xiaodian.payments import lifecycle
 from xiaodian.payments.models import (
     ABNORMAL_NOTE,
     Payment,
@@ -338,18 +338,18 @@ def base_ref(ref: str) -> str:
 
 
 def _tell_requester(db: Session, refund: Refund, *, succeeded: bool) -> None:
-    """After-sales follows its refunds ("aftersale:<id>", and their retries); other refs
-    need no news."""
-    ref = base_ref(refund.ref)
-    if not ref.startswith("aftersale:"):
-        return
-    # imported late: after-sales imports payments
-    aftersales_service = importlib.import_module("xiaodian.aftersales.service")
-
-    if succeeded:
-        aftersales_service.refund_settled(db, ref=ref, amount_fen=refund.amount_fen)
-    else:
-        aftersales_service.refund_failed(db, ref=ref, reason=refund.failure or "")
+    """Whoever asked for the refund hears of its outcome (``payments.lifecycle``), by its
+    own reference (a retry's mark removed)."""
+    lifecycle.announce(
+        db,
+        lifecycle.RefundOutcome(
+            outcome="settled" if succeeded else "failed",
+            ref=base_ref(refund.ref),
+            order_id=refund.order_id,
+            amount_fen=refund.amount_fen,
+            reason="" if succeeded else (refund.failure or ""),
+        ),
+    )
 
 
 def check_refund_resource(

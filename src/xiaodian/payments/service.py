@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from xiaodian import clock
 from xiaodian import settings as settings_module
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
 from xiaodian.money import format_fen
 from xiaodian.orders import service as orders_service

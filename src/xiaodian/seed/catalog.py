@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from xiaodian import clock, media
 from xiaodian.catalog import screening
 from xiaodian.catalog.models import (
-    Category,
     Product,
     ProductEvent,
     ProductImage,
@@ -33,6 +32,7 @@ from xiaodian.catalog.models import (
     StockMovement,
 )
 from xiaodian.catalog.service import INITIAL_STOCK, SpecAxis, combinations, spec_key
+from xiaodian.categories.models import Category
 from xiaodian.settings import Settings
 
 Spec = tuple[str, list[str]]

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xiaodian import clock, media
-from xiaodian.catalog.models import Category
+from xiaodian.categories.models import Category
 from xiaodian.merchants import applications, uploads, uscc
 from xiaodian.merchants.models import EntityType, MemberRole, Shop, ShopMember
 from xiaodian.settings import Settings

@@ -13,14 +13,17 @@ signature instead.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import secrets
 
 from fastapi import Request
 
-from xiaodian.accounts import security
 from xiaodian.errors import DomainError, _
 from xiaodian.web.deps import SAFE_METHODS, SESSION_COOKIE
-from xiaodian.web.middleware import CSRF_COOKIE, CSRF_ROTATED
+
+CSRF_COOKIE = "xd_csrf"
+CSRF_ROTATED = "csrf_rotated"  # request state: the token a sign-in or sign-out answer sets
 
 EXEMPT_PREFIXES: list[str] = ["/api/v1/payments/notify", "/sandbox/notify"]
 
@@ -53,7 +56,7 @@ async def verify_csrf(request: Request) -> None:
         not cookie
         or not sent
         or not hmac.compare_digest(cookie, sent)
-        or not security.csrf_valid(secret_key, sent, request.cookies.get(SESSION_COOKIE))
+        or not csrf_valid(secret_key, sent, request.cookies.get(SESSION_COOKIE))
     ):
         raise CsrfFailed(_("The form has expired. Reload the page and try again."))
 
@@ -61,6 +64,30 @@ async def verify_csrf(request: Request) -> None:
 def rotate(request: Request, *, session_token: str | None) -> None:
     """A sign-in (the new session's token) or a sign-out (None): the answer sets a fresh
     CSRF token bound to what comes next, so the tokens of before no longer work."""
-    token = security.csrf_token(request.app.state.settings.secret_key, session_token)
+    token = csrf_token(request.app.state.settings.secret_key, session_token)
     request.state.csrf_token = token
     setattr(request.state, CSRF_ROTATED, token)
+
+
+def csrf_token(secret_key: str, session_token: str | None) -> str:
+    """A random value with its HMAC bound to the session (the hash of its token) or, for a
+    visitor without one, to the value itself (a pre-session id). Nobody without the secret
+    key can make one, nor use one made for another session."""
+    value = secrets.token_urlsafe(18)
+    return f"{value}.{_csrf_mac(secret_key, value, session_token)}"
+
+
+def csrf_valid(secret_key: str, token: str | None, session_token: str | None) -> bool:
+    """Whether ``token`` was minted by us for this session (None: for no session)."""
+    if not token or "." not in token:
+        return False
+    value, mac = token.rsplit(".", 1)
+    return hmac.compare_digest(mac, _csrf_mac(secret_key, value, session_token))
+
+
+def _csrf_mac(secret_key: str, value: str, session_token: str | None) -> str:
+    # the session as accounts stores it: the SHA-256 of its token
+    session = hashlib.sha256(session_token.encode()).hexdigest() if session_token else None
+    bound_to = f"session:{session}" if session else "visitor"
+    message = f"csrf|{bound_to}|{value}".encode()
+    return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()[:32]

@@ -2,9 +2,10 @@
 
 Both are ``async``: neither costs a thread hop. The session is only created here (no
 connection yet); the handler uses it in its one worker thread and ``web.routing.one_hop``
-closes it there. Who is asking comes from the token cache (``accounts.authcache``); a miss
-is looked up in a read session of its own on a worker thread, never in the request's write
-session.
+closes it there. Who is asking is answered by the app's authenticator
+(``app.state.authenticate``, installed by ``create_app``: the accounts domain's token
+cache, whose miss is looked up in a read session of its own on a worker thread, never in
+the request's write session). The web package knows no domain.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from xiaodian.accounts import authcache
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.errors import NotAuthenticated, _
 
 SESSION_COOKIE = "xd_session"
@@ -46,9 +46,9 @@ def request_token(request: Request) -> tuple[str | None, str]:
 
 
 async def get_actor(request: Request) -> Actor:
-    """Who is asking (anonymous without a valid token), from the token cache."""
+    """Who is asking (anonymous without a valid token)."""
     token, _kind = request_token(request)
-    actor = await authcache.actor_for_token(request.app.state.db, token)
+    actor: Actor = await request.app.state.authenticate(request.app.state.db, token)
     request.state.actor = actor
     return actor
 

@@ -9,12 +9,9 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xiaodian.accounts import security
 from xiaodian.web import i18n
+from xiaodian.web.csrf import CSRF_COOKIE, CSRF_ROTATED, csrf_token, csrf_valid
 from xiaodian.web.deps import SESSION_COOKIE
-
-CSRF_COOKIE = "xd_csrf"
-CSRF_ROTATED = "csrf_rotated"  # request state: the token a sign-in or sign-out answer sets
 
 
 class RequestContextMiddleware:
@@ -40,8 +37,8 @@ class RequestContextMiddleware:
         csrf = cookies.get(CSRF_COOKIE)
         session = cookies.get(SESSION_COOKIE)
         new_csrf = None
-        if not security.csrf_valid(self.secret_key, csrf, session):
-            csrf = new_csrf = security.csrf_token(self.secret_key, session)
+        if not csrf_valid(self.secret_key, csrf, session):
+            csrf = new_csrf = csrf_token(self.secret_key, session)
         state["csrf_token"] = csrf
 
         length = headers.get("content-length")

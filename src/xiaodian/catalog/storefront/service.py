@@ -22,7 +22,9 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from xiaodian.catalog import service as catalog_service
-from xiaodian.catalog.models import Category, Product, ProductImage, ProductStatus, Sku
+from xiaodian.catalog.models import Product, ProductImage, ProductStatus, Sku
+from xiaodian.categories import service as categories_service
+from xiaodian.categories.service import Category
 from xiaodian.errors import InvalidInput, NotFound, _
 from xiaodian.merchants.models import Shop
 
@@ -156,7 +158,7 @@ def category_tree(db: Session) -> list[CategoryNode]:
     """The two-level tree (one query), top categories in order, each with its children."""
     return [
         _node(top, tuple(_node(c) for c in top.children))
-        for top in catalog_service.category_tree(db)
+        for top in categories_service.category_tree(db)
     ]
 
 
@@ -362,7 +364,7 @@ def get_product(db: Session, product_id: int) -> ProductDetail:
     shop = db.get(Shop, product.shop_id) if product is not None else None
     if product is None or shop is None or not _is_visible(product, shop):
         raise NotFound(_("This product is not available."), code="product_not_found")
-    category = catalog_service.get_category(db, product.category_id)
+    category = categories_service.get(db, product.category_id)
     skus = [
         SkuView(
             id=s.id,

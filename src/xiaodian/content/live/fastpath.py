@@ -32,7 +32,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xiaodian.accounts import authcache
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.content.live import events, flash, flash_engine
 from xiaodian.errors import DomainError, InvalidInput, NotAuthenticated, TooLarge, _
 from xiaodian.web import i18n

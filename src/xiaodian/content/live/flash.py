@@ -45,7 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from xiaodian import bulk, clock, realtime
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog import inventory
 from xiaodian.catalog import service as catalog_service
 from xiaodian.content.live.flash_gate import redis_gate

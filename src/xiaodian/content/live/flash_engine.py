@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from xiaodian import clock, realtime
-from xiaodian.accounts.actor import ANONYMOUS, Actor
+from xiaodian.actor import ANONYMOUS, Actor
 from xiaodian.content.live.flash import (
     Purchased,
     SaleInfo,

@@ -178,18 +178,6 @@ class FlashSaleOrder(Base):
     settled_at: Mapped[datetime | None]
 
 
-class LiveEventRow(Base):
-    """The cross-process outbox of real-time events (no Redis): polled, pruned after minutes."""
-
-    __tablename__ = "live_events"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(60))
-    payload: Mapped[str] = mapped_column(Text)
-    origin: Mapped[str] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
-
-
 class LiveViewer(Base):
     """A distinct viewer of a room ("u:<id>" or "a:<cookie>") and their total watch time."""
 

@@ -49,7 +49,7 @@ from xiaodian.errors import DomainError
 from xiaodian.orders.models import OrderStatus
 
 if TYPE_CHECKING:
-    from xiaodian.accounts.actor import Actor
+    from xiaodian.actor import Actor
     from xiaodian.content.live.flash import Purchased, SaleInfo
 
 # psycopg's named parameters; the statement text never changes, so psycopg prepares it on

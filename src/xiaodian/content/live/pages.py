@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from xiaodian import clock, media
 from xiaodian import settings as settings_module
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.content.live import api as live_api
 from xiaodian.content.live import events, flash
 from xiaodian.content.live import service as live_service

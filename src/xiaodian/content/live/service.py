@@ -19,7 +19,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import clock, realtime
-from xiaodian.accounts.actor import Actor
+from xiaodian.actor import Actor
 from xiaodian.catalog import screening
 from xiaodian.catalog import service as catalog_service
 from xiaodian.catalog.models import Product, ProductStatus
@@ -43,6 +43,7 @@ from xiaodian.errors import (
     RateLimited,
     _,
 )
+from xiaodian.orders import lifecycle as orders_lifecycle
 
 MAX_PRODUCTS = 50
 MAX_TITLE = 60
@@ -658,12 +659,14 @@ def choosable_products(db: Session, actor: Actor, *, shop_id: int | None) -> lis
     return list(page.items)
 
 
-def room_lists_product(db: Session, *, room_id: int, product_id: int) -> bool:
-    """Whether the room's 小黄车 lists the product (checkout's check of a "live" channel
-    claimed by a page). One query; joins the caller's transaction (read only)."""
+@orders_lifecycle.channel_check("live")
+def _prove_room(db: Session, room_id: int, product_ids: list[int]) -> int | None:
+    """Checkout's "live" channel claimed by a page counts only when the room's 小黄车 lists
+    one of the products (``orders.lifecycle``). One query; joins the caller's transaction
+    (read only)."""
     found = db.scalar(
         select(LiveRoomProduct.id)
-        .where(LiveRoomProduct.room_id == room_id, LiveRoomProduct.product_id == product_id)
+        .where(LiveRoomProduct.room_id == room_id, LiveRoomProduct.product_id.in_(product_ids))
         .limit(1)
     )
-    return found is not None
+    return room_id if found is not None else None

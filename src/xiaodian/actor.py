@@ -1,7 +1,8 @@
 """Who is asking: the signed-in user with their roles, or an anonymous visitor.
 
-Services take an Actor and check permissions per object themselves; the routers only
-find out who is asking.
+A kernel value: every layer passes it (the web layer finds it, every service takes it and
+checks permissions per object itself); the accounts domain makes them
+(``accounts.service.actor_for_token``). It depends on nothing but ``errors``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,38 @@
+"""The domains of xiaodian, lowest first (the layers of ``pyproject.toml``'s contracts).
+
+The kernel knows no domain: what needs all of them (the migrations, the app, the worker)
+asks this module, which sits on top with them. ``load()`` imports every domain's service
+modules, so each domain's listeners are registered with the lifecycle hooks of the domains
+below it before any work is done (a process that imported only orders would otherwise pay
+orders without telling after-sales).
+"""
+
+from __future__ import annotations
+
+
+def load_models() -> None:
+    """Import every table's model, so ``Base.metadata`` knows them all (migrations)."""
+    import xiaodian.accounts.models
+    import xiaodian.aftersales.models
+    import xiaodian.catalog.models
+    import xiaodian.categories.models
+    import xiaodian.content.live.models
+    import xiaodian.content.models
+    import xiaodian.merchants.models
+    import xiaodian.orders.models
+    import xiaodian.payments.models
+    import xiaodian.realtime  # noqa: F401 (infrastructure with a table of its own: the outbox)
+
+
+def load() -> None:
+    """Import every domain's service (and with it its listeners). Idempotent."""
+    load_models()
+    import xiaodian.accounts.service
+    import xiaodian.aftersales.service
+    import xiaodian.catalog.service
+    import xiaodian.categories.service
+    import xiaodian.content.live.service
+    import xiaodian.content.service
+    import xiaodian.merchants.service
+    import xiaodian.orders.service
+    import xiaodian.payments.service  # noqa: F401
