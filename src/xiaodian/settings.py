@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", description="signs sessions and CSRF tokens")
     media_dir: Path | None = None
     redis_url: str = ""
+    redis_prefix: str = Field(
+        default="xd:",
+        min_length=1,
+        max_length=64,
+        description="starts every Redis key and pub/sub channel xiaodian writes",
+    )
 
     # uploads
     max_image_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
