@@ -60,15 +60,18 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 60  # imports alone take seconds on a busy machine
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
+        code = self.proc.poll()
         self.stop()
-        raise RuntimeError(f"server {name} did not start: {self.log_path.read_text()}")
+        raise RuntimeError(
+            f"server {name} did not start (exit code {code}): {self.log_path.read_text()}"
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
