@@ -13,6 +13,7 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,36 @@ def count_queries(database: Database) -> Callable[..., AbstractContextManager[Qu
             event.remove(database.engine, "before_cursor_execute", counter)
 
     return _count
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """The test's Redis: ``url`` (the database number of ``XIAODIAN_TEST_REDIS_URL``), a
+    ``prefix`` of its own for every key and channel, and a ``client`` to look at them."""
+
+    url: str
+    prefix: str
+    client: Any
+
+
+@pytest.fixture
+def redis_target() -> Iterator[RedisTarget]:
+    """Skips without ``XIAODIAN_TEST_REDIS_URL``. Each test gets a random key prefix (its
+    ``[sqlite]`` and ``[postgresql]`` runs, and other runs on the same server, never meet)
+    and its keys are deleted after it."""
+    if not REDIS_URL:
+        pytest.skip("XIAODIAN_TEST_REDIS_URL is not set (Redis tests)")
+    import redis
+
+    prefix = f"xdtest:{secrets.token_hex(6)}:"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        yield RedisTarget(REDIS_URL, prefix, client)
+    finally:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+        client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
-"""A real xiaodian server in a child process (uvicorn, the real clock), for the tests that
-need what only a real server shows: a crowd of concurrent connections, two processes, a
-process killed in the middle of its work."""
+"""A real xiaodian server in a child process (uvicorn running ``xiaodian.asgi:app`` on a
+free port, the real clock), for the tests that need what only a real server shows: a crowd
+of concurrent connections, two processes, a process killed in the middle of its work."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from xiaodian.accounts import service as accounts_service
+
+
+def bearer_token(database: Any, user: Any) -> str:
+    with database.session() as session:
+        return accounts_service.issue_token(session, user_id=user.id)
 
 
 def free_port() -> int:
@@ -22,17 +30,17 @@ def free_port() -> int:
 
 
 class Server:
-    """``xiaodian.asgi:app`` under uvicorn on a free port, on ``database_url``."""
+    """The app on ``database_url``; ``redis``: the test's ``RedisTarget`` (its URL and key
+    prefix), or None; ``env``: more settings."""
 
     def __init__(
         self,
         tmp: Path,
         database_url: str,
         name: str,
+        redis: Any = None,
         *,
-        redis_url: str = "",
         env: dict[str, str] | None = None,
-        workers: int = 1,
     ) -> None:
         self.name = name
         self.port = free_port()
@@ -43,49 +51,44 @@ class Server:
             "XIAODIAN_DATABASE_URL": database_url,
             "XIAODIAN_DATA_DIR": str(tmp / name),
             "XIAODIAN_SECRET_KEY": "test-secret-key-" + "x" * 32,
-            "XIAODIAN_REDIS_URL": redis_url,
+            "XIAODIAN_REDIS_URL": redis.url if redis is not None else "",
             "XIAODIAN_PUBLIC_BASE_URL": self.url,
+            **({"XIAODIAN_REDIS_PREFIX": redis.prefix} if redis is not None else {}),
             **(env or {}),
         }
-        self.workers = workers
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        log = open(self.log_path, "a")  # noqa: SIM115 (closed with the process)
+        self.log = open(self.log_path, "a")  # noqa: SIM115 (closed with the process)
         command = [sys.executable, "-m", "uvicorn", "xiaodian.asgi:app"]
         command += ["--port", str(self.port), "--log-level", "warning"]
-        if self.workers > 1:
-            command += ["--workers", str(self.workers)]
-        self.proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
+        self.proc = subprocess.Popen(
+            command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60  # imports alone take seconds on a busy machine
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
+        code = self.proc.poll()
         self.stop()
-        raise RuntimeError(f"server {self.name} did not start: {self.log()}")
+        raise RuntimeError(f"server {name} did not start (exit code {code}): {self.text()}")
 
-    def log(self) -> str:
+    def text(self) -> str:
+        """What the server printed so far."""
         return self.log_path.read_text(errors="replace")
 
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+
     def kill(self) -> None:
-        """SIGKILL: no shutdown, no cleanup, as a crash."""
-        assert self.proc is not None
+        """SIGKILL: no lifespan shutdown, no writer finishing its batch, as a crash."""
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        self.log.close()

@@ -13,7 +13,9 @@ each message as bytes on that thread instead and count as subscribers.
 
 Across processes (several server processes on one database):
 
-- ``redis``: Redis pub/sub, when ``settings.redis_url`` is set;
+- ``redis``: Redis pub/sub, when ``settings.redis_url`` is set (channels named
+  ``<settings.redis_prefix>rt:<channel>``, so deployments or tests sharing a server stay
+  apart);
 - ``outbox``: without Redis, on SQLite or PostgreSQL: each event is a row of ``live_events``
   (written in the publisher's transaction when ``db`` is given, so it exists only if that
   commits), polled by one task per process every ~200 ms and pruned after a few minutes;
@@ -30,6 +32,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -45,7 +48,7 @@ from xiaodian.fanout import Fanout
 
 log = logging.getLogger(__name__)
 
-REDIS_PREFIX = "xd:rt:"
+DEFAULT_REDIS_PREFIX = "xd:"
 POLL_SECONDS = 0.2
 KEEP_MINUTES = 5
 QUEUE_SIZE = 256
@@ -117,6 +120,7 @@ class Hub:
         self.backend = "memory"
         self.database: Database | None = None
         self.redis_url = ""
+        self.redis_channels = DEFAULT_REDIS_PREFIX + "rt:"
         self._redis: Any = None
         self._subs: dict[str, set[Subscription]] = {}
         self._listeners: list[Callable[[Message], None]] = []
@@ -130,7 +134,12 @@ class Hub:
     # ------------------------------------------------------------------ lifecycle
 
     def configure(
-        self, *, backend: str, database: Database | None = None, redis_url: str = ""
+        self,
+        *,
+        backend: str,
+        database: Database | None = None,
+        redis_url: str = "",
+        redis_prefix: str = DEFAULT_REDIS_PREFIX,
     ) -> None:
         if backend not in ("memory", "outbox", "redis"):
             raise ValueError(f"unknown realtime backend {backend!r}")
@@ -139,6 +148,7 @@ class Hub:
         self.backend = backend
         self.database = database
         self.redis_url = redis_url
+        self.redis_channels = redis_prefix + "rt:"
         self._redis = None
         self.configured = True
 
@@ -189,8 +199,12 @@ class Hub:
             # outbox rows are then written through the caller's session only.
             from xiaodian import settings as settings_module
 
-            redis_url = settings_module.current().redis_url
-            self.configure(backend="redis" if redis_url else "outbox", redis_url=redis_url)
+            current = settings_module.current()
+            self.configure(
+                backend="redis" if current.redis_url else "outbox",
+                redis_url=current.redis_url,
+                redis_prefix=current.redis_prefix,
+            )
         message = Message(channel, event_)
         if db is not None:
             if self.backend == "outbox":
@@ -229,7 +243,7 @@ class Hub:
         if self.backend == "redis":
             try:
                 self._redis_client().publish(
-                    REDIS_PREFIX + message.channel,
+                    self.redis_channels + message.channel,
                     json.dumps({"o": self.origin, "c": message.channel, "d": message.data}),
                 )
             except Exception:  # Redis down: this process's viewers still get it
@@ -351,7 +365,7 @@ class Hub:
             client = aioredis.Redis.from_url(self.redis_url)
             try:
                 pubsub = client.pubsub()
-                await pubsub.psubscribe(REDIS_PREFIX + "*")
+                await pubsub.psubscribe(_glob_escape(self.redis_channels) + "*")
                 async for raw in pubsub.listen():
                     if raw.get("type") != "pmessage":
                         continue
@@ -372,6 +386,11 @@ class Hub:
             finally:
                 with contextlib.suppress(Exception):
                     await client.aclose()
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally in a Redis pattern (PSUBSCRIBE, SCAN MATCH)."""
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
 
 
 class OutboxRow(Base):
@@ -422,10 +441,14 @@ def _prune(database: Database) -> None:
 hub = Hub()
 
 
-def configure_for(database: Database, redis_url: str = "") -> Hub:
+def configure_for(
+    database: Database, redis_url: str = "", redis_prefix: str = DEFAULT_REDIS_PREFIX
+) -> Hub:
     """Choose the backend from the settings: Redis when configured, else the outbox."""
     if redis_url:
-        hub.configure(backend="redis", database=database, redis_url=redis_url)
+        hub.configure(
+            backend="redis", database=database, redis_url=redis_url, redis_prefix=redis_prefix
+        )
     else:
         hub.configure(backend="outbox", database=database)
     return hub

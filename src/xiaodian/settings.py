@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=500)
     db_max_overflow: int = Field(default=5, ge=0, le=500)
     db_pool_timeout: float = Field(default=5.0, gt=0, le=300, description="seconds")
+    redis_prefix: str = Field(
+        default="xd:",
+        min_length=1,
+        max_length=64,
+        description="starts every Redis key and pub/sub channel xiaodian writes",
+    )
 
     # uploads
     max_image_bytes: int = Field(default=5 * 1024 * 1024, gt=0)

@@ -141,3 +141,17 @@ def _fresh_hub() -> Any:
     realtime.hub.configured = False
     yield
     realtime.hub.configured = False
+
+
+@pytest.fixture
+def redis_settings(settings: Any, redis_target: Any) -> Any:
+    """The test's settings with its Redis (``redis_target``: its own key prefix) installed
+    for the services; the plain settings again after the test."""
+    from xiaodian import settings as settings_module
+
+    with_redis = settings.model_copy(
+        update={"redis_url": redis_target.url, "redis_prefix": redis_target.prefix}
+    )
+    settings_module.install(with_redis)
+    yield with_redis
+    settings_module.install(settings)

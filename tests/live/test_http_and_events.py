@@ -7,10 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,15 +20,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.live.conftest import Scene, add_address, sale_row, stock
-from xiaodian.accounts import service as accounts_service
+from tests.servers import Server, bearer_token, free_port
 from xiaodian.content.live.models import FlashSaleOrder, LiveProductStat, LiveViewer
-
-REDIS_URL = os.environ.get("XIAODIAN_TEST_REDIS_URL", "")
-
-
-def _token(database: Any, user: Any) -> str:
-    with database.session() as session:
-        return accounts_service.issue_token(session, user_id=user.id)
 
 
 def test_pages_render_for_viewer_host_and_stranger(
@@ -107,7 +97,7 @@ def bearer(app: Any, database: Any, db: Any) -> Iterator[Any]:
 
     def _client(user: Any) -> Any:
         db.rollback()
-        c = TestClient(app, headers={"Authorization": f"Bearer {_token(database, user)}"})
+        c = TestClient(app, headers={"Authorization": f"Bearer {bearer_token(database, user)}"})
         c.__enter__()
         clients.append(c)
         return c
@@ -142,7 +132,7 @@ def test_api_room_flow_and_buy(
     buyer = make_user()
     add_address(db, buyer)
     db.rollback()
-    with TestClient(app, headers={"Authorization": f"Bearer {_token(database, buyer)}"}) as c:
+    with TestClient(app, headers={"Authorization": f"Bearer {bearer_token(database, buyer)}"}) as c:
         buy = f"{base}/flash-sales/{sale_id}/buy"
         assert c.post(buy, json={"quantity": 1}).status_code == 409  # not started
         assert host.post(f"{base}/flash-sales/{sale_id}/start").status_code == 200
@@ -164,7 +154,7 @@ def test_api_room_flow_and_buy(
             u = make_user()
             add_address(db, u)
             db.rollback()
-            others.append(_token(database, u))
+            others.append(bearer_token(database, u))
         codes = []
         for token in others:
             r = c.post(buy, json={"quantity": 1}, headers={"Authorization": f"Bearer {token}"})
@@ -264,58 +254,6 @@ def test_report_on_a_small_scripted_live(db: Any, scene: Scene, make_user: Any, 
 # --------------------------------------------------------------------------- real servers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, tmp: Path, database_url: str, name: str, redis_url: str = "") -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "XIAODIAN_DATABASE_URL": database_url,
-            "XIAODIAN_DATA_DIR": str(tmp / name),
-            "XIAODIAN_SECRET_KEY": "test-secret-key-" + "x" * 32,
-            "XIAODIAN_REDIS_URL": redis_url,
-        }
-        self.log = open(tmp / f"{name}.log", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "xiaodian.asgi:app",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server {name} did not start: {(tmp / f'{name}.log').read_text()}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-
-
 class Viewer:
     """Reads a room's event stream in a thread, collecting the events."""
 
@@ -358,11 +296,11 @@ def servers(
 ) -> Iterator[list[Server]]:
     if backend != "sqlite":
         pytest.skip("the two-process test runs on the SQLite file (PostgreSQL: same code path)")
-    redis_url = getattr(request, "param", "")
+    redis = request.getfixturevalue("redis_target") if getattr(request, "param", "") else None
     started: list[Server] = []
     try:
         for name in ("a", "b"):
-            started.append(Server(tmp_path, database.url, name, redis_url))
+            started.append(Server(tmp_path, database.url, name, redis))
         yield started
     finally:
         for server in started:
@@ -373,7 +311,7 @@ def _two_process_events(
     db: Any, database: Any, scene: Scene, servers: list[Server], make_user: Any
 ) -> None:
     a, b = servers
-    host = {"Authorization": f"Bearer {_token(database, scene.host)}"}
+    host = {"Authorization": f"Bearer {bearer_token(database, scene.host)}"}
     base = f"/api/v1/live/rooms/{scene.room_id}"
     viewer = Viewer(f"{b.url}/live/{scene.room_id}/events")
     try:
@@ -408,7 +346,7 @@ def _two_process_events(
             u = make_user()
             add_address(db, u)
             db.rollback()
-            buyers.append({"Authorization": f"Bearer {_token(database, u)}"})
+            buyers.append({"Authorization": f"Bearer {bearer_token(database, u)}"})
         results = [
             httpx.post(f"{a.url}{base}/flash-sales/{sale_id}/buy", json={"quantity": 1}, headers=h)
             for h in buyers[:2]
@@ -440,8 +378,7 @@ def test_two_server_processes_share_events(
 
 
 @pytest.mark.redis
-@pytest.mark.skipif(not REDIS_URL, reason="XIAODIAN_TEST_REDIS_URL is not set (Redis tests)")
-@pytest.mark.parametrize("servers", [REDIS_URL], indirect=True)
+@pytest.mark.parametrize("servers", ["redis"], indirect=True)
 def test_two_server_processes_share_events_over_redis(
     db: Any, database: Any, scene: Scene, servers: list[Server], make_user: Any
 ) -> None:
@@ -490,7 +427,7 @@ def test_streams_are_handed_to_the_fanout_thread_and_leaving_is_counted(
         assert head.startswith(b"http/1.1 200") and b"connection: close" in head
         assert b"transfer-encoding" not in head and b"text/event-stream" in head
         second.read_until(b"event: snapshot")
-        host = {"Authorization": f"Bearer {_token(database, scene.host)}"}
+        host = {"Authorization": f"Bearer {bearer_token(database, scene.host)}"}
         r = httpx.post(f"{a.url}/api/v1/live/rooms/{scene.room_id}/go-live", headers=host)
         assert r.status_code == 200
         first.read_until(b'"status": "live"')
@@ -558,7 +495,7 @@ def thread_server(request: Any, app: Any, backend: str) -> Iterator[tuple[str, i
 
     if backend != "sqlite":
         pytest.skip("runs on the SQLite file (PostgreSQL: same code path)")
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     config.loop = request.param
     server = uvicorn.Server(config)

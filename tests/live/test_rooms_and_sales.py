@@ -408,117 +408,90 @@ def test_the_race_60_buyers_10_units(
     assert db.scalar(select(func.count(LiveRoomEvent.id))) >= 3
 
 
-REDIS_URL = __import__("os").environ.get("XIAODIAN_TEST_REDIS_URL", "")
-
-
 @pytest.mark.redis
-@pytest.mark.skipif(not REDIS_URL, reason="XIAODIAN_TEST_REDIS_URL is not set (Redis tests)")
 def test_the_race_through_the_redis_gate(
-    db: Any, database: Database, scene: Scene, make_user: Any, settings: Any
+    db: Any, database: Database, scene: Scene, make_user: Any, redis_settings: Any
 ) -> None:
-    from xiaodian import settings as settings_module
-
-    settings_module.install(settings.model_copy(update={"redis_url": REDIS_URL}))
-    try:
-        scene.live(db)
-        sale_id = scene.sale(db, quantity=10, limit=1)
-        gate = flash_gate.redis_gate()
-        assert gate is not None
-        assert int(gate.client.get(gate.keys(sale_id)[0])) == 10
-        users = [make_user() for _ in range(60)]
-        for u in users:
-            add_address(db, u)
-        db.rollback()
-        outcomes = _race(database, scene, users, sale_id, tries=2)
-        assert outcomes["ok"] == 10
-        assert sum(outcomes.values()) == 120
-        sale = sale_row(db, sale_id)
-        assert (sale.sold, sale.remaining) == (10, 0)
-        assert int(gate.client.get(gate.keys(sale_id)[0])) == 0
-        assert db.scalar(select(func.max(FlashSaleBuyer.bought))) == 1
-        assert stock(db, scene.sku_id) == (90, 10, 0, 100)
-        # the gate is rebuilt from the database, the record
-        gate.client.set(gate.keys(sale_id)[0], 5)
-        assert flash_gate.reconcile_gates(db) == 1
-        assert int(gate.client.get(gate.keys(sale_id)[0])) == 0
-    finally:
-        settings_module.install(settings)
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=10, limit=1)
+    gate = flash_gate.redis_gate()
+    assert gate is not None and gate.prefix == redis_settings.redis_prefix
+    assert int(gate.client.get(gate.keys(sale_id)[0])) == 10
+    users = [make_user() for _ in range(60)]
+    for u in users:
+        add_address(db, u)
+    db.rollback()
+    outcomes = _race(database, scene, users, sale_id, tries=2)
+    assert outcomes["ok"] == 10
+    assert sum(outcomes.values()) == 120
+    sale = sale_row(db, sale_id)
+    assert (sale.sold, sale.remaining) == (10, 0)
+    assert int(gate.client.get(gate.keys(sale_id)[0])) == 0
+    assert gate.client.zcard(gate.keys(sale_id)[2]) == 0  # every admission settled
+    assert db.scalar(select(func.max(FlashSaleBuyer.bought))) == 1
+    assert stock(db, scene.sku_id) == (90, 10, 0, 100)
+    # the gate is rebuilt from the database, the record
+    gate.client.set(gate.keys(sale_id)[0], 5)
+    assert flash_gate.reconcile_gates(db) == 1
+    assert int(gate.client.get(gate.keys(sale_id)[0])) == 0
 
 
 @pytest.mark.redis
-@pytest.mark.skipif(not REDIS_URL, reason="XIAODIAN_TEST_REDIS_URL is not set (Redis tests)")
 def test_processes_share_one_progress_update_per_interval(
-    database: Database, settings: Any, monkeypatch: Any
+    database: Database, redis_settings: Any, monkeypatch: Any
 ) -> None:
     """Two engines (two server processes) with the same sale's progress to tell: one of
     them publishes per interval, the other keeps it for later; a sell-out goes at once."""
-    from xiaodian import settings as settings_module
-
-    settings_module.install(settings.model_copy(update={"redis_url": REDIS_URL}))
     sent: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(
         flash_engine.realtime, "publish", lambda ch, ev, **_k: sent.append((ch, ev))
     )
-    sale_id = 900_000 + int.from_bytes(__import__("os").urandom(3), "big")
+    sale_id = 9
     info = flash.SaleInfo(
         id=sale_id, room_id=7, product_id=1, sku_id=1, price_fen=990, per_buyer_limit=1
     )
     engines = [flash_engine.FlashEngine(database), flash_engine.FlashEngine(database)]
-    try:
-        for remaining, engine in zip((40, 38), engines, strict=True):
-            engine.states[sale_id] = flash_engine.SaleState(
-                info=info, status="running", ends_at=None, remaining=remaining, room_status="live"
-            )
-            engine._dirty[sale_id] = 7
-            engine._flush_events(force=False)
-        assert [ev["remaining"] for _ch, ev in sent] == [40]
-        assert sale_id in engines[1]._dirty  # kept, not lost
-        engines[1]._flush_events(force=True)  # its writer idles: the last state goes
-        assert [ev["remaining"] for _ch, ev in sent] == [40, 38]
-        engines[1].states[sale_id].remaining = 0  # sold out: not held back
-        engines[1]._dirty[sale_id] = 7
-        engines[1]._flush_events(force=False)
-        assert [ev["remaining"] for _ch, ev in sent] == [40, 38, 0]
-    finally:
-        gate = flash_gate.redis_gate()
-        assert gate is not None
-        gate.client.delete(f"xd:flash:{sale_id}:progress")
-        settings_module.install(settings)
+    for remaining, engine in zip((40, 38), engines, strict=True):
+        engine.states[sale_id] = flash_engine.SaleState(
+            info=info, status="running", ends_at=None, remaining=remaining, room_status="live"
+        )
+        engine._dirty[sale_id] = 7
+        engine._flush_events(force=False)
+    assert [ev["remaining"] for _ch, ev in sent] == [40]
+    assert sale_id in engines[1]._dirty  # kept, not lost
+    engines[1]._flush_events(force=True)  # its writer idles: the last state goes
+    assert [ev["remaining"] for _ch, ev in sent] == [40, 38]
+    engines[1].states[sale_id].remaining = 0  # sold out: not held back
+    engines[1]._dirty[sale_id] = 7
+    engines[1]._flush_events(force=False)
+    assert [ev["remaining"] for _ch, ev in sent] == [40, 38, 0]
 
 
 @pytest.mark.redis
-@pytest.mark.skipif(not REDIS_URL, reason="XIAODIAN_TEST_REDIS_URL is not set (Redis tests)")
-def test_the_gate_answers_a_batch_as_it_answers_one_by_one() -> None:
+def test_the_gate_answers_a_batch_as_it_answers_one_by_one(redis_target: Any) -> None:
     """``take_many`` (one Lua call per sale) gives what ``take`` gives one at a time: buyers
     repeated within the batch, over the limit, the sale running out midway, two sales, and
     a sale the gate does not know (-3)."""
     import random
 
-    gate = flash_gate.RedisGate(REDIS_URL)
-    base = 800_000 + int.from_bytes(__import__("os").urandom(3), "big")
+    gate = flash_gate.RedisGate(redis_target.url, redis_target.prefix)
     sales = [
-        flash.SaleInfo(
-            id=base + n, room_id=1, product_id=1, sku_id=1, price_fen=1, per_buyer_limit=2
-        )
-        for n in range(3)
+        flash.SaleInfo(id=n, room_id=1, product_id=1, sku_id=1, price_fen=1, per_buyer_limit=2)
+        for n in (1, 2, 3)
     ]
     rng = random.Random(5)
     asks = [(rng.choice(sales), rng.randint(1, 6), rng.randint(1, 3)) for _ in range(60)]
-    try:
-        answers = []
-        for take in ("one by one", "batch"):
-            for sale in sales[:2]:
-                gate.open(sale.id, 9)
-            gate.client.delete(*gate.keys(sales[2].id))  # never opened
-            if take == "batch":
-                answers.append(gate.take_many(asks))
-            else:
-                answers.append([gate.take(info, buyer, q) for info, buyer, q in asks])
-            left = [int(gate.client.get(gate.keys(s.id)[0])) for s in sales[:2]]
-            answers.append(left)
-        one_by_one, left_one, batch, left_batch = answers
-        assert batch == one_by_one and left_batch == left_one
-        assert {-1, -2, -3} <= set(batch) and any(v >= 0 for v in batch)
-    finally:
-        for sale in sales:
-            gate.client.delete(*gate.keys(sale.id))
+    answers = []
+    for take in ("one by one", "batch"):
+        for sale in sales[:2]:
+            gate.open(sale.id, 9)
+        gate.client.delete(*gate.keys(sales[2].id))  # never opened
+        if take == "batch":
+            answers.append([t.left for t in gate.take_many(asks)])
+        else:
+            answers.append([gate.take(info, buyer, q).left for info, buyer, q in asks])
+        left = [int(gate.client.get(gate.keys(s.id)[0])) for s in sales[:2]]
+        answers.append(left)
+    one_by_one, left_one, batch, left_batch = answers
+    assert batch == one_by_one and left_batch == left_one
+    assert {-1, -2, -3} <= set(batch) and any(v >= 0 for v in batch)

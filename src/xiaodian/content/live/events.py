@@ -613,7 +613,7 @@ async def ensure_started(app: FastAPI) -> None:
     await stop_runtime()
     settings = app.state.settings
     _tune_gc()
-    realtime.configure_for(database, settings.redis_url)
+    realtime.configure_for(database, settings.redis_url, settings.redis_prefix)
     await realtime.hub.start()
     realtime.hub.add_listener(presence.on_message)
     realtime.hub.add_listener(snapshots.on_message)

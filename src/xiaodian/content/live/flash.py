@@ -48,6 +48,7 @@ from xiaodian import bulk, clock, realtime
 from xiaodian.actor import Actor
 from xiaodian.catalog import inventory
 from xiaodian.catalog import service as catalog_service
+from xiaodian.content.live import flash_gate
 from xiaodian.content.live.flash_gate import redis_gate
 from xiaodian.content.live.models import (
     FlashOrderState,
@@ -796,16 +797,24 @@ def buy(
     _precheck(room_id, info, sale.status, sale.ends_at, room_status)
     if quantity > info.per_buyer_limit:
         raise _limit_reached(info.per_buyer_limit)
+    remaining = sale.remaining
     db.rollback()  # end the read; the write transaction starts below (IMMEDIATE on SQLite)
     gate = redis_gate()
-    gated = False
+    ticket = ""
     if gate is not None:
-        verdict = gate.take(info, actor.user_id or 0, quantity)
-        if verdict == -1:
+        taken = gate.take(info, actor.user_id or 0, quantity)
+        # The gate does not know the sale, or says sold out while the database had the
+        # units a moment ago: rebuild it if nothing is in flight, and ask again.
+        doubtful = taken.left == flash_gate.NOT_OPEN or (
+            taken.left == flash_gate.SOLD_OUT and remaining >= quantity
+        )
+        if doubtful and gate.heal(db, info.id):
+            taken = gate.take(info, actor.user_id or 0, quantity)
+        if taken.left == flash_gate.SOLD_OUT:
             raise _sold_out()
-        if verdict == -2:
+        if taken.left == flash_gate.LIMIT_REACHED:
             raise _limit_reached(info.per_buyer_limit)
-        gated = verdict >= 0
+        ticket = taken.ticket
     try:
         result = purchase_in_tx(db, info, actor, quantity, address_id=address_id)
         realtime.publish(
@@ -819,11 +828,13 @@ def buy(
             db=db,
         )
         db.commit()
-    except BaseException as exc:
+    except BaseException:
         db.rollback()
-        if gated and gate is not None:
-            gate.give_back(info, actor.user_id or 0, quantity, exc)
+        if gate is not None:
+            gate.settle([(info.id, ticket, False)])
         raise
+    if gate is not None:
+        gate.settle([(info.id, ticket, True)])
     return result
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock, realtime
 from xiaodian.actor import ANONYMOUS, Actor
+from xiaodian.content.live import flash_gate
 from xiaodian.content.live.flash import (
     Purchased,
     SaleInfo,
@@ -35,7 +36,7 @@ from xiaodian.content.live.flash import (
     purchase_batch_in_tx,
     purchase_in_tx,
 )
-from xiaodian.content.live.flash_gate import RedisGate, redis_gate
+from xiaodian.content.live.flash_gate import RedisGate, Taken, redis_gate
 from xiaodian.content.live.service import channel
 from xiaodian.db import Database
 from xiaodian.errors import Conflict, DomainError, NotAuthenticated, _
@@ -76,9 +77,9 @@ class _Job:
     buyer: Actor
     quantity: int
     address_id: int | None
-    gated: bool
     future: concurrent.futures.Future[Purchased] = field(default_factory=concurrent.futures.Future)
     token: str | None = None  # the buyer is still to be found by this bearer token
+    ticket: str = ""  # the Redis gate's admission, settled after the commit
 
 
 class FlashEngine:
@@ -112,8 +113,22 @@ class FlashEngine:
         # wait up to 5 ms to get it back after each one (a batch of purchases: ~50 ms).
         if sys.getswitchinterval() > SWITCH_INTERVAL:
             sys.setswitchinterval(SWITCH_INTERVAL)
+        self.rebuild_gates()
         self._ensure_thread()
         realtime.hub.add_listener(self.on_message)
+
+    def rebuild_gates(self) -> None:
+        """With Redis: set the gates of running sales from the database before this
+        process admits anyone. Admissions a process that died left in the gate were never
+        written; the database still has their units (``RedisGate.rebuild``)."""
+        gate = redis_gate()
+        if gate is None:
+            return
+        try:
+            with self.database.session(write=False) as db:
+                gate.rebuild(db)
+        except Exception:  # the leases and ``heal`` still give the units back
+            log.exception("flash: could not rebuild the redis gates")
 
     def stop(self) -> None:
         realtime.hub.remove_listener(self.on_message)
@@ -205,7 +220,7 @@ class FlashEngine:
             raise _limit_reached(info.per_buyer_limit)
         # The Redis gate runs in the writer, one pipelined round trip per batch (not one
         # per request on the event loop): see ``_admit``.
-        job = _Job(info=info, buyer=actor, quantity=quantity, address_id=address_id, gated=False)
+        job = _Job(info=info, buyer=actor, quantity=quantity, address_id=address_id)
         return await self._enqueue(job)
 
     async def buy_by_token(
@@ -225,9 +240,7 @@ class FlashEngine:
         if not token or len(token) > 200:
             raise NotAuthenticated(_("Please sign in first."))
         info, quantity = await self._precheck(room_id, sale_id, quantity)
-        job = _Job(
-            info=info, buyer=ANONYMOUS, quantity=quantity, address_id=address_id, gated=False
-        )
+        job = _Job(info=info, buyer=ANONYMOUS, quantity=quantity, address_id=address_id)
         job.token = token
         return await self._enqueue(job)
 
@@ -338,29 +351,58 @@ class FlashEngine:
 
     def _admit(
         self,
+        db: Session,
         batch: list[_Job],
         gate: RedisGate,
         results: list[tuple[_Job, Purchased | None, BaseException | None]],
     ) -> list[_Job]:
         """Ask the Redis gate about the whole batch in one round trip: the refused jobs go
-        to ``results`` (they never reach the database), the rest are returned (``gated``
-        when Redis counted them, so a failure gives the units back)."""
-        verdicts = gate.take_many(
-            [(job.info, job.buyer.user_id or 0, job.quantity) for job in batch]
-        )
+        to ``results`` (they never reach the database), the rest are returned (with the
+        ``ticket`` of their admission when Redis counted them, settled after the commit)."""
+        verdicts = self._heal(db, gate, batch, gate.take_many(_asks(batch)))
         admitted: list[_Job] = []
         for job, verdict in zip(batch, verdicts, strict=True):
-            if verdict == -1:
+            if verdict.left == flash_gate.SOLD_OUT:
                 state = self.states.get(job.info.id)
                 if state is not None:
                     state.remaining = 0
                 results.append((job, None, _sold_out()))
-            elif verdict == -2:
+            elif verdict.left == flash_gate.LIMIT_REACHED:
                 results.append((job, None, _limit_reached(job.info.per_buyer_limit)))
             else:
-                job.gated = verdict >= 0
+                job.ticket = verdict.ticket
                 admitted.append(job)
         return admitted
+
+    def _heal(
+        self, db: Session, gate: RedisGate, batch: list[_Job], verdicts: list[Taken]
+    ) -> list[Taken]:
+        """A gate that says "sold out" while this process last saw the units in the
+        database (or that does not know the sale) is rebuilt from the database when no
+        admission is in flight (``RedisGate.heal``), then asked again for those jobs. A
+        sale truly sold out is refused from memory before the gate, so this costs a read
+        per sale and batch only while the gate and the database disagree."""
+        retry = (flash_gate.SOLD_OUT, flash_gate.NOT_OPEN)
+        suspects: set[int] = set()
+        for job, verdict in zip(batch, verdicts, strict=True):
+            state = self.states.get(job.info.id)
+            if verdict.left == flash_gate.NOT_OPEN or (
+                verdict.left == flash_gate.SOLD_OUT
+                and state is not None
+                and state.remaining >= job.quantity
+            ):
+                suspects.add(job.info.id)
+        healed = {sale_id for sale_id in sorted(suspects) if gate.heal(db, sale_id)}
+        again = [
+            index
+            for index, (job, verdict) in enumerate(zip(batch, verdicts, strict=True))
+            if job.info.id in healed and verdict.left in retry
+        ]
+        out = list(verdicts)
+        answers = gate.take_many(_asks([batch[index] for index in again]))
+        for index, verdict in zip(again, answers, strict=True):
+            out[index] = verdict
+        return out
 
     def _commit(self, batch: list[_Job]) -> None:
         results: list[tuple[_Job, Purchased | None, BaseException | None]] = []
@@ -372,12 +414,14 @@ class FlashEngine:
             if any(job.token is not None for job in batch):
                 batch = self._identify(db, batch, refused)
             if gate is not None:
-                batch = self._admit(batch, gate, refused)
+                batch = self._admit(db, batch, gate, refused)
         except Exception as exc:  # every job gets an answer, whatever happens
             log.exception("flash: batch failed before its purchases")
             db.close()
+            answered = refused + [(job, None, exc) for job in batch]
             with self._lock:
-                self._settle(refused + [(job, None, exc) for job in batch], None)
+                self._settle(answered, gate)
+            _settle_gate(gate, answered)
             return
         # Most jobs (default address, one per buyer) go through one set-based purchase per
         # sale; the others, and all of them if that fails, one by one.
@@ -442,6 +486,7 @@ class FlashEngine:
                 results = [(job, None, exc) for job, _done, _err in results]
         with self._lock:
             self._settle(refused + results, gate)
+        _settle_gate(gate, results)
 
     def _settle(
         self,
@@ -463,8 +508,6 @@ class FlashEngine:
                 job.future.set_result(done)
                 continue
             assert error is not None
-            if job.gated and gate is not None:
-                gate.give_back(info, job.buyer.user_id or 0, job.quantity, error)
             code = getattr(error, "code", "")
             if state is not None and code == "sold_out":
                 state.remaining = 0
@@ -534,6 +577,18 @@ class FlashEngine:
                 )
             except Exception:
                 log.exception("flash: could not publish progress")
+
+
+def _settle_gate(
+    gate: RedisGate | None, results: list[tuple[_Job, Purchased | None, BaseException | None]]
+) -> None:
+    """Settle the gate's admissions of a batch after its commit, one round trip."""
+    if gate is not None:
+        gate.settle((job.info.id, job.ticket, done is not None) for job, done, _e in results)
+
+
+def _asks(jobs: list[_Job]) -> list[tuple[SaleInfo, int, int]]:
+    return [(job.info, job.buyer.user_id or 0, job.quantity) for job in jobs]
 
 
 def _diagnose_memory(state: SaleState) -> DomainError:

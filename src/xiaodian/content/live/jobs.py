@@ -25,7 +25,9 @@ def expire_flash_sales() -> None:
 
 @huey.periodic_task(crontab(minute="*/5"))  # type: ignore[untyped-decorator]
 def reconcile_flash_gates() -> None:
-    """With Redis: rebuild the gates of running sales from the database (the record)."""
+    """With Redis: rebuild the gates of running sales from the database (the record) where
+    no admission is in flight. A safety net: leases, the rebuild at a process's start and
+    the writers' ``heal`` bring back units the gate kept, within seconds."""
     with job_session() as db:
         flash_gate.reconcile_gates(db)
         db.commit()
