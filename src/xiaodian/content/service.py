@@ -307,7 +307,8 @@ def _boost(like_count: Any, view_count: Any) -> Any:
     return case((raw > BOOST_CAP_S, BOOST_CAP_S), else_=raw)
 
 
-def _boost_value(like_count: int, view_count: int) -> int:
+def boost_value(like_count: int, view_count: int) -> int:
+    """The capped engagement boost of a video's counts (seconds of rank)."""
     return min(BOOST_CAP_S, like_count * LIKE_BOOST_S + view_count * VIEW_BOOST_S)
 
 
@@ -375,8 +376,8 @@ def create_video(
         )
         db.add(row)
         db.flush()
-        _set_tags(db, row, tag_list)
-        _set_products(db, row, ids)
+        set_video_tags(db, row, tag_list)
+        set_video_products(db, row, ids)
         db.add(
             VideoEvent(
                 video_id=row.id, actor_id=author_id, action="published", to_status=S.PUBLISHED.value
@@ -402,13 +403,15 @@ def _auto_cover(video: StagedVideo) -> media.StoredImage:
     return media.save_image(video_files.placeholder_cover(video.path.name), folder="covers")
 
 
-def _set_tags(db: Session, video: Video, tags: list[str]) -> None:
+def set_video_tags(db: Session, video: Video, tags: list[str]) -> None:
+    """Replace a video's tags (checked by the caller). Joins the caller's transaction."""
     db.execute(delete(VideoTag).where(VideoTag.video_id == video.id))
     db.add_all(VideoTag(video_id=video.id, tag=t) for t in tags)
     video.tags = tags
 
 
-def _set_products(db: Session, video: Video, product_ids: list[int]) -> None:
+def set_video_products(db: Session, video: Video, product_ids: list[int]) -> None:
+    """Replace a video's products (checked by the caller). Joins the caller's transaction."""
     db.execute(delete(VideoProduct).where(VideoProduct.video_id == video.id))
     db.add_all(
         VideoProduct(video_id=video.id, product_id=pid, position=i)
@@ -489,9 +492,9 @@ def update_video(
         video.screening_hits = screen_caption(new_caption)
         video.flagged = bool(video.screening_hits)  # a changed caption is looked at again
     if new_tags is not None:
-        _set_tags(db, video, new_tags)
+        set_video_tags(db, video, new_tags)
     if new_products is not None:
-        _set_products(db, video, new_products)
+        set_video_products(db, video, new_products)
     video.updated_at = clock.now()
     db.commit()
     return video

@@ -116,8 +116,8 @@ def _publish(
     )
     db.add(video)
     db.flush()
-    service._set_tags(db, video, tag_list)
-    service._set_products(db, video, product_ids)
+    service.set_video_tags(db, video, tag_list)
+    service.set_video_products(db, video, product_ids)
     db.add(
         VideoEvent(
             video_id=video.id, actor_id=author_id, action="published", to_status="published", at=at
@@ -158,4 +158,4 @@ def _engage(db: Session, rng: random.Random, video: Video, buyers: list[Any]) ->
     video.view_count = views
     video.impression_count = impressions
     video.click_count = clicks
-    video.rank_score = video.rank_base + service._boost_value(len(fans), views)
+    video.rank_score = video.rank_base + service.boost_value(len(fans), views)

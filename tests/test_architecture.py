@@ -1,0 +1,92 @@
+"""Architecture rules the import contracts (pyproject.toml, ``lint-imports``) cannot see:
+no module reaches for another domain's private names (``_precheck``, ``_sold_out``); it
+calls that domain's public service functions."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "xiaodian"
+
+
+DOMAINS = {
+    "accounts",
+    "categories",
+    "merchants",
+    "catalog",
+    "orders",
+    "payments",
+    "aftersales",
+    "content",
+    "console",
+    "ops",
+}
+
+
+def _domain(module: str) -> str:
+    """xiaodian.content.live.flash -> content (a subpackage is its domain's); the kernel,
+    infrastructure and the app are "" (their underscored names are not domains' own)."""
+    parts = module.split(".")[1:]
+    return parts[0] if parts and parts[0] in DOMAINS else ""
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__") and name != "_"
+
+
+def _module_of(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _reaches(path: Path) -> list[str]:
+    """``from other import _x`` and ``other_module._x`` in one file."""
+    me = _domain(_module_of(path))
+    tree = ast.parse(path.read_text())
+    aliases: dict[str, str] = {}  # local name -> module it names, for other domains
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xiaodian"):
+            for name in node.names:
+                target = f"{node.module}.{name.name}"
+                other = _domain(node.module) not in ("", me)
+                if other and _private(name.name):
+                    found.append(f"{path.name}: from {node.module} import {name.name}")
+                if other:
+                    aliases[name.asname or name.name] = target
+        elif isinstance(node, ast.Import):
+            for name in node.names:
+                if name.name.startswith("xiaodian") and _domain(name.name) not in ("", me):
+                    aliases[name.asname or name.name] = name.name
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and _private(node.attr)
+        ):
+            found.append(f"{path.name}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_module_uses_another_domains_private_names() -> None:
+    found = [hit for path in sorted(SRC.rglob("*.py")) for hit in _reaches(path)]
+    assert not found, found
+
+
+def test_the_rule_sees_a_private_reach(tmp_path: Path) -> None:
+    """The scan itself: a module of orders reaching into catalog's privates is found."""
+    fake = SRC / "orders" / "_architecture_probe.py"
+    fake.write_text(
+        "from xiaodian.catalog.service import _leaf_category\n"
+        "from xiaodian.catalog import service as catalog_service\n"
+        "x = catalog_service._leaf_category\n"
+    )
+    try:
+        assert len(_reaches(fake)) == 2
+    finally:
+        fake.unlink()
