@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from xiaodian import __version__, domains, media
+from xiaodian import __version__, domains, media, realtime
 from xiaodian import settings as settings_module
 from xiaodian.accounts import authcache
 from xiaodian.db import Database
@@ -39,6 +39,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Publish/subscribe (infrastructure): live rooms, and buyers waiting for a payment.
+        realtime.configure_for(db, settings.redis_url, settings.redis_prefix)
+        await realtime.hub.start()
         consumer = None
         if settings.worker_in_process:
             from xiaodian import tasks
@@ -46,6 +49,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             tasks.configure(settings, database=db)
             consumer = tasks.start_in_process()
         yield
+        await realtime.hub.stop()
         if consumer is not None:
             consumer.stop(graceful=True)
         if database is None:

@@ -250,3 +250,44 @@ def test_sandbox_keys_are_made_in_a_folder_that_holds_a_setting(tmp_path: Any) -
     assert keys.apiv3_key and (folder / "platform_private_key.pem").is_file()
     assert (folder / "refund_mode").read_text() == "processing"
     assert load_keys.__wrapped__(folder).apiv3_key == keys.apiv3_key  # read back, the same
+
+
+def test_a_buyer_waiting_for_the_payment_is_told_when_it_is_paid(
+    db: Session, scene: Shop, login_client: Any, sandbox_poster: Poster, count_queries: Any
+) -> None:
+    """``GET /api/v1/payments/{no}?wait=N`` answers the moment the notification's commit
+    marks the payment paid, from the announcement itself (no second read, no polling)."""
+    import threading
+
+    order = place(db, scene)
+    browser = login_client(scene.buyer)
+    out_trade_no = _to_cashier(browser, order.order_no).rsplit("/", 1)[1]
+    url = f"/api/v1/payments/{out_trade_no}"
+    assert browser.get(url, params={"wait": 0}).json()["status"] == "open"
+    # an open payment that nothing changes is answered when the wait is over, still open
+    assert browser.get(url, params={"wait": 0.2}).json()["status"] == "open"
+    assert browser.get(url, params={"wait": 31}).status_code == 422
+
+    answers: list[Any] = []
+    waiter = threading.Thread(target=lambda: answers.append(browser.get(url, params={"wait": 30})))
+
+    def buyer_reads(counter: Any) -> int:  # a buyer's read of their payment (the waiter's, or
+        return sum("payments.buyer_id = " in s for s in counter.statements)  # the cashier's)
+
+    with count_queries(only=lambda s: "FROM payments" in s) as reads:
+        waiter.start()
+        pause = threading.Event()
+        for _ in range(500):  # until the waiter has read once: it is subscribed by then
+            if buyer_reads(reads) >= 1:
+                break
+            pause.wait(0.02)
+        assert buyer_reads(reads) == 1
+        paid = browser.post(f"/sandbox/cashier/{out_trade_no}/pay", headers=_csrf(browser))
+        assert paid.status_code == 200, paid.text
+        waiter.join(25)
+    assert not waiter.is_alive(), "the waiting buyer was never told"
+    body = answers[0].json()
+    assert body["status"] == "paid" and body["order_nos"] == [order.order_no]
+    assert body["return_url"] == f"/orders/{order.order_no}" and body["paid_at"]
+    # the waiter's one read, the cashier's own: the answer came with the announcement
+    assert buyer_reads(reads) == 2, reads.statements

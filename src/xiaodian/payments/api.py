@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Header, Path, Request, status
+from fastapi import Header, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from xiaodian import realtime
+from xiaodian.actor import Actor
 from xiaodian.db import Database
 from xiaodian.payments import service
 from xiaodian.payments.notify import NotifyResult
@@ -51,21 +53,37 @@ def start_payment(
     return out
 
 
+WAIT_MAX = 30  # seconds a buyer's app may wait for a payment to change
+
+
+def _payment_out(database: Database, actor: Actor, out_trade_no: str) -> PaymentOut:
+    with database.session(write=False) as db:
+        return PaymentOut(**service.payment_view(service.get_payment(db, actor, out_trade_no)))
+
+
 @router.get("/payments/{out_trade_no}")
-def get_payment(out_trade_no: str, db: DbDep, actor: SignedIn) -> PaymentOut:
-    """The status of one of your payments (the cashier polls this)."""
-    payment = service.get_payment(db, actor, out_trade_no)
-    return PaymentOut(
-        out_trade_no=payment.out_trade_no,
-        status=payment.status.value,
-        amount_fen=payment.amount_fen,
-        method=payment.method.value,
-        order_nos=[link.order_no for link in payment.orders],
-        created_at=payment.created_at,
-        expires_at=payment.expires_at,
-        paid_at=payment.paid_at,
-        return_url=service.return_url(payment),
-    )
+async def get_payment(
+    request: Request,
+    out_trade_no: Annotated[str, Path(max_length=32)],
+    actor: SignedIn,
+    wait: Annotated[float, Query(ge=0, le=WAIT_MAX)] = 0,
+) -> PaymentOut:
+    """The status of one of your payments. With ``wait`` (seconds, at most 30) an open
+    payment is answered as soon as it is paid or closed (the notification's commit wakes
+    it), or when the time is up, still open: the cashier waits this way, no polling."""
+    database: Database = request.app.state.db
+    if wait <= 0:
+        return await run_in_threadpool(_payment_out, database, actor, out_trade_no)
+    # Subscribe before reading: a payment paid between the read and the subscription
+    # would otherwise wake nobody.
+    async with realtime.subscribe(service.payment_channel(out_trade_no)) as sub:
+        out = await run_in_threadpool(_payment_out, database, actor, out_trade_no)
+        if out.status != "open":
+            return out
+        message = await sub.get(wait)
+    if message is not None and isinstance(message.event.get("payment"), dict):
+        return PaymentOut(**message.event["payment"])
+    return await run_in_threadpool(_payment_out, database, actor, out_trade_no)
 
 
 def _handle(database: Database, headers: dict[str, str], body: bytes) -> NotifyResult:

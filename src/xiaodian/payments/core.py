@@ -17,7 +17,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from xiaodian import clock
+from xiaodian import clock, realtime
 from xiaodian.errors import DomainError, IllegalTransition, _
 from xiaodian.orders import service as orders_service
 from xiaodian.payments import lifecycle
@@ -148,6 +148,49 @@ def parse_time(value: Any) -> datetime:
     return clock.now()
 
 
+# --------------------------------------------------------------------------- views
+
+
+def return_url(payment: Payment) -> str:
+    """Where the buyer goes when the payment is done: the order, or the order list."""
+    if len(payment.orders) == 1:
+        return f"/orders/{payment.orders[0].order_no}"
+    return "/orders"
+
+
+def payment_channel(out_trade_no: str) -> str:
+    """The realtime channel on which a payment's changes are announced (after commit)."""
+    return f"payment:{out_trade_no}"
+
+
+def payment_view(payment: Payment) -> dict[str, Any]:
+    """What the buyer's app shows of a payment (the API's ``PaymentOut``), also sent on
+    ``payment_channel`` when the payment changes, so a buyer waiting for it is told
+    without asking again."""
+    return {
+        "out_trade_no": payment.out_trade_no,
+        "status": payment.status.value,
+        "amount_fen": payment.amount_fen,
+        "method": payment.method.value,
+        "order_nos": [link.order_no for link in payment.orders],
+        "created_at": payment.created_at.isoformat(),
+        "expires_at": payment.expires_at.isoformat(),
+        "paid_at": payment.paid_at.isoformat() if payment.paid_at else None,
+        "return_url": return_url(payment),
+    }
+
+
+def announce(db: Session, payment: Payment) -> None:
+    """Tell whoever waits for this payment (the cashier, a buyer's app) that it changed,
+    once this transaction commits (``realtime``: this process at once, the others through
+    Redis or the outbox)."""
+    realtime.publish(
+        payment_channel(payment.out_trade_no),
+        {"type": "payment", "payment": payment_view(payment)},
+        db=db,
+    )
+
+
 # --------------------------------------------------------------------------- trades
 
 
@@ -205,6 +248,7 @@ def apply_trade_success(
     if was == P.CLOSED:
         note += " (after the payment was closed)"
     event(db, "paid", payment_id=payment.id, note=note)
+    announce(db, payment)
     for link in links:
         link.outcome = "unpayable" if link.order_id in unpayable else "paid"
         if link.order_id in unpayable:
@@ -227,6 +271,7 @@ def close_payment(db: Session, payment: Payment, *, actor_id: int | None, note: 
     payment.closed_at = clock.now()
     payment.open_key = None
     event(db, "closed", payment_id=payment.id, actor_id=actor_id, note=note)
+    announce(db, payment)
 
 
 # --------------------------------------------------------------------------- refunds

@@ -28,7 +28,13 @@ from xiaodian.money import format_fen
 from xiaodian.orders import service as orders_service
 from xiaodian.orders.models import Order
 from xiaodian.payments import core
-from xiaodian.payments.core import ProviderUnavailable, Rejected
+from xiaodian.payments.core import (
+    ProviderUnavailable,
+    Rejected,
+    payment_channel,
+    payment_view,
+    return_url,
+)
 from xiaodian.payments.models import (
     NotificationLog,
     NotificationOutcome,
@@ -56,8 +62,11 @@ __all__ = [
     "PaymentStart",
     "get_payment",
     "handle_notification",
+    "payment_channel",
+    "payment_view",
     "reconcile",
     "request_refund",
+    "return_url",
     "start_payment",
     "submit_refunds",
 ]
@@ -233,13 +242,6 @@ def get_payment(db: Session, actor: Actor, out_trade_no: str) -> Payment:
     if payment is None:
         raise NotFound(_("Payment not found."), code="payment_not_found")
     return payment
-
-
-def return_url(payment: Payment) -> str:
-    """Where the buyer goes when the payment is done: the order, or the order list."""
-    if len(payment.orders) == 1:
-        return f"/orders/{payment.orders[0].order_no}"
-    return "/orders"
 
 
 # --------------------------------------------------------------------------- refunds
