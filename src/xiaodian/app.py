@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
@@ -42,6 +44,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         # Publish/subscribe (infrastructure): live rooms, and buyers waiting for a payment.
         realtime.configure_for(db, settings.redis_url, settings.redis_prefix)
         await realtime.hub.start()
+        _size_worker_threads(db)
         consumer = None
         if settings.worker_in_process:
             from xiaodian import tasks
@@ -78,6 +81,19 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.mount("/media", public_media, name="media")  # without the private folders
     _include_routers(app)
     return app
+
+
+def _size_worker_threads(db: Database) -> None:
+    """On PostgreSQL, as many worker threads as the pool has connections: a request then
+    waits for a thread (in order, without a deadline) rather than holding one while it waits
+    for a connection (and is told 503 after the pool's timeout), so a crowd of 256 buyers
+    is served, queued, with no error. SQLite keeps anyio's 40 (its writers queue on the
+    writer lock, its readers do not wait)."""
+    if db.is_sqlite:
+        return
+    pool: Any = db.engine.pool
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = max(1, pool.size() + max(0, pool._max_overflow))
 
 
 def _include_routers(app: FastAPI) -> None:

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, delete, func, literal, select
+from sqlalchemy import Integer, Table, delete, func, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from xiaodian import bulk, clock
@@ -54,6 +55,7 @@ from xiaodian.orders.models import (
 _ORDERS = cast(Table, Order.__table__)
 _LINES = cast(Table, OrderLine.__table__)
 _EVENTS = cast(Table, OrderEvent.__table__)
+_REQUESTS = cast(Table, CheckoutRequest.__table__)
 
 MAX_QUANTITY = 999
 MAX_LINES = 50
@@ -195,6 +197,15 @@ def check_limits(
                 limit=info.purchase_limit,
                 bought=bought.get(product_id, 0),
             )
+
+
+def _order_numbers(count: int) -> list[str]:
+    """``count`` distinct order numbers (business date + 10 random digits), unchecked."""
+    prefix = clock.today().strftime("%Y%m%d")
+    numbers: set[str] = set()
+    while len(numbers) < count:
+        numbers.add(f"{prefix}{secrets.randbelow(10**10):010d}")
+    return sorted(numbers)
 
 
 def _new_order_numbers(db: Session, count: int) -> list[str]:
@@ -372,17 +383,22 @@ def _order_rows(
     channel: Channel,
     note: str,
     reserve_stock: bool,
+    checked_numbers: bool = True,
 ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], list[int], datetime]:
     """Split each cart by shop and reserve all stock in one move; the rows of the orders
-    (with the index of their cart) and of their lines, still to be inserted. Joins the
-    caller's transaction."""
+    (with the index of their cart) and of their lines, still to be inserted. Order numbers
+    are checked against the table first unless ``checked_numbers`` is False (the caller's
+    INSERT then finds a number already taken: ``_insert_orders``). Joins the caller's
+    transaction."""
     groups: list[tuple[int, _Cart, int, list[int]]] = []  # (cart index, cart, shop, skus)
     for index, cart in enumerate(carts):
         by_shop: dict[int, list[int]] = defaultdict(list)
         for sku_id in cart.wanted:
             by_shop[infos[sku_id].shop_id].append(sku_id)
         groups.extend((index, cart, shop_id, skus) for shop_id, skus in sorted(by_shop.items()))
-    numbers = _new_order_numbers(db, len(groups))
+    numbers = (
+        _new_order_numbers(db, len(groups)) if checked_numbers else _order_numbers(len(groups))
+    )
     now = clock.now()
     deadline = now + timedelta(minutes=settings_module.current().order_payment_timeout_minutes)
 
@@ -499,28 +515,97 @@ def _write_orders(
     reserve_stock: bool,
 ) -> list[list[Order]]:
     """Split each cart by shop, reserve all stock in one move, write orders, lines and
-    events in one batch each; the orders as ORM objects. Joins the caller's transaction."""
+    events in one statement each (whatever the number of lines and shops); the orders as
+    ORM objects with their lines, every column loaded, so that nothing read after the
+    commit goes back to the database (on SQLite a lazy load after the commit was a second
+    write transaction per checkout). Joins the caller's transaction."""
     rows, line_rows, owners, now = _order_rows(
-        db, carts, infos=infos, channel=channel, note=note, reserve_stock=reserve_stock
+        db,
+        carts,
+        infos=infos,
+        channel=channel,
+        note=note,
+        reserve_stock=reserve_stock,
+        checked_numbers=False,
     )
-    # The ORM here: checkout hands these objects on (pages, API, idempotency), lines
-    # included, so that nothing read after the commit goes back to the database (on
-    # SQLite a lazy load after the commit was a second write transaction per checkout).
-    orders = [Order(**row) for row in rows]
-    db.add_all(orders)
-    db.flush()
-    ids = [o.id for o in orders]
-    _insert_lines_and_events(db, ids, [o.buyer_id for o in orders], line_rows, now)
-    lines: dict[int, list[OrderLine]] = defaultdict(list)
-    for line in db.scalars(select(OrderLine).where(OrderLine.order_id.in_(ids))):
-        lines[line.order_id].append(line)
-    for order in orders:
-        set_committed_value(order, "lines", sorted(lines[order.id], key=lambda ln: ln.id))
+    ids = _insert_orders(db, rows)
+    lines = [
+        {"order_id": order_id, **line}
+        for order_id, group in zip(ids, line_rows, strict=True)
+        for line in group
+    ]
+    line_ids = {
+        (order_id, sku_id): line_id
+        for line_id, order_id, sku_id in db.execute(
+            insert(_LINES).values(lines).returning(_LINES.c.id, _LINES.c.order_id, _LINES.c.sku_id)
+        )
+    }
+    bulk.insert_rows(db, _EVENTS, _created_events(ids, [r["buyer_id"] for r in rows], now))
+    orders = []
+    for order_id, row, group in zip(ids, rows, line_rows, strict=True):
+        order = _loaded(Order, {**_ORDER_DEFAULTS, **row, "id": order_id})
+        order_lines = [
+            _loaded(
+                OrderLine, {**line, "order_id": order_id, "id": line_ids[order_id, line["sku_id"]]}
+            )
+            for line in group
+        ]
+        db.add_all([order, *order_lines])
+        set_committed_value(order, "lines", order_lines)
+        orders.append(order)
     _announce_created(db, ids, now)
     out: list[list[Order]] = [[] for _cart in carts]
     for index, order in zip(owners, orders, strict=True):
         out[index].append(order)
     return out
+
+
+# Columns of a new order that ``_order_rows`` leaves to their defaults.
+_ORDER_DEFAULTS: dict[str, Any] = {
+    "payment_ref": None,
+    "carrier": None,
+    "tracking_no": None,
+    "paid_at": None,
+    "shipped_at": None,
+    "completed_at": None,
+    "cancelled_at": None,
+    "closed_at": None,
+}
+
+
+def _loaded(model: Any, values: dict[str, Any]) -> Any:
+    """An ORM object for a row just written with ``values`` (every column): persistent once
+    added, nothing left to load and nothing to write again."""
+    missing = {c.key for c in model.__table__.columns} - set(values)
+    if missing:
+        raise ValueError(f"{model.__name__} built without {sorted(missing)}")
+    obj = model(**values)
+    make_transient_to_detached(obj)
+    return obj
+
+
+def _insert_orders(db: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT the orders in one statement, their ids in ``rows``' order. An order number
+    already taken (10 random digits a day, so almost never) is drawn again for those
+    orders, by the same statement (``ON CONFLICT (order_no) DO NOTHING``)."""
+    ids: dict[str, int] = {}
+    todo = rows
+    while todo:
+        stmt = (
+            _dialect_insert(db)(_ORDERS)
+            .values(todo)
+            .on_conflict_do_nothing(index_elements=["order_no"])
+            .returning(_ORDERS.c.id, _ORDERS.c.order_no)
+        )
+        ids.update({no: order_id for order_id, no in db.execute(stmt)})
+        todo = [row for row in todo if row["order_no"] not in ids]
+        for row, number in zip(todo, _order_numbers(len(todo)), strict=True):
+            row["order_no"] = number
+    return [ids[row["order_no"]] for row in rows]
+
+
+def _dialect_insert(db: Session) -> Any:
+    return postgresql.insert if bulk.is_postgresql(db) else sqlite.insert
 
 
 # --------------------------------------------------------------------------- public
@@ -598,15 +683,10 @@ def checkout(
     if key:
         seen = _replay(db, buyer_id, key, body_hash)
         if seen is not None:
-            db.rollback()
+            db.commit()  # end the read; commit keeps what was loaded (a rollback would not)
             return seen
     try:
         address = get_address(db, actor, address_id)
-        request = None
-        if key:
-            request = CheckoutRequest(buyer_id=buyer_id, key=key, body_hash=body_hash)
-            db.add(request)
-            db.flush()
         orders = create_orders(
             db,
             buyer_id=buyer_id,
@@ -616,8 +696,18 @@ def checkout(
             note=note,
             verify_live=True,
         )
-        if request is not None:
-            request.order_ids = [o.id for o in orders]
+        if key:
+            # Last, with the orders' ids: a concurrent request with the same key that
+            # committed first makes this INSERT fail (unique), and its orders are given back.
+            db.execute(
+                insert(_REQUESTS).values(
+                    buyer_id=buyer_id,
+                    key=key,
+                    body_hash=body_hash,
+                    order_ids=[o.id for o in orders],
+                    created_at=clock.now(),
+                )
+            )
         if from_cart:
             db.execute(
                 delete(CartItem).where(

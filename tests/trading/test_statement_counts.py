@@ -1,0 +1,101 @@
+"""A paid order costs a fixed number of SQL statements at every step, whatever the number of
+lines and of shops: checkout (one order per shop), the payment, the sandbox's cashier and
+delivery, the notification, the buyer's wait. Counted over HTTP, as a buyer's app sends them
+(each counted request looks its token up once: ``count_queries`` empties the token cache)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.factories import make_address, make_product, make_shop
+from tests.payments.conftest import Poster, _install
+from xiaodian.accounts import service as accounts_service
+from xiaodian.db import Database
+
+
+@dataclass
+class Step:
+    checkout: int
+    payment: int
+    pay_and_notify: int  # the cashier, the delivery and the notification it delivers
+    wait: int
+
+
+@pytest.fixture
+def poster(client: TestClient) -> Iterator[Poster]:
+    yield from _install(client)
+
+
+def _skus(db: Any, make_user: Any, *, shops: int, per_shop: int) -> list[int]:
+    ids: list[int] = []
+    for _ in range(shops):
+        shop = make_shop(db, make_user())
+        skus = [(f"款{i}", 1000 + i, 1000) for i in range(per_shop)]
+        ids += [s.id for s in make_product(db, shop, skus=skus).skus]
+    return ids
+
+
+def _paid_order(
+    client: TestClient, token: str, address_id: int, skus: list[int], counter: Any, poster: Any
+) -> Step:
+    auth = {"Authorization": f"Bearer {token}"}
+    with counter() as checkout:
+        r = client.post(
+            "/api/v1/checkout",
+            json={
+                "lines": [{"sku_id": s, "quantity": 1} for s in skus],
+                "address_id": address_id,
+                "from_cart": False,
+            },
+            headers={**auth, "Idempotency-Key": uuid.uuid4().hex},
+        )
+    assert r.status_code == 201, r.text
+    order_nos = [o["order_no"] for o in r.json()["orders"]]
+    with counter() as payment:
+        r = client.post(
+            "/api/v1/payments", json={"order_nos": order_nos, "method": "sandbox"}, headers=auth
+        )
+    assert r.status_code == 200, r.text
+    no = r.json()["out_trade_no"]
+    with counter() as pay:
+        r = client.post(
+            f"/sandbox/cashier/{no}/pay", headers={**auth, "Accept": "application/json"}
+        )
+    assert r.status_code == 200 and poster.answers[-1] == 204, (r.text, poster.answers)
+    assert sum(1 for s in pay.statements if "INSERT INTO payment_notification_log" in s) == 1
+    with counter() as wait:
+        r = client.get(f"/api/v1/payments/{no}", params={"wait": 5}, headers=auth)
+    assert r.json()["status"] == "paid"
+    return Step(checkout.count, payment.count, pay.count, wait.count)
+
+
+def test_a_paid_order_costs_the_same_statements_for_1_line_10_lines_and_10_shops(
+    database: Database,
+    db: Any,
+    make_user: Any,
+    client: TestClient,
+    poster: Poster,
+    count_queries: Any,
+) -> None:
+    buyer = make_user()
+    address_id = make_address(db, buyer.id)
+    with database.session() as session:
+        token = accounts_service.issue_token(session, user_id=buyer.id)
+    one = _skus(db, make_user, shops=1, per_shop=1)
+    ten = _skus(db, make_user, shops=1, per_shop=10)
+    ten_shops = _skus(db, make_user, shops=10, per_shop=1)
+    db.rollback()
+
+    steps = {
+        name: _paid_order(client, token, address_id, skus, count_queries, poster)
+        for name, skus in (("1 line", one), ("10 lines", ten), ("10 shops", ten_shops))
+    }
+    assert steps["10 lines"] == steps["1 line"], steps
+    assert steps["10 shops"] == steps["1 line"], steps
+    print(steps)
