@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, text
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
@@ -94,6 +94,18 @@ class Pool:
 
 
 SQLITE_BUSY_SECONDS = 30
+
+
+def loaded(model: Any, values: dict[str, Any]) -> Any:
+    """An ORM object for a row the caller has just written with ``values`` (every column,
+    its id included), e.g. by one multi-row INSERT: add it to the session and it is
+    persistent, with nothing left to load and nothing to write again."""
+    missing = {c.key for c in model.__table__.columns} - set(values)
+    if missing:
+        raise ValueError(f"{model.__name__} built without {sorted(missing)}")
+    obj = model(**values)
+    make_transient_to_detached(obj)
+    return obj
 
 
 def make_engine(url: str, *, pool: Pool | None = None) -> Engine:

@@ -31,7 +31,7 @@ from typing import Any, cast
 from sqlalchemy import Integer, Table, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from xiaodian import bulk, clock
@@ -39,7 +39,7 @@ from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
 from xiaodian.catalog import inventory
 from xiaodian.catalog.inventory import SkuInfo
-from xiaodian.db import MAX_ID
+from xiaodian.db import MAX_ID, loaded
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.orders import lifecycle
 from xiaodian.orders.addresses import get_address
@@ -543,9 +543,9 @@ def _write_orders(
     bulk.insert_rows(db, _EVENTS, _created_events(ids, [r["buyer_id"] for r in rows], now))
     orders = []
     for order_id, row, group in zip(ids, rows, line_rows, strict=True):
-        order = _loaded(Order, {**_ORDER_DEFAULTS, **row, "id": order_id})
+        order = loaded(Order, {**_ORDER_DEFAULTS, **row, "id": order_id})
         order_lines = [
-            _loaded(
+            loaded(
                 OrderLine, {**line, "order_id": order_id, "id": line_ids[order_id, line["sku_id"]]}
             )
             for line in group
@@ -571,17 +571,6 @@ _ORDER_DEFAULTS: dict[str, Any] = {
     "cancelled_at": None,
     "closed_at": None,
 }
-
-
-def _loaded(model: Any, values: dict[str, Any]) -> Any:
-    """An ORM object for a row just written with ``values`` (every column): persistent once
-    added, nothing left to load and nothing to write again."""
-    missing = {c.key for c in model.__table__.columns} - set(values)
-    if missing:
-        raise ValueError(f"{model.__name__} built without {sorted(missing)}")
-    obj = model(**values)
-    make_transient_to_detached(obj)
-    return obj
 
 
 def _insert_orders(db: Session, rows: list[dict[str, Any]]) -> list[int]:

@@ -36,7 +36,7 @@ from xiaodian.actor import Actor
 from xiaodian.catalog import inventory
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
 from xiaodian.orders import lifecycle, states
-from xiaodian.orders.models import AppliedRefund, Order, OrderEvent, OrderStatus
+from xiaodian.orders.models import AppliedRefund, Order, OrderEvent, OrderLine, OrderStatus
 
 S = OrderStatus
 PAGE_SIZE = 20
@@ -85,8 +85,21 @@ def _get(db: Session, order_id: int) -> Order:
     return order
 
 
-def payable_orders(db: Session, actor: Actor, order_nos: list[str]) -> list[Order]:
-    """The actor's own orders, all awaiting payment and within their deadline.
+@dataclass(frozen=True)
+class PayableOrder:
+    """What a payment needs of an order awaiting payment (``payable_orders``)."""
+
+    id: int
+    order_no: str
+    total_fen: int
+    pay_deadline: datetime
+    title: str  # the first line's product title, and "等N件" with more than one item
+
+
+def payable_orders(db: Session, actor: Actor, order_nos: list[str]) -> list[PayableOrder]:
+    """The actor's own orders, all awaiting payment and within their deadline, in ONE
+    query however many (their lines are not loaded: the first title and the item count
+    come as columns).
 
     NotFound for unknown numbers or other buyers' orders; IllegalTransition (409) when one
     of them cannot be paid. Joins the caller's transaction (read only).
@@ -97,25 +110,54 @@ def payable_orders(db: Session, actor: Actor, order_nos: list[str]) -> list[Orde
         raise InvalidInput(_("Choose at least one order to pay."), code="no_orders")
     if len(wanted) > 50:
         raise InvalidInput(_("Too many orders at once."), code="too_many_orders")
+    first_title = (
+        select(OrderLine.title)
+        .where(OrderLine.order_id == Order.id)
+        .order_by(OrderLine.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    items = (
+        select(func.coalesce(func.sum(OrderLine.quantity), 0))
+        .where(OrderLine.order_id == Order.id)
+        .scalar_subquery()
+    )
     found = {
-        o.order_no: o
-        for o in db.scalars(
-            select(Order).where(Order.order_no.in_(wanted), Order.buyer_id == buyer_id)
+        row.order_no: row
+        for row in db.execute(
+            select(
+                Order.id,
+                Order.order_no,
+                Order.status,
+                Order.total_fen,
+                Order.pay_deadline,
+                first_title.label("first_title"),
+                items.label("items"),
+            ).where(Order.order_no.in_(wanted), Order.buyer_id == buyer_id)
         )
     }
     orders = []
     now = clock.now()
     for no in wanted:
-        order = found.get(no)
-        if order is None:
+        row = found.get(no)
+        if row is None:
             raise NotFound(_("Order not found."), code="order_not_found")
-        if order.status != S.PENDING_PAYMENT:
-            raise states.refusal(order.status)
-        if order.pay_deadline <= now:
+        if row.status != S.PENDING_PAYMENT:
+            raise states.refusal(row.status)
+        if row.pay_deadline <= now:
             raise IllegalTransition(
                 _("The payment time of this order has run out."), code="payment_expired"
             )
-        orders.append(order)
+        title = row.first_title or row.order_no
+        orders.append(
+            PayableOrder(
+                id=row.id,
+                order_no=row.order_no,
+                total_fen=row.total_fen,
+                pay_deadline=row.pay_deadline,
+                title=f"{title} 等{row.items}件" if row.items > 1 else title,
+            )
+        )
     return orders
 
 

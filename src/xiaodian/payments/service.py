@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Generic, Literal, TypeVar, cast
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from xiaodian import clock
 from xiaodian import settings as settings_module
 from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
+from xiaodian.db import loaded
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
 from xiaodian.money import format_fen
 from xiaodian.orders import service as orders_service
@@ -170,12 +172,10 @@ def start_payment(
         expires_at=min(o.pay_deadline for o in orders),
         created_at=clock.now(),
     )
-    payment.orders = [
-        PaymentOrder(order_id=o.id, order_no=o.order_no, amount_fen=o.total_fen) for o in orders
-    ]
     db.add(payment)
     try:
         db.flush()
+        _link_orders(db, payment, orders)
     except IntegrityError:
         db.rollback()  # the same orders started concurrently: give back that payment
         winner = db.scalar(select(Payment).where(Payment.open_key == open_key))
@@ -204,6 +204,28 @@ def start_payment(
     core.event(db, "created", payment_id=payment.id, actor_id=buyer_id, note=chosen.value)
     db.commit()
     return _start_of(payment, reused=False)
+
+
+def _link_orders(db: Session, payment: Payment, orders: list[Any]) -> None:
+    """The payment's order lines in one INSERT however many orders, loaded as the
+    payment's ``orders`` (nothing to read again)."""
+    rows = [
+        {
+            "payment_id": payment.id,
+            "order_id": o.id,
+            "order_no": o.order_no,
+            "amount_fen": o.total_fen,
+        }
+        for o in orders
+    ]
+    table = cast(Any, PaymentOrder.__table__)
+    returned = db.execute(insert(table).values(rows).returning(table.c.order_id, table.c.id))
+    ids: dict[int, int] = {order_id: link_id for order_id, link_id in returned}
+    links = [
+        loaded(PaymentOrder, {**row, "id": ids[row["order_id"]], "outcome": None}) for row in rows
+    ]
+    db.add_all(links)
+    set_committed_value(payment, "orders", links)
 
 
 def _close_at_provider(db: Session, payment: Payment, *, actor_id: int | None, note: str) -> bool:

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
@@ -186,9 +187,15 @@ class SandboxProvider:
     def prepay(self, payment: Any, method: str, *, openid: str | None = None) -> PrepayResult:
         if method not in ("sandbox", "native"):
             raise ProviderRejected("PARAM_ERROR", f"the sandbox does not support {method}")
-        trade = self._trade(payment.out_trade_no)
-        if trade is None:
-            trade = SandboxTrade(
+        # WeChat's answer to the same out_trade_no again is the same prepay, unless the
+        # amount differs: one INSERT in the usual case, a read only when it already exists.
+        table: Any = SandboxTrade.__table__
+        insert_ = (
+            postgresql.insert if self.db.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        created = self.db.execute(
+            insert_(table)
+            .values(
                 out_trade_no=payment.out_trade_no,
                 transaction_id="4200" + clock.now().strftime("%Y%m%d") + _digits(16),
                 mchid=MCHID,
@@ -199,11 +206,15 @@ class SandboxProvider:
                 notify_url=self.notify_url,
                 state=SandboxTradeState.NOTPAY,
                 time_expire=payment.expires_at,
+                created_at=clock.now(),
             )
-            self.db.add(trade)
-            self.db.flush()
-        elif trade.amount_fen != payment.amount_fen:
-            raise ProviderRejected("INVALID_REQUEST", "out_trade_no used with another amount")
+            .on_conflict_do_nothing(index_elements=["out_trade_no"])
+            .returning(table.c.id)
+        ).scalar()
+        if created is None:
+            trade = self._trade(payment.out_trade_no)
+            if trade is None or trade.amount_fen != payment.amount_fen:
+                raise ProviderRejected("INVALID_REQUEST", "out_trade_no used with another amount")
         path = f"/sandbox/cashier/{payment.out_trade_no}"
         return PrepayResult(
             method=method, cashier_url=path, code_url=path if method == "native" else None
