@@ -48,15 +48,16 @@ def test_mark_paid_is_idempotent(db: Session, scene: Scene) -> None:
     assert stock(db, scene.sku_id) == (98, 2, 0, 100)
     result = service.mark_paid(db, order_ids=[order.id], paid_at=clock.now(), payment_ref="P1")
     db.commit()
-    assert [o.id for o in result.paid] == [order.id]
-    assert result.paid[0].status == OrderStatus.PAID
-    assert result.paid[0].paid_fen == order.total_fen == 3980
+    assert result.paid == [order.id]
+    db.refresh(order)
+    assert order.status == OrderStatus.PAID
+    assert order.paid_fen == order.total_fen == 3980
     assert stock(db, scene.sku_id) == (98, 0, 2, 100)
     again = service.mark_paid(db, order_ids=[order.id], paid_at=clock.now(), payment_ref="P1")
     db.commit()
-    assert again.paid == [] and [o.id for o in again.already] == [order.id]
+    assert again.paid == [] and again.already == [order.id]
     other = service.mark_paid(db, order_ids=[order.id], paid_at=clock.now(), payment_ref="P2")
-    assert [o.id for o in other.unpayable] == [order.id]
+    assert other.unpayable == [order.id]
     assert stock(db, scene.sku_id) == (98, 0, 2, 100)
     db.expire_all()
     assert scene.product.sales_count == 2
@@ -67,7 +68,7 @@ def test_mark_paid_cancelled_is_unpayable(db: Session, scene: Scene) -> None:
     service.cancel_order(db, scene.buyer_actor, order.order_no)
     result = service.mark_paid(db, order_ids=[order.id], paid_at=clock.now(), payment_ref="P1")
     db.commit()
-    assert [o.id for o in result.unpayable] == [order.id]
+    assert result.unpayable == [order.id]
     assert stock(db, scene.sku_id) == (100, 0, 0, 100)
     with pytest.raises(NotFound):
         service.mark_paid(db, order_ids=[999999], paid_at=clock.now(), payment_ref="P1")

@@ -69,6 +69,8 @@ def _paid_order(
         )
     assert r.status_code == 200 and poster.answers[-1] == 204, (r.text, poster.answers)
     assert sum(1 for s in pay.statements if "INSERT INTO payment_notification_log" in s) == 1
+    if __import__("os").environ.get("SHOW_STEPS"):
+        print("\n".join(s[:120].replace("\n", " ") for s in pay.statements))
     with counter() as wait:
         r = client.get(f"/api/v1/payments/{no}", params={"wait": 5}, headers=auth)
     assert r.json()["status"] == "paid"
@@ -98,4 +100,5 @@ def test_a_paid_order_costs_the_same_statements_for_1_line_10_lines_and_10_shops
     }
     assert steps["10 lines"] == steps["1 line"], steps
     assert steps["10 shops"] == steps["1 line"], steps
-    print(steps)
+    if __import__("os").environ.get("SHOW_STEPS"):
+        print(steps)

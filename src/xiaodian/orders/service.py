@@ -63,11 +63,11 @@ _TAB_STATUS = {
 
 @dataclass
 class PaidResult:
-    """What ``mark_paid`` did to each order of a payment."""
+    """What ``mark_paid`` did to each order of a payment (order ids)."""
 
-    paid: list[Order] = field(default_factory=list)  # newly paid now
-    already: list[Order] = field(default_factory=list)  # paid earlier by this same payment
-    unpayable: list[Order] = field(default_factory=list)  # cancelled, or paid by another
+    paid: list[int] = field(default_factory=list)  # newly paid now
+    already: list[int] = field(default_factory=list)  # paid earlier by this same payment
+    unpayable: list[int] = field(default_factory=list)  # cancelled, or paid by another
 
 
 def get_order_by_no(db: Session, *, order_no: str) -> Order:
@@ -171,15 +171,17 @@ def mark_paid(
     pay. Orders already paid by this same ref are reported in ``already``; the rest
     (cancelled meanwhile, or paid by another payment) in ``unpayable``: refund those.
     A payment that arrives after the deadline but before the timeout job ran still counts.
+    An unknown id raises NotFound and nothing is written (the UPDATE itself checks that
+    every id exists). The usual case costs the transition's statements and nothing more.
     """
     ids = list(dict.fromkeys(order_ids))
     if not payment_ref:
         raise InvalidInput(_("A payment reference is required."), code="no_payment_ref")
-    # Every id must exist BEFORE anything is written: a caller that catches the NotFound
-    # and commits must not have paid half of the payment's orders.
-    known = set(db.scalars(select(Order.id).where(Order.id.in_(ids)))) if ids else set()
-    if len(known) != len(ids):
-        raise NotFound(_("Order not found."), code="order_not_found")
+    # Every id must exist for anything to be written (in the UPDATE itself, no read first):
+    # a caller that catches the NotFound and commits must not have paid half the orders.
+    all_exist = select(func.count()).select_from(Order).where(
+        Order.id.in_(ids)
+    ).scalar_subquery() == len(ids)
     moved = set(
         states.advance(
             db,
@@ -189,23 +191,31 @@ def mark_paid(
             note=payment_ref,
             at=paid_at,
             values={"paid_fen": Order.total_fen, "payment_ref": payment_ref},
+            where=[all_exist],
         )
     )
-    orders = {
-        o.id: o
-        for o in db.scalars(
-            select(Order).where(Order.id.in_(ids)).execution_options(populate_existing=True)
+    if len(moved) == len(ids):  # the usual case: nothing more to read
+        return PaidResult(paid=ids)
+    rest = {
+        order_id: (status, ref)
+        for order_id, status, ref in db.execute(
+            select(Order.id, Order.status, Order.payment_ref).where(
+                Order.id.in_([i for i in ids if i not in moved])
+            )
         )
     }
+    if len(rest) + len(moved) != len(ids):
+        raise NotFound(_("Order not found."), code="order_not_found")
     result = PaidResult()
     for order_id in ids:
-        order = orders[order_id]
         if order_id in moved:
-            result.paid.append(order)
-        elif order.payment_ref == payment_ref and order.status != S.CANCELLED:
-            result.already.append(order)
+            result.paid.append(order_id)
+            continue
+        status, ref = rest[order_id]
+        if ref == payment_ref and status != S.CANCELLED:
+            result.already.append(order_id)
         else:
-            result.unpayable.append(order)
+            result.unpayable.append(order_id)
     return result
 
 

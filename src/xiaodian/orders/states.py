@@ -169,8 +169,8 @@ def advance(
         if order is None:
             continue
         for key, value in changes.items():
-            if isinstance(value, ColumnElement):
-                db.expire(order, [key])
+            if isinstance(value, ColumnElement) or hasattr(value, "__clause_element__"):
+                db.expire(order, [key])  # computed by the database (e.g. paid = total)
             else:
                 set_committed_value(order, key, value)
     lifecycle.announce(

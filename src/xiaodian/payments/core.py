@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from xiaodian import clock, realtime
 from xiaodian.errors import DomainError, IllegalTransition, _
@@ -125,6 +126,17 @@ def lock_payment(db: Session, payment_id: int) -> Payment:
     return payment
 
 
+def lock_payment_by_number(db: Session, out_trade_no: str) -> Payment | None:
+    """The payment with this number, locked for this transaction (one statement); None if
+    there is none."""
+    return db.scalar(
+        select(Payment)
+        .where(Payment.out_trade_no == out_trade_no[:32])
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def lock_refund(db: Session, refund_id: int) -> Refund:
     refund = db.scalar(
         select(Refund)
@@ -205,10 +217,9 @@ def apply_trade_success(
     out_trade_no = resource.get("out_trade_no")
     if not isinstance(out_trade_no, str) or not out_trade_no:
         raise Rejected("no out_trade_no")
-    found = db.scalar(select(Payment.id).where(Payment.out_trade_no == out_trade_no))
-    if found is None:
+    payment = lock_payment_by_number(db, out_trade_no)
+    if payment is None:
         raise Rejected(f"unknown out_trade_no {out_trade_no[:32]}")
-    payment = lock_payment(db, found)
     if resource.get("mchid") != provider.mchid:
         raise Rejected("mchid does not match")
     if resource.get("appid") not in (None, provider.appid):
@@ -243,14 +254,14 @@ def apply_trade_success(
         paid_at=paid_at,
         payment_ref=payment.out_trade_no,
     )
-    unpayable = {order.id for order in result.unpayable}
+    unpayable = set(result.unpayable)
     note = f"{source} transaction_id={transaction_id}"
     if was == P.CLOSED:
         note += " (after the payment was closed)"
     event(db, "paid", payment_id=payment.id, note=note)
     announce(db, payment)
+    _set_outcomes(db, payment.id, links, unpayable)
     for link in links:
-        link.outcome = "unpayable" if link.order_id in unpayable else "paid"
         if link.order_id in unpayable:
             create_refund(
                 db,
@@ -263,6 +274,26 @@ def apply_trade_success(
             )
     db.flush()
     return payment
+
+
+def _set_outcomes(
+    db: Session, payment_id: int, links: list[PaymentOrder], unpayable: set[int]
+) -> None:
+    """What paying did to each order of the payment: one UPDATE per outcome (usually one,
+    "paid"), however many orders; the loaded links follow without a read."""
+    for outcome, wanted in (("paid", False), ("unpayable", True)):
+        order_ids = [link.order_id for link in links if (link.order_id in unpayable) == wanted]
+        if not order_ids:
+            continue
+        db.execute(
+            update(PaymentOrder)
+            .where(PaymentOrder.payment_id == payment_id, PaymentOrder.order_id.in_(order_ids))
+            .values(outcome=outcome)
+            .execution_options(synchronize_session=False)
+        )
+        for link in links:
+            if link.order_id in order_ids:
+                set_committed_value(link, "outcome", outcome)
 
 
 def close_payment(db: Session, payment: Payment, *, actor_id: int | None, note: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
@@ -100,28 +100,32 @@ def deliver_due(
 
 
 def _attempt(db: Session, delivery_id: int, report: DeliveryReport) -> None:
-    row = db.get(SandboxDelivery, delivery_id, populate_existing=True)
-    if row is None or row.status != DeliveryStatus.PENDING or row.next_attempt_at > clock.now():
-        db.rollback()
-        return
-    attempts = row.attempts
-    delay = RETRY_SCHEDULE[attempts] if attempts < len(RETRY_SCHEDULE) else None
+    """One attempt: claimed and the next one scheduled by ONE conditional UPDATE (another
+    worker that claimed it first leaves nothing to claim), committed before it is signed
+    and posted, then its outcome in a second short transaction."""
+    now = clock.now()
+    next_at = case(
+        {attempt: now + delay for attempt, delay in enumerate(RETRY_SCHEDULE)},
+        value=SandboxDelivery.attempts,
+        else_=now + timedelta(hours=1),  # the last attempt: not due again while in flight
+    )
     claimed = db.execute(
         update(SandboxDelivery)
         .where(
             SandboxDelivery.id == delivery_id,
             SandboxDelivery.status == DeliveryStatus.PENDING,
-            SandboxDelivery.attempts == attempts,
+            SandboxDelivery.next_attempt_at <= now,
         )
-        .values(attempts=attempts + 1, next_attempt_at=clock.now() + (delay or timedelta(0)))
+        .values(attempts=SandboxDelivery.attempts + 1, next_attempt_at=next_at)
+        .returning(SandboxDelivery.attempts, SandboxDelivery.url, SandboxDelivery.body)
         .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        db.rollback()  # another worker took this attempt
-        return
-    url, body = row.url, row.body
-    headers = get_sandbox(db).sign(body)
+    ).first()
     db.commit()
+    if claimed is None:  # delivered, given up, not due, or another worker took it
+        return
+    attempts, url, body = claimed.attempts - 1, claimed.url, claimed.body
+    delay = RETRY_SCHEDULE[attempts] if attempts < len(RETRY_SCHEDULE) else None
+    headers = get_sandbox(db).sign(body)  # no transaction open: signing needs no database
     error: str | None = None
     try:
         status = _poster(url, headers, body.encode())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,12 +76,12 @@ def handle_notification(db: Session, *, headers: Mapping[str, str], body: bytes)
     entry.out_trade_no = _str(note.resource.get("out_trade_no"), 32)
     entry.out_refund_no = _str(note.resource.get("out_refund_no"), 64)
     try:
-        if _seen(db, note.id):
+        # Claimed first: on PostgreSQL the same notification delivered twice at once waits
+        # on the unique index for the first to end, then finds it done.
+        if not _claim(db, note):
             db.rollback()
             return _finish(db, entry, Outcome.DUPLICATE, 204, "already processed")
         outcome, reason = _apply(db, provider, note)
-        db.add(ProcessedNotification(notification_id=note.id, event_type=note.event_type))
-        db.flush()
     except core.Rejected as exc:
         db.rollback()
         log.warning("payment notification %s refused: %s", note.id, exc)
@@ -128,15 +129,17 @@ def _refund_notification(
     return Outcome.ACCEPTED, f"refund {refund.status}"
 
 
-def _seen(db: Session, notification_id: str) -> bool:
-    return (
-        db.scalar(
-            select(ProcessedNotification.id).where(
-                ProcessedNotification.notification_id == notification_id
-            )
-        )
-        is not None
-    )
+def _claim(db: Session, note: Notification) -> bool:
+    """Record the notification as processed (in this transaction); False when it already
+    was. One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING``)."""
+    insert_ = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    claimed = db.execute(
+        insert_(ProcessedNotification)
+        .values(notification_id=note.id, event_type=note.event_type, processed_at=clock.now())
+        .on_conflict_do_nothing(index_elements=["notification_id"])
+        .returning(ProcessedNotification.id)
+    ).scalar()
+    return claimed is not None
 
 
 def _finish(

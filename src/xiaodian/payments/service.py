@@ -253,14 +253,16 @@ def _close_at_provider(db: Session, payment: Payment, *, actor_id: int | None, n
     return True
 
 
-def get_payment(db: Session, actor: Actor, out_trade_no: str) -> Payment:
-    """The buyer's own payment; anyone else's is "not found"."""
+def get_payment(
+    db: Session, actor: Actor, out_trade_no: str, *, with_orders: bool = True
+) -> Payment:
+    """The buyer's own payment (with its order links unless ``with_orders`` is False);
+    anyone else's is "not found"."""
     buyer_id = actor.require_user()
-    payment = db.scalar(
-        select(Payment)
-        .where(Payment.out_trade_no == out_trade_no[:32], Payment.buyer_id == buyer_id)
-        .options(selectinload(Payment.orders))
+    query = select(Payment).where(
+        Payment.out_trade_no == out_trade_no[:32], Payment.buyer_id == buyer_id
     )
+    payment = db.scalar(query.options(selectinload(Payment.orders)) if with_orders else query)
     if payment is None:
         raise NotFound(_("Payment not found."), code="payment_not_found")
     return payment
@@ -562,10 +564,12 @@ class CashierView:
     return_url: str
 
 
-def _sandbox_payment(db: Session, actor: Actor, out_trade_no: str) -> Payment:
+def _sandbox_payment(
+    db: Session, actor: Actor, out_trade_no: str, *, with_orders: bool = True
+) -> Payment:
     if settings_module.current().payment_provider != "sandbox":
         raise NotFound(_("Payment not found."), code="payment_not_found")
-    payment = get_payment(db, actor, out_trade_no)
+    payment = get_payment(db, actor, out_trade_no, with_orders=with_orders)
     if payment.provider != "sandbox":
         raise NotFound(_("Payment not found."), code="payment_not_found")
     return payment
@@ -574,7 +578,8 @@ def _sandbox_payment(db: Session, actor: Actor, out_trade_no: str) -> Payment:
 def cashier(db: Session, actor: Actor, out_trade_no: str) -> CashierView:
     """What the sandbox cashier shows the buyer (only the payment's buyer may see it)."""
     payment = _sandbox_payment(db, actor, out_trade_no)
-    orders = [orders_service.get_order_by_no(db, order_no=link.order_no) for link in payment.orders]
+    found = orders_service.orders_by_ids(db, order_ids=[link.order_id for link in payment.orders])
+    orders = [found[link.order_id] for link in payment.orders]
     sandbox = get_sandbox(db)
     return CashierView(
         payment=payment,
@@ -590,7 +595,7 @@ def sandbox_pay(db: Session, actor: Actor, out_trade_no: str) -> Payment:
 
     Pressing twice pays once. Commits; deliver the notification afterwards.
     """
-    payment = _sandbox_payment(db, actor, out_trade_no)
+    payment = _sandbox_payment(db, actor, out_trade_no, with_orders=False)
     if payment.status == P.PAID:
         db.commit()  # nothing changed; end the read (the delivery follows in a new one)
         return payment

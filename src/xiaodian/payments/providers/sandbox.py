@@ -30,7 +30,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -291,13 +291,15 @@ class SandboxProvider:
         Returns False (and changes nothing) if the trade is not waiting for payment, so a
         double click pays once.
         """
-        trade = self._trade(out_trade_no, lock=True)
-        if trade is None or trade.state != SandboxTradeState.NOTPAY:
+        table: Any = SandboxTrade.__table__
+        trade = self.db.execute(  # one conditional UPDATE: a second press finds it paid
+            update(table)
+            .where(table.c.out_trade_no == out_trade_no, table.c.state == SandboxTradeState.NOTPAY)
+            .values(state=SandboxTradeState.SUCCESS, success_time=clock.now(), payer_openid=openid)
+            .returning(*table.c)
+        ).first()
+        if trade is None:
             return False
-        trade.state = SandboxTradeState.SUCCESS
-        trade.success_time = clock.now()
-        trade.payer_openid = openid
-        self.db.flush()
         self.enqueue(
             "TRANSACTION.SUCCESS",
             "支付成功",
@@ -345,7 +347,8 @@ class SandboxProvider:
     def refund_row(self, out_refund_no: str) -> SandboxRefund | None:
         return self._refund(out_refund_no)
 
-    def transaction_resource(self, trade: SandboxTrade) -> dict[str, Any]:
+    def transaction_resource(self, trade: Any) -> dict[str, Any]:
+        """The trade (a ``SandboxTrade`` or a row of its table) as WeChat Pay describes it."""
         resource: dict[str, Any] = {
             "mchid": trade.mchid,
             "appid": trade.appid,
