@@ -18,6 +18,10 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
+# The largest value of an INTEGER column (every id, amount and count is one): a bigger
+# number names no row, and a driver refuses to send it (a 500 instead of an answer).
+MAX_ID = 2**31 - 1
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
