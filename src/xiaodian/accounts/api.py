@@ -5,8 +5,9 @@ from fastapi import APIRouter, Request, status
 from xiaodian.accounts import service
 from xiaodian.accounts.schemas import LoginIn, MeOut, RegisterIn, TokenOut
 from xiaodian.web.deps import CurrentActor, DbDep, SignedIn, request_token
+from xiaodian.web.errors import error_responses
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(tags=["accounts"], responses=error_responses(401, 404, 409, 413, 422, 423))
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED)

@@ -22,9 +22,9 @@ from xiaodian.aftersales import service, states
 from xiaodian.aftersales.models import AftersaleCase
 from xiaodian.errors import DomainError, InvalidInput, _
 from xiaodian.merchants import service as merchants_service
-from xiaodian.money import parse_yuan
 from xiaodian.web.deps import DbDep, SignedIn
 from xiaodian.web.templating import render
+from xiaodian.web.types import Id, PageNo, form_fen, form_id, form_int
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,19 +51,21 @@ def _yuan(raw: str) -> int | None:
     if not raw:
         return None
     try:
-        return parse_yuan(raw)
+        return form_fen(raw)
     except ValueError:
         raise InvalidInput(
             _("The amount must be in yuan, like 12.30."), code="amount_invalid"
         ) from None
 
 
-def _int(raw: str, *, field_code: str) -> int | None:
+def _int(raw: str, *, field_code: str, id_: bool = False) -> int | None:
+    """A number from the form (None when left empty); ``id_``: the id of a row, which is
+    not found when out of range."""
     raw = raw.strip()
     if not raw:
         return None
     try:
-        return int(raw)
+        return form_id(raw) if id_ else form_int(raw)
     except ValueError:
         raise InvalidInput(_("Enter a whole number."), code=field_code) from None
 
@@ -86,7 +88,7 @@ def _form_context(db: Session, actor: Actor, order_no: str, line_id: int | None)
 
 @router.get("/orders/{order_no}/aftersales/new")
 def new_case_form(
-    request: Request, order_no: str, db: DbDep, actor: SignedIn, line: int | None = None
+    request: Request, order_no: str, db: DbDep, actor: SignedIn, line: Id | None = None
 ) -> Response:
     ctx = _form_context(db, actor, order_no, line)
     return render(request, "aftersales/new.html", {**ctx, "form": {}})
@@ -106,7 +108,7 @@ async def _new_case(
 ) -> Response:
     line_id: int | None = None
     try:
-        line_id = _int(_text(form, "line"), field_code="bad_line")
+        line_id = _int(_text(form, "line"), field_code="bad_line", id_=True)
         uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
         if len(uploads) > service.MAX_PHOTOS:
             raise InvalidInput(
@@ -141,7 +143,7 @@ async def _new_case(
 
 
 @router.get("/aftersales")
-def my_cases(request: Request, db: DbDep, actor: SignedIn, page: int = 1) -> Response:
+def my_cases(request: Request, db: DbDep, actor: SignedIn, page: PageNo = 1) -> Response:
     result = service.list_my_cases(db, actor, page=page)
     return render(request, "aftersales/list.html", {"result": result, **_labels()})
 
@@ -164,7 +166,7 @@ def _buyer_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]:
 
 
 @router.get("/aftersales/{case_id}")
-def my_case(request: Request, case_id: int, db: DbDep, actor: SignedIn, done: str = "") -> Response:
+def my_case(request: Request, case_id: Id, db: DbDep, actor: SignedIn, done: str = "") -> Response:
     ctx = _buyer_context(db, actor, case_id)
     return render(request, "aftersales/case.html", {**ctx, "done": done})
 
@@ -185,14 +187,14 @@ def _buyer_action(request: Request, db: Session, actor: Actor, case_id: int, cal
 
 
 @router.post("/aftersales/{case_id}/withdraw")
-def withdraw(request: Request, case_id: int, db: DbDep, actor: SignedIn) -> Response:
+def withdraw(request: Request, case_id: Id, db: DbDep, actor: SignedIn) -> Response:
     return _buyer_action(request, db, actor, case_id, lambda: service.withdraw(db, actor, case_id))
 
 
 @router.post("/aftersales/{case_id}/ship-back")
 def ship_back(
     request: Request,
-    case_id: int,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     carrier: Annotated[str, Form(max_length=100)] = "",
@@ -210,7 +212,7 @@ def ship_back(
 @router.post("/aftersales/{case_id}/escalate")
 def escalate(
     request: Request,
-    case_id: int,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     note: Annotated[str, Form(max_length=2000)] = "",
@@ -221,7 +223,7 @@ def escalate(
 
 
 @router.post("/aftersales/{case_id}/confirm-exchange")
-def confirm_exchange(request: Request, case_id: int, db: DbDep, actor: SignedIn) -> Response:
+def confirm_exchange(request: Request, case_id: Id, db: DbDep, actor: SignedIn) -> Response:
     return _buyer_action(
         request,
         db,
@@ -237,11 +239,11 @@ def confirm_exchange(request: Request, case_id: int, db: DbDep, actor: SignedIn)
 @router.get(SHOP)
 def shop_queue(
     request: Request,
-    shop_id: int,
+    shop_id: Id,
     db: DbDep,
     actor: SignedIn,
     status: str = "todo",
-    page: int = 1,
+    page: PageNo = 1,
 ) -> Response:
     shop = merchants_service.console_shop(db, actor, shop_id)
     result = service.list_shop_cases(db, actor, shop_id, status=status, page=page)
@@ -277,7 +279,7 @@ def _merchant_context(db: Session, actor: Actor, shop_id: int, case_id: int) -> 
 
 @router.get(SHOP + "/{case_id}")
 def shop_case(
-    request: Request, shop_id: int, case_id: int, db: DbDep, actor: SignedIn, done: str = ""
+    request: Request, shop_id: Id, case_id: Id, db: DbDep, actor: SignedIn, done: str = ""
 ) -> Response:
     ctx = _merchant_context(db, actor, shop_id, case_id)
     return render(request, "aftersales/merchant_case.html", {**ctx, "done": done})
@@ -303,8 +305,8 @@ def _merchant_action(
 @router.post(SHOP + "/{case_id}/approve")
 def approve(
     request: Request,
-    shop_id: int,
-    case_id: int,
+    shop_id: Id,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     amount: Annotated[str, Form(max_length=20)] = "",
@@ -323,8 +325,8 @@ def approve(
 @router.post(SHOP + "/{case_id}/reject")
 def reject(
     request: Request,
-    shop_id: int,
-    case_id: int,
+    shop_id: Id,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     reason: Annotated[str, Form(max_length=2000)] = "",
@@ -342,8 +344,8 @@ def reject(
 @router.post(SHOP + "/{case_id}/confirm-return")
 def confirm_return(
     request: Request,
-    shop_id: int,
-    case_id: int,
+    shop_id: Id,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     restock: Annotated[str, Form(max_length=10)] = "",
@@ -361,8 +363,8 @@ def confirm_return(
 @router.post(SHOP + "/{case_id}/reship")
 def reship(
     request: Request,
-    shop_id: int,
-    case_id: int,
+    shop_id: Id,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     carrier: Annotated[str, Form(max_length=100)] = "",
@@ -384,7 +386,7 @@ def reship(
 
 
 @router.get("/ops/arbitration")
-def arbitration_queue(request: Request, db: DbDep, actor: SignedIn, page: int = 1) -> Response:
+def arbitration_queue(request: Request, db: DbDep, actor: SignedIn, page: PageNo = 1) -> Response:
     result = service.arbitration_queue(db, actor, page=page)
     shops = merchants_service.shops_by_ids(db, {c.shop_id for c in result.cases})
     return render(
@@ -409,7 +411,7 @@ def _operator_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]
 
 @router.get("/ops/arbitration/{case_id}")
 def arbitration_case(
-    request: Request, case_id: int, db: DbDep, actor: SignedIn, done: str = ""
+    request: Request, case_id: Id, db: DbDep, actor: SignedIn, done: str = ""
 ) -> Response:
     ctx = _operator_context(db, actor, case_id)
     return render(request, "aftersales/arbitration_case.html", {**ctx, "done": done})
@@ -418,7 +420,7 @@ def arbitration_case(
 @router.post("/ops/arbitration/{case_id}/decide")
 def decide(
     request: Request,
-    case_id: int,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     decision: Annotated[str, Form(max_length=20)] = "",

@@ -20,6 +20,7 @@ from xiaodian.merchants import service as merchants_service
 from xiaodian.web.deps import CurrentActor, DbDep, SignedIn
 from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
+from xiaodian.web.types import Id, existing_ids, form_id
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,7 +62,7 @@ def tag_feed(request: Request, db: DbDep, actor: CurrentActor, tag: str) -> Resp
 
 
 @router.get("/videos/{video_id}")
-def video(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Response:
+def video(request: Request, db: DbDep, actor: CurrentActor, video_id: Id) -> Response:
     """A shareable link: the feed opened at this video, continuing after it."""
     first = service.get_video(db, actor, video_id)
     page = service.feed(db, actor, limit=FIRST_PAGE, cursor=first.cursor)
@@ -100,7 +101,7 @@ def new_video_form(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    shop: Annotated[int | None, Query(ge=1)] = None,
+    shop: Annotated[Id | None, Query()] = None,
 ) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
@@ -132,7 +133,7 @@ def _upload(
     try:
         staged = video_files.stage_stream(file.file)
         cover_bytes = read_cover(cover)
-        ids = service.parse_product_refs([*products, product_refs])
+        ids = existing_ids(service.parse_product_refs([*products, product_refs]))
         created = service.create_video(
             db,
             actor,
@@ -182,7 +183,10 @@ def new_video(
 ) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
-    shop = int(shop_id) if shop_id.isdigit() else None
+    try:
+        shop = form_id(shop_id)
+    except ValueError:
+        shop = None  # posted as the creator
     return _upload(
         request,
         db,
@@ -215,7 +219,7 @@ def _studio_ctx(db: DbDep, actor: Actor, video_id: int, **extra: Any) -> dict[st
 
 
 @router.get("/studio/videos/{video_id}")
-def edit_video_form(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Response:
+def edit_video_form(request: Request, db: DbDep, actor: CurrentActor, video_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     return render(request, "content/edit.html", _studio_ctx(db, actor, video_id))
@@ -226,7 +230,7 @@ def edit_video(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    video_id: int,
+    video_id: Id,
     caption: CaptionField = "",
     tags: TagsField = "",
     products: ProductsField = [],  # noqa: B006 (FastAPI copies defaults)
@@ -235,7 +239,7 @@ def edit_video(
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     try:
-        ids = service.parse_product_refs([*products, product_refs])
+        ids = existing_ids(service.parse_product_refs([*products, product_refs]))
         service.update_video(db, actor, video_id, caption=caption, tags=tags, product_ids=ids)
     except DomainError as exc:
         db.rollback()
@@ -249,7 +253,7 @@ def set_visibility(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    video_id: int,
+    video_id: Id,
     hidden: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
     if not actor.is_authenticated:
@@ -264,7 +268,7 @@ def set_visibility(
 
 
 @router.post("/studio/videos/{video_id}/delete")
-def delete_video(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Response:
+def delete_video(request: Request, db: DbDep, actor: CurrentActor, video_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     try:
@@ -283,7 +287,7 @@ def delete_video(request: Request, db: DbDep, actor: CurrentActor, video_id: int
 
 
 @router.get("/merchant/shops/{shop_id}/content")
-def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: int) -> Response:
+def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
@@ -293,7 +297,7 @@ def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: int)
 
 
 @router.get("/merchant/shops/{shop_id}/content/videos/new")
-def shop_video_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: int) -> Response:
+def shop_video_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
@@ -306,7 +310,7 @@ def shop_video(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    shop_id: int,
+    shop_id: Id,
     file: UploadField,
     cover: CoverField = None,
     caption: CaptionField = "",
@@ -407,7 +411,7 @@ def remove_video(
     request: Request,
     db: DbDep,
     actor: SignedIn,
-    video_id: int,
+    video_id: Id,
     reason: Annotated[str, Form(max_length=1000)] = "",
     filter: FilterField = "flagged",
     page: PageField = 1,
@@ -428,7 +432,7 @@ def restore_video(
     request: Request,
     db: DbDep,
     actor: SignedIn,
-    video_id: int,
+    video_id: Id,
     note: Annotated[str, Form(max_length=1000)] = "",
     filter: FilterField = "removed",
     page: PageField = 1,
@@ -449,7 +453,7 @@ def clear_flag(
     request: Request,
     db: DbDep,
     actor: SignedIn,
-    video_id: int,
+    video_id: Id,
     filter: FilterField = "flagged",
     page: PageField = 1,
 ) -> Response:

@@ -37,6 +37,7 @@ from xiaodian import settings as settings_module
 from xiaodian.accounts.actor import Actor
 from xiaodian.catalog import inventory
 from xiaodian.catalog.inventory import SkuInfo
+from xiaodian.db import MAX_ID  # ids are INTEGER columns: a bigger number is no row (no 500)
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.orders.addresses import get_address
 from xiaodian.orders.models import (
@@ -54,7 +55,6 @@ _EVENTS = cast(Table, OrderEvent.__table__)
 
 MAX_QUANTITY = 999
 MAX_LINES = 50
-MAX_ID = 2**31 - 1  # ids are INTEGER columns: a bigger number is no row (and no 500)
 CHANNELS = ("shelf", "video", "live", "share")
 # Orders that did not go ahead do not count against a purchase limit.
 _NOT_COUNTED = (OrderStatus.CANCELLED, OrderStatus.CLOSED)

@@ -19,8 +19,16 @@ from xiaodian.payments.schemas import (
     RefundOutcomeIn,
 )
 from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.errors import error_responses
 
-router = APIRouter(tags=["payments"])
+router = APIRouter(tags=["payments"], responses=error_responses(401, 403, 404, 409, 413, 422))
+
+# What a payment notification is refused with, as WeChat Pay expects it (not the error body).
+NOTIFY_REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Refused: the notification does not match our payment or refund"},
+    401: {"description": "Refused: not signed by the provider (or stale, or undecryptable)"},
+    413: {"description": "Refused: the body is too large"},
+}
 
 
 def _absolute(request: Request, path: str | None) -> str | None:
@@ -82,14 +90,18 @@ async def _notify(request: Request) -> Response:
     )
 
 
-@router.post("/payments/notify", status_code=204, response_class=Response)
+@router.post(
+    "/payments/notify", status_code=204, response_class=Response, responses=NOTIFY_REFUSALS
+)
 async def notify(request: Request) -> Response:
     """WeChat Pay (or the sandbox) reports a payment or refund result. Verified by
     signature; answers 204, or 4xx/5xx with ``{"code": "FAIL", "message": ...}``."""
     return await _notify(request)
 
 
-@router.post("/payments/notify/refund", status_code=204, response_class=Response)
+@router.post(
+    "/payments/notify/refund", status_code=204, response_class=Response, responses=NOTIFY_REFUSALS
+)
 async def notify_refund(request: Request) -> Response:
     """The same endpoint for refund notifications, if configured separately."""
     return await _notify(request)

@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses={503: {"description": "The database does not answer"}})
 def healthz(request: Request) -> JSONResponse:
     """Liveness and readiness: ok when the database answers."""
     try:
