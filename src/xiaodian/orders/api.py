@@ -201,7 +201,11 @@ def shop_orders(
     )
 
 
-@router.get("/merchant/shops/{shop_id}/orders/export.csv")
+@router.get(
+    "/merchant/shops/{shop_id}/orders/export.csv",
+    response_class=Response,
+    responses={200: {"description": "The orders as CSV (UTF-8)", "content": {"text/csv": {}}}},
+)
 def export_orders(
     shop_id: Id,
     db: DbDep,

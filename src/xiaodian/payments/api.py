@@ -23,11 +23,23 @@ from xiaodian.web.errors import error_responses
 
 router = APIRouter(tags=["payments"], responses=error_responses(401, 403, 404, 409, 413, 422))
 
-# What a payment notification is refused with, as WeChat Pay expects it (not the error body).
+# How a payment notification is refused: WeChat Pay's own body, not the error body.
+_FAIL = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "enum": ["FAIL"]},
+                "message": {"type": "string"},
+            },
+            "required": ["code", "message"],
+        }
+    }
+}
 NOTIFY_REFUSALS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Refused: the notification does not match our payment or refund"},
-    401: {"description": "Refused: not signed by the provider (or stale, or undecryptable)"},
-    413: {"description": "Refused: the body is too large"},
+    400: {"description": "It does not match our payment or refund", "content": _FAIL},
+    401: {"description": "Not signed by the provider (or stale, undecryptable)", "content": _FAIL},
+    413: {"description": "The body is too large", "content": _FAIL},
 }
 
 
