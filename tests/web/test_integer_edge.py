@@ -465,3 +465,54 @@ def test_every_integer_a_route_reads_is_bounded(app: Any) -> None:
                 if low is None or high is None or high > MAX_ID or low < -MAX_ID:
                     unbounded.append(f"{method.upper()} {path}: {schema}")
     assert unbounded == []
+
+
+def test_a_feed_cursor_past_the_columns_is_invalid_input(client: Any) -> None:
+    """The feed's cursor is "<rank>.<id>", both INTEGER columns: a made-up one with a
+    bigger number is refused like any malformed cursor, not sent to the database."""
+    for cursor in (f"{2**31}.1", f"1.{2**31}", f"-{2**31}.5", "999999999999.1"):
+        r = client.get("/api/v1/videos", params={"cursor": cursor})
+        assert r.status_code == 422, (cursor, r.text)
+    assert client.get("/api/v1/videos", params={"cursor": f"{2**31 - 1}.1"}).status_code == 200
+
+
+def _form(c: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    return {**fields, "csrf_token": c.cookies.get("xd_csrf", "")}
+
+
+def test_numbers_typed_in_forms_past_the_columns_are_refused(
+    scene: Scene, db: Session, login_client: Any
+) -> None:
+    """The merchant's and the host's forms: a number past the INTEGER columns is a form
+    error (or a "not found" for an id), the page answers, and nothing is written."""
+    s = scene
+    owner = login_client(s.owner)
+    before = _written(db)
+    base = f"/merchant/shops/{s.shop_id}/products"
+    stock = owner.post(
+        f"{base}/{s.product_id}/stock",
+        data=_form(owner, {"sku_id": "9" * 30, "delta": "1", "reason": "到货"}),
+    )
+    assert stock.status_code == 422, stock.text
+    for price in ("30000000", "999999999999"):  # yuan: past the column in fen
+        new = owner.post(
+            f"{base}/new",
+            data=_form(owner, {"title": "贵", "category_id": str(s.category_id), "price": price}),
+        )
+        assert new.status_code == 422, (price, new.text)
+    bulk = owner.post(
+        f"{base}/bulk",
+        data=_form(owner, {"product_id": ["9" * 20, str(s.product_id)], "action": "put_on_shelf"}),
+    )
+    assert bulk.status_code < 500, bulk.text
+    pin = owner.post(f"/live/{s.room_id}/host/pin", data=_form(owner, {"product_id": "9" * 20}))
+    assert pin.status_code == 404, pin.text
+    sale = owner.post(
+        f"/live/{s.room_id}/host/sales",
+        data=_form(
+            owner,
+            {"product_id": str(s.product_id), "sku_id": str(s.sku_id), "price": "9" * 12},
+        ),
+    )
+    assert sale.status_code == 422, sale.text
+    assert _written(db) == before

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import Response
+from pydantic import AfterValidator
 
 from xiaodian import settings
 from xiaodian.accounts.actor import Actor
@@ -28,7 +29,7 @@ from xiaodian.content.schemas import (
 from xiaodian.errors import TooLarge, _
 from xiaodian.web.deps import CurrentActor, DbDep, SignedIn
 from xiaodian.web.errors import error_responses
-from xiaodian.web.types import Id, existing_ids
+from xiaodian.web.types import MAX_ID, Id, existing_ids
 
 router = APIRouter(
     tags=["videos"],
@@ -50,7 +51,23 @@ router = APIRouter(
 VIEWER_COOKIE = "xd_vid"
 VIEWER_ID = re.compile(r"^[0-9a-f]{32}$")
 
-CursorQ = Annotated[str | None, Query(max_length=40, description="next_cursor of the last page")]
+_CURSOR_NUMBERS = re.compile(r"^(-?[0-9]+)\.([0-9]+)$")
+
+
+def _cursor_fits(value: str | None) -> str | None:
+    """A cursor is "<rank>.<id>", both INTEGER columns: one with a number past them was
+    never handed out, and is refused here rather than sent to the database."""
+    found = _CURSOR_NUMBERS.match(value or "")
+    if found and any(abs(int(number)) > MAX_ID for number in found.groups()):
+        raise ValueError("not a cursor of this feed")
+    return value
+
+
+CursorQ = Annotated[
+    str | None,
+    Query(max_length=40, description="next_cursor of the last page"),
+    AfterValidator(_cursor_fits),
+]
 LimitQ = Annotated[int, Query(ge=1, le=service.FEED_MAX)]
 
 
