@@ -29,7 +29,7 @@ from xiaodian import clock as clock_module
 from xiaodian import domains, migrate
 from xiaodian import settings as settings_module
 from xiaodian.accounts import security
-from xiaodian.db import Database, Pool
+from xiaodian.db import Base, Database, Pool
 from xiaodian.settings import Settings
 
 domains.load()  # every domain's listeners registered, as in the app and the worker
@@ -106,11 +106,39 @@ def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
 
 
 def _truncate(database: Database) -> None:
+    """Empty the tables a test wrote to and restart every id sequence at 1 (the tables in
+    KEEP_TABLES keep their rows and sequences).
+
+    TRUNCATE costs about as much for an empty table as for a full one: half a second per
+    test for all of them. Asking which tables have rows, deleting those few (children
+    first) and resetting the sequences takes milliseconds."""
+    domains.load_models()
+    children_first = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with database.engine.begin() as conn:
         tables = [t for t in sa.inspect(conn).get_table_names() if t not in KEEP_TABLES]
-        if tables:
-            quoted = ", ".join(f'"{t}"' for t in tables)
-            conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        if not tables:
+            return
+        probe = " UNION ALL ".join(
+            f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")" for t in tables
+        )
+        written = set(conn.execute(sa.text(probe)).scalars())
+        for table in (t for t in children_first if t in written):
+            conn.execute(sa.text(f'DELETE FROM "{table}"'))
+        unknown = written - set(children_first)  # made by a migration only (a search index)
+        if unknown:
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in unknown)))
+        sequences = conn.execute(
+            sa.text(
+                "SELECT s.oid::regclass::text FROM pg_class s"
+                " JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i')"
+                " JOIN pg_class t ON t.oid = d.refobjid"
+                " WHERE s.relkind = 'S' AND t.relname = ANY(:tables)"
+            ),
+            {"tables": tables},
+        ).scalars()
+        restarts = ", ".join(f"setval('{s}', 1, false)" for s in sequences)
+        if restarts:
+            conn.execute(sa.text(f"SELECT {restarts}"))
 
 
 # --- counting SQL statements ---------------------------------------------------------------------

@@ -29,7 +29,8 @@ from sqlalchemy.types import TypeDecorator
 
 from xiaodian.errors import DomainError, _
 
-# Ids are INTEGER columns: a bigger number names no row (and must not reach the database).
+# The largest value of an INTEGER column (every id, amount and count is one): a bigger
+# number names no row, and a driver refuses to send it (a 500 instead of an answer).
 MAX_ID = 2**31 - 1
 
 NAMING = {

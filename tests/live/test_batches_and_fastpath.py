@@ -240,6 +240,43 @@ def test_fast_path_answers_like_the_route(
     assert db.scalar(select(func.count(FlashSaleOrder.id))) == 1
 
 
+def test_ids_out_of_range_are_answered_like_the_route(
+    db: Any, database: Any, scene: Scene, make_user: Any, app: Any, login_client: Any
+) -> None:
+    """Ids no row can have (0, past the INTEGER columns, an address id too) are 404 on the
+    bearer fast path exactly as on the documented route (a browser's JSON buy), and a
+    spelling the fast path does not take (0, 007) goes to the route."""
+    from fastapi.testclient import TestClient
+
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=5, limit=1)
+    buyer = make_user()
+    add_address(db, buyer)
+    db.rollback()
+    room = scene.room_id
+    calls = [
+        (f"/api/v1/live/rooms/0/flash-sales/{sale_id}/buy", {}),
+        (f"/api/v1/live/rooms/{room}/flash-sales/0/buy", {}),
+        (f"/api/v1/live/rooms/{2**31}/flash-sales/{sale_id}/buy", {}),
+        (f"/api/v1/live/rooms/{room}/flash-sales/{2**63}/buy", {}),
+        (f"/api/v1/live/rooms/{room}/flash-sales/{sale_id}/buy", {"address_id": 2**31}),
+        (f"/api/v1/live/rooms/{room}/flash-sales/{sale_id}/buy", {"address_id": -1}),
+        (f"/api/v1/live/rooms/{room}/flash-sales/{sale_id}/buy", {"address_id": 0}),
+        (f"/api/v1/live/rooms/{room}/flash-sales/{sale_id}/buy", {"address_id": "1"}),
+    ]
+    browser = login_client(buyer)
+    with TestClient(app) as c:
+        auth = {"Authorization": f"Bearer {_token(database, buyer)}", "Accept-Language": "en"}
+        for path, body in calls:
+            fast = c.post(path, json=body, headers=auth)
+            routed = browser.post(path, json=body, headers={"Accept-Language": "en"})
+            assert (fast.status_code, fast.json()) == (routed.status_code, routed.json()), path
+            assert fast.status_code == (422 if body.get("address_id") == "1" else 404), path
+        leading_zero = f"/api/v1/live/rooms/{room:03d}/flash-sales/{sale_id:03d}/buy"
+        assert c.post(leading_zero, json={}, headers=auth).status_code == 201
+    assert sale_row(db, sale_id).remaining == 4
+
+
 def test_a_first_press_is_identified_by_the_writer(
     db: Any, database: Any, scene: Scene, make_user: Any, app: Any
 ) -> None:

@@ -226,7 +226,6 @@ def test_shop_names_are_unique_among_shops_and_open_applications(
         ({"contact_phone": "12345678901"}, "invalid_phone"),
         ({"contact_phone": "not a phone"}, "invalid_phone"),
         ({"main_category_id": 999999}, "invalid_category"),
-        ({"main_category_id": 2**40}, "invalid"),
         ({"main_category_id": "abc"}, "invalid"),
         ({"shop_name": "花"}, "invalid_shop_name"),
         ({"shop_name": "店" * 41}, "invalid_shop_name"),
@@ -241,6 +240,15 @@ def test_bad_input_is_422_and_writes_nothing(db, people, body, overrides, code_)
     assert _count(db, MerchantApplication) == 0
 
 
+def test_a_category_id_past_the_column_is_not_found(db, people, body):
+    r = people["as_applicant"].post(
+        "/api/v1/merchant/applications", json=body(main_category_id=2**40)
+    )
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["code"] == "not_found"
+    assert _count(db, MerchantApplication) == 0
+
+
 def test_malformed_bodies_are_422(db, people):
     c = people["as_applicant"]
     for raw in (b"{nope", b"[1, 2]", b'"text"'):
@@ -251,7 +259,7 @@ def test_malformed_bodies_are_422(db, people):
         )
         assert r.status_code == 422, raw
     assert c.get("/api/v1/merchant/applications/abc").status_code == 422
-    assert c.get(f"/api/v1/merchant/applications/{2**40}").status_code == 422
+    assert c.get(f"/api/v1/merchant/applications/{2**40}").status_code == 404  # no row has it
     assert c.get("/api/v1/merchant/applications/424242").status_code == 404
     assert _count(db, MerchantApplication) == 0
 

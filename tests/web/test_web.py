@@ -20,6 +20,19 @@ def test_unknown_page_is_html_404(client):
     assert "text/html" in r.headers["content-type"]
 
 
+def test_a_body_that_cannot_be_read_is_invalid_input(client):
+    """Not UTF-8, or a multipart form without its boundary: 422 like bad JSON, not 400."""
+    r = client.post(
+        "/api/v1/auth/register", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid"
+    # the framework reads a form before it asks who is sending it
+    r = client.post(
+        "/api/v1/videos", content=b"--x\r\n", headers={"content-type": "multipart/form-data"}
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid", r.text
+
+
 def test_oversized_body_is_413_before_it_is_read(client):
     r = client.post(
         "/api/v1/auth/register",

@@ -6,8 +6,9 @@ from xiaodian.accounts import service
 from xiaodian.accounts.schemas import LoginIn, MeOut, RegisterIn, TokenOut
 from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep, SignedIn, request_token
+from xiaodian.web.errors import error_responses
 
-router = routing.router(tags=["accounts"])
+router = routing.router(tags=["accounts"], responses=error_responses(401, 404, 409, 413, 422, 423))
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED)

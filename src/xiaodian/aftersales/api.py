@@ -26,13 +26,16 @@ from xiaodian.aftersales.schemas import (
 )
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.errors import error_responses
+from xiaodian.web.types import Id, PageNo
 
-router = routing.router(tags=["aftersales"])
+router = routing.router(
+    tags=["aftersales"], responses=error_responses(401, 403, 404, 409, 413, 422)
+)
 
 MINE = "/aftersales"
 SHOP = "/merchant/shops/{shop_id}/aftersales"
 OPS = "/ops/arbitration"
-Page = Annotated[int, Query(ge=1, le=10000)]
 
 
 def _detail(db: DbDep, case: AftersaleCase, role: str) -> CaseDetailOut:
@@ -43,7 +46,7 @@ def _detail(db: DbDep, case: AftersaleCase, role: str) -> CaseDetailOut:
 
 
 @router.get(MINE)
-def my_cases(db: DbDep, actor: SignedIn, page: Page = 1) -> CaseListOut:
+def my_cases(db: DbDep, actor: SignedIn, page: PageNo = 1) -> CaseListOut:
     """The signed-in buyer's cases, newest first."""
     return CaseListOut.of(service.list_my_cases(db, actor, page=page))
 
@@ -53,7 +56,7 @@ def options(
     db: DbDep,
     actor: SignedIn,
     order_no: Annotated[str, Query(max_length=24)],
-    line_id: int | None = None,
+    line_id: Id | None = None,
 ) -> OptionsOut:
     """What may be asked for on one order line (or the whole order) right now."""
     opts = service.case_options(db, actor, order_no=order_no, line_id=line_id)
@@ -87,30 +90,30 @@ def open_case(body: CaseCreateIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
 
 
 @router.get(MINE + "/{case_id}")
-def my_case(case_id: int, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+def my_case(case_id: Id, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     return _detail(db, service.get_my_case(db, actor, case_id), "buyer")
 
 
 @router.post(MINE + "/{case_id}/withdraw")
-def withdraw(case_id: int, body: NoteIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+def withdraw(case_id: Id, body: NoteIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     return _detail(db, service.withdraw(db, actor, case_id, note=body.note), "buyer")
 
 
 @router.post(MINE + "/{case_id}/ship-back")
-def ship_back(case_id: int, body: TrackingIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+def ship_back(case_id: Id, body: TrackingIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """The goods were sent back: carrier and tracking number."""
     case = service.ship_back(db, actor, case_id, carrier=body.carrier, tracking_no=body.tracking_no)
     return _detail(db, case, "buyer")
 
 
 @router.post(MINE + "/{case_id}/escalate")
-def escalate(case_id: int, body: NoteIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+def escalate(case_id: Id, body: NoteIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """Ask the platform to decide a rejected case (within 7 days of the rejection)."""
     return _detail(db, service.escalate(db, actor, case_id, note=body.note), "buyer")
 
 
 @router.post(MINE + "/{case_id}/confirm-exchange")
-def confirm_exchange(case_id: int, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+def confirm_exchange(case_id: Id, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """The replacement arrived."""
     return _detail(db, service.confirm_exchange_received(db, actor, case_id), "buyer")
 
@@ -120,11 +123,11 @@ def confirm_exchange(case_id: int, db: DbDep, actor: SignedIn) -> CaseDetailOut:
 
 @router.get(SHOP)
 def shop_cases(
-    shop_id: int,
+    shop_id: Id,
     db: DbDep,
     actor: SignedIn,
     status_: Annotated[str, Query(alias="status", max_length=30)] = "todo",
-    page: Page = 1,
+    page: PageNo = 1,
 ) -> CaseListOut:
     """The shop's cases, oldest first. ``status``: a queue (todo, requested,
     awaiting_return, returned, open, all) or one case status."""
@@ -132,28 +135,26 @@ def shop_cases(
 
 
 @router.get(SHOP + "/{case_id}")
-def shop_case(shop_id: int, case_id: int, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+def shop_case(shop_id: Id, case_id: Id, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     return _detail(db, service.get_shop_case(db, actor, shop_id, case_id), "merchant")
 
 
 @router.post(SHOP + "/{case_id}/approve")
-def approve(
-    shop_id: int, case_id: int, body: ApproveIn, db: DbDep, actor: SignedIn
-) -> CaseDetailOut:
+def approve(shop_id: Id, case_id: Id, body: ApproveIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """Agree, possibly to a lower refund (with a note). Refund-only cases refund at once."""
     case = service.approve(db, actor, shop_id, case_id, amount_fen=body.amount_fen, note=body.note)
     return _detail(db, case, "merchant")
 
 
 @router.post(SHOP + "/{case_id}/reject")
-def reject(shop_id: int, case_id: int, body: RejectIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+def reject(shop_id: Id, case_id: Id, body: RejectIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     case = service.reject(db, actor, shop_id, case_id, reason=body.reason)
     return _detail(db, case, "merchant")
 
 
 @router.post(SHOP + "/{case_id}/confirm-return")
 def confirm_return(
-    shop_id: int, case_id: int, body: ConfirmReturnIn, db: DbDep, actor: SignedIn
+    shop_id: Id, case_id: Id, body: ConfirmReturnIn, db: DbDep, actor: SignedIn
 ) -> CaseDetailOut:
     """The returned goods arrived; a return-and-refund then refunds."""
     case = service.confirm_return(db, actor, shop_id, case_id, restock=body.restock)
@@ -161,9 +162,7 @@ def confirm_return(
 
 
 @router.post(SHOP + "/{case_id}/reship")
-def reship(
-    shop_id: int, case_id: int, body: TrackingIn, db: DbDep, actor: SignedIn
-) -> CaseDetailOut:
+def reship(shop_id: Id, case_id: Id, body: TrackingIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """Exchange: the replacement was shipped."""
     case = service.reship(
         db, actor, shop_id, case_id, carrier=body.carrier, tracking_no=body.tracking_no
@@ -175,18 +174,18 @@ def reship(
 
 
 @router.get(OPS)
-def arbitration_queue(db: DbDep, actor: SignedIn, page: Page = 1) -> CaseListOut:
+def arbitration_queue(db: DbDep, actor: SignedIn, page: PageNo = 1) -> CaseListOut:
     """Escalated cases, the longest waiting first."""
     return CaseListOut.of(service.arbitration_queue(db, actor, page=page))
 
 
 @router.get(OPS + "/{case_id}")
-def arbitration_case(case_id: int, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+def arbitration_case(case_id: Id, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     return _detail(db, service.get_case_for_operator(db, actor, case_id), "operator")
 
 
 @router.post(OPS + "/{case_id}/decide")
-def decide(case_id: int, body: DecisionIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
+def decide(case_id: Id, body: DecisionIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """Approve for the buyer, or uphold the merchant's rejection; a note is required."""
     case = service.arbitrate(
         db, actor, case_id, decision=body.decision, note=body.note, amount_fen=body.amount_fen

@@ -22,10 +22,10 @@ from xiaodian.aftersales import service, states
 from xiaodian.aftersales.models import AftersaleCase
 from xiaodian.errors import DomainError, InvalidInput, _
 from xiaodian.merchants import service as merchants_service
-from xiaodian.money import parse_yuan
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 from xiaodian.web.templating import render
+from xiaodian.web.types import Id, PageNo, form_fen, form_id, form_int
 
 router = routing.router(include_in_schema=False)
 
@@ -52,19 +52,21 @@ def _yuan(raw: str) -> int | None:
     if not raw:
         return None
     try:
-        return parse_yuan(raw)
+        return form_fen(raw)
     except ValueError:
         raise InvalidInput(
             _("The amount must be in yuan, like 12.30."), code="amount_invalid"
         ) from None
 
 
-def _int(raw: str, *, field_code: str) -> int | None:
+def _int(raw: str, *, field_code: str, id_: bool = False) -> int | None:
+    """A number from the form (None when left empty); ``id_``: the id of a row, which is
+    not found when out of range."""
     raw = raw.strip()
     if not raw:
         return None
     try:
-        return int(raw)
+        return form_id(raw) if id_ else form_int(raw)
     except ValueError:
         raise InvalidInput(_("Enter a whole number."), code=field_code) from None
 
@@ -87,7 +89,7 @@ def _form_context(db: Session, actor: Actor, order_no: str, line_id: int | None)
 
 @router.get("/orders/{order_no}/aftersales/new")
 def new_case_form(
-    request: Request, order_no: str, db: DbDep, actor: SignedIn, line: int | None = None
+    request: Request, order_no: str, db: DbDep, actor: SignedIn, line: Id | None = None
 ) -> Response:
     ctx = _form_context(db, actor, order_no, line)
     return render(request, "aftersales/new.html", {**ctx, "form": {}})
@@ -107,7 +109,7 @@ async def _new_case(
 ) -> Response:
     line_id: int | None = None
     try:
-        line_id = _int(_text(form, "line"), field_code="bad_line")
+        line_id = _int(_text(form, "line"), field_code="bad_line", id_=True)
         uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
         if len(uploads) > service.MAX_PHOTOS:
             raise InvalidInput(
@@ -142,7 +144,7 @@ async def _new_case(
 
 
 @router.get("/aftersales")
-def my_cases(request: Request, db: DbDep, actor: SignedIn, page: int = 1) -> Response:
+def my_cases(request: Request, db: DbDep, actor: SignedIn, page: PageNo = 1) -> Response:
     result = service.list_my_cases(db, actor, page=page)
     return render(request, "aftersales/list.html", {"result": result, **_labels()})
 
@@ -165,7 +167,7 @@ def _buyer_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]:
 
 
 @router.get("/aftersales/{case_id}")
-def my_case(request: Request, case_id: int, db: DbDep, actor: SignedIn, done: str = "") -> Response:
+def my_case(request: Request, case_id: Id, db: DbDep, actor: SignedIn, done: str = "") -> Response:
     ctx = _buyer_context(db, actor, case_id)
     return render(request, "aftersales/case.html", {**ctx, "done": done})
 
@@ -186,14 +188,14 @@ def _buyer_action(request: Request, db: Session, actor: Actor, case_id: int, cal
 
 
 @router.post("/aftersales/{case_id}/withdraw")
-def withdraw(request: Request, case_id: int, db: DbDep, actor: SignedIn) -> Response:
+def withdraw(request: Request, case_id: Id, db: DbDep, actor: SignedIn) -> Response:
     return _buyer_action(request, db, actor, case_id, lambda: service.withdraw(db, actor, case_id))
 
 
 @router.post("/aftersales/{case_id}/ship-back")
 def ship_back(
     request: Request,
-    case_id: int,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     carrier: Annotated[str, Form(max_length=100)] = "",
@@ -211,7 +213,7 @@ def ship_back(
 @router.post("/aftersales/{case_id}/escalate")
 def escalate(
     request: Request,
-    case_id: int,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     note: Annotated[str, Form(max_length=2000)] = "",
@@ -222,7 +224,7 @@ def escalate(
 
 
 @router.post("/aftersales/{case_id}/confirm-exchange")
-def confirm_exchange(request: Request, case_id: int, db: DbDep, actor: SignedIn) -> Response:
+def confirm_exchange(request: Request, case_id: Id, db: DbDep, actor: SignedIn) -> Response:
     return _buyer_action(
         request,
         db,
@@ -238,11 +240,11 @@ def confirm_exchange(request: Request, case_id: int, db: DbDep, actor: SignedIn)
 @router.get(SHOP)
 def shop_queue(
     request: Request,
-    shop_id: int,
+    shop_id: Id,
     db: DbDep,
     actor: SignedIn,
     status: str = "todo",
-    page: int = 1,
+    page: PageNo = 1,
 ) -> Response:
     shop = merchants_service.console_shop(db, actor, shop_id)
     result = service.list_shop_cases(db, actor, shop_id, status=status, page=page)
@@ -278,7 +280,7 @@ def _merchant_context(db: Session, actor: Actor, shop_id: int, case_id: int) -> 
 
 @router.get(SHOP + "/{case_id}")
 def shop_case(
-    request: Request, shop_id: int, case_id: int, db: DbDep, actor: SignedIn, done: str = ""
+    request: Request, shop_id: Id, case_id: Id, db: DbDep, actor: SignedIn, done: str = ""
 ) -> Response:
     ctx = _merchant_context(db, actor, shop_id, case_id)
     return render(request, "aftersales/merchant_case.html", {**ctx, "done": done})
@@ -304,8 +306,8 @@ def _merchant_action(
 @router.post(SHOP + "/{case_id}/approve")
 def approve(
     request: Request,
-    shop_id: int,
-    case_id: int,
+    shop_id: Id,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     amount: Annotated[str, Form(max_length=20)] = "",
@@ -324,8 +326,8 @@ def approve(
 @router.post(SHOP + "/{case_id}/reject")
 def reject(
     request: Request,
-    shop_id: int,
-    case_id: int,
+    shop_id: Id,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     reason: Annotated[str, Form(max_length=2000)] = "",
@@ -343,8 +345,8 @@ def reject(
 @router.post(SHOP + "/{case_id}/confirm-return")
 def confirm_return(
     request: Request,
-    shop_id: int,
-    case_id: int,
+    shop_id: Id,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     restock: Annotated[str, Form(max_length=10)] = "",
@@ -362,8 +364,8 @@ def confirm_return(
 @router.post(SHOP + "/{case_id}/reship")
 def reship(
     request: Request,
-    shop_id: int,
-    case_id: int,
+    shop_id: Id,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     carrier: Annotated[str, Form(max_length=100)] = "",
@@ -385,7 +387,7 @@ def reship(
 
 
 @router.get("/ops/arbitration")
-def arbitration_queue(request: Request, db: DbDep, actor: SignedIn, page: int = 1) -> Response:
+def arbitration_queue(request: Request, db: DbDep, actor: SignedIn, page: PageNo = 1) -> Response:
     result = service.arbitration_queue(db, actor, page=page)
     shops = merchants_service.shops_by_ids(db, {c.shop_id for c in result.cases})
     return render(
@@ -410,7 +412,7 @@ def _operator_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]
 
 @router.get("/ops/arbitration/{case_id}")
 def arbitration_case(
-    request: Request, case_id: int, db: DbDep, actor: SignedIn, done: str = ""
+    request: Request, case_id: Id, db: DbDep, actor: SignedIn, done: str = ""
 ) -> Response:
     ctx = _operator_context(db, actor, case_id)
     return render(request, "aftersales/arbitration_case.html", {**ctx, "done": done})
@@ -419,7 +421,7 @@ def arbitration_case(
 @router.post("/ops/arbitration/{case_id}/decide")
 def decide(
     request: Request,
-    case_id: int,
+    case_id: Id,
     db: DbDep,
     actor: SignedIn,
     decision: Annotated[str, Form(max_length=20)] = "",

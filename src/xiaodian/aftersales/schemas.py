@@ -9,18 +9,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xiaodian.aftersales import service, states
 from xiaodian.aftersales.models import AftersaleCase, AftersaleEvent, CaseKind, CaseReason
+from xiaodian.web.types import BodyId, Count, Fen
 
 
 class CaseCreateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_no: str = Field(max_length=24)
-    line_id: int | None = Field(default=None, description="omit for the whole order")
+    line_id: BodyId | None = Field(default=None, description="omit for the whole order")
     kind: CaseKind
     reason: CaseReason
     description: str = Field(default="", max_length=500)
-    quantity: int | None = Field(default=None, description="of the line; default all of it")
-    amount_fen: int | None = Field(
+    quantity: Count | None = Field(default=None, description="of the line; default all of it")
+    amount_fen: Fen | None = Field(
         default=None, description="refund asked for; default all that is refundable"
     )
 
@@ -41,7 +42,7 @@ class NoteIn(BaseModel):
 class ApproveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_fen: int | None = Field(default=None, description="default: what the buyer asked")
+    amount_fen: Fen | None = Field(default=None, description="default: what the buyer asked")
     note: str = Field(default="", max_length=500, description="required when paying less")
 
 
@@ -62,7 +63,7 @@ class DecisionIn(BaseModel):
 
     decision: Literal["approve", "uphold"]
     note: str = Field(max_length=500)
-    amount_fen: int | None = None
+    amount_fen: Fen | None = None
 
 
 class PhotoOut(BaseModel):

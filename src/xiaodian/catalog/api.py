@@ -36,8 +36,10 @@ from xiaodian.catalog.schemas import (
 from xiaodian.errors import InvalidInput, _
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.errors import error_responses
+from xiaodian.web.types import Id, PageNo
 
-router = routing.router(tags=["catalog"])
+router = routing.router(tags=["catalog"], responses=error_responses(401, 403, 404, 409, 413, 422))
 
 SHOP = "/shops/{shop_id}/products"
 ONE = SHOP + "/{product_id}"
@@ -49,12 +51,12 @@ def _axes(specs: list[SpecIn]) -> list[service.SpecAxis]:
 
 @router.get(SHOP)
 def list_products(
-    shop_id: int,
+    shop_id: Id,
     db: DbDep,
     actor: SignedIn,
     status_: Annotated[ProductStatus | None, Query(alias="status")] = None,
     q: Annotated[str, Query(max_length=60)] = "",
-    page: Annotated[int, Query(ge=1, le=10000)] = 1,
+    page: PageNo = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> ProductListOut:
     """The shop's products, newest first; filter by status, search the title."""
@@ -70,7 +72,7 @@ def list_products(
 
 
 @router.post(SHOP, status_code=status.HTTP_201_CREATED)
-def create_product(shop_id: int, body: ProductCreateIn, db: DbDep, actor: SignedIn) -> ProductOut:
+def create_product(shop_id: Id, body: ProductCreateIn, db: DbDep, actor: SignedIn) -> ProductOut:
     """A draft product; its specs' cartesian product gives the SKUs (all at this price)."""
     product = service.create_product(
         db,
@@ -91,13 +93,13 @@ def create_product(shop_id: int, body: ProductCreateIn, db: DbDep, actor: Signed
 
 
 @router.get(ONE)
-def get_product(shop_id: int, product_id: int, db: DbDep, actor: SignedIn) -> ProductOut:
+def get_product(shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn) -> ProductOut:
     return ProductOut.of(service.shop_product(db, actor, shop_id, product_id))
 
 
 @router.get(ONE + "/events")
 def product_events(
-    shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+    shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
 ) -> list[ProductEventOut]:
     """The product's status history (who, when, from, to, note), oldest first."""
     events = service.shop_product_events(db, actor, shop_id, product_id)
@@ -106,7 +108,7 @@ def product_events(
 
 @router.patch(ONE)
 def patch_product(
-    shop_id: int, product_id: int, body: ProductPatchIn, db: DbDep, actor: SignedIn
+    shop_id: Id, product_id: Id, body: ProductPatchIn, db: DbDep, actor: SignedIn
 ) -> ProductOut:
     """Change title, description, category, purchase limit or return days. Editing the
     title, description or category of a listed product sends it back to review."""
@@ -118,9 +120,7 @@ def patch_product(
 
 
 @router.put(ONE + "/specs")
-def put_specs(
-    shop_id: int, product_id: int, body: SpecsIn, db: DbDep, actor: SignedIn
-) -> ProductOut:
+def put_specs(shop_id: Id, product_id: Id, body: SpecsIn, db: DbDep, actor: SignedIn) -> ProductOut:
     """Replace the spec axes (at most 3, 20 values each); SKUs are regenerated, existing
     combinations kept, vanished ones deactivated."""
     product = service.set_specs(
@@ -135,7 +135,7 @@ def put_specs(
 
 
 @router.put(ONE + "/skus")
-def put_skus(shop_id: int, product_id: int, body: SkusIn, db: DbDep, actor: SignedIn) -> ProductOut:
+def put_skus(shop_id: Id, product_id: Id, body: SkusIn, db: DbDep, actor: SignedIn) -> ProductOut:
     """Price, list price, code, weight, stock and active flag per SKU (by spec_key)."""
     edits = [service.SkuEdit(**s.model_dump()) for s in body.skus]
     return ProductOut.of(service.update_skus(db, actor, shop_id, product_id, edits))
@@ -143,8 +143,8 @@ def put_skus(shop_id: int, product_id: int, body: SkusIn, db: DbDep, actor: Sign
 
 @router.post(ONE + "/images", status_code=status.HTTP_201_CREATED)
 async def upload_images(
-    shop_id: int,
-    product_id: int,
+    shop_id: Id,
+    product_id: Id,
     db: DbDep,
     actor: SignedIn,
     files: Annotated[list[UploadFile], File(description="1-9 JPEG/PNG/WebP/GIF images")],
@@ -158,21 +158,21 @@ async def upload_images(
 
 @router.delete(ONE + "/images/{image_id}")
 def delete_image(
-    shop_id: int, product_id: int, image_id: int, db: DbDep, actor: SignedIn
+    shop_id: Id, product_id: Id, image_id: Id, db: DbDep, actor: SignedIn
 ) -> ProductOut:
     return ProductOut.of(service.delete_image(db, actor, shop_id, product_id, image_id))
 
 
 @router.put(ONE + "/images/order")
 def reorder_images(
-    shop_id: int, product_id: int, body: ImageOrderIn, db: DbDep, actor: SignedIn
+    shop_id: Id, product_id: Id, body: ImageOrderIn, db: DbDep, actor: SignedIn
 ) -> ProductOut:
     """Every image id of the product once, in the new order; the first is the cover."""
     return ProductOut.of(service.reorder_images(db, actor, shop_id, product_id, body.image_ids))
 
 
 def _status_route(path: str, action: str, doc: str) -> None:
-    def endpoint(shop_id: int, product_id: int, db: DbDep, actor: SignedIn) -> ProductOut:
+    def endpoint(shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn) -> ProductOut:
         return ProductOut.of(service.change_status(db, actor, shop_id, product_id, action))
 
     endpoint.__doc__ = doc
@@ -188,7 +188,7 @@ _status_route("/off-shelf", "take_off_shelf", "Take a product off the shelf")
 
 
 @router.post(SHOP + "/bulk-status")
-def bulk_status(shop_id: int, body: BulkStatusIn, db: DbDep, actor: SignedIn) -> BulkResultOut:
+def bulk_status(shop_id: Id, body: BulkStatusIn, db: DbDep, actor: SignedIn) -> BulkResultOut:
     """Put several products on or off the shelf; each one that could not change is listed
     with the reason."""
     if body.action not in ("put_on_shelf", "take_off_shelf"):
@@ -206,7 +206,7 @@ def bulk_status(shop_id: int, body: BulkStatusIn, db: DbDep, actor: SignedIn) ->
 
 
 @router.get(ONE + "/stock-adjustments")
-def stock_log(shop_id: int, product_id: int, db: DbDep, actor: SignedIn) -> list[StockLogEntryOut]:
+def stock_log(shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn) -> list[StockLogEntryOut]:
     """The product's stock log, newest first (manual adjustments and order movements)."""
     rows = service.stock_log(db, actor, shop_id, product_id)
     return [
@@ -219,7 +219,7 @@ def stock_log(shop_id: int, product_id: int, db: DbDep, actor: SignedIn) -> list
 
 @router.post(ONE + "/stock-adjustments", status_code=status.HTTP_201_CREATED)
 def adjust_stock(
-    shop_id: int, product_id: int, body: StockAdjustmentIn, db: DbDep, actor: SignedIn
+    shop_id: Id, product_id: Id, body: StockAdjustmentIn, db: DbDep, actor: SignedIn
 ) -> StockMovementOut:
     """+delta: goods received; -delta: written off (never below zero on hand)."""
     movement = service.adjust_stock(
@@ -243,13 +243,13 @@ def ops_products(
 
 
 @router.get("/ops/products/{product_id}")
-def ops_product(product_id: int, db: DbDep, actor: SignedIn) -> ProductOut:
+def ops_product(product_id: Id, db: DbDep, actor: SignedIn) -> ProductOut:
     return ProductOut.of(service.review_product(db, actor, product_id))
 
 
 @router.post("/ops/products/{product_id}/approve")
 def ops_approve(
-    product_id: int, db: DbDep, actor: SignedIn, body: ApproveIn | None = None
+    product_id: Id, db: DbDep, actor: SignedIn, body: ApproveIn | None = None
 ) -> ProductOut:
     """Approve a product under review: it goes on sale."""
     note = body.note if body else None
@@ -257,6 +257,6 @@ def ops_approve(
 
 
 @router.post("/ops/products/{product_id}/reject")
-def ops_reject(product_id: int, body: RejectIn, db: DbDep, actor: SignedIn) -> ProductOut:
+def ops_reject(product_id: Id, body: RejectIn, db: DbDep, actor: SignedIn) -> ProductOut:
     """Reject a product under review; the reason is shown to the merchant."""
     return ProductOut.of(service.reject(db, actor, product_id, body.reason))

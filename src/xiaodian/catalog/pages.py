@@ -23,10 +23,10 @@ from xiaodian.catalog.models import Product, ProductStatus
 from xiaodian.categories import service as categories_service
 from xiaodian.errors import DomainError, InvalidInput, NotFound, _
 from xiaodian.merchants.models import Shop
-from xiaodian.money import parse_yuan
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 from xiaodian.web.templating import render
+from xiaodian.web.types import Id, PageNo, form_fen, form_int
 
 router = routing.router(include_in_schema=False)
 
@@ -51,7 +51,7 @@ def _yuan(form: FormData, name: str, *, required: bool, label: str) -> int | Non
             raise InvalidInput(_("Enter %(field)s."), code="field_required", field=label)
         return None
     try:
-        return parse_yuan(raw)
+        return form_fen(raw)
     except ValueError:
         raise InvalidInput(
             _("%(field)s must be an amount in yuan, like 12.30."),
@@ -65,7 +65,7 @@ def _int(form: FormData, name: str, *, default: int | None, label: str) -> int |
     if not raw:
         return default
     try:
-        return int(raw)
+        return form_int(raw)
     except ValueError:
         raise InvalidInput(
             _("%(field)s must be a whole number."), code="number_invalid", field=label
@@ -190,24 +190,26 @@ async def _edit_error(
 @router.get(BASE)
 def product_list(
     request: Request,
-    shop_id: int,
+    shop_id: Id,
     db: DbDep,
     actor: SignedIn,
     status: str = "",
     q: str = "",
-    page: int = 1,
+    page: PageNo = 1,
 ) -> Response:
-    ctx = _list_context(db, actor, shop_id, status, q[:60], max(1, min(page, 10000)))
+    ctx = _list_context(db, actor, shop_id, status, q[:60], page)
     return render(request, "catalog/products.html", ctx)
 
 
 @router.post(BASE + "/bulk")
-async def product_bulk(request: Request, shop_id: int, db: DbDep, actor: SignedIn) -> Response:
+async def product_bulk(request: Request, shop_id: Id, db: DbDep, actor: SignedIn) -> Response:
     form = await request.form()
     ids: list[int] = []
     for raw in form.getlist("product_id"):
-        if isinstance(raw, str) and raw.isdigit():
-            ids.append(int(raw))
+        try:
+            ids.append(form_int(raw, lo=1))
+        except ValueError:
+            continue  # not a product's id (none is out of range either)
     action = _text(form, "action")
     status_code = 200
     bulk: service.BulkResult | None = None
@@ -247,7 +249,7 @@ async def product_bulk(request: Request, shop_id: int, db: DbDep, actor: SignedI
 
 
 @router.get(BASE + "/new")
-def product_new(request: Request, shop_id: int, db: DbDep, actor: SignedIn) -> Response:
+def product_new(request: Request, shop_id: Id, db: DbDep, actor: SignedIn) -> Response:
     shop = _shop(db, actor, shop_id)
     return render(
         request,
@@ -263,7 +265,7 @@ def product_new(request: Request, shop_id: int, db: DbDep, actor: SignedIn) -> R
 
 
 @router.post(BASE + "/new")
-async def product_create(request: Request, shop_id: int, db: DbDep, actor: SignedIn) -> Response:
+async def product_create(request: Request, shop_id: Id, db: DbDep, actor: SignedIn) -> Response:
     form = await request.form()
     gettext = request.state.gettext
     try:
@@ -317,7 +319,7 @@ async def product_create(request: Request, shop_id: int, db: DbDep, actor: Signe
 
 @router.get(ONE + "/edit")
 def product_edit(
-    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
 ) -> Response:
     ctx = _edit_context(db, actor, shop_id, product_id)
     flash = request.query_params.get("done", "")
@@ -328,7 +330,7 @@ def product_edit(
 
 @router.post(ONE + "/edit")
 async def product_update(
-    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
 ) -> Response:
     form = await request.form()
     gettext = request.state.gettext
@@ -350,7 +352,7 @@ async def product_update(
 
 @router.post(ONE + "/specs")
 async def product_specs(
-    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
 ) -> Response:
     form = await request.form()
     try:
@@ -369,7 +371,7 @@ async def product_specs(
 
 @router.post(ONE + "/skus")
 async def product_skus(
-    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
 ) -> Response:
     form = await request.form()
     try:
@@ -382,7 +384,7 @@ async def product_skus(
 
 @router.post(ONE + "/images")
 async def product_images(
-    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
 ) -> Response:
     form = await request.form()
     limit = settings.current().max_image_bytes
@@ -403,7 +405,7 @@ async def product_images(
 
 @router.post(ONE + "/images/{image_id}/delete")
 async def product_image_delete(
-    request: Request, shop_id: int, product_id: int, image_id: int, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, image_id: Id, db: DbDep, actor: SignedIn
 ) -> Response:
     try:
         await run_in_threadpool(service.delete_image, db, actor, shop_id, product_id, image_id)
@@ -414,7 +416,7 @@ async def product_image_delete(
 
 @router.post(ONE + "/images/{image_id}/move")
 async def product_image_move(
-    request: Request, shop_id: int, product_id: int, image_id: int, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, image_id: Id, db: DbDep, actor: SignedIn
 ) -> Response:
     """Move an image one place (direction=up|down) or to the front (direction=first)."""
     form = await request.form()
@@ -440,7 +442,7 @@ async def product_image_move(
 
 @router.post(ONE + "/status")
 async def product_status(
-    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
 ) -> Response:
     form = await request.form()
     action = _text(form, "action")
@@ -453,7 +455,7 @@ async def product_status(
 
 @router.post(ONE + "/stock")
 async def product_stock(
-    request: Request, shop_id: int, product_id: int, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
 ) -> Response:
     form = await request.form()
     gettext = request.state.gettext
@@ -521,12 +523,12 @@ def _review_context(db: Session, actor: Actor, product_id: int) -> dict[str, Any
 
 
 @router.get("/ops/products/{product_id}")
-def review_detail(request: Request, product_id: int, db: DbDep, actor: SignedIn) -> Response:
+def review_detail(request: Request, product_id: Id, db: DbDep, actor: SignedIn) -> Response:
     return render(request, "catalog/review_detail.html", _review_context(db, actor, product_id))
 
 
 @router.post("/ops/products/{product_id}/approve")
-async def review_approve(request: Request, product_id: int, db: DbDep, actor: SignedIn) -> Response:
+async def review_approve(request: Request, product_id: Id, db: DbDep, actor: SignedIn) -> Response:
     form = await request.form()
     try:
         await run_in_threadpool(
@@ -538,7 +540,7 @@ async def review_approve(request: Request, product_id: int, db: DbDep, actor: Si
 
 
 @router.post("/ops/products/{product_id}/reject")
-async def review_reject(request: Request, product_id: int, db: DbDep, actor: SignedIn) -> Response:
+async def review_reject(request: Request, product_id: Id, db: DbDep, actor: SignedIn) -> Response:
     form = await request.form()
     try:
         await run_in_threadpool(service.reject, db, actor, product_id, _text(form, "reason"))

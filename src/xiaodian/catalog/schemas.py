@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from xiaodian.catalog.models import ProductStatus
+from xiaodian.web.types import BodyId, Count, Delta, Fen
 
 
 class SpecIn(BaseModel):
@@ -19,15 +20,15 @@ class ProductCreateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(max_length=200)
-    category_id: int
+    category_id: BodyId
     description: str = Field(default="", max_length=10000)
-    price_fen: int = Field(description="price of every SKU at first, in fen")
-    list_price_fen: int | None = None
-    stock: int = 0
-    weight_g: int = 0
+    price_fen: Fen = Field(description="price of every SKU at first, in fen")
+    list_price_fen: Fen | None = None
+    stock: Count = 0
+    weight_g: Count = 0
     specs: list[SpecIn] = Field(default_factory=list, max_length=10)
-    purchase_limit: int | None = None
-    return_days: int = 7
+    purchase_limit: Count | None = None
+    return_days: Count = 7
 
 
 class ProductPatchIn(BaseModel):
@@ -37,16 +38,16 @@ class ProductPatchIn(BaseModel):
 
     title: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=10000)
-    category_id: int | None = None
-    purchase_limit: int | None = None
-    return_days: int | None = None
+    category_id: BodyId | None = None
+    purchase_limit: Count | None = None
+    return_days: Count | None = None
 
 
 class SpecsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     specs: list[SpecIn] = Field(max_length=10)
-    default_price_fen: int | None = Field(
+    default_price_fen: Fen | None = Field(
         default=None, description="price of new combinations with no similar SKU to copy"
     )
 
@@ -55,11 +56,11 @@ class SkuIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     spec_key: str = Field(max_length=200)
-    price_fen: int
-    list_price_fen: int | None = None
+    price_fen: Fen
+    list_price_fen: Fen | None = None
     code: str = Field(default="", max_length=100)
-    weight_g: int = 0
-    stock: int | None = Field(default=None, description="set the sellable stock to this")
+    weight_g: Count = 0
+    stock: Count | None = Field(default=None, description="set the sellable stock to this")
     is_active: bool = True
 
 
@@ -70,17 +71,17 @@ class SkusIn(BaseModel):
 
 
 class ImageOrderIn(BaseModel):
-    image_ids: list[int] = Field(max_length=20)
+    image_ids: list[BodyId] = Field(max_length=20)
 
 
 class BulkStatusIn(BaseModel):
-    product_ids: list[int] = Field(min_length=1, max_length=200)
+    product_ids: list[BodyId] = Field(min_length=1, max_length=200)
     action: str = Field(description="put_on_shelf | take_off_shelf")
 
 
 class StockAdjustmentIn(BaseModel):
-    sku_id: int
-    delta: int = Field(description="+ received, - written off")
+    sku_id: BodyId
+    delta: Delta = Field(description="+ received, - written off")
     reason: str = Field(max_length=400)
 
 

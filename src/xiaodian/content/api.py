@@ -8,12 +8,12 @@ from typing import Annotated, Literal
 
 from fastapi import File, Form, Query, Request, UploadFile, status
 from fastapi.responses import Response
+from pydantic import AfterValidator
 
 from xiaodian import settings
 from xiaodian.actor import Actor
 from xiaodian.content import moderation, service, video_files
 from xiaodian.content.schemas import (
-    ERRORS,
     EventIn,
     EventOut,
     LikeOut,
@@ -29,13 +29,46 @@ from xiaodian.content.schemas import (
 from xiaodian.errors import TooLarge, _
 from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep, SignedIn
+from xiaodian.web.errors import error_responses
+from xiaodian.web.types import MAX_ID, Id, existing_ids
 
-router = routing.router(tags=["videos"])
+router = routing.router(
+    tags=["videos"],
+    responses=error_responses(
+        401,
+        403,
+        404,
+        409,
+        413,
+        422,
+        descriptions={
+            403: "Not allowed (e.g. not a creator)",
+            404: "Unknown, not published, or someone else's",
+            409: "Not possible in the video's state",
+        },
+    ),
+)
 
 VIEWER_COOKIE = "xd_vid"
 VIEWER_ID = re.compile(r"^[0-9a-f]{32}$")
 
-CursorQ = Annotated[str | None, Query(max_length=40, description="next_cursor of the last page")]
+_CURSOR_NUMBERS = re.compile(r"^(-?[0-9]+)\.([0-9]+)$")
+
+
+def _cursor_fits(value: str | None) -> str | None:
+    """A cursor is "<rank>.<id>", both INTEGER columns: one with a number past them was
+    never handed out, and is refused here rather than sent to the database."""
+    found = _CURSOR_NUMBERS.match(value or "")
+    if found and any(abs(int(number)) > MAX_ID for number in found.groups()):
+        raise ValueError("not a cursor of this feed")
+    return value
+
+
+CursorQ = Annotated[
+    str | None,
+    Query(max_length=40, description="next_cursor of the last page"),
+    AfterValidator(_cursor_fits),
+]
 LimitQ = Annotated[int, Query(ge=1, le=service.FEED_MAX)]
 
 
@@ -52,15 +85,15 @@ def viewer_key(request: Request, actor: Actor) -> str:
     return "a:" + hashlib.sha256(f"{host}|{agent}".encode()).hexdigest()[:40]
 
 
-@router.get("/videos", responses={422: ERRORS[422]})
+@router.get("/videos")
 def list_videos(
     db: DbDep,
     actor: CurrentActor,
     cursor: CursorQ = None,
     limit: LimitQ = service.FEED_DEFAULT,
     tag: Annotated[str | None, Query(max_length=40, description="a topic, without #")] = None,
-    author: Annotated[int | None, Query(ge=1, description="a creator's own videos")] = None,
-    shop: Annotated[int | None, Query(ge=1, description="a shop's videos")] = None,
+    author: Annotated[Id | None, Query(description="a creator's own videos")] = None,
+    shop: Annotated[Id | None, Query(description="a shop's videos")] = None,
 ) -> VideoPage:
     """The feed: published videos, newest first with a small boost for engagement."""
     page = service.feed(
@@ -72,7 +105,6 @@ def list_videos(
 @router.post(
     "/videos",
     status_code=status.HTTP_201_CREATED,
-    responses={k: ERRORS[k] for k in (401, 403, 404, 413, 422)},
 )
 def create_video(
     db: DbDep,
@@ -83,14 +115,14 @@ def create_video(
     product_ids: Annotated[
         str, Form(max_length=2000, description="product ids or links, comma separated")
     ] = "",
-    shop_id: Annotated[int | None, Form(ge=1, description="post for this shop")] = None,
+    shop_id: Annotated[Id | None, Form(description="post for this shop")] = None,
     cover: Annotated[UploadFile | None, File(description="optional cover image")] = None,
 ) -> VideoOut:
     """Upload a short video with a caption, topics and up to 10 products (multipart)."""
     staged = video_files.stage_stream(file.file)
     try:
         cover_bytes = read_cover(cover)
-        ids = service.parse_product_refs(product_ids)
+        ids = existing_ids(service.parse_product_refs(product_ids))
     except BaseException:
         staged.discard()
         raise
@@ -120,14 +152,14 @@ def read_cover(cover: UploadFile | None) -> bytes | None:
     return data or None
 
 
-@router.get("/videos/{video_id}", responses={404: ERRORS[404]})
-def get_video(db: DbDep, actor: CurrentActor, video_id: int) -> VideoOut:
+@router.get("/videos/{video_id}")
+def get_video(db: DbDep, actor: CurrentActor, video_id: Id) -> VideoOut:
     """A published video (its author also sees it hidden or removed)."""
     return VideoOut.of(service.get_video(db, actor, video_id))
 
 
-@router.patch("/videos/{video_id}", responses={k: ERRORS[k] for k in (401, 404, 409, 422)})
-def update_video(db: DbDep, actor: SignedIn, video_id: int, body: VideoPatch) -> VideoOut:
+@router.patch("/videos/{video_id}")
+def update_video(db: DbDep, actor: SignedIn, video_id: Id, body: VideoPatch) -> VideoOut:
     """Change the caption, topics, products or hide/show your own video."""
     service.update_video(
         db,
@@ -144,31 +176,30 @@ def update_video(db: DbDep, actor: SignedIn, video_id: int, body: VideoPatch) ->
 @router.delete(
     "/videos/{video_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={k: ERRORS[k] for k in (401, 404, 409)},
 )
-def delete_video(db: DbDep, actor: SignedIn, video_id: int) -> Response:
+def delete_video(db: DbDep, actor: SignedIn, video_id: Id) -> Response:
     """Delete your own video with its file."""
     service.delete_video(db, actor, video_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/videos/{video_id}/like", responses={k: ERRORS[k] for k in (401, 404)})
-def like(db: DbDep, actor: SignedIn, video_id: int) -> LikeOut:
+@router.post("/videos/{video_id}/like")
+def like(db: DbDep, actor: SignedIn, video_id: Id) -> LikeOut:
     """Like a video (once per person; liking again changes nothing)."""
     liked, count = service.set_like(db, actor, video_id, liked=True)
     return LikeOut(liked=liked, like_count=count)
 
 
-@router.delete("/videos/{video_id}/like", responses={k: ERRORS[k] for k in (401, 404)})
-def unlike(db: DbDep, actor: SignedIn, video_id: int) -> LikeOut:
+@router.delete("/videos/{video_id}/like")
+def unlike(db: DbDep, actor: SignedIn, video_id: Id) -> LikeOut:
     """Take your like back."""
     liked, count = service.set_like(db, actor, video_id, liked=False)
     return LikeOut(liked=liked, like_count=count)
 
 
-@router.post("/videos/{video_id}/events", responses={k: ERRORS[k] for k in (404, 422)})
+@router.post("/videos/{video_id}/events")
 def record_event(
-    request: Request, db: DbDep, actor: CurrentActor, video_id: int, body: EventIn
+    request: Request, db: DbDep, actor: CurrentActor, video_id: Id, body: EventIn
 ) -> EventOut:
     """The page's metrics beacon (JSON only): a view, or a product card's impression or click.
 
@@ -184,17 +215,17 @@ def record_event(
     return EventOut(counted=counted)
 
 
-@router.get("/videos/{video_id}/stats", responses={k: ERRORS[k] for k in (401, 404)})
-def video_stats(db: DbDep, actor: SignedIn, video_id: int) -> StatsOut:
+@router.get("/videos/{video_id}/stats")
+def video_stats(db: DbDep, actor: SignedIn, video_id: Id) -> StatsOut:
     """Views, likes, and per product impressions and clicks, for the video's author."""
     return StatsOut.of(service.video_stats(db, actor, video_id))
 
 
-@router.get("/me/videos", responses={401: ERRORS[401]})
+@router.get("/me/videos")
 def my_videos(
     db: DbDep,
     actor: SignedIn,
-    shop: Annotated[int | None, Query(ge=1, description="your shop's videos")] = None,
+    shop: Annotated[Id | None, Query(description="your shop's videos")] = None,
 ) -> list[StudioVideoOut]:
     """Your videos in every status with their counters (or your shop's)."""
     return [StudioVideoOut.of(v) for v in service.studio_videos(db, actor, shop_id=shop)]
@@ -202,21 +233,19 @@ def my_videos(
 
 @router.get("/products/{product_id}/videos")
 def product_videos(
-    db: DbDep, product_id: int, limit: Annotated[int, Query(ge=1, le=service.FEED_MAX)] = 6
+    db: DbDep, product_id: Id, limit: Annotated[int, Query(ge=1, le=service.FEED_MAX)] = 6
 ) -> list[VideoOut]:
     """Published videos that feature a product (for its product page)."""
     return [VideoOut.of(v) for v in service.videos_for_product(db, product_id, limit=limit)]
 
 
-@router.post(
-    "/ops/videos/{video_id}/remove", responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)}
-)
-def remove_video(db: DbDep, actor: SignedIn, video_id: int, body: RemoveIn) -> StudioVideoOut:
+@router.post("/ops/videos/{video_id}/remove")
+def remove_video(db: DbDep, actor: SignedIn, video_id: Id, body: RemoveIn) -> StudioVideoOut:
     """Operators: take a video down with a reason; it leaves every feed."""
     return StudioVideoOut.of(service.remove_video(db, actor, video_id, reason=body.reason))
 
 
-@router.get("/ops/videos", responses={k: ERRORS[k] for k in (401, 403, 422)})
+@router.get("/ops/videos")
 def moderation_queue(
     db: DbDep,
     actor: SignedIn,
@@ -230,20 +259,16 @@ def moderation_queue(
     return ModerationPageOut.of(moderation.moderation_queue(db, actor, filter=filter, page=page))
 
 
-@router.post(
-    "/ops/videos/{video_id}/restore", responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)}
-)
+@router.post("/ops/videos/{video_id}/restore")
 def restore_video(
-    db: DbDep, actor: SignedIn, video_id: int, body: RestoreIn | None = None
+    db: DbDep, actor: SignedIn, video_id: Id, body: RestoreIn | None = None
 ) -> StudioVideoOut:
     """Operators: undo a removal (removed -> published), recorded with who and when."""
     note = body.note if body is not None else ""
     return StudioVideoOut.of(moderation.restore_video(db, actor, video_id, note=note))
 
 
-@router.post(
-    "/ops/videos/{video_id}/clear-flag", responses={k: ERRORS[k] for k in (401, 403, 404, 409)}
-)
-def clear_flag(db: DbDep, actor: SignedIn, video_id: int) -> StudioVideoOut:
+@router.post("/ops/videos/{video_id}/clear-flag")
+def clear_flag(db: DbDep, actor: SignedIn, video_id: Id) -> StudioVideoOut:
     """Operators: mark a flagged video reviewed; it stays published and leaves the queue."""
     return StudioVideoOut.of(moderation.clear_flag(db, actor, video_id))

@@ -21,6 +21,7 @@ from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep, SignedIn
 from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
+from xiaodian.web.types import Id, existing_ids, form_id
 
 router = routing.router(include_in_schema=False)
 
@@ -62,7 +63,7 @@ def tag_feed(request: Request, db: DbDep, actor: CurrentActor, tag: str) -> Resp
 
 
 @router.get("/videos/{video_id}")
-def video(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Response:
+def video(request: Request, db: DbDep, actor: CurrentActor, video_id: Id) -> Response:
     """A shareable link: the feed opened at this video, continuing after it."""
     first = service.get_video(db, actor, video_id)
     page = service.feed(db, actor, limit=FIRST_PAGE, cursor=first.cursor)
@@ -101,7 +102,7 @@ def new_video_form(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    shop: Annotated[int | None, Query(ge=1)] = None,
+    shop: Annotated[Id | None, Query()] = None,
 ) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
@@ -133,7 +134,7 @@ def _upload(
     try:
         staged = video_files.stage_stream(file.file)
         cover_bytes = read_cover(cover)
-        ids = service.parse_product_refs([*products, product_refs])
+        ids = existing_ids(service.parse_product_refs([*products, product_refs]))
         created = service.create_video(
             db,
             actor,
@@ -183,7 +184,10 @@ def new_video(
 ) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
-    shop = int(shop_id) if shop_id.isdigit() else None
+    try:
+        shop = form_id(shop_id)
+    except ValueError:
+        shop = None  # posted as the creator
     return _upload(
         request,
         db,
@@ -216,7 +220,7 @@ def _studio_ctx(db: DbDep, actor: Actor, video_id: int, **extra: Any) -> dict[st
 
 
 @router.get("/studio/videos/{video_id}")
-def edit_video_form(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Response:
+def edit_video_form(request: Request, db: DbDep, actor: CurrentActor, video_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     return render(request, "content/edit.html", _studio_ctx(db, actor, video_id))
@@ -227,7 +231,7 @@ def edit_video(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    video_id: int,
+    video_id: Id,
     caption: CaptionField = "",
     tags: TagsField = "",
     products: ProductsField = [],  # noqa: B006 (FastAPI copies defaults)
@@ -236,7 +240,7 @@ def edit_video(
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     try:
-        ids = service.parse_product_refs([*products, product_refs])
+        ids = existing_ids(service.parse_product_refs([*products, product_refs]))
         service.update_video(db, actor, video_id, caption=caption, tags=tags, product_ids=ids)
     except DomainError as exc:
         db.rollback()
@@ -250,7 +254,7 @@ def set_visibility(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    video_id: int,
+    video_id: Id,
     hidden: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
     if not actor.is_authenticated:
@@ -265,7 +269,7 @@ def set_visibility(
 
 
 @router.post("/studio/videos/{video_id}/delete")
-def delete_video(request: Request, db: DbDep, actor: CurrentActor, video_id: int) -> Response:
+def delete_video(request: Request, db: DbDep, actor: CurrentActor, video_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     try:
@@ -284,7 +288,7 @@ def delete_video(request: Request, db: DbDep, actor: CurrentActor, video_id: int
 
 
 @router.get("/merchant/shops/{shop_id}/content")
-def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: int) -> Response:
+def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
@@ -294,7 +298,7 @@ def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: int)
 
 
 @router.get("/merchant/shops/{shop_id}/content/videos/new")
-def shop_video_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: int) -> Response:
+def shop_video_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
@@ -307,7 +311,7 @@ def shop_video(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    shop_id: int,
+    shop_id: Id,
     file: UploadField,
     cover: CoverField = None,
     caption: CaptionField = "",
@@ -408,7 +412,7 @@ def remove_video(
     request: Request,
     db: DbDep,
     actor: SignedIn,
-    video_id: int,
+    video_id: Id,
     reason: Annotated[str, Form(max_length=1000)] = "",
     filter: FilterField = "flagged",
     page: PageField = 1,
@@ -429,7 +433,7 @@ def restore_video(
     request: Request,
     db: DbDep,
     actor: SignedIn,
-    video_id: int,
+    video_id: Id,
     note: Annotated[str, Form(max_length=1000)] = "",
     filter: FilterField = "removed",
     page: PageField = 1,
@@ -450,7 +454,7 @@ def clear_flag(
     request: Request,
     db: DbDep,
     actor: SignedIn,
-    video_id: int,
+    video_id: Id,
     filter: FilterField = "flagged",
     page: PageField = 1,
 ) -> Response:

@@ -9,30 +9,12 @@ from pydantic import BaseModel, Field
 
 from xiaodian.content import moderation, service
 from xiaodian.content.models import Video
+from xiaodian.web.types import BodyId
 
 
 def media_url(path: str | None) -> str:
     """Where a stored media file is served (the same rule as the templates' ``media``)."""
     return f"/media/{path}" if path else "/static/placeholder.svg"
-
-
-class ErrorBody(BaseModel):
-    code: str = Field(examples=["not_found"])
-    message: str
-
-
-class ErrorOut(BaseModel):
-    error: ErrorBody
-
-
-ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorOut, "description": "Not signed in"},
-    403: {"model": ErrorOut, "description": "Not allowed (e.g. not a creator)"},
-    404: {"model": ErrorOut, "description": "Unknown, not published, or someone else's"},
-    409: {"model": ErrorOut, "description": "Not possible in the video's state"},
-    413: {"model": ErrorOut, "description": "The file is too large"},
-    422: {"model": ErrorOut, "description": "Invalid input"},
-}
 
 
 class PersonOut(BaseModel):
@@ -153,7 +135,7 @@ class VideoPatch(BaseModel):
     tags: list[str] | str | None = Field(
         default=None, description='["穿搭", "夏日"] or "#穿搭 #夏日"'
     )
-    product_ids: list[int] | None = Field(default=None, max_length=50)
+    product_ids: list[BodyId] | None = Field(default=None, max_length=50)
     hidden: bool | None = None
 
 
@@ -164,7 +146,7 @@ class LikeOut(BaseModel):
 
 class EventIn(BaseModel):
     type: Literal["view", "impression", "click"]
-    product_id: int | None = Field(default=None, ge=1, description="for impression and click")
+    product_id: BodyId | None = Field(default=None, description="for impression and click")
 
 
 class EventOut(BaseModel):

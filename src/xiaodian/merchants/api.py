@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
-from fastapi import Depends, File, Path, Query, Request, UploadFile, status
+from fastapi import Depends, File, Query, Request, UploadFile, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
@@ -29,11 +29,10 @@ from xiaodian.merchants.schemas import (
 )
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.errors import error_responses
+from xiaodian.web.types import Id
 
-router = routing.router()
-
-MAX_ID = 2_147_483_647
-Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+router = routing.router(responses=error_responses(401, 403, 404, 409, 413, 422))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from xiaodian.accounts.models import User
 from xiaodian.actor import Actor
 from xiaodian.categories import service as categories_service
 from xiaodian.categories.service import Category
+from xiaodian.db import MAX_ID
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
 from xiaodian.media import StoredImage
 from xiaodian.merchants import uploads, uscc
@@ -175,6 +176,7 @@ def clean_application(db: Session, data: ApplicationData) -> dict[str, Any]:
     contact_phone = normalize_phone(data.contact_phone)
     category_id = data.main_category_id
     category = categories_service.find(db, category_id)
+    category = db.get(Category, category_id) if category_id and 0 < category_id <= MAX_ID else None
     if category is None or category.parent_id is None:
         raise InvalidInput(
             _("Choose the main category the shop will sell in."), code="invalid_category"

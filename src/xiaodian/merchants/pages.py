@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import File, Form, Path, Request, UploadFile
+from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -14,17 +14,17 @@ from xiaodian.actor import Actor
 from xiaodian.categories import service as categories_service
 from xiaodian.errors import DomainError
 from xiaodian.merchants import applications, service
-from xiaodian.merchants.api import MAX_ID, read_optional_file
+from xiaodian.merchants.api import read_optional_file
 from xiaodian.merchants.applications import ApplicationData
 from xiaodian.merchants.models import ApplicationStatus, MerchantApplication
 from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep
 from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
+from xiaodian.web.types import Id, form_int
 
 router = routing.router(include_in_schema=False)
 
-Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 TextField = Annotated[str, Form()]
 FileField = Annotated[UploadFile | None, File()]
 FIELDS = (
@@ -39,8 +39,11 @@ FIELDS = (
 
 
 def _int_or_none(value: str) -> int | None:
-    value = value.strip()
-    return int(value) if value.isdigit() and len(value) <= 10 else None
+    """The category chosen in the form; None (the service asks for one) if it is not."""
+    try:
+        return form_int(value, lo=1)
+    except ValueError:
+        return None
 
 
 def _form_of(application: MerchantApplication) -> dict[str, str]:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from xiaodian.merchants.applications import ApplicationData, ApplicationDetail
 from xiaodian.merchants.models import ApplicationEvent, MerchantApplication, Shop
 from xiaodian.merchants.service import MemberView
+from xiaodian.web.types import Id
 
 
 def media_url(path: str) -> str:
@@ -28,7 +29,8 @@ class ApplicationIn(BaseModel):
     license_no: str = Field(max_length=40, description="统一社会信用代码, 18 characters")
     contact_name: str = Field(max_length=80)
     contact_phone: str = Field(max_length=30, description="mainland mobile number")
-    main_category_id: int = Field(ge=1, le=2_147_483_647, description="a leaf category id")
+    # An id read from its text too: the same model takes a multipart form's fields.
+    main_category_id: Id = Field(description="a leaf category id")
     shop_name: str = Field(max_length=80, description="2-40 characters, unique")
 
     def to_data(self) -> ApplicationData:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import bulk
 from xiaodian.actor import Actor
+from xiaodian.db import MAX_ID
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.orders.models import Address
 
@@ -74,7 +75,7 @@ def list_addresses(db: Session, actor: Actor) -> list[Address]:
 def get_address(db: Session, actor: Actor, address_id: int) -> Address:
     """The actor's own address; anybody else's is "not found"."""
     user_id = actor.require_user()
-    if isinstance(address_id, bool) or not 0 < address_id <= 2**31 - 1:
+    if isinstance(address_id, bool) or not 0 < address_id <= MAX_ID:
         raise NotFound(_("Address not found."), code="address_not_found")
     address = db.get(Address, address_id)
     if address is None or address.user_id != user_id:

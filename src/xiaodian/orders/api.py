@@ -30,12 +30,12 @@ from xiaodian.orders.schemas import (
 )
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.errors import error_responses
+from xiaodian.web.types import Id, PageNo
 
-router = routing.router(tags=["orders"])
+router = routing.router(tags=["orders"], responses=error_responses(401, 403, 404, 409, 413, 422))
 
 OrderNo = Annotated[str, Path(min_length=8, max_length=24, pattern=r"^\d+$")]
-ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-ShopId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def pay_url(order_nos: list[str]) -> str:
@@ -59,13 +59,13 @@ def add_cart_item(body: CartAddIn, db: DbDep, actor: SignedIn) -> CartItemOut:
 
 
 @router.patch("/cart/items/{item_id}")
-def patch_cart_item(item_id: ItemId, body: CartPatchIn, db: DbDep, actor: SignedIn) -> CartItemOut:
+def patch_cart_item(item_id: Id, body: CartPatchIn, db: DbDep, actor: SignedIn) -> CartItemOut:
     item = cart.update_cart_item(db, actor, item_id, quantity=body.quantity, selected=body.selected)
     return CartItemOut.model_validate(item)
 
 
 @router.delete("/cart/items/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_cart_item(item_id: ItemId, db: DbDep, actor: SignedIn) -> None:
+def delete_cart_item(item_id: Id, db: DbDep, actor: SignedIn) -> None:
     cart.remove_cart_item(db, actor, item_id)
 
 
@@ -87,22 +87,22 @@ def create_address(body: AddressIn, db: DbDep, actor: SignedIn) -> AddressOut:
 
 
 @router.get("/addresses/{address_id}")
-def get_address(address_id: ItemId, db: DbDep, actor: SignedIn) -> AddressOut:
+def get_address(address_id: Id, db: DbDep, actor: SignedIn) -> AddressOut:
     return AddressOut.of(addresses.get_address(db, actor, address_id))
 
 
 @router.put("/addresses/{address_id}")
-def update_address(address_id: ItemId, body: AddressIn, db: DbDep, actor: SignedIn) -> AddressOut:
+def update_address(address_id: Id, body: AddressIn, db: DbDep, actor: SignedIn) -> AddressOut:
     return AddressOut.of(addresses.update_address(db, actor, address_id, _address_input(body)))
 
 
 @router.post("/addresses/{address_id}/default")
-def default_address(address_id: ItemId, db: DbDep, actor: SignedIn) -> AddressOut:
+def default_address(address_id: Id, db: DbDep, actor: SignedIn) -> AddressOut:
     return AddressOut.of(addresses.set_default_address(db, actor, address_id))
 
 
 @router.delete("/addresses/{address_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_address(address_id: ItemId, db: DbDep, actor: SignedIn) -> None:
+def delete_address(address_id: Id, db: DbDep, actor: SignedIn) -> None:
     addresses.delete_address(db, actor, address_id)
 
 
@@ -147,7 +147,7 @@ def list_orders(
     db: DbDep,
     actor: SignedIn,
     tab: Annotated[str, Query(max_length=20)] = "all",
-    page: Annotated[int, Query(ge=1, le=10000)] = 1,
+    page: PageNo = 1,
 ) -> OrderListOut:
     """The buyer's orders; tab = all | unpaid | to_ship | to_receive | completed | aftersale."""
     result = service.list_my_orders(db, actor, tab=tab, page=page)
@@ -187,11 +187,11 @@ def carriers() -> list[CarrierOut]:
 
 @router.get("/merchant/shops/{shop_id}/orders")
 def shop_orders(
-    shop_id: ShopId,
+    shop_id: Id,
     db: DbDep,
     actor: SignedIn,
     status_: Annotated[str, Query(alias="status", max_length=30)] = "",
-    page: Annotated[int, Query(ge=1, le=10000)] = 1,
+    page: PageNo = 1,
 ) -> OrderListOut:
     result = fulfilment.list_shop_orders(db, actor, shop_id, status=status_, page=page)
     return OrderListOut(
@@ -202,9 +202,13 @@ def shop_orders(
     )
 
 
-@router.get("/merchant/shops/{shop_id}/orders/export.csv")
+@router.get(
+    "/merchant/shops/{shop_id}/orders/export.csv",
+    response_class=Response,
+    responses={200: {"description": "The orders as CSV (UTF-8)", "content": {"text/csv": {}}}},
+)
 def export_orders(
-    shop_id: ShopId,
+    shop_id: Id,
     db: DbDep,
     actor: SignedIn,
     status_: Annotated[str, Query(alias="status", max_length=30)] = "",
@@ -227,7 +231,7 @@ def csv_response(data: bytes, shop_id: int) -> Response:
 
 @router.post("/merchant/shops/{shop_id}/orders/ship-batch")
 async def ship_batch(
-    request: Request, shop_id: ShopId, db: DbDep, actor: SignedIn, file: UploadFile = File(...)
+    request: Request, shop_id: Id, db: DbDep, actor: SignedIn, file: UploadFile = File(...)
 ) -> BatchOut:
     """Ship from a CSV ``order_no,carrier,tracking_no``; bad rows reported by line number."""
     data = await file.read(fulfilment.MAX_CSV_BYTES + 1)
@@ -252,13 +256,13 @@ async def ship_batch(
 
 
 @router.get("/merchant/shops/{shop_id}/orders/{order_no}")
-def shop_order(shop_id: ShopId, order_no: OrderNo, db: DbDep, actor: SignedIn) -> OrderDetailOut:
+def shop_order(shop_id: Id, order_no: OrderNo, db: DbDep, actor: SignedIn) -> OrderDetailOut:
     order = fulfilment.shop_order(db, actor, shop_id, order_no)
     return OrderDetailOut.with_events(order, service.order_events(db, order.id))
 
 
 @router.post("/merchant/shops/{shop_id}/orders/{order_no}/ship")
-def ship(shop_id: ShopId, order_no: OrderNo, body: ShipIn, db: DbDep, actor: SignedIn) -> OrderOut:
+def ship(shop_id: Id, order_no: OrderNo, body: ShipIn, db: DbDep, actor: SignedIn) -> OrderOut:
     order = fulfilment.ship_order(
         db, actor, shop_id, order_no, carrier=body.carrier, tracking_no=body.tracking_no
     )

@@ -3,7 +3,6 @@ merchant console's orders section."""
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import date
 from typing import Annotated, Any
@@ -24,30 +23,15 @@ from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep
 from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
+from xiaodian.web.types import Id, PageNo, form_int
 
 router = routing.router(include_in_schema=False)
 
 OrderNo = Annotated[str, Path(min_length=8, max_length=24, pattern=r"^\d+$")]
-RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _see_other(url: str) -> Response:
     return RedirectResponse(url, status_code=303)
-
-
-_FORM_INT = re.compile(r"-?[0-9]{1,10}")
-MAX_ID = 2**31 - 1
-
-
-def _form_int(value: object) -> int:
-    """A form field as an int: ASCII digits only ("²" passes ``isdigit`` but not ``int``)
-    and within the database's INTEGER (a bigger id overflows it: a 500); else ValueError."""
-    if not isinstance(value, str) or not _FORM_INT.fullmatch(value.strip()):
-        raise ValueError(value)
-    number = int(value)
-    if abs(number) > MAX_ID:
-        raise ValueError(value)
-    return number
 
 
 def _common() -> dict[str, Any]:
@@ -88,8 +72,11 @@ def _page_channel(kind: str, ref: str) -> Channel:
     """A channel claimed by a page form (a video's buy sheet, a product page opened from a
     live room's 小黄车); shelf otherwise. Checkout checks the claim against the video or
     room (``create_orders``), so a made-up one attributes nothing."""
-    if kind in PAGE_CHANNELS and ref.isascii() and ref.isdigit() and 0 < int(ref) <= MAX_ID:
-        return Channel(kind, int(ref))
+    if kind in PAGE_CHANNELS:
+        try:
+            return Channel(kind, form_int(ref, lo=1))
+        except ValueError:
+            pass
     return Channel()
 
 
@@ -98,7 +85,7 @@ def cart_add(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    sku_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    sku_id: Annotated[Id, Form()],
     quantity: Annotated[int, Form(ge=1, le=999)] = 1,
     buy_now: Annotated[str, Form(max_length=5)] = "",
     channel: Annotated[str, Form(max_length=10)] = "",
@@ -127,7 +114,7 @@ def cart_add(
 @router.post("/cart/items/{item_id}")
 def cart_update(
     request: Request,
-    item_id: RowId,
+    item_id: Id,
     db: DbDep,
     actor: CurrentActor,
     quantity: Annotated[int, Form(ge=1, le=999)],
@@ -143,7 +130,7 @@ def cart_update(
 
 
 @router.post("/cart/items/{item_id}/delete")
-def cart_remove(request: Request, item_id: RowId, db: DbDep, actor: CurrentActor) -> Response:
+def cart_remove(request: Request, item_id: Id, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     cart.remove_cart_item(db, actor, item_id)
@@ -159,7 +146,7 @@ async def cart_checkout(request: Request, db: DbDep, actor: CurrentActor) -> Res
     ids = []
     for value in form.getlist("item"):
         try:
-            item_id = _form_int(value)
+            item_id = form_int(value)
         except ValueError:
             continue
         if item_id > 0:
@@ -212,7 +199,7 @@ def checkout_page(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    sku: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    sku: Annotated[Id | None, Query()] = None,
     qty: Annotated[int, Query(ge=1, le=999)] = 1,
 ) -> Response:
     if not actor.is_authenticated:
@@ -238,8 +225,8 @@ async def checkout_submit(request: Request, db: DbDep, actor: CurrentActor) -> R
 
     from_cart = field("from_cart") == "1"
     try:
-        skus = [_form_int(v) for v in form.getlist("sku_id")][:60]
-        qtys = [_form_int(v) for v in form.getlist("quantity")][:60]
+        skus = [form_int(v) for v in form.getlist("sku_id")][:60]
+        qtys = [form_int(v) for v in form.getlist("quantity")][:60]
         if len(skus) != len(qtys) or not skus:
             raise ValueError
     except ValueError:
@@ -253,7 +240,7 @@ async def checkout_submit(request: Request, db: DbDep, actor: CurrentActor) -> R
     lines = list(zip(skus, qtys, strict=True))
     note = field("note", 400)
     try:
-        address_id: int | None = _form_int(field("address_id", 12))
+        address_id: int | None = form_int(field("address_id", 12))
     except ValueError:
         address_id = None
     try:
@@ -385,7 +372,7 @@ def address_create(
 
 
 @router.get("/addresses/{address_id}/edit")
-def address_edit(request: Request, address_id: RowId, db: DbDep, actor: CurrentActor) -> Response:
+def address_edit(request: Request, address_id: Id, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     return _address_form(request, addresses.get_address(db, actor, address_id))
@@ -394,7 +381,7 @@ def address_edit(request: Request, address_id: RowId, db: DbDep, actor: CurrentA
 @router.post("/addresses/{address_id}")
 def address_update(
     request: Request,
-    address_id: RowId,
+    address_id: Id,
     db: DbDep,
     actor: CurrentActor,
     name: AddrField = "",
@@ -426,7 +413,7 @@ def address_update(
 
 
 @router.post("/addresses/{address_id}/delete")
-def address_delete(request: Request, address_id: RowId, db: DbDep, actor: CurrentActor) -> Response:
+def address_delete(request: Request, address_id: Id, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     addresses.delete_address(db, actor, address_id)
@@ -434,9 +421,7 @@ def address_delete(request: Request, address_id: RowId, db: DbDep, actor: Curren
 
 
 @router.post("/addresses/{address_id}/default")
-def address_default(
-    request: Request, address_id: RowId, db: DbDep, actor: CurrentActor
-) -> Response:
+def address_default(request: Request, address_id: Id, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     addresses.set_default_address(db, actor, address_id)
@@ -452,7 +437,7 @@ def order_list(
     db: DbDep,
     actor: CurrentActor,
     tab: Annotated[str, Query(max_length=20)] = "all",
-    page: Annotated[int, Query(ge=1, le=10000)] = 1,
+    page: PageNo = 1,
 ) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
@@ -573,11 +558,11 @@ def _merchant_list(
 @router.get("/merchant/shops/{shop_id}/orders")
 def merchant_orders(
     request: Request,
-    shop_id: RowId,
+    shop_id: Id,
     db: DbDep,
     actor: CurrentActor,
     status: Annotated[str, Query(max_length=30)] = "",
-    page: Annotated[int, Query(ge=1, le=10000)] = 1,
+    page: PageNo = 1,
 ) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
@@ -589,7 +574,7 @@ def merchant_orders(
 @router.get("/merchant/shops/{shop_id}/orders/export.csv")
 def merchant_export(
     request: Request,
-    shop_id: RowId,
+    shop_id: Id,
     db: DbDep,
     actor: CurrentActor,
     status: Annotated[str, Query(max_length=30)] = "",
@@ -607,7 +592,7 @@ def merchant_export(
 @router.post("/merchant/shops/{shop_id}/orders/ship-batch")
 async def merchant_ship_batch(
     request: Request,
-    shop_id: RowId,
+    shop_id: Id,
     db: DbDep,
     actor: CurrentActor,
     file: Annotated[UploadFile, File()],
@@ -672,7 +657,7 @@ def _merchant_order_page(
 
 @router.get("/merchant/shops/{shop_id}/orders/{order_no}")
 def merchant_order(
-    request: Request, shop_id: RowId, order_no: OrderNo, db: DbDep, actor: CurrentActor
+    request: Request, shop_id: Id, order_no: OrderNo, db: DbDep, actor: CurrentActor
 ) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
@@ -682,7 +667,7 @@ def merchant_order(
 @router.post("/merchant/shops/{shop_id}/orders/{order_no}/ship")
 def merchant_ship(
     request: Request,
-    shop_id: RowId,
+    shop_id: Id,
     order_no: OrderNo,
     db: DbDep,
     actor: CurrentActor,

@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xiaodian.orders.cart import PROBLEMS, CartView
 from xiaodian.orders.models import Address, Order, OrderEvent
+from xiaodian.web.types import BodyId, Count
 
-# Strict: JSON numbers only (lax mode would take true as 1 and "2" as 2).
-Quantity = Annotated[int, Field(ge=1, le=999, strict=True)]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
+# Strict, as every count and id of a JSON body: true is not 1, nor "2" 2.
+Quantity = Annotated[Count, Field(ge=1, le=999)]
 
 
 # --------------------------------------------------------------------------- cart
@@ -20,7 +20,7 @@ Id = Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
 
 class CartAddIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sku_id: Id
+    sku_id: BodyId
     quantity: Quantity = 1
 
 
@@ -127,20 +127,20 @@ class AddressOut(BaseModel):
 
 class LineIn(BaseModel):
     model_config = ConfigDict(extra="ignore")  # a client's price_fen is ignored
-    sku_id: Id
+    sku_id: BodyId
     quantity: Quantity
 
 
 class ChannelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["shelf", "video", "live", "share"] = "shelf"
-    id: Id | None = None
+    id: BodyId | None = None
 
 
 class CheckoutIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=50)]
-    address_id: Id
+    address_id: BodyId
     note: Annotated[str, Field(max_length=200)] = ""
     channel: ChannelIn | None = None
     from_cart: bool = True

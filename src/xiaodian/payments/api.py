@@ -22,8 +22,28 @@ from xiaodian.payments.schemas import (
 )
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.errors import error_responses
 
-router = routing.router(tags=["payments"])
+router = routing.router(tags=["payments"], responses=error_responses(401, 403, 404, 409, 413, 422))
+
+# How a payment notification is refused: WeChat Pay's own body, not the error body.
+_FAIL = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "enum": ["FAIL"]},
+                "message": {"type": "string"},
+            },
+            "required": ["code", "message"],
+        }
+    }
+}
+NOTIFY_REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "It does not match our payment or refund", "content": _FAIL},
+    401: {"description": "Not signed by the provider (or stale, undecryptable)", "content": _FAIL},
+    413: {"description": "The body is too large", "content": _FAIL},
+}
 
 
 def _absolute(request: Request, path: str | None) -> str | None:
@@ -101,14 +121,18 @@ async def _notify(request: Request) -> Response:
     )
 
 
-@router.post("/payments/notify", status_code=204, response_class=Response)
+@router.post(
+    "/payments/notify", status_code=204, response_class=Response, responses=NOTIFY_REFUSALS
+)
 async def notify(request: Request) -> Response:
     """WeChat Pay (or the sandbox) reports a payment or refund result. Verified by
     signature; answers 204, or 4xx/5xx with ``{"code": "FAIL", "message": ...}``."""
     return await _notify(request)
 
 
-@router.post("/payments/notify/refund", status_code=204, response_class=Response)
+@router.post(
+    "/payments/notify/refund", status_code=204, response_class=Response, responses=NOTIFY_REFUSALS
+)
 async def notify_refund(request: Request) -> Response:
     """The same endpoint for refund notifications, if configured separately."""
     return await _notify(request)

@@ -60,7 +60,7 @@ def cashier(
     out_trade_no: str,
     db: DbDep,
     actor: CurrentActor,
-    paying: Annotated[int, Query()] = 0,
+    paying: Annotated[int, Query(ge=0, le=1)] = 0,
 ) -> Response:
     """The sandbox's cashier: what WeChat would show the buyer, with 确认支付 / 取消."""
     if not actor.is_authenticated:

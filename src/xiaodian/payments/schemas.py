@@ -3,7 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from xiaodian.web.types import Fen
 
 OrderNo = Annotated[str, StringConstraints(min_length=1, max_length=32, strip_whitespace=True)]
 
@@ -41,7 +43,7 @@ class PaymentOut(BaseModel):
 
 class RefundIn(BaseModel):
     order_no: OrderNo
-    amount_fen: StrictInt = Field(gt=0)
+    amount_fen: Fen = Field(gt=0)
     reason: str = Field(default="", max_length=80)
 
 

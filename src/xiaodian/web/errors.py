@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,8 +17,63 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from xiaodian.db import DatabaseBusy
 from xiaodian.errors import DomainError, NotAuthenticated, _
 from xiaodian.web.templating import render
+from xiaodian.web.types import ID_NOT_FOUND
 
 log = logging.getLogger("xiaodian")
+
+
+class ApiErrorBody(BaseModel):
+    code: str = Field(examples=["not_found"])
+    message: str = Field(description="in the request's language")
+
+
+class ApiError(BaseModel):
+    """What every 4xx answer of the JSON API carries."""
+
+    error: ApiErrorBody
+
+
+DESCRIPTIONS = {
+    401: "Not signed in (or a bad token)",
+    403: "Not allowed",
+    404: "Unknown, or someone else's",
+    409: "Not possible in the current state",
+    413: "The body or a file is too large",
+    422: "Invalid input",
+    423: "Locked: too many failed sign-ins, try again later",
+    429: "Too many requests",
+}
+
+
+def error_responses(
+    *codes: int, descriptions: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a router (declared once for all its routes): the 4xx answers
+    they give, each with the error body; ``descriptions`` say more than the general words.
+
+    The body is named by reference, not with ``model=``: FastAPI builds a validator for
+    every response model of every route of every app (seconds per test run), and error
+    bodies are never validated. ``install`` adds ``ApiError`` to the document."""
+    words = {**DESCRIPTIONS, **(descriptions or {})}
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}
+    return {code: {"description": words[code], "content": body} for code in codes}
+
+
+def _document_error_body(app: FastAPI) -> None:
+    """Put ``ApiError`` (and what it uses) among the OpenAPI document's schemas."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schema = ApiError.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(schema.pop("$defs", {}))
+            schemas["ApiError"] = schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _wants_json(request: Request) -> bool:
@@ -72,6 +128,8 @@ def _is_busy(exc: OperationalError) -> bool:
 
 
 def install(app: FastAPI) -> None:
+    _document_error_body(app)
+
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         wants_page = request.method == "GET" and not _wants_json(request)
@@ -100,8 +158,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         gettext = _gettext(request)
+        errors = exc.errors()
+        if errors and all(err.get("type") == ID_NOT_FOUND for err in errors):
+            # Only ids out of range (``web.types.Id``): no row has them, like any unknown id.
+            return error_response(request, 404, "not_found", gettext("Not found."))
         problems = []
-        for err in exc.errors()[:5]:
+        for err in errors[:5]:
             if err.get("type") == "json_invalid":
                 problems.append(gettext("The request body is not valid JSON."))
             else:
@@ -112,6 +174,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         gettext = _gettext(request)
+        if exc.status_code == 400:
+            # Starlette and FastAPI answer 400 only to a body they cannot parse (not UTF-8
+            # JSON, a broken multipart form): invalid input, as a JSON syntax error is.
+            message = gettext("Invalid input") + ": " + gettext("The request body cannot be read.")
+            return error_response(request, 422, "invalid", message)
         messages = {
             404: gettext("Not found."),
             405: gettext("Method not allowed."),

@@ -8,7 +8,7 @@ from xiaodian.web import routing
 router = routing.router(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses={503: {"description": "The database does not answer"}})
 def healthz(request: Request) -> JSONResponse:
     """Liveness and readiness: ok when the database answers."""
     try:

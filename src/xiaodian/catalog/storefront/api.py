@@ -8,7 +8,6 @@ from fastapi import Query, Request
 
 from xiaodian.catalog.storefront import service
 from xiaodian.catalog.storefront.schemas import (
-    ERRORS,
     CategoryNodeOut,
     ProductList,
     ShopCardOut,
@@ -16,11 +15,18 @@ from xiaodian.catalog.storefront.schemas import (
 )
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep
+from xiaodian.web.errors import error_responses
+from xiaodian.web.types import Id
 
-router = routing.router(tags=["storefront"], responses={422: ERRORS[422]})
+router = routing.router(
+    tags=["storefront"],
+    responses=error_responses(
+        404, 413, 422, descriptions={404: "Unknown, not on sale, or its shop is closed"}
+    ),
+)
 
 
-@router.get("/products", responses={422: ERRORS[422]})
+@router.get("/products")
 def list_products(
     db: DbDep,
     q: Annotated[
@@ -31,7 +37,7 @@ def list_products(
         str | None,
         Query(max_length=60, description="slug or id; a top category includes its children"),
     ] = None,
-    shop: Annotated[int | None, Query(ge=1, description="shop id")] = None,
+    shop: Annotated[Id | None, Query(description="shop id")] = None,
     sort: Annotated[service.Sort, Query(description="default = relevance, then sales")] = (
         "default"
     ),
@@ -45,8 +51,8 @@ def list_products(
     return ProductList.of(result)
 
 
-@router.get("/products/{product_id}", responses={404: ERRORS[404]})
-def get_product(db: DbDep, product_id: int) -> StoreProductOut:
+@router.get("/products/{product_id}")
+def get_product(db: DbDep, product_id: Id) -> StoreProductOut:
     """A product on sale with its images, specs and SKUs (price and stock each)."""
     return StoreProductOut.of(service.get_product(db, product_id))
 
@@ -58,7 +64,7 @@ def categories(request: Request, db: DbDep) -> list[CategoryNodeOut]:
     return [CategoryNodeOut.of(node, locale) for node in service.category_tree(db)]
 
 
-@router.get("/shops/{shop_id}", responses={404: ERRORS[404]})
-def get_shop(db: DbDep, shop_id: int) -> ShopCardOut:
+@router.get("/shops/{shop_id}")
+def get_shop(db: DbDep, shop_id: Id) -> ShopCardOut:
     """The public card of an open shop."""
     return ShopCardOut.of(service.get_shop(db, shop_id))

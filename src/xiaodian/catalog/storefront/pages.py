@@ -11,6 +11,7 @@ from xiaodian.catalog.storefront import service
 from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep
 from xiaodian.web.templating import render
+from xiaodian.web.types import Id, form_int
 
 router = routing.router(include_in_schema=False)
 
@@ -59,7 +60,7 @@ def shop(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    shop_id: int,
+    shop_id: Id,
     sort: str = "default",
     page: PageNo = 1,
 ) -> Response:
@@ -77,7 +78,7 @@ def search(
     actor: CurrentActor,
     q: Annotated[str, Query(max_length=service.MAX_QUERY_CHARS)] = "",
     category: Annotated[str, Query(max_length=60)] = "",
-    shop: Annotated[int | None, Query(ge=1)] = None,
+    shop: Annotated[Id | None, Query()] = None,
     sort: str = "default",
     page: PageNo = 1,
 ) -> Response:
@@ -102,19 +103,21 @@ def search(
 # Channels a link to a product page may name (a live room's 小黄车, a short video); the
 # buy form carries them to checkout, which checks them against the room or video.
 LINK_CHANNELS = ("live", "video")
-MAX_ID = 2**31 - 1
 
 
 def _link_channel(kind: str, ref: str) -> dict[str, str] | None:
     """``?channel=live&channel_id=ROOM`` as hidden form fields, or None (the shelf).
     A malformed claim is dropped, not an error: the page still shows the product."""
-    if kind in LINK_CHANNELS and ref.isascii() and ref.isdigit() and 0 < int(ref) <= MAX_ID:
-        return {"channel": kind, "channel_id": str(int(ref))}
-    return None
+    if kind not in LINK_CHANNELS:
+        return None
+    try:
+        return {"channel": kind, "channel_id": str(form_int(ref, lo=1))}
+    except ValueError:
+        return None
 
 
 @router.get("/products/{product_id}")
-def product_alias(request: Request, product_id: int) -> Response:
+def product_alias(request: Request, product_id: Id) -> Response:
     """Older links (a live room's cards) used /products/ID: the product page, same query."""
     query = f"?{request.url.query}" if request.url.query else ""
     return RedirectResponse(f"/p/{product_id}{query}", status_code=307)
@@ -125,7 +128,7 @@ def product(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    product_id: int,
+    product_id: Id,
     channel: Annotated[str, Query()] = "",
     channel_id: Annotated[str, Query()] = "",
 ) -> Response:

@@ -18,23 +18,6 @@ def media_url(path: str | None) -> str:
     return f"/media/{path}" if path else "/static/placeholder.svg"
 
 
-class ApiErrorBody(BaseModel):
-    code: str = Field(examples=["not_found"])
-    message: str
-
-
-class ApiError(BaseModel):
-    """What every 4xx answer carries."""
-
-    error: ApiErrorBody
-
-
-ERRORS: dict[int | str, dict[str, object]] = {
-    404: {"model": ApiError, "description": "Unknown, not on sale, or its shop is closed"},
-    422: {"model": ApiError, "description": "A parameter is invalid"},
-}
-
-
 class ProductItem(BaseModel):
     id: int
     title: str

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from xiaodian.accounts import authcache
 from xiaodian.actor import Actor
 from xiaodian.content.live import events, flash, flash_engine
+from xiaodian.content.live.api import buy_address
 from xiaodian.errors import DomainError, InvalidInput, NotAuthenticated, TooLarge, _
 from xiaodian.web import i18n
 from xiaodian.web.deps import SESSION_COOKIE
@@ -42,8 +43,11 @@ VIEWER_COOKIE = "xd_viewer"  # the same as api.VIEWER_COOKIE
 
 log = logging.getLogger(__name__)
 
-EVENTS_PATH = re.compile(r"^/(?:api/v1/live/rooms|live)/([0-9]{1,9})/events$")
-BUY_PATH = re.compile(r"^/api/v1/live/rooms/([0-9]{1,9})/flash-sales/([0-9]{1,9})/buy$")
+# Ids of 1 to 9 digits, no leading zero: always in 1..MAX_ID. Any other spelling (0, 007, a
+# number too big for a column) goes through the app, whose route answers it (404 or 422).
+_ID = "([1-9][0-9]{0,8})"
+EVENTS_PATH = re.compile(rf"^/(?:api/v1/live/rooms|live)/{_ID}/events$")
+BUY_PATH = re.compile(rf"^/api/v1/live/rooms/{_ID}/flash-sales/{_ID}/buy$")
 MAX_BODY = 4096
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 
@@ -172,11 +176,7 @@ class BuyFastPath:
             body = None
         if not isinstance(body, dict):
             raise InvalidInput(_("The request body is not valid JSON."), code="invalid")
-        address_id = body.get("address_id")
-        if address_id is not None and (
-            not isinstance(address_id, int) or isinstance(address_id, bool)
-        ):
-            raise InvalidInput(_("Choose an address."), code="bad_address")
+        address_id = buy_address(body)
         if flash_engine.engine is None or events.runtime.database is not app.state.db:
             await events.ensure_started(app)
         assert flash_engine.engine is not None

@@ -22,11 +22,11 @@ from xiaodian.content.live import service as live_service
 from xiaodian.content.live.models import LiveRoom, RoomStatus
 from xiaodian.errors import DomainError, InvalidInput, NotFound, _
 from xiaodian.merchants import service as merchants_service
-from xiaodian.money import parse_yuan
 from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep, get_actor
 from xiaodian.web.errors import sign_in_redirect
 from xiaodian.web.templating import render
+from xiaodian.web.types import Id, form_fen, form_id, form_int
 
 router = routing.router(include_in_schema=False, lifespan=events.lifespan)
 
@@ -55,26 +55,27 @@ def _ids(value: str | list[str]) -> list[int]:
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit():
+            try:
+                out.append(form_id(part))
+            except ValueError:
                 raise InvalidInput(
                     _("Product numbers are digits, separated by commas."), code="bad_ids"
-                )
-            out.append(int(part))
+                ) from None
     return out
 
 
 def _yuan(value: str) -> int:
     try:
-        return parse_yuan((value or "").strip())
+        return form_fen((value or "").strip())
     except ValueError:
         raise InvalidInput(_("Enter a price in yuan, e.g. 9.90."), code="bad_price") from None
 
 
 def _int(value: str, code: str) -> int:
-    value = (value or "").strip()
-    if not value.lstrip("-").isdigit():
-        raise InvalidInput(_("Enter a whole number."), code=code)
-    return int(value)
+    try:
+        return form_int(value)
+    except ValueError:
+        raise InvalidInput(_("Enter a whole number."), code=code) from None
 
 
 async def _cover(upload: UploadFile | None) -> bytes | None:
@@ -93,7 +94,7 @@ def rooms_page(request: Request, db: DbDep, actor: CurrentActor) -> Response:
 
 
 @router.get("/live/{room_id}")
-def room_page(request: Request, db: DbDep, actor: CurrentActor, room_id: int) -> Response:
+def room_page(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
     room = live_service.get_room(db, room_id)
     snap = live_service.snapshot(db, room.id)
     ctx = {
@@ -112,12 +113,12 @@ def room_page(request: Request, db: DbDep, actor: CurrentActor, room_id: int) ->
 
 
 @router.get("/live/{room_id}/events", response_class=StreamingResponse)
-async def room_events(request: Request, room_id: int) -> StreamingResponse:
+async def room_events(request: Request, room_id: Id) -> StreamingResponse:
     return await live_api.event_stream(request, room_id)
 
 
 @router.post("/live/{room_id}/sales/{sale_id}/buy")
-async def buy_form(request: Request, room_id: int, sale_id: int) -> Response:
+async def buy_form(request: Request, room_id: Id, sale_id: Id) -> Response:
     """The no-script buy button: buy one, then go to the cashier."""
     actor = await get_actor(request)
     if not actor.is_authenticated:
@@ -125,13 +126,12 @@ async def buy_form(request: Request, room_id: int, sale_id: int) -> Response:
     form = await request.form()
     raw = str(form.get("quantity") or "1")
     try:
+        quantity: int | str = form_int(raw)
+    except ValueError:
+        quantity = raw  # refused by the sale as not a whole number
+    try:
         engine = await live_api.engine_for(request)
-        done = await engine.buy(
-            actor,
-            room_id=room_id,
-            sale_id=sale_id,
-            quantity=int(raw) if raw.isdigit() else raw,
-        )
+        done = await engine.buy(actor, room_id=room_id, sale_id=sale_id, quantity=quantity)
     except DomainError as exc:
         if exc.code == "address_required":
             return RedirectResponse(f"/addresses?next=/live/{room_id}", status_code=303)
@@ -203,7 +203,7 @@ async def studio_create(
 
 
 @router.get("/merchant/shops/{shop_id}/live")
-def shop_rooms(request: Request, db: DbDep, actor: CurrentActor, shop_id: int) -> Response:
+def shop_rooms(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
@@ -222,7 +222,7 @@ async def shop_create(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    shop_id: int,
+    shop_id: Id,
     cover: UploadFile | None = File(None),
 ) -> Response:
     if not actor.is_authenticated:
@@ -275,7 +275,7 @@ def _console(
 
 
 @router.get("/live/{room_id}/host")
-def host_console(request: Request, db: DbDep, actor: CurrentActor, room_id: int) -> Response:
+def host_console(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     return _console(request, db, actor, room_id)
@@ -306,7 +306,7 @@ async def _host_action(
 
 
 @router.post("/live/{room_id}/host/go-live")
-async def host_go_live(request: Request, db: DbDep, actor: CurrentActor, room_id: int) -> Response:
+async def host_go_live(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
     return await _host_action(
         request,
         db,
@@ -317,23 +317,26 @@ async def host_go_live(request: Request, db: DbDep, actor: CurrentActor, room_id
 
 
 @router.post("/live/{room_id}/host/end")
-async def host_end(request: Request, db: DbDep, actor: CurrentActor, room_id: int) -> Response:
+async def host_end(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
     return await _host_action(
         request, db, actor, room_id, lambda f: live_service.transition(db, actor, room_id, "end")
     )
 
 
 @router.post("/live/{room_id}/host/pin")
-async def host_pin(request: Request, db: DbDep, actor: CurrentActor, room_id: int) -> Response:
+async def host_pin(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
     def act(form: Any) -> None:
-        raw = str(form.get("product_id") or "")
-        live_service.pin_product(db, actor, room_id, int(raw) if raw.isdigit() else None)
+        try:
+            product_id: int | None = form_id(str(form.get("product_id") or ""))
+        except ValueError:
+            product_id = None  # "none pinned"
+        live_service.pin_product(db, actor, room_id, product_id)
 
     return await _host_action(request, db, actor, room_id, act)
 
 
 @router.post("/live/{room_id}/host/announce")
-async def host_announce(request: Request, db: DbDep, actor: CurrentActor, room_id: int) -> Response:
+async def host_announce(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
     return await _host_action(
         request,
         db,
@@ -348,7 +351,7 @@ async def host_edit(
     request: Request,
     db: DbDep,
     actor: CurrentActor,
-    room_id: int,
+    room_id: Id,
     cover: UploadFile | None = File(None),
 ) -> Response:
     data_cover = await _cover(cover)
@@ -370,9 +373,7 @@ async def host_edit(
 
 
 @router.post("/live/{room_id}/host/sales")
-async def host_open_sale(
-    request: Request, db: DbDep, actor: CurrentActor, room_id: int
-) -> Response:
+async def host_open_sale(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
     def act(form: Any) -> None:
         raw_sku = str(form.get("sku_id") or "")
         sku_id = _int(raw_sku, "bad_sku")
@@ -392,7 +393,7 @@ async def host_open_sale(
 
 @router.post("/live/{room_id}/host/sales/{sale_id}/start")
 async def host_start_sale(
-    request: Request, db: DbDep, actor: CurrentActor, room_id: int, sale_id: int
+    request: Request, db: DbDep, actor: CurrentActor, room_id: Id, sale_id: Id
 ) -> Response:
     return await _host_action(
         request, db, actor, room_id, lambda f: flash.start_sale(db, actor, room_id, sale_id)
@@ -401,7 +402,7 @@ async def host_start_sale(
 
 @router.post("/live/{room_id}/host/sales/{sale_id}/stop")
 async def host_stop_sale(
-    request: Request, db: DbDep, actor: CurrentActor, room_id: int, sale_id: int
+    request: Request, db: DbDep, actor: CurrentActor, room_id: Id, sale_id: Id
 ) -> Response:
     return await _host_action(
         request, db, actor, room_id, lambda f: flash.stop_sale(db, actor, room_id, sale_id)
@@ -412,7 +413,7 @@ async def host_stop_sale(
 
 
 @router.get("/live/{room_id}/report")
-def report_page(request: Request, db: DbDep, actor: CurrentActor, room_id: int) -> Response:
+def report_page(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     report = live_service.report(db, actor, room_id)

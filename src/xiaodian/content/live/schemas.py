@@ -7,14 +7,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from xiaodian.web.types import BodyId, Count, Fen
+
 
 class RoomIn(BaseModel):
     title: str = Field(max_length=200)
     scheduled_at: datetime
-    shop_id: int | None = None
+    shop_id: BodyId | None = None
     stream_url: str | None = Field(default=None, max_length=2000)
     replay_url: str | None = Field(default=None, max_length=2000)
-    product_ids: list[int] = Field(default_factory=list, max_length=200)
+    product_ids: list[BodyId] = Field(default_factory=list, max_length=200)
 
 
 class RoomOut(BaseModel):
@@ -37,7 +39,7 @@ class RoomOut(BaseModel):
 
 
 class PinIn(BaseModel):
-    product_id: int | None = None
+    product_id: BodyId | None = None
 
 
 class TextIn(BaseModel):
@@ -56,20 +58,20 @@ class CommentOut(BaseModel):
 
 
 class LikesIn(BaseModel):
-    count: int = Field(default=1, ge=1, le=1000)
+    count: Count = Field(default=1, ge=1, le=1000)
 
 
 class ClickIn(BaseModel):
-    product_id: int
+    product_id: BodyId
 
 
 class SaleIn(BaseModel):
-    product_id: int
-    sku_id: int
-    price_fen: int
-    quantity: int
-    per_buyer_limit: int = 1
-    duration_seconds: int = 300
+    product_id: BodyId
+    sku_id: BodyId
+    price_fen: Fen
+    quantity: Count
+    per_buyer_limit: Count = 1
+    duration_seconds: Count = 300
 
 
 class SaleOut(BaseModel):
