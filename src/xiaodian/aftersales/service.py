@@ -47,7 +47,7 @@ from xiaodian.catalog import service as catalog_service
 from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, _
 from xiaodian.orders import fulfilment
 from xiaodian.orders import service as orders_service
-from xiaodian.orders.models import Order, OrderLine, OrderStatus
+from xiaodian.orders.service import Order, OrderLine, OrderStatus
 from xiaodian.payments import lifecycle as payments_lifecycle
 from xiaodian.payments import service as payments_service
 

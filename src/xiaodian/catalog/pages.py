@@ -21,8 +21,8 @@ from xiaodian.actor import Actor
 from xiaodian.catalog import screening, service
 from xiaodian.catalog.models import Product, ProductStatus
 from xiaodian.categories import service as categories_service
-from xiaodian.errors import DomainError, InvalidInput, NotFound, _
-from xiaodian.merchants.models import Shop
+from xiaodian.errors import DomainError, InvalidInput, _
+from xiaodian.merchants import service as merchants_service
 from xiaodian.money import parse_yuan
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
@@ -114,17 +114,8 @@ def _sku_edits(form: FormData, gettext: Any) -> list[service.SkuEdit]:
 # --- shared context ---------------------------------------------------------------------
 
 
-def _shop(db: Session, actor: Actor, shop_id: int) -> Shop:
-    """The shop being managed (for the console layout); NotFound for strangers."""
-    actor.require_shop(shop_id)
-    shop = db.get(Shop, shop_id)
-    if shop is None:
-        raise NotFound(_("Shop not found."))
-    return shop
-
-
 def _edit_context(db: Session, actor: Actor, shop_id: int, product_id: int) -> dict[str, Any]:
-    shop = _shop(db, actor, shop_id)
+    shop = merchants_service.console_shop(db, actor, shop_id)
     product = service.shop_product(db, actor, shop_id, product_id)
     return {
         "shop": shop,
@@ -148,7 +139,7 @@ def _spec_rows(product: Product) -> list[tuple[str, str]]:
 def _list_context(
     db: Session, actor: Actor, shop_id: int, status: str, q: str, page: int
 ) -> dict[str, Any]:
-    shop = _shop(db, actor, shop_id)
+    shop = merchants_service.console_shop(db, actor, shop_id)
     chosen = ProductStatus(status) if status in STATUS_FILTERS else None
     result = service.list_shop_products(db, actor, shop_id, status=chosen, q=q, page=page)
     return {
@@ -248,7 +239,7 @@ async def product_bulk(request: Request, shop_id: int, db: DbDep, actor: SignedI
 
 @router.get(BASE + "/new")
 def product_new(request: Request, shop_id: int, db: DbDep, actor: SignedIn) -> Response:
-    shop = _shop(db, actor, shop_id)
+    shop = merchants_service.console_shop(db, actor, shop_id)
     return render(
         request,
         "catalog/product_new.html",
@@ -291,7 +282,7 @@ async def product_create(request: Request, shop_id: int, db: DbDep, actor: Signe
             )
         )
     except DomainError as exc:
-        shop = await run_in_threadpool(_shop, db, actor, shop_id)
+        shop = await run_in_threadpool(merchants_service.console_shop, db, actor, shop_id)
         tree = await run_in_threadpool(categories_service.category_tree, db)
         return render(
             request,

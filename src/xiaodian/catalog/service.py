@@ -32,15 +32,15 @@ from sqlalchemy.orm import Session
 from xiaodian import clock, media
 from xiaodian.actor import Actor
 from xiaodian.catalog import screening
+from xiaodian.catalog.models import Product as Product  # re-exported: other domains use this
 from xiaodian.catalog.models import (
-    Product,
     ProductEvent,
     ProductImage,
     ProductSpec,
-    ProductStatus,
     Sku,
     StockMovement,
 )
+from xiaodian.catalog.models import ProductStatus as ProductStatus  # re-exported, as Product
 from xiaodian.categories import service as categories_service
 from xiaodian.categories.service import Category
 from xiaodian.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound, _

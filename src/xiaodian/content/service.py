@@ -41,7 +41,7 @@ from xiaodian import clock, media
 from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
 from xiaodian.catalog import service as catalog_service
-from xiaodian.catalog.models import Product, ProductStatus
+from xiaodian.catalog.service import Product, ProductStatus
 from xiaodian.content import video_files
 from xiaodian.content.models import (
     Video,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.models import User
+from xiaodian.accounts.service import User
 from xiaodian.actor import Actor
 from xiaodian.categories import service as categories_service
 from xiaodian.categories.service import Category

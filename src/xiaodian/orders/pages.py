@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.actor import Actor
 from xiaodian.errors import DomainError, InvalidInput, NotFound, TooLarge, _
-from xiaodian.merchants.models import Shop
+from xiaodian.merchants import service as merchants_service
 from xiaodian.orders import addresses, cart, fulfilment, service, states
 from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.api import csv_response, pay_url
@@ -531,14 +531,6 @@ def order_confirm(request: Request, order_no: OrderNo, db: DbDep, actor: Current
 # --------------------------------------------------------------------------- merchant
 
 
-def _shop(db: DbDep, actor: Actor, shop_id: int) -> Shop:
-    actor.require_shop(shop_id)
-    shop = db.get(Shop, shop_id)
-    if shop is None:
-        raise NotFound(_("Shop not found."))
-    return shop
-
-
 def _merchant_list(
     request: Request,
     db: DbDep,
@@ -551,7 +543,7 @@ def _merchant_list(
     error: str | None = None,
     code: int = 200,
 ) -> Response:
-    shop = _shop(db, actor, shop_id)
+    shop = merchants_service.console_shop(db, actor, shop_id)
     result = fulfilment.list_shop_orders(db, actor, shop_id, status=status, page=page)
     return render(
         request,
@@ -652,7 +644,7 @@ def _merchant_order_page(
     code: int = 200,
     values: dict[str, str] | None = None,
 ) -> Response:
-    shop = _shop(db, actor, shop_id)
+    shop = merchants_service.console_shop(db, actor, shop_id)
     order = fulfilment.shop_order(db, actor, shop_id, order_no)
     return render(
         request,
