@@ -10,7 +10,7 @@ import pytest
 from tests.factories import make_product, make_shop
 from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
-from xiaodian.catalog import service as catalog_service
+from xiaodian.catalog import review as catalog_review
 from xiaodian.catalog.models import ProductStatus
 from xiaodian.content import service as content_service
 from xiaodian.content import video_files
@@ -73,7 +73,7 @@ def test_cards_count_what_waits(
 def test_dashboard_is_for_operators_only(db: Any, make_user: Any, login_client: Any) -> None:
     buyer = login_client(make_user())
     assert buyer.get("/ops").status_code == 403
-    for call in (catalog_service.count_review_queue,):
+    for call in (catalog_review.count_review_queue,):
         with pytest.raises(NotAuthenticated):
             call(db, Actor())
         with pytest.raises(PermissionDenied):

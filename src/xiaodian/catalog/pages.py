@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from xiaodian import media, settings
 from xiaodian.actor import Actor
-from xiaodian.catalog import screening, service
+from xiaodian.catalog import images, products, review, screening, service, states, stock
 from xiaodian.catalog.models import Product, ProductStatus
 from xiaodian.categories import service as categories_service
 from xiaodian.errors import DomainError, InvalidInput, _
@@ -72,20 +72,20 @@ def _int(form: FormData, name: str, *, default: int | None, label: str) -> int |
         ) from None
 
 
-def _specs(form: FormData) -> list[service.SpecAxis]:
+def _specs(form: FormData) -> list[products.SpecAxis]:
     axes = []
     for i in range(SPEC_ROWS):
         name = _text(form, f"spec_name_{i}")
         raw = _text(form, f"spec_values_{i}")
         values = [v for v in raw.replace("，", ",").replace("、", ",").split(",")]
-        axes.append(service.SpecAxis(name=name, values=values))
+        axes.append(products.SpecAxis(name=name, values=values))
     return axes
 
 
-def _sku_edits(form: FormData, gettext: Any) -> list[service.SkuEdit]:
+def _sku_edits(form: FormData, gettext: Any) -> list[products.SkuEdit]:
     edits = []
     count = _int(form, "sku_count", default=0, label="sku_count") or 0
-    for i in range(min(count, service.MAX_SKUS * 2)):
+    for i in range(min(count, products.MAX_SKUS * 2)):
         key = _text(form, f"sku_key_{i}", default="\0")
         if key == "\0":
             continue
@@ -93,7 +93,7 @@ def _sku_edits(form: FormData, gettext: Any) -> list[service.SkuEdit]:
         price = _yuan(form, f"price_{i}", required=True, label=f"{label} {gettext('Price')}")
         assert price is not None
         edits.append(
-            service.SkuEdit(
+            products.SkuEdit(
                 spec_key=key,
                 price_fen=price,
                 list_price_fen=_yuan(
@@ -122,12 +122,12 @@ def _edit_context(db: Session, actor: Actor, shop_id: int, product_id: int) -> d
         "section": "products",
         "product": product,
         "tree": categories_service.category_tree(db),
-        "actions": service.allowed_actions(product.status),
+        "actions": states.allowed_actions(product.status),
         "spec_rows": _spec_rows(product),
-        "valid_keys": service.current_spec_keys(product),
-        "stock_log": service.stock_log(db, actor, shop_id, product_id, limit=50),
+        "valid_keys": products.current_spec_keys(product),
+        "stock_log": stock.stock_log(db, actor, shop_id, product_id, limit=50),
         "events": service.product_events(db, product_id),
-        "max_images": service.MAX_IMAGES,
+        "max_images": images.MAX_IMAGES,
     }
 
 
@@ -201,13 +201,13 @@ async def product_bulk(request: Request, shop_id: int, db: DbDep, actor: SignedI
             ids.append(int(raw))
     action = _text(form, "action")
     status_code = 200
-    bulk: service.BulkResult | None = None
+    bulk: states.BulkResult | None = None
     error = None
     try:
         if action not in ("put_on_shelf", "take_off_shelf"):
             raise InvalidInput(_("Unknown action."), code="unknown_action")
         bulk = await run_in_threadpool(
-            service.bulk_set_shelf, db, actor, shop_id, ids, on_shelf=action == "put_on_shelf"
+            states.bulk_set_shelf, db, actor, shop_id, ids, on_shelf=action == "put_on_shelf"
         )
     except DomainError as exc:
         error = exc.render(request.state.gettext)
@@ -261,7 +261,7 @@ async def product_create(request: Request, shop_id: int, db: DbDep, actor: Signe
         price = _yuan(form, "price", required=True, label=gettext("Price"))
         assert price is not None
         product = await run_in_threadpool(
-            lambda: service.create_product(
+            lambda: products.create_product(
                 db,
                 actor,
                 shop_id,
@@ -333,7 +333,7 @@ async def product_update(
             ),
             "return_days": _int(form, "return_days", default=7, label=gettext("Return days")),
         }
-        await run_in_threadpool(service.update_product, db, actor, shop_id, product_id, changes)
+        await run_in_threadpool(products.update_product, db, actor, shop_id, product_id, changes)
     except DomainError as exc:
         return await _edit_error(request, db, actor, shop_id, product_id, exc)
     return RedirectResponse(_edit_url(shop_id, product_id) + "?done=saved", status_code=303)
@@ -349,7 +349,7 @@ async def product_specs(
             form, "default_price", required=False, label=request.state.gettext("Price")
         )
         await run_in_threadpool(
-            lambda: service.set_specs(
+            lambda: products.set_specs(
                 db, actor, shop_id, product_id, _specs(form), default_price_fen=default_price
             )
         )
@@ -365,7 +365,7 @@ async def product_skus(
     form = await request.form()
     try:
         edits = _sku_edits(form, request.state.gettext)
-        await run_in_threadpool(service.update_skus, db, actor, shop_id, product_id, edits)
+        await run_in_threadpool(products.update_skus, db, actor, shop_id, product_id, edits)
     except DomainError as exc:
         return await _edit_error(request, db, actor, shop_id, product_id, exc)
     return RedirectResponse(_edit_url(shop_id, product_id) + "?done=skus#skus", status_code=303)
@@ -384,7 +384,7 @@ async def product_images(
             if isinstance(f, StarletteUploadFile) and f.filename
         ]
         datas = [await media.read_upload(f, limit=limit) for f in uploads]
-        await run_in_threadpool(service.add_images, db, actor, shop_id, product_id, datas)
+        await run_in_threadpool(images.add_images, db, actor, shop_id, product_id, datas)
     except DomainError as exc:
         return await _edit_error(request, db, actor, shop_id, product_id, exc)
     finally:
@@ -397,7 +397,7 @@ async def product_image_delete(
     request: Request, shop_id: int, product_id: int, image_id: int, db: DbDep, actor: SignedIn
 ) -> Response:
     try:
-        await run_in_threadpool(service.delete_image, db, actor, shop_id, product_id, image_id)
+        await run_in_threadpool(images.delete_image, db, actor, shop_id, product_id, image_id)
     except DomainError as exc:
         return await _edit_error(request, db, actor, shop_id, product_id, exc)
     return RedirectResponse(_edit_url(shop_id, product_id) + "?done=images#images", status_code=303)
@@ -420,7 +420,7 @@ async def product_image_move(
         ids.pop(pos)
         target = {"up": pos - 1, "down": pos + 1, "first": 0}.get(direction, pos)
         ids.insert(max(0, min(target, len(ids))), image_id)
-        service.reorder_images(db, actor, shop_id, product_id, ids)
+        images.reorder_images(db, actor, shop_id, product_id, ids)
 
     try:
         await run_in_threadpool(move)
@@ -436,7 +436,7 @@ async def product_status(
     form = await request.form()
     action = _text(form, "action")
     try:
-        await run_in_threadpool(service.change_status, db, actor, shop_id, product_id, action)
+        await run_in_threadpool(states.change_status, db, actor, shop_id, product_id, action)
     except DomainError as exc:
         return await _edit_error(request, db, actor, shop_id, product_id, exc)
     return RedirectResponse(_edit_url(shop_id, product_id) + f"?done={action}", status_code=303)
@@ -452,7 +452,7 @@ async def product_stock(
         sku_id = _int(form, "sku_id", default=0, label="SKU") or 0
         delta = _int(form, "delta", default=0, label=gettext("Change")) or 0
         await run_in_threadpool(
-            lambda: service.adjust_stock(
+            lambda: stock.adjust_stock(
                 db,
                 actor,
                 sku_id,
@@ -483,13 +483,13 @@ def review_queue(
     request: Request, db: DbDep, actor: SignedIn, status: str = "under_review"
 ) -> Response:
     chosen = ProductStatus(status) if status in STATUS_FILTERS else ProductStatus.UNDER_REVIEW
-    products = service.review_queue(db, actor, status=chosen)
+    queue = review.review_queue(db, actor, status=chosen)
     return render(
         request,
         "catalog/review_queue.html",
         {
             "section": "review",
-            "products": products,
+            "products": queue,
             "status": chosen.value,
             "statuses": STATUS_FILTERS,
             "done": request.query_params.get("done", ""),
@@ -498,7 +498,7 @@ def review_queue(
 
 
 def _review_context(db: Session, actor: Actor, product_id: int) -> dict[str, Any]:
-    product = service.review_product(db, actor, product_id)
+    product = review.review_product(db, actor, product_id)
     category = categories_service.get(db, product.category_id)
     return {
         "section": "review",
@@ -521,7 +521,7 @@ async def review_approve(request: Request, product_id: int, db: DbDep, actor: Si
     form = await request.form()
     try:
         await run_in_threadpool(
-            lambda: service.approve(db, actor, product_id, note=_text(form, "note"))
+            lambda: review.approve(db, actor, product_id, note=_text(form, "note"))
         )
     except DomainError as exc:
         return await _review_error(request, db, actor, product_id, exc)
@@ -532,7 +532,7 @@ async def review_approve(request: Request, product_id: int, db: DbDep, actor: Si
 async def review_reject(request: Request, product_id: int, db: DbDep, actor: SignedIn) -> Response:
     form = await request.form()
     try:
-        await run_in_threadpool(service.reject, db, actor, product_id, _text(form, "reason"))
+        await run_in_threadpool(review.reject, db, actor, product_id, _text(form, "reason"))
     except DomainError as exc:
         return await _review_error(request, db, actor, product_id, exc)
     return RedirectResponse("/ops/products/review?done=rejected", status_code=303)
