@@ -18,7 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from xiaodian import clock, media, settings
 from xiaodian.actor import Actor
-from xiaodian.aftersales import service, states
+from xiaodian.aftersales import arbitration, cases, returns, service, states
 from xiaodian.aftersales.models import AftersaleCase
 from xiaodian.errors import DomainError, InvalidInput, _
 from xiaodian.merchants import service as merchants_service
@@ -81,8 +81,8 @@ def _hours_left(case: AftersaleCase) -> str | None:
 
 
 def _form_context(db: Session, actor: Actor, order_no: str, line_id: int | None) -> dict[str, Any]:
-    options = service.case_options(db, actor, order_no=order_no, line_id=line_id)
-    return {"options": options, "max_photos": service.MAX_PHOTOS, **_labels()}
+    options = cases.case_options(db, actor, order_no=order_no, line_id=line_id)
+    return {"options": options, "max_photos": cases.MAX_PHOTOS, **_labels()}
 
 
 @router.get("/orders/{order_no}/aftersales/new")
@@ -109,14 +109,14 @@ async def _new_case(
     try:
         line_id = _int(_text(form, "line"), field_code="bad_line")
         uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
-        if len(uploads) > service.MAX_PHOTOS:
+        if len(uploads) > cases.MAX_PHOTOS:
             raise InvalidInput(
-                _("At most %(n)s photos."), code="too_many_photos", n=service.MAX_PHOTOS
+                _("At most %(n)s photos."), code="too_many_photos", n=cases.MAX_PHOTOS
             )
         limit = settings.current().max_image_bytes
         photos = [await media.read_upload(cast(Any, f), limit=limit) for f in uploads]
         case = await run_in_threadpool(
-            service.open_case,
+            cases.open_case,
             db,
             actor,
             order_no=order_no,
@@ -150,7 +150,7 @@ def my_cases(request: Request, db: DbDep, actor: SignedIn, page: int = 1) -> Res
 def _buyer_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]:
     case = service.get_my_case(db, actor, case_id)
     escalate_until = (
-        case.rejected_at + timedelta(days=service.ESCALATION_DAYS) if case.rejected_at else None
+        case.rejected_at + timedelta(days=arbitration.ESCALATION_DAYS) if case.rejected_at else None
     )
     actions = states.allowed(case.status, case.kind, "buyer")
     if "escalate" in actions and escalate_until is not None and clock.now() > escalate_until:
@@ -187,7 +187,7 @@ def _buyer_action(request: Request, db: Session, actor: Actor, case_id: int, cal
 
 @router.post("/aftersales/{case_id}/withdraw")
 def withdraw(request: Request, case_id: int, db: DbDep, actor: SignedIn) -> Response:
-    return _buyer_action(request, db, actor, case_id, lambda: service.withdraw(db, actor, case_id))
+    return _buyer_action(request, db, actor, case_id, lambda: cases.withdraw(db, actor, case_id))
 
 
 @router.post("/aftersales/{case_id}/ship-back")
@@ -204,7 +204,7 @@ def ship_back(
         db,
         actor,
         case_id,
-        lambda: service.ship_back(db, actor, case_id, carrier=carrier, tracking_no=tracking_no),
+        lambda: returns.ship_back(db, actor, case_id, carrier=carrier, tracking_no=tracking_no),
     )
 
 
@@ -217,7 +217,7 @@ def escalate(
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     return _buyer_action(
-        request, db, actor, case_id, lambda: service.escalate(db, actor, case_id, note=note)
+        request, db, actor, case_id, lambda: arbitration.escalate(db, actor, case_id, note=note)
     )
 
 
@@ -228,7 +228,7 @@ def confirm_exchange(request: Request, case_id: int, db: DbDep, actor: SignedIn)
         db,
         actor,
         case_id,
-        lambda: service.confirm_exchange_received(db, actor, case_id),
+        lambda: returns.confirm_exchange_received(db, actor, case_id),
     )
 
 
@@ -317,7 +317,7 @@ def approve(
         actor,
         shop_id,
         case_id,
-        lambda: service.approve(db, actor, shop_id, case_id, amount_fen=_yuan(amount), note=note),
+        lambda: cases.approve(db, actor, shop_id, case_id, amount_fen=_yuan(amount), note=note),
     )
 
 
@@ -336,7 +336,7 @@ def reject(
         actor,
         shop_id,
         case_id,
-        lambda: service.reject(db, actor, shop_id, case_id, reason=reason),
+        lambda: cases.reject(db, actor, shop_id, case_id, reason=reason),
     )
 
 
@@ -355,7 +355,7 @@ def confirm_return(
         actor,
         shop_id,
         case_id,
-        lambda: service.confirm_return(db, actor, shop_id, case_id, restock=restock == "on"),
+        lambda: returns.confirm_return(db, actor, shop_id, case_id, restock=restock == "on"),
     )
 
 
@@ -375,7 +375,7 @@ def reship(
         actor,
         shop_id,
         case_id,
-        lambda: service.reship(
+        lambda: returns.reship(
             db, actor, shop_id, case_id, carrier=carrier, tracking_no=tracking_no
         ),
     )
@@ -386,7 +386,7 @@ def reship(
 
 @router.get("/ops/arbitration")
 def arbitration_queue(request: Request, db: DbDep, actor: SignedIn, page: int = 1) -> Response:
-    result = service.arbitration_queue(db, actor, page=page)
+    result = arbitration.arbitration_queue(db, actor, page=page)
     shops = merchants_service.shops_by_ids(db, {c.shop_id for c in result.cases})
     return render(
         request,
@@ -396,7 +396,7 @@ def arbitration_queue(request: Request, db: DbDep, actor: SignedIn, page: int = 
 
 
 def _operator_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]:
-    case = service.get_case_for_operator(db, actor, case_id)
+    case = arbitration.get_case_for_operator(db, actor, case_id)
     return {
         "section": "arbitration",
         "case": case,
@@ -427,7 +427,7 @@ def decide(
     amount: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     try:
-        service.arbitrate(
+        arbitration.arbitrate(
             db, actor, case_id, decision=decision, note=note, amount_fen=_yuan(amount)
         )
     except DomainError as exc:
