@@ -65,3 +65,16 @@ def test_a_domains_row_may_carry_more_than_the_move() -> None:
     table = {"lock": Guarded(frozenset({Door.SHUT}), Door.LOCKED, frozenset({"janitor"}))}
     step = transitions.check(table, "lock", Door.SHUT, "no")
     assert step.roles == {"janitor"}
+
+
+def test_the_message_may_name_the_action_and_the_state() -> None:
+    with pytest.raises(IllegalTransition) as caught:
+        transitions.check(
+            TABLE,
+            "lock",
+            Door.OPEN,
+            "Cannot %(action)s: %(current)s.",
+            action="lock",
+            current="open",
+        )
+    assert caught.value.render() == "Cannot lock: open."

@@ -37,6 +37,7 @@ def check(
     action: str,
     current: object,
     message: str,
+    /,
     *,
     code: str = IllegalTransition.code,
     allowed: bool = True,
@@ -46,7 +47,8 @@ def check(
     domain's own condition (``allowed``: a role, a kind of case) holds; otherwise raises
     ``IllegalTransition`` with ``message`` (a msgid, filled with ``params``) and ``code``.
 
-    An action missing from the table is a programming error: KeyError.
+    The first four are positional, so a message may name ``action`` or ``current`` among
+    its ``params``. An action missing from the table is a programming error: KeyError.
     """
     row = table[action]
     if not allowed or current not in row.sources:
