@@ -12,8 +12,8 @@ from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
 from xiaodian.catalog import review as catalog_review
 from xiaodian.catalog.models import ProductStatus
-from xiaodian.content import service as content_service
 from xiaodian.content import video_files
+from xiaodian.content import videos as content_videos
 from xiaodian.errors import NotAuthenticated, PermissionDenied
 
 CLIP = Path(__file__).resolve().parents[2] / "src" / "xiaodian" / "seed" / "assets" / "sample1.mp4"
@@ -34,7 +34,7 @@ def _card(html: str, name: str) -> int:
 def _post_video(db: Any, user: Any, caption: str) -> None:
     actor = accounts_service.actor_for_user(db, accounts_service.get(db, user.id))
     staged = video_files.stage_bytes(CLIP.read_bytes())
-    content_service.create_video(db, actor, video=staged, caption=caption)
+    content_videos.create_video(db, actor, video=staged, caption=caption)
 
 
 def test_cards_count_what_waits(

@@ -14,10 +14,7 @@ from sqlalchemy.orm import Session
 from xiaodian import clock
 from xiaodian.actor import Actor
 from xiaodian.aftersales import cases, service, states
-from xiaodian.aftersales.models import (
-    AftersaleCase,
-    CaseStatus,
-)
+from xiaodian.aftersales.models import AftersaleCase, CaseStatus
 from xiaodian.errors import Conflict, InvalidInput, _
 from xiaodian.orders import service as orders_service
 

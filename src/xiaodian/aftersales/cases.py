@@ -19,12 +19,7 @@ from xiaodian import clock, media
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
 from xiaodian.aftersales import refunds, service, states
-from xiaodian.aftersales.models import (
-    AftersaleCase,
-    CaseKind,
-    CaseReason,
-    CaseStatus,
-)
+from xiaodian.aftersales.models import AftersaleCase, CaseKind, CaseReason, CaseStatus
 from xiaodian.catalog import service as catalog_service
 from xiaodian.errors import Conflict, DomainError, InvalidInput, _
 from xiaodian.money import format_fen
@@ -32,7 +27,6 @@ from xiaodian.orders import service as orders_service
 from xiaodian.orders.service import Order, OrderLine, OrderStatus
 
 log = logging.getLogger(__name__)
-
 S = CaseStatus
 K = CaseKind
 

@@ -12,10 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xiaodian.aftersales import service, states
-from xiaodian.aftersales.models import (
-    AftersaleCase,
-    CaseStatus,
-)
+from xiaodian.aftersales.models import AftersaleCase, CaseStatus
 from xiaodian.errors import Conflict, _
 from xiaodian.money import format_fen
 from xiaodian.orders import service as orders_service

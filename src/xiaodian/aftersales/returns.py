@@ -14,17 +14,14 @@ from xiaodian import clock
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
 from xiaodian.aftersales import refunds, service, states
-from xiaodian.aftersales.models import (
-    AftersaleCase,
-    CaseKind,
-    CaseStatus,
-)
+from xiaodian.aftersales.models import AftersaleCase, CaseKind, CaseStatus
 from xiaodian.catalog import inventory
 from xiaodian.errors import Conflict, _
 from xiaodian.orders import fulfilment
 from xiaodian.orders import service as orders_service
 
 S = CaseStatus
+
 K = CaseKind
 
 

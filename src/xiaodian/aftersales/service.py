@@ -36,16 +36,13 @@ from sqlalchemy.orm import Session
 from xiaodian import clock
 from xiaodian.actor import Actor
 from xiaodian.aftersales import states
-from xiaodian.aftersales.models import (
-    AftersaleCase,
-    AftersaleEvent,
-    CaseStatus,
-)
+from xiaodian.aftersales.models import AftersaleCase, AftersaleEvent, CaseStatus
 from xiaodian.errors import InvalidInput, NotFound, _
 from xiaodian.orders import service as orders_service
 from xiaodian.orders.service import Order, OrderLine
 
 S = CaseStatus
+
 MAX_DESCRIPTION = 500
 PAGE_SIZE = 20
 JOB_BATCH = 200

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from xiaodian import settings
 from xiaodian.actor import Actor
-from xiaodian.content import moderation, service, video_files
+from xiaodian.content import feed, metrics, moderation, video_files, videos
 from xiaodian.content.schemas import (
     ERRORS,
     EventIn,
@@ -36,7 +36,7 @@ VIEWER_COOKIE = "xd_vid"
 VIEWER_ID = re.compile(r"^[0-9a-f]{32}$")
 
 CursorQ = Annotated[str | None, Query(max_length=40, description="next_cursor of the last page")]
-LimitQ = Annotated[int, Query(ge=1, le=service.FEED_MAX)]
+LimitQ = Annotated[int, Query(ge=1, le=feed.FEED_MAX)]
 
 
 def viewer_key(request: Request, actor: Actor) -> str:
@@ -57,15 +57,13 @@ def list_videos(
     db: DbDep,
     actor: CurrentActor,
     cursor: CursorQ = None,
-    limit: LimitQ = service.FEED_DEFAULT,
+    limit: LimitQ = feed.FEED_DEFAULT,
     tag: Annotated[str | None, Query(max_length=40, description="a topic, without #")] = None,
     author: Annotated[int | None, Query(ge=1, description="a creator's own videos")] = None,
     shop: Annotated[int | None, Query(ge=1, description="a shop's videos")] = None,
 ) -> VideoPage:
     """The feed: published videos, newest first with a small boost for engagement."""
-    page = service.feed(
-        db, actor, cursor=cursor, limit=limit, tag=tag, author_id=author, shop_id=shop
-    )
+    page = feed.feed(db, actor, cursor=cursor, limit=limit, tag=tag, author_id=author, shop_id=shop)
     return VideoPage.of(page)
 
 
@@ -90,11 +88,11 @@ def create_video(
     staged = video_files.stage_stream(file.file)
     try:
         cover_bytes = read_cover(cover)
-        ids = service.parse_product_refs(product_ids)
+        ids = videos.parse_product_refs(product_ids)
     except BaseException:
         staged.discard()
         raise
-    video = service.create_video(
+    video = videos.create_video(
         db,
         actor,
         video=staged,
@@ -104,7 +102,7 @@ def create_video(
         shop_id=shop_id,
         cover=cover_bytes,
     )
-    return VideoOut.of(service.get_video(db, actor, video.id))
+    return VideoOut.of(feed.get_video(db, actor, video.id))
 
 
 def read_cover(cover: UploadFile | None) -> bytes | None:
@@ -123,13 +121,13 @@ def read_cover(cover: UploadFile | None) -> bytes | None:
 @router.get("/videos/{video_id}", responses={404: ERRORS[404]})
 def get_video(db: DbDep, actor: CurrentActor, video_id: int) -> VideoOut:
     """A published video (its author also sees it hidden or removed)."""
-    return VideoOut.of(service.get_video(db, actor, video_id))
+    return VideoOut.of(feed.get_video(db, actor, video_id))
 
 
 @router.patch("/videos/{video_id}", responses={k: ERRORS[k] for k in (401, 404, 409, 422)})
 def update_video(db: DbDep, actor: SignedIn, video_id: int, body: VideoPatch) -> VideoOut:
     """Change the caption, topics, products or hide/show your own video."""
-    service.update_video(
+    videos.update_video(
         db,
         actor,
         video_id,
@@ -138,7 +136,7 @@ def update_video(db: DbDep, actor: SignedIn, video_id: int, body: VideoPatch) ->
         product_ids=body.product_ids,
         hidden=body.hidden,
     )
-    return VideoOut.of(service.get_video(db, actor, video_id))
+    return VideoOut.of(feed.get_video(db, actor, video_id))
 
 
 @router.delete(
@@ -148,21 +146,21 @@ def update_video(db: DbDep, actor: SignedIn, video_id: int, body: VideoPatch) ->
 )
 def delete_video(db: DbDep, actor: SignedIn, video_id: int) -> Response:
     """Delete your own video with its file."""
-    service.delete_video(db, actor, video_id)
+    videos.delete_video(db, actor, video_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/videos/{video_id}/like", responses={k: ERRORS[k] for k in (401, 404)})
 def like(db: DbDep, actor: SignedIn, video_id: int) -> LikeOut:
     """Like a video (once per person; liking again changes nothing)."""
-    liked, count = service.set_like(db, actor, video_id, liked=True)
+    liked, count = metrics.set_like(db, actor, video_id, liked=True)
     return LikeOut(liked=liked, like_count=count)
 
 
 @router.delete("/videos/{video_id}/like", responses={k: ERRORS[k] for k in (401, 404)})
 def unlike(db: DbDep, actor: SignedIn, video_id: int) -> LikeOut:
     """Take your like back."""
-    liked, count = service.set_like(db, actor, video_id, liked=False)
+    liked, count = metrics.set_like(db, actor, video_id, liked=False)
     return LikeOut(liked=liked, like_count=count)
 
 
@@ -174,7 +172,7 @@ def record_event(
 
     Repeats of the same viewer inside the window are not counted (views: 30 minutes).
     """
-    counted = service.record_event(
+    counted = metrics.record_event(
         db,
         video_id=video_id,
         kind=body.type,
@@ -187,7 +185,7 @@ def record_event(
 @router.get("/videos/{video_id}/stats", responses={k: ERRORS[k] for k in (401, 404)})
 def video_stats(db: DbDep, actor: SignedIn, video_id: int) -> StatsOut:
     """Views, likes, and per product impressions and clicks, for the video's author."""
-    return StatsOut.of(service.video_stats(db, actor, video_id))
+    return StatsOut.of(metrics.video_stats(db, actor, video_id))
 
 
 @router.get("/me/videos", responses={401: ERRORS[401]})
@@ -197,15 +195,15 @@ def my_videos(
     shop: Annotated[int | None, Query(ge=1, description="your shop's videos")] = None,
 ) -> list[StudioVideoOut]:
     """Your videos in every status with their counters (or your shop's)."""
-    return [StudioVideoOut.of(v) for v in service.studio_videos(db, actor, shop_id=shop)]
+    return [StudioVideoOut.of(v) for v in feed.studio_videos(db, actor, shop_id=shop)]
 
 
 @router.get("/products/{product_id}/videos")
 def product_videos(
-    db: DbDep, product_id: int, limit: Annotated[int, Query(ge=1, le=service.FEED_MAX)] = 6
+    db: DbDep, product_id: int, limit: Annotated[int, Query(ge=1, le=feed.FEED_MAX)] = 6
 ) -> list[VideoOut]:
     """Published videos that feature a product (for its product page)."""
-    return [VideoOut.of(v) for v in service.videos_for_product(db, product_id, limit=limit)]
+    return [VideoOut.of(v) for v in feed.videos_for_product(db, product_id, limit=limit)]
 
 
 @router.post(
@@ -213,7 +211,7 @@ def product_videos(
 )
 def remove_video(db: DbDep, actor: SignedIn, video_id: int, body: RemoveIn) -> StudioVideoOut:
     """Operators: take a video down with a reason; it leaves every feed."""
-    return StudioVideoOut.of(service.remove_video(db, actor, video_id, reason=body.reason))
+    return StudioVideoOut.of(videos.remove_video(db, actor, video_id, reason=body.reason))
 
 
 @router.get("/ops/videos", responses={k: ERRORS[k] for k in (401, 403, 422)})
