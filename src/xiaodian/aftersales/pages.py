@@ -22,7 +22,7 @@ from xiaodian.aftersales import arbitration, cases, returns, service, states
 from xiaodian.aftersales.models import AftersaleCase
 from xiaodian.errors import DomainError, InvalidInput, _
 from xiaodian.merchants import service as merchants_service
-from xiaodian.money import parse_yuan
+from xiaodian.money import yuan_field
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 from xiaodian.web.templating import render
@@ -45,18 +45,6 @@ def _labels() -> dict[str, Any]:
 def _text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
-
-
-def _yuan(raw: str) -> int | None:
-    raw = raw.strip().lstrip("¥").replace(",", "")
-    if not raw:
-        return None
-    try:
-        return parse_yuan(raw)
-    except ValueError:
-        raise InvalidInput(
-            _("The amount must be in yuan, like 12.30."), code="amount_invalid"
-        ) from None
 
 
 def _int(raw: str, *, field_code: str) -> int | None:
@@ -125,7 +113,7 @@ async def _new_case(
             reason=_text(form, "reason"),
             description=_text(form, "description"),
             quantity=_int(_text(form, "quantity"), field_code="bad_quantity"),
-            amount_fen=_yuan(_text(form, "amount")),
+            amount_fen=yuan_field(_text(form, "amount")),
             photos=photos,
         )
     except DomainError as exc:
@@ -317,7 +305,9 @@ def approve(
         actor,
         shop_id,
         case_id,
-        lambda: cases.approve(db, actor, shop_id, case_id, amount_fen=_yuan(amount), note=note),
+        lambda: cases.approve(
+            db, actor, shop_id, case_id, amount_fen=yuan_field(amount), note=note
+        ),
     )
 
 
@@ -428,7 +418,7 @@ def decide(
 ) -> Response:
     try:
         arbitration.arbitrate(
-            db, actor, case_id, decision=decision, note=note, amount_fen=_yuan(amount)
+            db, actor, case_id, decision=decision, note=note, amount_fen=yuan_field(amount)
         )
     except DomainError as exc:
         db.rollback()

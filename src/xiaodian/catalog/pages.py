@@ -23,7 +23,7 @@ from xiaodian.catalog.models import Product, ProductStatus
 from xiaodian.categories import service as categories_service
 from xiaodian.errors import DomainError, InvalidInput, _
 from xiaodian.merchants import service as merchants_service
-from xiaodian.money import parse_yuan
+from xiaodian.money import yuan_field
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 from xiaodian.web.templating import render
@@ -42,22 +42,6 @@ SPEC_ROWS = 3
 def _text(form: FormData, name: str, default: str = "") -> str:
     value = form.get(name)
     return value if isinstance(value, str) else default
-
-
-def _yuan(form: FormData, name: str, *, required: bool, label: str) -> int | None:
-    raw = _text(form, name).strip().lstrip("¥").replace(",", "")
-    if not raw:
-        if required:
-            raise InvalidInput(_("Enter %(field)s."), code="field_required", field=label)
-        return None
-    try:
-        return parse_yuan(raw)
-    except ValueError:
-        raise InvalidInput(
-            _("%(field)s must be an amount in yuan, like 12.30."),
-            code="amount_invalid",
-            field=label,
-        ) from None
 
 
 def _int(form: FormData, name: str, *, default: int | None, label: str) -> int | None:
@@ -90,15 +74,16 @@ def _sku_edits(form: FormData, gettext: Any) -> list[products.SkuEdit]:
         if key == "\0":
             continue
         label = key or gettext("Default")
-        price = _yuan(form, f"price_{i}", required=True, label=f"{label} {gettext('Price')}")
+        price = yuan_field(
+            _text(form, f"price_{i}"), required=True, label=f"{label} {gettext('Price')}"
+        )
         assert price is not None
         edits.append(
             products.SkuEdit(
                 spec_key=key,
                 price_fen=price,
-                list_price_fen=_yuan(
-                    form,
-                    f"list_price_{i}",
+                list_price_fen=yuan_field(
+                    _text(form, f"list_price_{i}"),
                     required=False,
                     label=f"{label} {gettext('List price')}",
                 ),
@@ -258,7 +243,7 @@ async def product_create(request: Request, shop_id: int, db: DbDep, actor: Signe
     form = await request.form()
     gettext = request.state.gettext
     try:
-        price = _yuan(form, "price", required=True, label=gettext("Price"))
+        price = yuan_field(_text(form, "price"), required=True, label=gettext("Price"))
         assert price is not None
         product = await run_in_threadpool(
             lambda: products.create_product(
@@ -269,8 +254,8 @@ async def product_create(request: Request, shop_id: int, db: DbDep, actor: Signe
                 category_id=_int(form, "category_id", default=0, label=gettext("Category")) or 0,
                 description=_text(form, "description"),
                 price_fen=price,
-                list_price_fen=_yuan(
-                    form, "list_price", required=False, label=gettext("List price")
+                list_price_fen=yuan_field(
+                    _text(form, "list_price"), required=False, label=gettext("List price")
                 ),
                 stock=_int(form, "stock", default=0, label=gettext("Stock")) or 0,
                 weight_g=_int(form, "weight_g", default=0, label=gettext("Weight (g)")) or 0,
@@ -345,8 +330,8 @@ async def product_specs(
 ) -> Response:
     form = await request.form()
     try:
-        default_price = _yuan(
-            form, "default_price", required=False, label=request.state.gettext("Price")
+        default_price = yuan_field(
+            _text(form, "default_price"), required=False, label=request.state.gettext("Price")
         )
         await run_in_threadpool(
             lambda: products.set_specs(

@@ -13,7 +13,7 @@ from fastapi import File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.actor import Actor
-from xiaodian.errors import DomainError, InvalidInput, NotFound, TooLarge, _
+from xiaodian.errors import DomainError, InvalidInput, NotFound, _
 from xiaodian.merchants import service as merchants_service
 from xiaodian.orders import addresses, cart, fulfilment, service, states
 from xiaodian.orders.addresses import AddressInput
@@ -608,8 +608,6 @@ async def merchant_ship_batch(
         return sign_in_redirect(request)
     try:
         data = await file.read(fulfilment.MAX_CSV_BYTES + 1)
-        if len(data) > fulfilment.MAX_CSV_BYTES:
-            raise TooLarge(_("The file is larger than 1 MB."), code="file_too_large")
         batch = fulfilment.ship_batch(
             db,
             actor,
