@@ -2,9 +2,10 @@
 
 The kernel knows no domain: what needs all of them (the migrations, the app, the worker)
 asks this module, which sits on top with them. ``load()`` imports every domain's service
-modules, so each domain's listeners are registered with the lifecycle hooks of the domains
-below it before any work is done (a process that imported only orders would otherwise pay
-orders without telling after-sales).
+module and the modules that register listeners (``aftersales.refunds``), so each domain's
+listeners are registered with the lifecycle hooks of the domains below it before any work
+is done (a process that imported only orders would otherwise pay orders without telling
+after-sales).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ def load_models() -> None:
 
 
 def load() -> None:
-    """Import every domain's service (and with it its listeners). Idempotent."""
+    """Import every domain's service and its listeners. Idempotent."""
     load_models()
     import xiaodian.accounts.service
+    import xiaodian.aftersales.refunds
     import xiaodian.aftersales.service
     import xiaodian.catalog.service
     import xiaodian.categories.service

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.aftersales.conftest import World, stock
-from xiaodian.aftersales import service
+from xiaodian.aftersales import arbitration, cases, refunds, returns, service
 from xiaodian.aftersales.models import AftersaleCase, AftersaleEvent
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, PermissionDenied
 from xiaodian.payments.models import Refund
@@ -33,7 +33,7 @@ def actions(world: World, case_id: int) -> list[tuple[str, str, str | None]]:
 def test_refund_only_before_shipping_closes_the_order(world: World) -> None:
     order = world.paid()
     assert stock(world.db, world.sku_id) == (98, 0, 2, 100)
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -44,7 +44,7 @@ def test_refund_only_before_shipping_closes_the_order(world: World) -> None:
     )
     assert case.status == "requested" and case.requested_fen == order.total_fen
     assert world.refresh(order).aftersale_open is True
-    service.approve(world.db, world.staff_actor, world.shop.id, case.id)
+    cases.approve(world.db, world.staff_actor, world.shop.id, case.id)
     assert fresh(world, case.id).status == "refunding"
     assert [r.amount_fen for r in refunds_for(world, case.id)] == [order.total_fen]
     assert world.settle_refunds() == 1
@@ -62,10 +62,10 @@ def test_refund_only_before_shipping_closes_the_order(world: World) -> None:
         ("settle", "payment", "refunded"),
     ]
     # payments telling us twice changes nothing
-    again = service.refund_settled(world.db, ref=f"aftersale:{case.id}", amount_fen=3980)
+    again = refunds.refund_settled(world.db, ref=f"aftersale:{case.id}", amount_fen=3980)
     assert again is not None and again.status == "refunded"
     assert len(service.case_events(world.db, case.id)) == 4
-    assert service.refund_settled(world.db, ref="auto:order-cancelled", amount_fen=1) is None
+    assert refunds.refund_settled(world.db, ref="auto:order-cancelled", amount_fen=1) is None
 
 
 @pytest.mark.parametrize("restock", [True, False])
@@ -73,7 +73,7 @@ def test_return_and_refund_with_tracking_and_restock(world: World, restock: bool
     order = world.received([(world.sku_id, 3)])
     line = order.lines[0]
     assert stock(world.db, world.sku_id) == (97, 0, 3, 100)
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -83,20 +83,20 @@ def test_return_and_refund_with_tracking_and_restock(world: World, restock: bool
         quantity=2,
     )
     assert case.requested_fen == 2 * 1990
-    service.approve(world.db, world.staff_actor, world.shop.id, case.id)
+    cases.approve(world.db, world.staff_actor, world.shop.id, case.id)
     assert fresh(world, case.id).status == "approved"
     assert refunds_for(world, case.id) == []  # not before the goods are back
     with pytest.raises(InvalidInput):
-        service.ship_back(world.db, world.buyer_actor, case.id, carrier="鸽子", tracking_no="1")
-    service.ship_back(
+        returns.ship_back(world.db, world.buyer_actor, case.id, carrier="鸽子", tracking_no="1")
+    returns.ship_back(
         world.db, world.buyer_actor, case.id, carrier="中通", tracking_no="7312345678901"
     )
     case = fresh(world, case.id)
     assert case.status == "awaiting_return"
     assert (case.return_carrier, case.return_tracking_no) == ("中通快递", "7312345678901")
     with pytest.raises(IllegalTransition):  # no withdrawing once the goods are on their way
-        service.withdraw(world.db, world.buyer_actor, case.id)
-    service.confirm_return(world.db, world.staff_actor, world.shop.id, case.id, restock=restock)
+        cases.withdraw(world.db, world.buyer_actor, case.id)
+    returns.confirm_return(world.db, world.staff_actor, world.shop.id, case.id, restock=restock)
     case = fresh(world, case.id)
     assert case.status == "refunding" and case.restocked is restock
     on_hand, reserved, sold, received = stock(world.db, world.sku_id)
@@ -113,7 +113,7 @@ def test_exchange(world: World, clock: Any) -> None:
     order = world.received([(world.sku_id, 1)])
     line = order.lines[0]
     with pytest.raises(InvalidInput):  # an exchange has no money to ask for
-        service.open_case(
+        cases.open_case(
             world.db,
             world.buyer_actor,
             order_no=order.order_no,
@@ -121,7 +121,7 @@ def test_exchange(world: World, clock: Any) -> None:
             kind="swap",
             reason="quality",
         )
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -131,17 +131,17 @@ def test_exchange(world: World, clock: Any) -> None:
         description="开线了",
     )
     assert case.requested_fen == 0
-    service.approve(world.db, world.staff_actor, world.shop.id, case.id)
-    service.ship_back(
+    cases.approve(world.db, world.staff_actor, world.shop.id, case.id)
+    returns.ship_back(
         world.db, world.buyer_actor, case.id, carrier="SF", tracking_no="SF1000000000001"
     )
-    service.confirm_return(world.db, world.staff_actor, world.shop.id, case.id, restock=False)
+    returns.confirm_return(world.db, world.staff_actor, world.shop.id, case.id, restock=False)
     assert fresh(world, case.id).status == "returned"
     with pytest.raises(InvalidInput):
-        service.reship(
+        returns.reship(
             world.db, world.staff_actor, world.shop.id, case.id, carrier="SF", tracking_no="x"
         )
-    service.reship(
+    returns.reship(
         world.db,
         world.staff_actor,
         world.shop.id,
@@ -156,17 +156,17 @@ def test_exchange(world: World, clock: Any) -> None:
     assert (on_hand, reserved, sold, received) == (98, 0, 2, 100)
     assert refunds_for(world, case.id) == []
     # not confirmed by the buyer: completed automatically after the receipt period
-    assert service.auto_complete_exchanges(world.db) == 0
+    assert returns.auto_complete_exchanges(world.db) == 0
     clock.advance(days=11)
-    assert service.auto_complete_exchanges(world.db) == 1
-    assert service.auto_complete_exchanges(world.db) == 0
+    assert returns.auto_complete_exchanges(world.db) == 1
+    assert returns.auto_complete_exchanges(world.db) == 0
     assert fresh(world, case.id).status == "completed"
     assert world.refresh(order).aftersale_open is False
 
 
 def test_exchange_confirmed_by_buyer(world: World) -> None:
     order = world.received([(world.sku_id, 1)])
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -174,12 +174,12 @@ def test_exchange_confirmed_by_buyer(world: World) -> None:
         kind="exchange",
         reason="not_as_described",
     )
-    service.approve(world.db, world.staff_actor, world.shop.id, case.id)
-    service.ship_back(
+    cases.approve(world.db, world.staff_actor, world.shop.id, case.id)
+    returns.ship_back(
         world.db, world.buyer_actor, case.id, carrier="SF", tracking_no="SF1000000000001"
     )
-    service.confirm_return(world.db, world.staff_actor, world.shop.id, case.id, restock=True)
-    service.reship(
+    returns.confirm_return(world.db, world.staff_actor, world.shop.id, case.id, restock=True)
+    returns.reship(
         world.db,
         world.staff_actor,
         world.shop.id,
@@ -189,16 +189,16 @@ def test_exchange_confirmed_by_buyer(world: World) -> None:
     )
     on_hand, reserved, sold, received = stock(world.db, world.sku_id)
     assert (on_hand, sold) == (99, 1) and on_hand + reserved + sold == received
-    service.confirm_exchange_received(world.db, world.buyer_actor, case.id)
+    returns.confirm_exchange_received(world.db, world.buyer_actor, case.id)
     assert fresh(world, case.id).status == "completed"
     with pytest.raises(IllegalTransition):
-        service.confirm_exchange_received(world.db, world.buyer_actor, case.id)
+        returns.confirm_exchange_received(world.db, world.buyer_actor, case.id)
 
 
 def test_partial_refund_needs_a_note_and_leaves_the_rest(world: World) -> None:
     order = world.shipped([(world.sku_id, 2)])
     line = order.lines[0]
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -208,14 +208,14 @@ def test_partial_refund_needs_a_note_and_leaves_the_rest(world: World) -> None:
         amount_fen=3000,
     )
     with pytest.raises(InvalidInput):  # less than asked, without saying why
-        service.approve(world.db, world.staff_actor, world.shop.id, case.id, amount_fen=1000)
+        cases.approve(world.db, world.staff_actor, world.shop.id, case.id, amount_fen=1000)
     world.db.rollback()
     with pytest.raises(InvalidInput):  # more than asked
-        service.approve(
+        cases.approve(
             world.db, world.staff_actor, world.shop.id, case.id, amount_fen=3001, note="x"
         )
     world.db.rollback()
-    service.approve(
+    cases.approve(
         world.db, world.staff_actor, world.shop.id, case.id, amount_fen=1000, note="小瑕疵补偿"
     )
     assert [r.amount_fen for r in refunds_for(world, case.id)] == [1000]
@@ -223,12 +223,12 @@ def test_partial_refund_needs_a_note_and_leaves_the_rest(world: World) -> None:
     order = world.refresh(order)
     assert order.refunded_fen == 1000 and order.status == "shipped"
     # what is left of the line may still be asked for, not more
-    options = service.case_options(
+    options = cases.case_options(
         world.db, world.buyer_actor, order_no=order.order_no, line_id=line.id
     )
     assert options.max_refund_fen == 3980 - 1000 and options.blocked is None
     with pytest.raises(InvalidInput):
-        service.open_case(
+        cases.open_case(
             world.db,
             world.buyer_actor,
             order_no=order.order_no,
@@ -241,7 +241,7 @@ def test_partial_refund_needs_a_note_and_leaves_the_rest(world: World) -> None:
 
 def test_auto_approval_after_48_hours_runs_once(world: World, clock: Any) -> None:
     order = world.paid()
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -250,11 +250,11 @@ def test_auto_approval_after_48_hours_runs_once(world: World, clock: Any) -> Non
         reason="no_longer_wanted",
     )
     clock.advance(hours=47, minutes=59)
-    assert service.auto_approve_due(world.db) == 0
+    assert cases.auto_approve_due(world.db) == 0
     assert fresh(world, case.id).status == "requested"
     clock.advance(minutes=2)
-    assert service.auto_approve_due(world.db) == 1
-    assert service.auto_approve_due(world.db) == 0
+    assert cases.auto_approve_due(world.db) == 1
+    assert cases.auto_approve_due(world.db) == 0
     case = fresh(world, case.id)
     assert case.status == "refunding"
     assert len(refunds_for(world, case.id)) == 1
@@ -264,7 +264,7 @@ def test_auto_approval_after_48_hours_runs_once(world: World, clock: Any) -> Non
         ("start_refund", "system", None),
     ]
     with pytest.raises(IllegalTransition):  # the merchant is too late now
-        service.approve(world.db, world.staff_actor, world.shop.id, case.id)
+        cases.approve(world.db, world.staff_actor, world.shop.id, case.id)
 
 
 def test_auto_approval_follows_the_setting(world: World, clock: Any, settings: Any) -> None:
@@ -272,7 +272,7 @@ def test_auto_approval_follows_the_setting(world: World, clock: Any, settings: A
 
     settings_module.install(settings.model_copy(update={"aftersales_auto_approve_hours": 2}))
     order = world.paid()
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -281,13 +281,13 @@ def test_auto_approval_follows_the_setting(world: World, clock: Any, settings: A
         reason="no_longer_wanted",
     )
     clock.advance(hours=2)
-    assert service.auto_approve_due(world.db) == 1
+    assert cases.auto_approve_due(world.db) == 1
     assert fresh(world, case.id).status == "refunding"
 
 
 def _rejected_return(world: World) -> tuple[Any, AftersaleCase]:
     order = world.shipped()
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -297,9 +297,9 @@ def _rejected_return(world: World) -> tuple[Any, AftersaleCase]:
         description="颜色和图片差很多",
     )
     with pytest.raises(InvalidInput):
-        service.reject(world.db, world.staff_actor, world.shop.id, case.id, reason="  ")
+        cases.reject(world.db, world.staff_actor, world.shop.id, case.id, reason="  ")
     world.db.rollback()
-    service.reject(world.db, world.staff_actor, world.shop.id, case.id, reason="色差在说明范围内")
+    cases.reject(world.db, world.staff_actor, world.shop.id, case.id, reason="色差在说明范围内")
     case = fresh(world, case.id)
     assert case.status == "rejected" and case.reject_reason == "色差在说明范围内"
     assert world.refresh(order).aftersale_open is False  # a rejected case does not hold it
@@ -309,22 +309,22 @@ def _rejected_return(world: World) -> tuple[Any, AftersaleCase]:
 def test_escalation_and_arbitration_for_the_buyer(world: World, clock: Any) -> None:
     order, case = _rejected_return(world)
     clock.advance(days=6, hours=23)
-    service.escalate(world.db, world.buyer_actor, case.id, note="请平台看看照片")
+    arbitration.escalate(world.db, world.buyer_actor, case.id, note="请平台看看照片")
     assert fresh(world, case.id).status == "escalated"
     assert world.refresh(order).aftersale_open is True
-    queue = service.arbitration_queue(world.db, world.operator_actor)
+    queue = arbitration.arbitration_queue(world.db, world.operator_actor)
     assert [c.id for c in queue.cases] == [case.id]
     with pytest.raises(InvalidInput):
-        service.arbitrate(world.db, world.operator_actor, case.id, decision="approve", note="")
+        arbitration.arbitrate(world.db, world.operator_actor, case.id, decision="approve", note="")
     world.db.rollback()
-    service.arbitrate(
+    arbitration.arbitrate(
         world.db, world.operator_actor, case.id, decision="approve", note="图片与实物不符"
     )
     assert fresh(world, case.id).status == "approved"
-    service.ship_back(
+    returns.ship_back(
         world.db, world.buyer_actor, case.id, carrier="EMS", tracking_no="1234567890123"
     )
-    service.confirm_return(world.db, world.staff_actor, world.shop.id, case.id, restock=True)
+    returns.confirm_return(world.db, world.staff_actor, world.shop.id, case.id, restock=True)
     world.settle_refunds()
     assert fresh(world, case.id).status == "refunded"
     assert ("arbitrate_approve", "operator", "approved") in actions(world, case.id)
@@ -332,30 +332,32 @@ def test_escalation_and_arbitration_for_the_buyer(world: World, clock: Any) -> N
 
 def test_arbitration_upholds_the_rejection(world: World) -> None:
     order, case = _rejected_return(world)
-    service.escalate(world.db, world.buyer_actor, case.id)
-    service.arbitrate(world.db, world.operator_actor, case.id, decision="uphold", note="证据不足")
+    arbitration.escalate(world.db, world.buyer_actor, case.id)
+    arbitration.arbitrate(
+        world.db, world.operator_actor, case.id, decision="uphold", note="证据不足"
+    )
     case = fresh(world, case.id)
     assert case.status == "closed" and case.open_key is None
     assert world.refresh(order).aftersale_open is False
     with pytest.raises(IllegalTransition):
-        service.escalate(world.db, world.buyer_actor, case.id)
+        arbitration.escalate(world.db, world.buyer_actor, case.id)
 
 
 def test_escalation_after_seven_days_is_refused(world: World, clock: Any) -> None:
     _order, case = _rejected_return(world)
     clock.advance(days=7, minutes=1)
     with pytest.raises(Conflict) as exc:
-        service.escalate(world.db, world.buyer_actor, case.id)
+        arbitration.escalate(world.db, world.buyer_actor, case.id)
     assert exc.value.code == "escalation_window_closed"
     world.db.rollback()
-    assert service.expire_escalations(world.db) == 1
-    assert service.expire_escalations(world.db) == 0
+    assert arbitration.expire_escalations(world.db) == 1
+    assert arbitration.expire_escalations(world.db) == 0
     assert fresh(world, case.id).status == "closed"
 
 
 def test_escalation_refused_while_a_new_case_is_open(world: World) -> None:
     order, case = _rejected_return(world)
-    service.open_case(
+    cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -364,12 +366,12 @@ def test_escalation_refused_while_a_new_case_is_open(world: World) -> None:
         reason="quality",
     )
     with pytest.raises(Conflict):
-        service.escalate(world.db, world.buyer_actor, case.id)
+        arbitration.escalate(world.db, world.buyer_actor, case.id)
 
 
 def test_withdraw(world: World) -> None:
     order = world.paid()
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -377,22 +379,22 @@ def test_withdraw(world: World) -> None:
         kind="refund_only",
         reason="other",
     )
-    service.withdraw(world.db, world.buyer_actor, case.id, note="不退了")
+    cases.withdraw(world.db, world.buyer_actor, case.id, note="不退了")
     case = fresh(world, case.id)
     assert case.status == "cancelled" and case.closed_at is not None
     assert world.refresh(order).aftersale_open is False
     with pytest.raises(IllegalTransition):
-        service.withdraw(world.db, world.buyer_actor, case.id)
+        cases.withdraw(world.db, world.buyer_actor, case.id)
     world.db.rollback()
     with pytest.raises(IllegalTransition):
-        service.approve(world.db, world.staff_actor, world.shop.id, case.id)
+        cases.approve(world.db, world.staff_actor, world.shop.id, case.id)
     # the order can be shipped again once no case is open
     world.ship(order)
 
 
 def test_double_approve_is_409_and_refunds_once(world: World) -> None:
     order = world.paid()
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -400,9 +402,9 @@ def test_double_approve_is_409_and_refunds_once(world: World) -> None:
         kind="refund_only",
         reason="no_longer_wanted",
     )
-    service.approve(world.db, world.staff_actor, world.shop.id, case.id)
+    cases.approve(world.db, world.staff_actor, world.shop.id, case.id)
     with pytest.raises(IllegalTransition):
-        service.approve(world.db, world.actor(world.owner), world.shop.id, case.id)
+        cases.approve(world.db, world.actor(world.owner), world.shop.id, case.id)
     world.db.rollback()
     assert len(refunds_for(world, case.id)) == 1
     n = world.db.scalar(
@@ -418,7 +420,7 @@ def test_concurrent_approvals_refund_once(world: World) -> None:
     import threading
 
     order = world.paid()
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -435,7 +437,7 @@ def test_concurrent_approvals_refund_once(world: World) -> None:
         with world.database.session() as session:
             barrier.wait()
             try:
-                service.approve(session, actor, shop_id, case_id)
+                cases.approve(session, actor, shop_id, case_id)
                 outcomes.append("ok")
             except IllegalTransition:
                 outcomes.append("409")
@@ -451,7 +453,7 @@ def test_concurrent_approvals_refund_once(world: World) -> None:
 
 def test_refund_failure_is_recorded(world: World) -> None:
     order = world.paid()
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -459,8 +461,8 @@ def test_refund_failure_is_recorded(world: World) -> None:
         kind="refund_only",
         reason="no_longer_wanted",
     )
-    service.approve(world.db, world.staff_actor, world.shop.id, case.id)
-    service.refund_failed(world.db, ref=f"aftersale:{case.id}", reason="ABNORMAL")
+    cases.approve(world.db, world.staff_actor, world.shop.id, case.id)
+    refunds.refund_failed(world.db, ref=f"aftersale:{case.id}", reason="ABNORMAL")
     world.db.commit()
     case = fresh(world, case.id)
     assert case.status == "refunding"
@@ -474,7 +476,7 @@ def test_a_failed_refund_is_sent_again_and_settles_the_case(world: World, clock:
     # (before the sandbox's first use: this once left it without its keys)
     payments_service.sandbox_set_refund_mode(operator, "processing")
     order = world.paid()
-    case = service.open_case(
+    case = cases.open_case(
         world.db,
         world.buyer_actor,
         order_no=order.order_no,
@@ -482,7 +484,7 @@ def test_a_failed_refund_is_sent_again_and_settles_the_case(world: World, clock:
         kind="refund_only",
         reason="no_longer_wanted",
     )
-    service.approve(world.db, world.staff_actor, world.shop.id, case.id)
+    cases.approve(world.db, world.staff_actor, world.shop.id, case.id)
     assert world.settle_refunds() == 1  # sent; the provider is processing it
     [first] = refunds_for(world, case.id)
     payments_service.sandbox_refund_outcome(

@@ -10,7 +10,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from tests.aftersales.conftest import World
-from xiaodian.aftersales import service
+from xiaodian.aftersales import cases
 from xiaodian.aftersales.models import AftersaleCase
 
 
@@ -32,7 +32,7 @@ def open_case(world: World, order: Any, **kwargs: Any) -> AftersaleCase:
         "reason": "quality",
     }
     args.update(kwargs)
-    case = service.open_case(world.db, world.buyer_actor, **args)
+    case = cases.open_case(world.db, world.buyer_actor, **args)
     world.db.commit()
     return case
 
@@ -229,7 +229,7 @@ def test_html_buyer_and_merchant_flow(world: World, login_client: Any, settings:
 def test_html_escalation_and_arbitration(world: World, login_client: Any) -> None:
     order = world.shipped()
     case = open_case(world, order, kind="return_refund", reason="quality")
-    service.reject(world.db, world.staff_actor, world.shop_id, case.id, reason="无质量问题")
+    cases.reject(world.db, world.staff_actor, world.shop_id, case.id, reason="无质量问题")
     buyer = login_client(world.buyer)
     r = buyer.post(
         f"/aftersales/{case.id}/escalate",

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from tests.aftersales.conftest import World
 from tests.factories import make_product
 from xiaodian.actor import ANONYMOUS
-from xiaodian.aftersales import service
+from xiaodian.aftersales import cases, service
 from xiaodian.aftersales.models import AftersaleCase
 from xiaodian.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from xiaodian.payments import service as payments_service
@@ -24,7 +24,7 @@ def open_line(world: World, order: Any, **kwargs: Any) -> AftersaleCase:
         "reason": "quality",
     }
     args.update(kwargs)
-    return service.open_case(world.db, world.buyer_actor, **args)
+    return cases.open_case(world.db, world.buyer_actor, **args)
 
 
 def case_count(world: World) -> int:
@@ -43,6 +43,28 @@ def test_refund_above_refundable_is_refused(world: World) -> None:
     assert case_count(world) == 0
 
 
+def test_the_refund_cap_is_shown_as_money_is_shown_everywhere(world: World) -> None:
+    """Amounts in messages go through ``money.format_fen``: ¥1,234.50, not ¥1234.50."""
+    product = make_product(world.db, world.shop, skus=[("金", 123450, 5)])
+    order = world.paid([(product.skus[0].id, 1)])
+    with pytest.raises(InvalidInput) as exc:
+        open_line(world, order, amount_fen=123451)
+    assert exc.value.render() == "The refund can be at most ¥1,234.50."
+
+
+def test_a_refund_over_what_is_left_names_it_as_money(world: World) -> None:
+    product = make_product(world.db, world.shop, skus=[("金", 123450, 5)])
+    order = world.paid([(product.skus[0].id, 1)])
+    case = open_line(world, order)
+    payments_service.operator_refund(
+        world.db, world.operator_actor, order_no=order.order_no, amount_fen=100, reason="客服"
+    )
+    world.settle_refunds()
+    with pytest.raises(Conflict) as exc:
+        cases.approve(world.db, world.staff_actor, world.shop.id, case.id)
+    assert exc.value.render() == "The refund is more than what can still be refunded (¥1,233.50)."
+
+
 def test_refund_that_no_longer_fits_at_approval_is_409(world: World) -> None:
     order = world.paid([(world.sku_id, 2)])
     case = open_line(world, order)
@@ -51,7 +73,7 @@ def test_refund_that_no_longer_fits_at_approval_is_409(world: World) -> None:
         world.db, world.operator_actor, order_no=order.order_no, amount_fen=3980, reason="客服"
     )
     with pytest.raises(Conflict) as exc:
-        service.approve(world.db, world.staff_actor, world.shop.id, case.id)
+        cases.approve(world.db, world.staff_actor, world.shop.id, case.id)
     assert exc.value.status_code == 409
     world.db.rollback()
     assert world.db.get(AftersaleCase, case.id).status == "requested"  # nothing half-done
@@ -61,7 +83,7 @@ def test_sixth_case_on_a_line_is_409(world: World) -> None:
     order = world.paid()
     for _ in range(5):
         case = open_line(world, order)
-        service.withdraw(world.db, world.buyer_actor, case.id)
+        cases.withdraw(world.db, world.buyer_actor, case.id)
     with pytest.raises(Conflict) as exc:
         open_line(world, order)
     assert exc.value.code == "too_many_cases"
@@ -89,17 +111,17 @@ def test_no_reason_window_after_receipt(world: World, clock: Any) -> None:
     with pytest.raises(Conflict) as exc:
         open_line(world, order, kind="return_refund", reason="no_longer_wanted")
     assert exc.value.code == "window_closed"
-    options = service.case_options(
+    options = cases.case_options(
         world.db, world.buyer_actor, order_no=order.order_no, line_id=order.lines[0].id
     )
     assert "no_longer_wanted" not in options.reasons and "quality" in options.reasons
     # quality problems stay possible for 15 days after receipt
     case = open_line(world, order, kind="return_refund", reason="quality")
-    service.withdraw(world.db, world.buyer_actor, case.id)
+    cases.withdraw(world.db, world.buyer_actor, case.id)
     clock.advance(days=8)
     with pytest.raises(Conflict):
         open_line(world, order, kind="return_refund", reason="quality")
-    options = service.case_options(world.db, world.buyer_actor, order_no=order.order_no)
+    options = cases.case_options(world.db, world.buyer_actor, order_no=order.order_no)
     assert options.blocked is not None
 
 
@@ -130,7 +152,7 @@ def test_kinds_follow_the_order_status(world: World) -> None:
     with pytest.raises(Conflict):
         open_line(world, shipped, kind="exchange")
     assert open_line(world, shipped, kind="return_refund").status == "requested"
-    assert service.case_options(world.db, world.buyer_actor, order_no=shipped.order_no).kinds == [
+    assert cases.case_options(world.db, world.buyer_actor, order_no=shipped.order_no).kinds == [
         "refund_only",
         "return_refund",
     ]
@@ -154,7 +176,7 @@ def test_bad_input(world: World) -> None:
     with pytest.raises(NotFound):
         open_line(world, order, order_no="20990101000000000")
     with pytest.raises(NotAuthenticated):
-        service.open_case(
+        cases.open_case(
             world.db,
             ANONYMOUS,
             order_no=order.order_no,
@@ -169,7 +191,7 @@ def test_other_peoples_orders_and_cases(world: World) -> None:
     order = world.paid()
     stranger = world.actor(world.other_buyer)
     with pytest.raises(NotFound):
-        service.open_case(
+        cases.open_case(
             world.db,
             stranger,
             order_no=order.order_no,
@@ -181,14 +203,14 @@ def test_other_peoples_orders_and_cases(world: World) -> None:
     with pytest.raises(NotFound):
         service.get_my_case(world.db, stranger, case.id)
     with pytest.raises(NotFound):
-        service.withdraw(world.db, stranger, case.id)
+        cases.withdraw(world.db, stranger, case.id)
     other_shop_owner = world.actor(world.other_owner)
     with pytest.raises(NotFound):  # not their shop
-        service.approve(world.db, other_shop_owner, world.shop.id, case.id)
+        cases.approve(world.db, other_shop_owner, world.shop.id, case.id)
     with pytest.raises(NotFound):  # their shop, not their case
-        service.approve(world.db, other_shop_owner, world.other_shop.id, case.id)
+        cases.approve(world.db, other_shop_owner, world.other_shop.id, case.id)
     with pytest.raises(NotFound):  # the buyer is no merchant
-        service.approve(world.db, world.buyer_actor, world.shop.id, case.id)
+        cases.approve(world.db, world.buyer_actor, world.shop.id, case.id)
     world.db.rollback()
     assert world.db.get(AftersaleCase, case.id).status == "requested"
 

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from tests.catalog.conftest import Scene, png_bytes
 from tests.factories import leaf_category
-from xiaodian.catalog import service
+from xiaodian.catalog import images, products, service
 from xiaodian.catalog.models import ProductEvent, ProductStatus, Sku, StockMovement
-from xiaodian.catalog.service import SkuEdit, SpecAxis
+from xiaodian.catalog.products import SkuEdit, SpecAxis
 from xiaodian.categories.models import Category
 from xiaodian.errors import Conflict, InvalidInput, NotFound
 
@@ -27,7 +27,7 @@ def _new(db: Any, scene: Scene, **kw: Any) -> Any:
         "stock": 10,
     }
     args.update(kw)
-    return service.create_product(db, scene.actor(scene.staff), scene.shop.id, **args)
+    return products.create_product(db, scene.actor(scene.staff), scene.shop.id, **args)
 
 
 def test_contract_reads(db: Any, scene: Scene) -> None:
@@ -96,10 +96,10 @@ def test_regenerating_specs_keeps_existing_and_deactivates_the_rest(db: Any, sce
         SkuEdit(spec_key=s.spec_key, price_fen=15900 + i * 100, code=f"D-{i}", stock=i)
         for i, s in enumerate(product.skus)
     ]
-    service.update_skus(db, actor, scene.shop.id, product.id, edits)
+    products.update_skus(db, actor, scene.shop.id, product.id, edits)
     ids = {s.spec_key: s.id for s in product.skus}
     # drop 蓝, add 黑; drop S, add XL
-    product = service.set_specs(
+    product = products.set_specs(
         db,
         actor,
         scene.shop.id,
@@ -122,7 +122,7 @@ def test_regenerating_specs_keeps_existing_and_deactivates_the_rest(db: Any, sce
     assert by_key["红/XL"].code == ""
     assert product.min_price_fen == min(s.price_fen for s in product.skus if s.is_active)
     # bringing 蓝 back reactivates the very same rows
-    product = service.set_specs(db, actor, scene.shop.id, product.id, [COLOR, SIZE])
+    product = products.set_specs(db, actor, scene.shop.id, product.id, [COLOR, SIZE])
     by_key = {s.spec_key: s for s in product.skus}
     assert by_key["蓝/L"].id == ids["蓝/L"] and by_key["蓝/L"].is_active
     assert by_key["黑/M"].is_active is False
@@ -131,7 +131,7 @@ def test_regenerating_specs_keeps_existing_and_deactivates_the_rest(db: Any, sce
 def test_min_price_follows_active_skus(db: Any, scene: Scene) -> None:
     product = _new(db, scene, specs=[SIZE])
     actor = scene.actor(scene.owner)
-    service.update_skus(
+    products.update_skus(
         db,
         actor,
         scene.shop.id,
@@ -144,7 +144,7 @@ def test_min_price_follows_active_skus(db: Any, scene: Scene) -> None:
     )
     assert product.min_price_fen == 12900
     with pytest.raises(InvalidInput) as err:
-        service.update_skus(
+        products.update_skus(
             db,
             actor,
             scene.shop.id,
@@ -168,7 +168,7 @@ def test_sku_edit_validation(db: Any, scene: Scene) -> None:
     ]
     for edits, code in cases:
         with pytest.raises((InvalidInput, Conflict)) as err:
-            service.update_skus(db, actor, scene.shop.id, product.id, edits)
+            products.update_skus(db, actor, scene.shop.id, product.id, edits)
         assert err.value.code == code
         db.rollback()
 
@@ -177,11 +177,11 @@ def test_sku_code_unique_within_shop_only(db: Any, scene: Scene) -> None:
     first = _new(db, scene)
     second = _new(db, scene, title="另一件")
     actor = scene.actor(scene.owner)
-    service.update_skus(db, actor, scene.shop.id, first.id, [SkuEdit("", 1000, code="X-1")])
+    products.update_skus(db, actor, scene.shop.id, first.id, [SkuEdit("", 1000, code="X-1")])
     with pytest.raises(Conflict):
-        service.update_skus(db, actor, scene.shop.id, second.id, [SkuEdit("", 1000, code="X-1")])
+        products.update_skus(db, actor, scene.shop.id, second.id, [SkuEdit("", 1000, code="X-1")])
     db.rollback()
-    other = service.create_product(
+    other = products.create_product(
         db,
         scene.actor(scene.other_owner),
         scene.other_shop.id,
@@ -189,7 +189,7 @@ def test_sku_code_unique_within_shop_only(db: Any, scene: Scene) -> None:
         category_id=leaf_category(db).id,
         price_fen=500,
     )
-    service.update_skus(
+    products.update_skus(
         db,
         scene.actor(scene.other_owner),
         scene.other_shop.id,
@@ -201,29 +201,29 @@ def test_sku_code_unique_within_shop_only(db: Any, scene: Scene) -> None:
 def test_images_cover_reorder_delete(db: Any, scene: Scene, settings: Any) -> None:
     product = _new(db, scene)
     actor = scene.actor(scene.staff)
-    service.add_images(db, actor, scene.shop.id, product.id, [png_bytes(), png_bytes((0, 0, 200))])
+    images.add_images(db, actor, scene.shop.id, product.id, [png_bytes(), png_bytes((0, 0, 200))])
     first, second = product.images
     assert product.cover_path == first.path
     assert (settings.media_dir / first.path).is_file()
-    service.reorder_images(db, actor, scene.shop.id, product.id, [second.id, first.id])
+    images.reorder_images(db, actor, scene.shop.id, product.id, [second.id, first.id])
     assert product.cover_path == second.path
     assert [i.position for i in product.images] == [0, 1]
     with pytest.raises(InvalidInput):
-        service.reorder_images(db, actor, scene.shop.id, product.id, [second.id])
+        images.reorder_images(db, actor, scene.shop.id, product.id, [second.id])
     db.rollback()
-    service.delete_image(db, actor, scene.shop.id, product.id, second.id)
+    images.delete_image(db, actor, scene.shop.id, product.id, second.id)
     assert product.cover_path == first.path
-    service.delete_image(db, actor, scene.shop.id, product.id, first.id)
+    images.delete_image(db, actor, scene.shop.id, product.id, first.id)
     assert product.cover_path is None
     with pytest.raises(InvalidInput) as err:
-        service.add_images(db, actor, scene.shop.id, product.id, [png_bytes()] * 10)
+        images.add_images(db, actor, scene.shop.id, product.id, [png_bytes()] * 10)
     assert err.value.code == "too_many_images"
 
 
 def test_bad_image_in_a_batch_writes_nothing(db: Any, scene: Scene, settings: Any) -> None:
     product = _new(db, scene)
     with pytest.raises(InvalidInput):
-        service.add_images(
+        images.add_images(
             db, scene.actor(scene.staff), scene.shop.id, product.id, [png_bytes(), b"not an image"]
         )
     db.rollback()
@@ -238,7 +238,7 @@ def test_strangers_see_not_found(db: Any, scene: Scene) -> None:
         with pytest.raises(NotFound):
             service.shop_product(db, actor, scene.shop.id, product.id)
         with pytest.raises(NotFound):
-            service.update_product(db, actor, scene.shop.id, product.id, {"title": "x"})
+            products.update_product(db, actor, scene.shop.id, product.id, {"title": "x"})
     # the right shop id with another shop's product is not found either
     with pytest.raises(NotFound):
         service.shop_product(db, scene.actor(scene.other_owner), scene.other_shop.id, product.id)

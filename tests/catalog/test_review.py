@@ -11,9 +11,9 @@ from sqlalchemy import select
 from tests.catalog.conftest import Scene, png_bytes
 from tests.factories import leaf_category
 from xiaodian.actor import ANONYMOUS
-from xiaodian.catalog import screening, service
+from xiaodian.catalog import images, products, review, screening, service, states
 from xiaodian.catalog.models import ProductEvent, ProductStatus
-from xiaodian.catalog.service import SkuEdit
+from xiaodian.catalog.products import SkuEdit
 from xiaodian.errors import IllegalTransition, InvalidInput, NotAuthenticated, PermissionDenied
 
 S = ProductStatus
@@ -23,7 +23,7 @@ def _ready(
     db: Any, scene: Scene, title: str = "明前西湖龙井 250g 罐装", description: str = ""
 ) -> Any:
     actor = scene.actor(scene.staff)
-    product = service.create_product(
+    product = products.create_product(
         db,
         actor,
         scene.shop.id,
@@ -33,7 +33,7 @@ def _ready(
         price_fen=26800,
         stock=5,
     )
-    service.add_images(db, actor, scene.shop.id, product.id, [png_bytes()])
+    images.add_images(db, actor, scene.shop.id, product.id, [png_bytes()])
     return product
 
 
@@ -48,21 +48,21 @@ def test_every_legal_transition_writes_an_event(db: Any, scene: Scene, clock: An
     product = _ready(db, scene)
     staff, ops = scene.actor(scene.staff), scene.actor(scene.operator)
     sid, pid = scene.shop.id, product.id
-    service.submit(db, staff, sid, pid)
+    states.submit(db, staff, sid, pid)
     assert product.status == S.UNDER_REVIEW and product.submitted_at == clock.now()
-    service.change_status(db, staff, sid, pid, "withdraw")
+    states.change_status(db, staff, sid, pid, "withdraw")
     assert product.status == S.DRAFT
-    service.submit(db, staff, sid, pid)
-    service.reject(db, ops, pid, "标题与图片不符")
+    states.submit(db, staff, sid, pid)
+    review.reject(db, ops, pid, "标题与图片不符")
     assert product.status == S.REJECTED and product.reject_reason == "标题与图片不符"
-    service.submit(db, staff, sid, pid)  # resubmit after a rejection
+    states.submit(db, staff, sid, pid)  # resubmit after a rejection
     assert product.reject_reason is None
     clock.advance(hours=1)
-    service.approve(db, ops, pid)
+    review.approve(db, ops, pid)
     assert product.status == S.ON_SALE and product.published_at == clock.now()
-    service.change_status(db, staff, sid, pid, "take_off_shelf")
+    states.change_status(db, staff, sid, pid, "take_off_shelf")
     assert product.status == S.OFF_SHELF
-    service.change_status(db, staff, sid, pid, "put_on_shelf")
+    states.change_status(db, staff, sid, pid, "put_on_shelf")
     assert product.status == S.ON_SALE
     assert _events(db, pid) == [
         (None, "draft"),
@@ -100,7 +100,7 @@ def test_illegal_merchant_transitions(
     product.status = status
     db.commit()
     with pytest.raises(IllegalTransition):
-        service.change_status(db, scene.actor(scene.staff), scene.shop.id, product.id, action)
+        states.change_status(db, scene.actor(scene.staff), scene.shop.id, product.id, action)
     db.rollback()
     assert service.get_product(db, product.id).status == status
 
@@ -112,59 +112,59 @@ def test_operator_decides_only_under_review(db: Any, scene: Scene, status: Produ
     db.commit()
     ops = scene.actor(scene.operator)
     with pytest.raises(IllegalTransition):
-        service.approve(db, ops, product.id)
+        review.approve(db, ops, product.id)
     with pytest.raises(IllegalTransition):
-        service.reject(db, ops, product.id, "不行")
+        review.reject(db, ops, product.id, "不行")
 
 
 def test_submit_needs_an_image_and_an_active_sku(db: Any, scene: Scene) -> None:
     staff = scene.actor(scene.staff)
-    product = service.create_product(
+    product = products.create_product(
         db, staff, scene.shop.id, title="无图商品", category_id=leaf_category(db).id, price_fen=100
     )
     with pytest.raises(InvalidInput) as err:
-        service.submit(db, staff, scene.shop.id, product.id)
+        states.submit(db, staff, scene.shop.id, product.id)
     assert err.value.code == "image_required"
     db.rollback()
     # no stock is fine: review is about the listing, not the warehouse
-    service.update_skus(db, staff, scene.shop.id, product.id, [SkuEdit("", 100, stock=0)])
-    service.add_images(db, staff, scene.shop.id, product.id, [png_bytes()])
-    service.submit(db, staff, scene.shop.id, product.id)
+    products.update_skus(db, staff, scene.shop.id, product.id, [SkuEdit("", 100, stock=0)])
+    images.add_images(db, staff, scene.shop.id, product.id, [png_bytes()])
+    states.submit(db, staff, scene.shop.id, product.id)
     assert product.status == S.UNDER_REVIEW
 
 
 def test_reject_needs_a_reason_and_an_operator(db: Any, scene: Scene) -> None:
     product = _ready(db, scene)
-    service.submit(db, scene.actor(scene.staff), scene.shop.id, product.id)
+    states.submit(db, scene.actor(scene.staff), scene.shop.id, product.id)
     with pytest.raises(InvalidInput):
-        service.reject(db, scene.actor(scene.operator), product.id, "   ")
+        review.reject(db, scene.actor(scene.operator), product.id, "   ")
     for user in (scene.owner, scene.staff, scene.buyer):
         with pytest.raises(PermissionDenied):
-            service.approve(db, scene.actor(user), product.id)
+            review.approve(db, scene.actor(user), product.id)
         with pytest.raises(PermissionDenied):
-            service.review_queue(db, scene.actor(user))
+            review.review_queue(db, scene.actor(user))
     with pytest.raises(NotAuthenticated):
-        service.review_queue(db, ANONYMOUS)
+        review.review_queue(db, ANONYMOUS)
 
 
 def test_editing_a_listed_product_sends_it_back_to_review(db: Any, scene: Scene) -> None:
     product = _ready(db, scene)
     staff, sid, pid = scene.actor(scene.staff), scene.shop.id, product.id
-    service.submit(db, staff, sid, pid)
-    service.approve(db, scene.actor(scene.operator), pid)
+    states.submit(db, staff, sid, pid)
+    review.approve(db, scene.actor(scene.operator), pid)
     # price and stock edits: no review
-    service.update_skus(db, staff, sid, pid, [SkuEdit("", 19900, stock=50)])
-    service.update_product(db, staff, sid, pid, {"purchase_limit": 2, "return_days": 0})
+    products.update_skus(db, staff, sid, pid, [SkuEdit("", 19900, stock=50)])
+    products.update_product(db, staff, sid, pid, {"purchase_limit": 2, "return_days": 0})
     assert product.status == S.ON_SALE
     # the title is reviewed content
-    service.update_product(db, staff, sid, pid, {"title": "特级明前龙井 绝对正宗"})
+    products.update_product(db, staff, sid, pid, {"title": "特级明前龙井 绝对正宗"})
     assert product.status == S.UNDER_REVIEW
     assert product.screening_hits == ["绝对"]
     assert _events(db, pid)[-1] == ("on_sale", "under_review")
     # off the shelf, then a new image: back to review as well
-    service.approve(db, scene.actor(scene.operator), pid)
-    service.change_status(db, staff, sid, pid, "take_off_shelf")
-    service.add_images(db, staff, sid, pid, [png_bytes((1, 2, 3))])
+    review.approve(db, scene.actor(scene.operator), pid)
+    states.change_status(db, staff, sid, pid, "take_off_shelf")
+    images.add_images(db, staff, sid, pid, [png_bytes((1, 2, 3))])
     assert product.status == S.UNDER_REVIEW
 
 
@@ -179,7 +179,7 @@ def test_screening_builtin_and_configured_words(db: Any, scene: Scene, settings:
     settings.prohibited_words = " 秒杀 , ,Miracle"
     assert screening.find_hits("限时秒杀 a MIRACLE cream") == ["秒杀", "Miracle"]
     product = _ready(db, scene, title="限时秒杀 顶级红茶", description="喝了能治愈失眠")
-    service.submit(db, scene.actor(scene.staff), scene.shop.id, product.id)
+    states.submit(db, scene.actor(scene.staff), scene.shop.id, product.id)
     assert product.screening_hits == ["秒杀", "顶级", "治愈"]
     assert screening.segments("喝了能治愈失眠", ["治愈"]) == [
         ("喝了能", False),
@@ -191,16 +191,16 @@ def test_screening_builtin_and_configured_words(db: Any, scene: Scene, settings:
 def test_review_queue_oldest_first(db: Any, scene: Scene, clock: Any) -> None:
     staff = scene.actor(scene.staff)
     first, second = _ready(db, scene, title="先提交"), _ready(db, scene, title="后提交")
-    service.submit(db, staff, scene.shop.id, second.id)
+    states.submit(db, staff, scene.shop.id, second.id)
     clock.advance(timedelta(minutes=5))
-    service.submit(db, staff, scene.shop.id, first.id)
-    queue = service.review_queue(db, scene.actor(scene.operator))
+    states.submit(db, staff, scene.shop.id, first.id)
+    queue = review.review_queue(db, scene.actor(scene.operator))
     assert [p.id for p in queue] == [second.id, first.id]
 
 
 def test_review_api(db: Any, scene: Scene, api_client: Any) -> None:
     product = _ready(db, scene, title="顶级大红袍")
-    service.submit(db, scene.actor(scene.staff), scene.shop.id, product.id)
+    states.submit(db, scene.actor(scene.staff), scene.shop.id, product.id)
     ops = api_client(scene.operator)
     r = ops.get("/api/v1/ops/products", params={"status": "under_review"})
     assert r.status_code == 200
@@ -228,7 +228,7 @@ def test_review_api(db: Any, scene: Scene, api_client: Any) -> None:
 
 def test_review_pages(db: Any, scene: Scene, login_client: Any) -> None:
     product = _ready(db, scene, title="顶级大红袍", description="本品可治愈百病")
-    service.submit(db, scene.actor(scene.staff), scene.shop.id, product.id)
+    states.submit(db, scene.actor(scene.staff), scene.shop.id, product.id)
     c = login_client(scene.operator)
     page = c.get("/ops/products/review")
     assert page.status_code == 200

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from tests.catalog.conftest import Scene
 from tests.factories import make_product
-from xiaodian.catalog import service
+from xiaodian.catalog import products, service, stock
 from xiaodian.catalog.models import Sku, StockMovement
-from xiaodian.catalog.service import SkuEdit
+from xiaodian.catalog.products import SkuEdit
 from xiaodian.errors import Conflict, InvalidInput, NotFound
 
 
@@ -25,13 +25,13 @@ def test_adjustments_keep_the_invariant_and_are_logged(db: Any, scene: Scene) ->
     sku.stock_on_hand, sku.stock_reserved, sku.stock_sold = 6, 3, 1  # orders in flight
     db.commit()
     staff = scene.actor(scene.staff)
-    service.adjust_stock(db, staff, sku.id, 20, "供应商到货")
+    stock.adjust_stock(db, staff, sku.id, 20, "供应商到货")
     assert (sku.stock_on_hand, sku.stock_received) == (26, 30) and _invariant(sku)
-    service.adjust_stock(db, staff, sku.id, -26, "盘点报损")
+    stock.adjust_stock(db, staff, sku.id, -26, "盘点报损")
     assert (sku.stock_on_hand, sku.stock_received, sku.stock_reserved) == (0, 4, 3)
     assert _invariant(sku)
     with pytest.raises(Conflict) as err:
-        service.adjust_stock(db, staff, sku.id, -1, "再报损")  # reserved units are not on hand
+        stock.adjust_stock(db, staff, sku.id, -1, "再报损")  # reserved units are not on hand
     assert err.value.code == "stock_below_zero"
     db.expire_all()
     sku = db.get(Sku, sku.id)
@@ -42,7 +42,7 @@ def test_adjustments_keep_the_invariant_and_are_logged(db: Any, scene: Scene) ->
         ("manual", -26, "盘点报损", scene.staff.id),
     ]
     db.rollback()
-    entries = service.stock_log(db, staff, scene.shop.id, product.id)
+    entries = stock.stock_log(db, staff, scene.shop.id, product.id)
     assert [m.delta for m, _s in entries] == [-26, 20]  # newest first
 
 
@@ -52,7 +52,7 @@ def test_adjustment_needs_a_reason_and_a_change(
 ) -> None:
     product = make_product(db, scene.shop)
     with pytest.raises(InvalidInput):
-        service.adjust_stock(db, scene.actor(scene.owner), product.skus[0].id, delta, reason)
+        stock.adjust_stock(db, scene.actor(scene.owner), product.skus[0].id, delta, reason)
     db.rollback()
     assert db.scalars(select(StockMovement)).all() == []
 
@@ -62,19 +62,19 @@ def test_strangers_cannot_adjust(db: Any, scene: Scene) -> None:
     other = make_product(db, scene.other_shop)
     for user in (scene.other_owner, scene.other_staff, scene.buyer, scene.operator):
         with pytest.raises(NotFound):
-            service.adjust_stock(db, scene.actor(user), product.skus[0].id, 5, "x")
+            stock.adjust_stock(db, scene.actor(user), product.skus[0].id, 5, "x")
     with pytest.raises(NotFound):  # the SKU must belong to the product in the URL
-        service.adjust_stock(
+        stock.adjust_stock(
             db, scene.actor(scene.owner), other.skus[0].id, 5, "x", shop_id=scene.shop.id
         )
     with pytest.raises(NotFound):
-        service.adjust_stock(db, scene.actor(scene.owner), 999_999, 5, "x")
+        stock.adjust_stock(db, scene.actor(scene.owner), 999_999, 5, "x")
 
 
 def test_stock_set_in_the_sku_table_is_logged(db: Any, scene: Scene) -> None:
     product = make_product(db, scene.shop, skus=[("标准", 1990, 10)])
     staff = scene.actor(scene.staff)
-    service.update_skus(db, staff, scene.shop.id, product.id, [SkuEdit("标准", 1990, stock=4)])
+    products.update_skus(db, staff, scene.shop.id, product.id, [SkuEdit("标准", 1990, stock=4)])
     sku = service.get_product(db, product.id).skus[0]
     assert (sku.stock_on_hand, sku.stock_received) == (4, 4) and _invariant(sku)
     log = db.scalars(select(StockMovement)).all()

@@ -11,7 +11,7 @@ import pytest
 from tests.factories import make_product, make_shop
 from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
-from xiaodian.content import service, video_files
+from xiaodian.content import video_files, videos
 
 ASSETS = Path(__file__).resolve().parents[2] / "src" / "xiaodian" / "seed" / "assets"
 
@@ -53,7 +53,7 @@ class Scene:
     def post(self, user: Any, *, data: bytes | None = None, **kwargs: Any) -> Any:
         """Publish a video through the service (placeholder cover)."""
         staged = video_files.stage_bytes(data if data is not None else mp4_bytes())
-        return service.create_video(self.db, self.actor(user), video=staged, **kwargs)
+        return videos.create_video(self.db, self.actor(user), video=staged, **kwargs)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from tests.content.conftest import Scene
 from xiaodian.actor import Actor
-from xiaodian.content import moderation, service
+from xiaodian.content import feed, moderation, videos
 from xiaodian.content.models import Video, VideoEvent, VideoStatus
 from xiaodian.errors import (
     Conflict,
@@ -49,8 +49,8 @@ def test_a_caption_with_prohibited_words_is_published_and_flagged(scene: Scene) 
     assert flagged.status == VideoStatus.PUBLISHED
     assert flagged.screening_hits == ["第一"] and flagged.flagged is True
     assert clean.screening_hits == [] and clean.flagged is False
-    feed = service.feed(scene.db, Actor(), limit=10)
-    assert {v.id for v in feed.items} == {flagged.id, clean.id}  # both are up
+    page = feed.feed(scene.db, Actor(), limit=10)
+    assert {v.id for v in page.items} == {flagged.id, clean.id}  # both are up
     assert moderation.count_flagged(scene.db, scene.actor(scene.operator)) == 1
 
 
@@ -104,7 +104,7 @@ def test_clear_flag_marks_reviewed_once(scene: Scene) -> None:
 def test_remove_settles_the_flag_and_restore_undoes_it(scene: Scene) -> None:
     video = scene.post(scene.creator, caption="最佳单品")
     ops = scene.actor(scene.operator)
-    service.remove_video(scene.db, ops, video.id, reason="夸大宣传")
+    videos.remove_video(scene.db, ops, video.id, reason="夸大宣传")
     removed = _fresh(scene.db, video.id)
     assert removed.status == VideoStatus.REMOVED and removed.flagged is False
     queue = moderation.moderation_queue(scene.db, ops, filter="removed")
@@ -118,7 +118,7 @@ def test_remove_settles_the_flag_and_restore_undoes_it(scene: Scene) -> None:
     actions = _events(scene.db, video.id)
     assert actions[-2] == ("remove", scene.operator.id, "夸大宣传")
     assert actions[-1] == ("restore", scene.operator.id, "申诉通过")
-    assert video.id in {v.id for v in service.feed(scene.db, Actor(), limit=10).items}
+    assert video.id in {v.id for v in feed.feed(scene.db, Actor(), limit=10).items}
     with pytest.raises(IllegalTransition):
         moderation.restore_video(scene.db, ops, video.id)  # not removed
     with pytest.raises(NotFound):
@@ -130,12 +130,12 @@ def test_a_changed_caption_is_screened_again(scene: Scene) -> None:
     author = scene.actor(scene.creator)
     ops = scene.actor(scene.operator)
     moderation.clear_flag(scene.db, ops, video.id)
-    service.update_video(scene.db, author, video.id, caption="第一个视频", tags="#日常")
+    videos.update_video(scene.db, author, video.id, caption="第一个视频", tags="#日常")
     assert _fresh(scene.db, video.id).flagged is False  # same caption: stays reviewed
-    service.update_video(scene.db, author, video.id, caption="唯一的好裙子")
+    videos.update_video(scene.db, author, video.id, caption="唯一的好裙子")
     changed = _fresh(scene.db, video.id)
     assert changed.flagged is True and changed.screening_hits == ["唯一"]
-    service.update_video(scene.db, author, video.id, caption="好裙子")
+    videos.update_video(scene.db, author, video.id, caption="好裙子")
     clean = _fresh(scene.db, video.id)
     assert clean.flagged is False and clean.screening_hits == []
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from tests.content.conftest import Scene, media_files, webm_bytes
 from tests.factories import make_product
 from xiaodian.catalog.models import ProductStatus
-from xiaodian.content import service, video_files
+from xiaodian.content import feed, metrics, service, video_files, videos
 from xiaodian.content.models import Video, VideoDailyStat, VideoEvent, VideoStatus
 from xiaodian.errors import (
     IllegalTransition,
@@ -41,7 +41,7 @@ def test_creator_posts_with_any_shops_products(scene: Scene, settings: Any) -> N
     assert video.tags == ["穿搭", "夏日好物"]
     assert (settings.media_dir / video.file_path).is_file()
     assert video.cover_path and (settings.media_dir / video.cover_path).is_file()
-    got = service.get_video(scene.db, scene.actor(scene.buyer), video.id)
+    got = feed.get_video(scene.db, scene.actor(scene.buyer), video.id)
     assert [p.id for p in got.products] == [scene.products[0].id, scene.other_product.id]
     assert got.author_name == "穿搭阿May" and got.shop_name is None
     events = scene.db.scalars(select(VideoEvent).where(VideoEvent.video_id == video.id)).all()
@@ -51,7 +51,7 @@ def test_creator_posts_with_any_shops_products(scene: Scene, settings: Any) -> N
 def test_merchant_posts_for_own_shop_and_staff_too(scene: Scene) -> None:
     video = scene.post(scene.merchant, shop_id=scene.shop.id, product_ids=[scene.products[1].id])
     assert video.shop_id == scene.shop.id
-    assert service.get_video(scene.db, scene.actor(scene.buyer), video.id).by_line == "花间衣橱"
+    assert feed.get_video(scene.db, scene.actor(scene.buyer), video.id).by_line == "花间衣橱"
     by_staff = scene.post(scene.staff, shop_id=scene.shop.id)
     assert by_staff.shop_id == scene.shop.id
 
@@ -81,7 +81,7 @@ def test_anonymous_cannot_post(scene: Scene) -> None:
     from xiaodian.actor import ANONYMOUS
 
     with pytest.raises(NotAuthenticated):
-        service.create_video(scene.db, ANONYMOUS, video=video_files.stage_bytes(webm_bytes()))
+        videos.create_video(scene.db, ANONYMOUS, video=video_files.stage_bytes(webm_bytes()))
 
 
 @pytest.mark.parametrize("status", [ProductStatus.OFF_SHELF, ProductStatus.DRAFT])
@@ -103,7 +103,7 @@ def test_at_most_ten_products(scene: Scene) -> None:
         scene.post(scene.creator, product_ids=[p.id for p in many])
     assert caught.value.code == "too_many_products"
     video = scene.post(scene.creator, product_ids=[p.id for p in many[:10]])
-    assert len(service.video_products(scene.db, video.id)) == 10
+    assert len(videos.video_products(scene.db, video.id)) == 10
 
 
 @pytest.mark.parametrize(
@@ -130,15 +130,15 @@ def test_a_bad_cover_stores_nothing(scene: Scene, settings: Any) -> None:
 
 
 def test_tags_are_normalised() -> None:
-    assert service.parse_tags("#Summer  #夏日！,好物、#ＡＢＣ") == ["summer", "夏日", "好物", "abc"]
-    assert service.parse_tags(["#穿搭", "穿搭", " "]) == ["穿搭"]
-    assert service.normalize_tag("#Hello World!") == "helloworld"
+    assert videos.parse_tags("#Summer  #夏日！,好物、#ＡＢＣ") == ["summer", "夏日", "好物", "abc"]
+    assert videos.parse_tags(["#穿搭", "穿搭", " "]) == ["穿搭"]
+    assert videos.normalize_tag("#Hello World!") == "helloworld"
 
 
 def test_product_refs_accept_ids_and_links() -> None:
-    assert service.parse_product_refs("12, /p/15 https://shop.example/p/7?x=1 12") == [12, 15, 7]
+    assert videos.parse_product_refs("12, /p/15 https://shop.example/p/7?x=1 12") == [12, 15, 7]
     with pytest.raises(InvalidInput):
-        service.parse_product_refs("twelve")
+        videos.parse_product_refs("twelve")
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
@@ -161,7 +161,7 @@ def test_placeholder_cover_without_ffmpeg(scene: Scene, monkeypatch: Any, settin
 def test_author_edits_hides_and_shows(scene: Scene) -> None:
     video = scene.post(scene.creator, caption="旧", product_ids=[scene.products[0].id])
     author = scene.actor(scene.creator)
-    service.update_video(
+    videos.update_video(
         scene.db,
         author,
         video.id,
@@ -169,16 +169,16 @@ def test_author_edits_hides_and_shows(scene: Scene) -> None:
         tags=["测评"],
         product_ids=[scene.products[2].id],
     )
-    got = service.get_video(scene.db, author, video.id)
+    got = feed.get_video(scene.db, author, video.id)
     assert got.caption == "新文案" and got.tags == ["测评"]
     assert [p.id for p in got.products] == [scene.products[2].id]
-    service.update_video(scene.db, author, video.id, hidden=True)
-    assert service.feed(scene.db, author).items == []
+    videos.update_video(scene.db, author, video.id, hidden=True)
+    assert feed.feed(scene.db, author).items == []
     with pytest.raises(NotFound):
-        service.get_video(scene.db, scene.actor(scene.buyer), video.id)
-    assert service.get_video(scene.db, author, video.id).status == VideoStatus.HIDDEN
-    service.update_video(scene.db, author, video.id, hidden=False)
-    assert [v.id for v in service.feed(scene.db, author).items] == [video.id]
+        feed.get_video(scene.db, scene.actor(scene.buyer), video.id)
+    assert feed.get_video(scene.db, author, video.id).status == VideoStatus.HIDDEN
+    videos.update_video(scene.db, author, video.id, hidden=False)
+    assert [v.id for v in feed.feed(scene.db, author).items] == [video.id]
 
 
 def test_others_cannot_edit_or_delete(scene: Scene) -> None:
@@ -186,27 +186,27 @@ def test_others_cannot_edit_or_delete(scene: Scene) -> None:
     for user in (scene.buyer, scene.merchant, scene.operator):
         actor = scene.actor(user)
         with pytest.raises(NotFound):
-            service.update_video(scene.db, actor, video.id, caption="改掉")
+            videos.update_video(scene.db, actor, video.id, caption="改掉")
         with pytest.raises(NotFound):
-            service.delete_video(scene.db, actor, video.id)
+            videos.delete_video(scene.db, actor, video.id)
         with pytest.raises(NotFound):
-            service.video_stats(scene.db, actor, video.id)
+            metrics.video_stats(scene.db, actor, video.id)
     with pytest.raises(NotFound):
-        service.update_video(scene.db, scene.actor(scene.creator), 999_999, caption="x")
-    assert service.get_video(scene.db, scene.actor(scene.buyer), video.id).caption == ""
+        videos.update_video(scene.db, scene.actor(scene.creator), 999_999, caption="x")
+    assert feed.get_video(scene.db, scene.actor(scene.buyer), video.id).caption == ""
 
 
 def test_shop_staff_manage_the_shops_videos_but_other_shops_do_not(scene: Scene) -> None:
     video = scene.post(scene.merchant, shop_id=scene.shop.id)
-    service.update_video(scene.db, scene.actor(scene.staff), video.id, caption="店员改的")
+    videos.update_video(scene.db, scene.actor(scene.staff), video.id, caption="店员改的")
     with pytest.raises(NotFound):
-        service.update_video(scene.db, scene.actor(scene.other_merchant), video.id, caption="x")
+        videos.update_video(scene.db, scene.actor(scene.other_merchant), video.id, caption="x")
 
 
 def test_delete_removes_row_and_files(scene: Scene, settings: Any) -> None:
     video = scene.post(scene.creator)
     assert media_files(settings)
-    service.delete_video(scene.db, scene.actor(scene.creator), video.id)
+    videos.delete_video(scene.db, scene.actor(scene.creator), video.id)
     assert _count(scene.db, Video) == 0
     assert media_files(settings) == []
 
@@ -215,27 +215,27 @@ def test_operator_removal(scene: Scene) -> None:
     video = scene.post(scene.creator, product_ids=[scene.products[0].id])
     other = scene.post(scene.creator)
     with pytest.raises(PermissionDenied):
-        service.remove_video(scene.db, scene.actor(scene.creator), video.id, reason="自删")
+        videos.remove_video(scene.db, scene.actor(scene.creator), video.id, reason="自删")
     with pytest.raises(InvalidInput):
-        service.remove_video(scene.db, scene.actor(scene.operator), video.id, reason="  ")
+        videos.remove_video(scene.db, scene.actor(scene.operator), video.id, reason="  ")
     with pytest.raises(NotFound):
-        service.remove_video(scene.db, scene.actor(scene.operator), 999_999, reason="违规")
-    service.remove_video(scene.db, scene.actor(scene.operator), video.id, reason="虚假宣传")
+        videos.remove_video(scene.db, scene.actor(scene.operator), 999_999, reason="违规")
+    videos.remove_video(scene.db, scene.actor(scene.operator), video.id, reason="虚假宣传")
     buyer = scene.actor(scene.buyer)
-    assert [v.id for v in service.feed(scene.db, buyer).items] == [other.id]
-    assert service.videos_for_product(scene.db, scene.products[0].id) == []
+    assert [v.id for v in feed.feed(scene.db, buyer).items] == [other.id]
+    assert feed.videos_for_product(scene.db, scene.products[0].id) == []
     with pytest.raises(NotFound):
-        service.get_video(scene.db, buyer, video.id)
+        feed.get_video(scene.db, buyer, video.id)
     author = scene.actor(scene.creator)
-    row = service.get_video(scene.db, author, video.id)
+    row = feed.get_video(scene.db, author, video.id)
     assert row.status == VideoStatus.REMOVED
     with pytest.raises(IllegalTransition):
-        service.update_video(scene.db, author, video.id, hidden=False)
+        videos.update_video(scene.db, author, video.id, hidden=False)
     with pytest.raises(IllegalTransition):
-        service.delete_video(scene.db, author, video.id)
+        videos.delete_video(scene.db, author, video.id)
     with pytest.raises(IllegalTransition):
-        service.remove_video(scene.db, scene.actor(scene.operator), video.id, reason="再删")
-    history = service.video_history(scene.db, author, video.id)
+        videos.remove_video(scene.db, scene.actor(scene.operator), video.id, reason="再删")
+    history = videos.video_history(scene.db, author, video.id)
     assert [(e.action, e.note) for e in history] == [("published", None), ("remove", "虚假宣传")]
     assert history[-1].actor_id == scene.operator.id
 
@@ -252,21 +252,21 @@ def test_feed_is_newest_first_and_pages_by_cursor(scene: Scene, clock: Any) -> N
     seen: list[int] = []
     cursor = None
     for _ in range(10):
-        page = service.feed(scene.db, buyer, cursor=cursor, limit=3)
+        page = feed.feed(scene.db, buyer, cursor=cursor, limit=3)
         seen += [v.id for v in page.items]
         cursor = page.next_cursor
         if cursor is None:
             break
     assert seen == list(reversed(posted))
     # a video posted while paging does not shift later pages
-    first = service.feed(scene.db, buyer, limit=3)
+    first = feed.feed(scene.db, buyer, limit=3)
     scene.post(scene.creator, caption="新来的")
-    second = service.feed(scene.db, buyer, cursor=first.next_cursor, limit=3)
+    second = feed.feed(scene.db, buyer, cursor=first.next_cursor, limit=3)
     assert [v.id for v in second.items] == list(reversed(posted))[3:6]
     with pytest.raises(InvalidInput):
-        service.feed(scene.db, buyer, cursor="garbage")
+        feed.feed(scene.db, buyer, cursor="garbage")
     with pytest.raises(InvalidInput):
-        service.feed(scene.db, buyer, limit=0)
+        feed.feed(scene.db, buyer, limit=0)
 
 
 def test_engagement_boosts_a_little(scene: Scene, clock: Any, make_user: Any) -> None:
@@ -275,25 +275,25 @@ def test_engagement_boosts_a_little(scene: Scene, clock: Any, make_user: Any) ->
     clock.advance(minutes=30)
     newer = scene.post(scene.creator, caption="新视频")
     buyer = scene.actor(scene.buyer)
-    assert [v.id for v in service.feed(scene.db, buyer).items] == [newer.id, older.id]
+    assert [v.id for v in feed.feed(scene.db, buyer).items] == [newer.id, older.id]
     for fan in fans:
-        service.set_like(scene.db, scene.actor(fan), older.id, liked=True)
-    assert [v.id for v in service.feed(scene.db, buyer).items] == [older.id, newer.id]
+        metrics.set_like(scene.db, scene.actor(fan), older.id, liked=True)
+    assert [v.id for v in feed.feed(scene.db, buyer).items] == [older.id, newer.id]
     # the boost is capped: a day-old video does not beat a fresh one on likes alone
     clock.advance(days=1)
     fresh = scene.post(scene.creator, caption="今天的")
-    assert service.feed(scene.db, buyer).items[0].id == fresh.id
+    assert feed.feed(scene.db, buyer).items[0].id == fresh.id
 
 
 def test_tag_and_author_filters(scene: Scene) -> None:
     tea = scene.post(scene.merchant, shop_id=scene.shop.id, tags="#春茶")
     dress = scene.post(scene.creator, tags="#穿搭 #春茶")
     buyer = scene.actor(scene.buyer)
-    assert {v.id for v in service.feed(scene.db, buyer, tag="#春茶").items} == {tea.id, dress.id}
-    assert [v.id for v in service.feed(scene.db, buyer, tag="穿搭").items] == [dress.id]
-    assert service.feed(scene.db, buyer, tag="没有").items == []
-    assert [v.id for v in service.feed(scene.db, buyer, shop_id=scene.shop.id).items] == [tea.id]
-    assert [v.id for v in service.feed(scene.db, buyer, author_id=scene.creator.id).items] == [
+    assert {v.id for v in feed.feed(scene.db, buyer, tag="#春茶").items} == {tea.id, dress.id}
+    assert [v.id for v in feed.feed(scene.db, buyer, tag="穿搭").items] == [dress.id]
+    assert feed.feed(scene.db, buyer, tag="没有").items == []
+    assert [v.id for v in feed.feed(scene.db, buyer, shop_id=scene.shop.id).items] == [tea.id]
+    assert [v.id for v in feed.feed(scene.db, buyer, author_id=scene.creator.id).items] == [
         dress.id
     ]
 
@@ -303,7 +303,7 @@ def test_off_shelf_products_leave_the_cards(scene: Scene) -> None:
     video = scene.post(scene.creator, product_ids=[product.id, scene.products[1].id])
     product.status = ProductStatus.OFF_SHELF
     scene.db.commit()
-    got = service.get_video(scene.db, scene.actor(scene.buyer), video.id)
+    got = feed.get_video(scene.db, scene.actor(scene.buyer), video.id)
     assert [p.id for p in got.products] == [scene.products[1].id]
 
 
@@ -313,9 +313,9 @@ def test_videos_for_product(scene: Scene, clock: Any) -> None:
     clock.advance(minutes=1)
     b = scene.post(scene.merchant, shop_id=scene.shop.id, product_ids=[target.id])
     scene.post(scene.creator, product_ids=[scene.products[1].id])
-    assert [v.id for v in service.videos_for_product(scene.db, target.id)] == [b.id, a.id]
-    assert [v.id for v in service.videos_for_product(scene.db, target.id, limit=1)] == [b.id]
-    assert service.videos_for_product(scene.db, 999_999) == []
+    assert [v.id for v in feed.videos_for_product(scene.db, target.id)] == [b.id, a.id]
+    assert [v.id for v in feed.videos_for_product(scene.db, target.id, limit=1)] == [b.id]
+    assert feed.videos_for_product(scene.db, 999_999) == []
 
 
 # --- likes and metrics -------------------------------------------------------------------------
@@ -324,25 +324,25 @@ def test_videos_for_product(scene: Scene, clock: Any) -> None:
 def test_likes_toggle_once_per_person(scene: Scene) -> None:
     video = scene.post(scene.creator)
     buyer = scene.actor(scene.buyer)
-    assert service.set_like(scene.db, buyer, video.id, liked=True) == (True, 1)
-    assert service.set_like(scene.db, buyer, video.id, liked=True) == (True, 1)
-    assert service.get_video(scene.db, buyer, video.id).liked is True
-    assert service.set_like(scene.db, scene.actor(scene.merchant), video.id, liked=True) == (
+    assert metrics.set_like(scene.db, buyer, video.id, liked=True) == (True, 1)
+    assert metrics.set_like(scene.db, buyer, video.id, liked=True) == (True, 1)
+    assert feed.get_video(scene.db, buyer, video.id).liked is True
+    assert metrics.set_like(scene.db, scene.actor(scene.merchant), video.id, liked=True) == (
         True,
         2,
     )
-    assert service.set_like(scene.db, buyer, video.id, liked=False) == (False, 1)
-    assert service.set_like(scene.db, buyer, video.id, liked=False) == (False, 1)
-    assert service.get_video(scene.db, buyer, video.id).liked is False
+    assert metrics.set_like(scene.db, buyer, video.id, liked=False) == (False, 1)
+    assert metrics.set_like(scene.db, buyer, video.id, liked=False) == (False, 1)
+    assert feed.get_video(scene.db, buyer, video.id).liked is False
     with pytest.raises(NotFound):
-        service.set_like(scene.db, buyer, 999_999, liked=True)
+        metrics.set_like(scene.db, buyer, 999_999, liked=True)
 
 
 def test_views_count_once_per_viewer_per_30_minutes(scene: Scene, clock: Any) -> None:
     video = scene.post(scene.creator)
 
     def view(viewer: str) -> bool:
-        return service.record_event(scene.db, video_id=video.id, kind="view", viewer=viewer)
+        return metrics.record_event(scene.db, video_id=video.id, kind="view", viewer=viewer)
 
     assert view("u:1") is True
     assert view("u:1") is False
@@ -362,7 +362,7 @@ def test_impressions_and_clicks_per_product(scene: Scene, clock: Any) -> None:
     video = scene.post(scene.creator, product_ids=[p1.id, p2.id])
 
     def event(kind: str, product_id: int | None, viewer: str = "u:9") -> bool:
-        return service.record_event(
+        return metrics.record_event(
             scene.db, video_id=video.id, kind=kind, viewer=viewer, product_id=product_id
         )
 
@@ -378,7 +378,7 @@ def test_impressions_and_clicks_per_product(scene: Scene, clock: Any) -> None:
         event("click", None)
     with pytest.raises(InvalidInput):
         event("share", None)
-    stats = service.video_stats(scene.db, scene.actor(scene.creator), video.id)
+    stats = metrics.video_stats(scene.db, scene.actor(scene.creator), video.id)
     by_product = {s.product_id: (s.impressions, s.clicks) for s in stats.products}
     assert by_product == {p1.id: (2, 2), p2.id: (1, 0)}
     assert stats.video.impression_count == 3 and stats.video.click_count == 2
@@ -390,30 +390,30 @@ def test_daily_stats_use_the_shanghai_business_day(scene: Scene, clock: Any) -> 
 
     clock.set(datetime(2026, 6, 18, 15, 30, tzinfo=UTC))  # 23:30 in Shanghai
     video = scene.post(scene.creator)
-    service.record_event(scene.db, video_id=video.id, kind="view", viewer="a")
+    metrics.record_event(scene.db, video_id=video.id, kind="view", viewer="a")
     clock.advance(hours=1)  # 00:30 the next day in Shanghai, still the 18th in UTC
-    service.record_event(scene.db, video_id=video.id, kind="view", viewer="b")
-    days = service.video_stats(scene.db, scene.actor(scene.creator), video.id).days
+    metrics.record_event(scene.db, video_id=video.id, kind="view", viewer="b")
+    days = metrics.video_stats(scene.db, scene.actor(scene.creator), video.id).days
     assert [(str(d.day), d.views) for d in days] == [("2026-06-19", 1), ("2026-06-18", 1)]
 
 
 def test_events_on_hidden_or_unknown_videos_are_not_found(scene: Scene) -> None:
     video = scene.post(scene.creator)
-    service.update_video(scene.db, scene.actor(scene.creator), video.id, hidden=True)
+    videos.update_video(scene.db, scene.actor(scene.creator), video.id, hidden=True)
     with pytest.raises(NotFound):
-        service.record_event(scene.db, video_id=video.id, kind="view", viewer="u:1")
+        metrics.record_event(scene.db, video_id=video.id, kind="view", viewer="u:1")
     with pytest.raises(NotFound):
-        service.record_event(scene.db, video_id=999_999, kind="view", viewer="u:1")
+        metrics.record_event(scene.db, video_id=999_999, kind="view", viewer="u:1")
 
 
 def test_purge_forgets_old_marks_only(scene: Scene, clock: Any) -> None:
     video = scene.post(scene.creator)
-    service.record_event(scene.db, video_id=video.id, kind="view", viewer="old")
+    metrics.record_event(scene.db, video_id=video.id, kind="view", viewer="old")
     clock.advance(minutes=31)
-    service.record_event(scene.db, video_id=video.id, kind="view", viewer="new")
-    assert service.purge_event_marks(scene.db) == 1
-    assert service.purge_event_marks(scene.db) == 0
-    assert not service.record_event(scene.db, video_id=video.id, kind="view", viewer="new")
+    metrics.record_event(scene.db, video_id=video.id, kind="view", viewer="new")
+    assert metrics.purge_event_marks(scene.db) == 1
+    assert metrics.purge_event_marks(scene.db) == 0
+    assert not metrics.record_event(scene.db, video_id=video.id, kind="view", viewer="new")
 
 
 # --- attribution -------------------------------------------------------------------------------
@@ -431,5 +431,5 @@ def test_attribute_video_only_when_it_features_the_product(scene: Scene) -> None
     assert (
         orders_lifecycle.prove_channel(db, "video", video.id, [scene.products[0].id, 5]) == video.id
     )
-    service.update_video(db, scene.actor(scene.creator), video.id, hidden=True)
+    videos.update_video(db, scene.actor(scene.creator), video.id, hidden=True)
     assert service.attribute_video(db, video_id=video.id, product_ids=featured) is None

@@ -10,10 +10,10 @@ import pytest
 from tests.factories import make_product, make_shop
 from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
-from xiaodian.catalog import service as catalog_service
+from xiaodian.catalog import review as catalog_review
 from xiaodian.catalog.models import ProductStatus
-from xiaodian.content import service as content_service
 from xiaodian.content import video_files
+from xiaodian.content import videos as content_videos
 from xiaodian.errors import NotAuthenticated, PermissionDenied
 
 CLIP = Path(__file__).resolve().parents[2] / "src" / "xiaodian" / "seed" / "assets" / "sample1.mp4"
@@ -34,7 +34,7 @@ def _card(html: str, name: str) -> int:
 def _post_video(db: Any, user: Any, caption: str) -> None:
     actor = accounts_service.actor_for_user(db, accounts_service.get(db, user.id))
     staged = video_files.stage_bytes(CLIP.read_bytes())
-    content_service.create_video(db, actor, video=staged, caption=caption)
+    content_videos.create_video(db, actor, video=staged, caption=caption)
 
 
 def test_cards_count_what_waits(
@@ -73,7 +73,7 @@ def test_cards_count_what_waits(
 def test_dashboard_is_for_operators_only(db: Any, make_user: Any, login_client: Any) -> None:
     buyer = login_client(make_user())
     assert buyer.get("/ops").status_code == 403
-    for call in (catalog_service.count_review_queue,):
+    for call in (catalog_review.count_review_queue,):
         with pytest.raises(NotAuthenticated):
             call(db, Actor())
         with pytest.raises(PermissionDenied):

@@ -85,6 +85,11 @@ def test_batch_ship_mixed_rows(db: Session, scene: Scene, api_client: Any, make_
         files={"file": ("s.csv", b"x", "text/csv")},
     )
     assert r.status_code == 404
+    r = stranger.post(  # who asks is checked before the file, by the one check of the size
+        f"/api/v1/merchant/shops/{shop_id}/orders/ship-batch",
+        files={"file": ("s.csv", b"x" * (1024 * 1024 + 1), "text/csv")},
+    )
+    assert r.status_code == 404
     r = client.post(
         f"/api/v1/merchant/shops/{shop_id}/orders/ship-batch",
         files={"file": ("s.png", b"\x89PNG\x00", "image/png")},

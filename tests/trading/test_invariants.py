@@ -62,7 +62,7 @@ from tests.orders.conftest import actor_for, add_address
 from xiaodian import clock as clock_module
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
-from xiaodian.aftersales import service as aftersales_service
+from xiaodian.aftersales import cases as aftersales_cases
 from xiaodian.catalog.models import Sku
 from xiaodian.db import Database
 from xiaodian.errors import Conflict, DomainError, IllegalTransition, InvalidInput
@@ -582,7 +582,7 @@ def make_machine(
             case_id, error = self.attempt(
                 "open case",
                 lambda db: (
-                    aftersales_service.open_case(
+                    aftersales_cases.open_case(
                         db,
                         self.buyers[buyer].actor,
                         order_no=order_no,
@@ -602,7 +602,7 @@ def make_machine(
             if approve:
                 _case, error = self.attempt(
                     "approve",
-                    lambda db: aftersales_service.approve(
+                    lambda db: aftersales_cases.approve(
                         db, self.owners[order.shop_id], order.shop_id, case_id
                     ),
                 )

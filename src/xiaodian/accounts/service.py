@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from xiaodian import bulk, clock, settings
 from xiaodian.accounts import security
-from xiaodian.accounts.models import AuthSession, User
+from xiaodian.accounts.models import AuthSession
+from xiaodian.accounts.models import User as User  # re-exported: other domains use this
 from xiaodian.actor import ANONYMOUS, Actor
 from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, _
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Query, status
 
-from xiaodian.aftersales import service
+from xiaodian.aftersales import arbitration, cases, returns, service
 from xiaodian.aftersales.models import AftersaleCase
 from xiaodian.aftersales.schemas import (
     ApproveIn,
@@ -59,7 +59,7 @@ def options(
     line_id: Id | None = None,
 ) -> OptionsOut:
     """What may be asked for on one order line (or the whole order) right now."""
-    opts = service.case_options(db, actor, order_no=order_no, line_id=line_id)
+    opts = cases.case_options(db, actor, order_no=order_no, line_id=line_id)
     return OptionsOut(
         order_no=opts.order.order_no,
         line_id=opts.line.id if opts.line is not None else None,
@@ -75,7 +75,7 @@ def options(
 @router.post(MINE, status_code=status.HTTP_201_CREATED)
 def open_case(body: CaseCreateIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """Open a case (photos can be attached through the web form)."""
-    case = service.open_case(
+    case = cases.open_case(
         db,
         actor,
         order_no=body.order_no,
@@ -96,26 +96,26 @@ def my_case(case_id: Id, db: DbDep, actor: SignedIn) -> CaseDetailOut:
 
 @router.post(MINE + "/{case_id}/withdraw")
 def withdraw(case_id: Id, body: NoteIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
-    return _detail(db, service.withdraw(db, actor, case_id, note=body.note), "buyer")
+    return _detail(db, cases.withdraw(db, actor, case_id, note=body.note), "buyer")
 
 
 @router.post(MINE + "/{case_id}/ship-back")
 def ship_back(case_id: Id, body: TrackingIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """The goods were sent back: carrier and tracking number."""
-    case = service.ship_back(db, actor, case_id, carrier=body.carrier, tracking_no=body.tracking_no)
+    case = returns.ship_back(db, actor, case_id, carrier=body.carrier, tracking_no=body.tracking_no)
     return _detail(db, case, "buyer")
 
 
 @router.post(MINE + "/{case_id}/escalate")
 def escalate(case_id: Id, body: NoteIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """Ask the platform to decide a rejected case (within 7 days of the rejection)."""
-    return _detail(db, service.escalate(db, actor, case_id, note=body.note), "buyer")
+    return _detail(db, arbitration.escalate(db, actor, case_id, note=body.note), "buyer")
 
 
 @router.post(MINE + "/{case_id}/confirm-exchange")
 def confirm_exchange(case_id: Id, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """The replacement arrived."""
-    return _detail(db, service.confirm_exchange_received(db, actor, case_id), "buyer")
+    return _detail(db, returns.confirm_exchange_received(db, actor, case_id), "buyer")
 
 
 # --------------------------------------------------------------------------- merchants
@@ -142,13 +142,13 @@ def shop_case(shop_id: Id, case_id: Id, db: DbDep, actor: SignedIn) -> CaseDetai
 @router.post(SHOP + "/{case_id}/approve")
 def approve(shop_id: Id, case_id: Id, body: ApproveIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """Agree, possibly to a lower refund (with a note). Refund-only cases refund at once."""
-    case = service.approve(db, actor, shop_id, case_id, amount_fen=body.amount_fen, note=body.note)
+    case = cases.approve(db, actor, shop_id, case_id, amount_fen=body.amount_fen, note=body.note)
     return _detail(db, case, "merchant")
 
 
 @router.post(SHOP + "/{case_id}/reject")
 def reject(shop_id: Id, case_id: Id, body: RejectIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
-    case = service.reject(db, actor, shop_id, case_id, reason=body.reason)
+    case = cases.reject(db, actor, shop_id, case_id, reason=body.reason)
     return _detail(db, case, "merchant")
 
 
@@ -157,14 +157,14 @@ def confirm_return(
     shop_id: Id, case_id: Id, body: ConfirmReturnIn, db: DbDep, actor: SignedIn
 ) -> CaseDetailOut:
     """The returned goods arrived; a return-and-refund then refunds."""
-    case = service.confirm_return(db, actor, shop_id, case_id, restock=body.restock)
+    case = returns.confirm_return(db, actor, shop_id, case_id, restock=body.restock)
     return _detail(db, case, "merchant")
 
 
 @router.post(SHOP + "/{case_id}/reship")
 def reship(shop_id: Id, case_id: Id, body: TrackingIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """Exchange: the replacement was shipped."""
-    case = service.reship(
+    case = returns.reship(
         db, actor, shop_id, case_id, carrier=body.carrier, tracking_no=body.tracking_no
     )
     return _detail(db, case, "merchant")
@@ -176,18 +176,18 @@ def reship(shop_id: Id, case_id: Id, body: TrackingIn, db: DbDep, actor: SignedI
 @router.get(OPS)
 def arbitration_queue(db: DbDep, actor: SignedIn, page: PageNo = 1) -> CaseListOut:
     """Escalated cases, the longest waiting first."""
-    return CaseListOut.of(service.arbitration_queue(db, actor, page=page))
+    return CaseListOut.of(arbitration.arbitration_queue(db, actor, page=page))
 
 
 @router.get(OPS + "/{case_id}")
 def arbitration_case(case_id: Id, db: DbDep, actor: SignedIn) -> CaseDetailOut:
-    return _detail(db, service.get_case_for_operator(db, actor, case_id), "operator")
+    return _detail(db, arbitration.get_case_for_operator(db, actor, case_id), "operator")
 
 
 @router.post(OPS + "/{case_id}/decide")
 def decide(case_id: Id, body: DecisionIn, db: DbDep, actor: SignedIn) -> CaseDetailOut:
     """Approve for the buyer, or uphold the merchant's rejection; a note is required."""
-    case = service.arbitrate(
+    case = arbitration.arbitrate(
         db, actor, case_id, decision=body.decision, note=body.note, amount_fen=body.amount_fen
     )
     return _detail(db, case, "operator")

@@ -18,14 +18,15 @@ from starlette.datastructures import FormData, UploadFile
 
 from xiaodian import clock, media, settings
 from xiaodian.actor import Actor
-from xiaodian.aftersales import service, states
+from xiaodian.aftersales import arbitration, cases, returns, service, states
 from xiaodian.aftersales.models import AftersaleCase
 from xiaodian.errors import DomainError, InvalidInput, _
 from xiaodian.merchants import service as merchants_service
+from xiaodian.money import yuan_field
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 from xiaodian.web.templating import render
-from xiaodian.web.types import Id, PageNo, form_fen, form_id, form_int
+from xiaodian.web.types import Id, PageNo, form_id, form_int
 
 router = routing.router(include_in_schema=False)
 
@@ -45,18 +46,6 @@ def _labels() -> dict[str, Any]:
 def _text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
-
-
-def _yuan(raw: str) -> int | None:
-    raw = raw.strip().lstrip("¥").replace(",", "")
-    if not raw:
-        return None
-    try:
-        return form_fen(raw)
-    except ValueError:
-        raise InvalidInput(
-            _("The amount must be in yuan, like 12.30."), code="amount_invalid"
-        ) from None
 
 
 def _int(raw: str, *, field_code: str, id_: bool = False) -> int | None:
@@ -83,8 +72,8 @@ def _hours_left(case: AftersaleCase) -> str | None:
 
 
 def _form_context(db: Session, actor: Actor, order_no: str, line_id: int | None) -> dict[str, Any]:
-    options = service.case_options(db, actor, order_no=order_no, line_id=line_id)
-    return {"options": options, "max_photos": service.MAX_PHOTOS, **_labels()}
+    options = cases.case_options(db, actor, order_no=order_no, line_id=line_id)
+    return {"options": options, "max_photos": cases.MAX_PHOTOS, **_labels()}
 
 
 @router.get("/orders/{order_no}/aftersales/new")
@@ -111,14 +100,14 @@ async def _new_case(
     try:
         line_id = _int(_text(form, "line"), field_code="bad_line", id_=True)
         uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
-        if len(uploads) > service.MAX_PHOTOS:
+        if len(uploads) > cases.MAX_PHOTOS:
             raise InvalidInput(
-                _("At most %(n)s photos."), code="too_many_photos", n=service.MAX_PHOTOS
+                _("At most %(n)s photos."), code="too_many_photos", n=cases.MAX_PHOTOS
             )
         limit = settings.current().max_image_bytes
         photos = [await media.read_upload(cast(Any, f), limit=limit) for f in uploads]
         case = await run_in_threadpool(
-            service.open_case,
+            cases.open_case,
             db,
             actor,
             order_no=order_no,
@@ -127,7 +116,7 @@ async def _new_case(
             reason=_text(form, "reason"),
             description=_text(form, "description"),
             quantity=_int(_text(form, "quantity"), field_code="bad_quantity"),
-            amount_fen=_yuan(_text(form, "amount")),
+            amount_fen=yuan_field(_text(form, "amount")),
             photos=photos,
         )
     except DomainError as exc:
@@ -152,7 +141,7 @@ def my_cases(request: Request, db: DbDep, actor: SignedIn, page: PageNo = 1) -> 
 def _buyer_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]:
     case = service.get_my_case(db, actor, case_id)
     escalate_until = (
-        case.rejected_at + timedelta(days=service.ESCALATION_DAYS) if case.rejected_at else None
+        case.rejected_at + timedelta(days=arbitration.ESCALATION_DAYS) if case.rejected_at else None
     )
     actions = states.allowed(case.status, case.kind, "buyer")
     if "escalate" in actions and escalate_until is not None and clock.now() > escalate_until:
@@ -189,7 +178,7 @@ def _buyer_action(request: Request, db: Session, actor: Actor, case_id: int, cal
 
 @router.post("/aftersales/{case_id}/withdraw")
 def withdraw(request: Request, case_id: Id, db: DbDep, actor: SignedIn) -> Response:
-    return _buyer_action(request, db, actor, case_id, lambda: service.withdraw(db, actor, case_id))
+    return _buyer_action(request, db, actor, case_id, lambda: cases.withdraw(db, actor, case_id))
 
 
 @router.post("/aftersales/{case_id}/ship-back")
@@ -206,7 +195,7 @@ def ship_back(
         db,
         actor,
         case_id,
-        lambda: service.ship_back(db, actor, case_id, carrier=carrier, tracking_no=tracking_no),
+        lambda: returns.ship_back(db, actor, case_id, carrier=carrier, tracking_no=tracking_no),
     )
 
 
@@ -219,7 +208,7 @@ def escalate(
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     return _buyer_action(
-        request, db, actor, case_id, lambda: service.escalate(db, actor, case_id, note=note)
+        request, db, actor, case_id, lambda: arbitration.escalate(db, actor, case_id, note=note)
     )
 
 
@@ -230,7 +219,7 @@ def confirm_exchange(request: Request, case_id: Id, db: DbDep, actor: SignedIn) 
         db,
         actor,
         case_id,
-        lambda: service.confirm_exchange_received(db, actor, case_id),
+        lambda: returns.confirm_exchange_received(db, actor, case_id),
     )
 
 
@@ -319,7 +308,9 @@ def approve(
         actor,
         shop_id,
         case_id,
-        lambda: service.approve(db, actor, shop_id, case_id, amount_fen=_yuan(amount), note=note),
+        lambda: cases.approve(
+            db, actor, shop_id, case_id, amount_fen=yuan_field(amount), note=note
+        ),
     )
 
 
@@ -338,7 +329,7 @@ def reject(
         actor,
         shop_id,
         case_id,
-        lambda: service.reject(db, actor, shop_id, case_id, reason=reason),
+        lambda: cases.reject(db, actor, shop_id, case_id, reason=reason),
     )
 
 
@@ -357,7 +348,7 @@ def confirm_return(
         actor,
         shop_id,
         case_id,
-        lambda: service.confirm_return(db, actor, shop_id, case_id, restock=restock == "on"),
+        lambda: returns.confirm_return(db, actor, shop_id, case_id, restock=restock == "on"),
     )
 
 
@@ -377,7 +368,7 @@ def reship(
         actor,
         shop_id,
         case_id,
-        lambda: service.reship(
+        lambda: returns.reship(
             db, actor, shop_id, case_id, carrier=carrier, tracking_no=tracking_no
         ),
     )
@@ -388,7 +379,7 @@ def reship(
 
 @router.get("/ops/arbitration")
 def arbitration_queue(request: Request, db: DbDep, actor: SignedIn, page: PageNo = 1) -> Response:
-    result = service.arbitration_queue(db, actor, page=page)
+    result = arbitration.arbitration_queue(db, actor, page=page)
     shops = merchants_service.shops_by_ids(db, {c.shop_id for c in result.cases})
     return render(
         request,
@@ -398,7 +389,7 @@ def arbitration_queue(request: Request, db: DbDep, actor: SignedIn, page: PageNo
 
 
 def _operator_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]:
-    case = service.get_case_for_operator(db, actor, case_id)
+    case = arbitration.get_case_for_operator(db, actor, case_id)
     return {
         "section": "arbitration",
         "case": case,
@@ -429,8 +420,8 @@ def decide(
     amount: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     try:
-        service.arbitrate(
-            db, actor, case_id, decision=decision, note=note, amount_fen=_yuan(amount)
+        arbitration.arbitrate(
+            db, actor, case_id, decision=decision, note=note, amount_fen=yuan_field(amount)
         )
     except DomainError as exc:
         db.rollback()

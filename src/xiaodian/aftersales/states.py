@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xiaodian import transitions
 from xiaodian.aftersales.models import CaseKind, CaseReason, CaseStatus
 from xiaodian.errors import IllegalTransition, _
 
@@ -32,9 +33,9 @@ MONEY_BACK = frozenset({K.REFUND_ONLY, K.RETURN_REFUND})
 
 
 @dataclass(frozen=True)
-class Transition:
-    sources: frozenset[CaseStatus]
-    target: CaseStatus
+class Transition(transitions.Transition[CaseStatus]):
+    """A row of the table: also who may fire it, and for which kinds of case."""
+
     roles: frozenset[str]
     kinds: frozenset[CaseKind] = ALL_KINDS
 
@@ -91,12 +92,15 @@ def check(action: str, status: CaseStatus, kind: CaseKind, role: str) -> Transit
     step = TRANSITIONS[action]
     if role not in step.roles:
         raise IllegalTransition(_("You cannot do this to an after-sales case."), code="bad_role")
-    legal = status in step.sources and kind in step.kinds
-    if action == "start_refund" and status != _REFUND_FROM.get(kind):
-        legal = False
-    if not legal:
-        raise IllegalTransition(REFUSALS[status], code=f"case_{status}")
-    return step
+    refund_from = action != "start_refund" or status == _REFUND_FROM.get(kind)
+    return transitions.check(
+        TRANSITIONS,
+        action,
+        status,
+        REFUSALS[status],
+        code=f"case_{status}",
+        allowed=kind in step.kinds and refund_from,
+    )
 
 
 # What each role does by hand (the rest happen on their own).

@@ -12,7 +12,7 @@ from fastapi import File, Query, UploadFile, status
 from starlette.concurrency import run_in_threadpool
 
 from xiaodian import media, settings
-from xiaodian.catalog import service
+from xiaodian.catalog import images, products, review, service, states, stock
 from xiaodian.catalog.models import ProductStatus
 from xiaodian.catalog.schemas import (
     ApproveIn,
@@ -45,8 +45,8 @@ SHOP = "/shops/{shop_id}/products"
 ONE = SHOP + "/{product_id}"
 
 
-def _axes(specs: list[SpecIn]) -> list[service.SpecAxis]:
-    return [service.SpecAxis(name=s.name, values=list(s.values)) for s in specs]
+def _axes(specs: list[SpecIn]) -> list[products.SpecAxis]:
+    return [products.SpecAxis(name=s.name, values=list(s.values)) for s in specs]
 
 
 @router.get(SHOP)
@@ -74,7 +74,7 @@ def list_products(
 @router.post(SHOP, status_code=status.HTTP_201_CREATED)
 def create_product(shop_id: Id, body: ProductCreateIn, db: DbDep, actor: SignedIn) -> ProductOut:
     """A draft product; its specs' cartesian product gives the SKUs (all at this price)."""
-    product = service.create_product(
+    product = products.create_product(
         db,
         actor,
         shop_id,
@@ -102,7 +102,7 @@ def product_events(
     shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
 ) -> list[ProductEventOut]:
     """The product's status history (who, when, from, to, note), oldest first."""
-    events = service.shop_product_events(db, actor, shop_id, product_id)
+    events = states.shop_product_events(db, actor, shop_id, product_id)
     return [ProductEventOut.model_validate(e) for e in events]
 
 
@@ -116,14 +116,14 @@ def patch_product(
     for key in ("title", "category_id", "return_days"):
         if key in changes and changes[key] is None:
             raise InvalidInput(_("%(name)s cannot be empty."), code="field_required", name=key)
-    return ProductOut.of(service.update_product(db, actor, shop_id, product_id, changes))
+    return ProductOut.of(products.update_product(db, actor, shop_id, product_id, changes))
 
 
 @router.put(ONE + "/specs")
 def put_specs(shop_id: Id, product_id: Id, body: SpecsIn, db: DbDep, actor: SignedIn) -> ProductOut:
     """Replace the spec axes (at most 3, 20 values each); SKUs are regenerated, existing
     combinations kept, vanished ones deactivated."""
-    product = service.set_specs(
+    product = products.set_specs(
         db,
         actor,
         shop_id,
@@ -137,8 +137,8 @@ def put_specs(shop_id: Id, product_id: Id, body: SpecsIn, db: DbDep, actor: Sign
 @router.put(ONE + "/skus")
 def put_skus(shop_id: Id, product_id: Id, body: SkusIn, db: DbDep, actor: SignedIn) -> ProductOut:
     """Price, list price, code, weight, stock and active flag per SKU (by spec_key)."""
-    edits = [service.SkuEdit(**s.model_dump()) for s in body.skus]
-    return ProductOut.of(service.update_skus(db, actor, shop_id, product_id, edits))
+    edits = [products.SkuEdit(**s.model_dump()) for s in body.skus]
+    return ProductOut.of(products.update_skus(db, actor, shop_id, product_id, edits))
 
 
 @router.post(ONE + "/images", status_code=status.HTTP_201_CREATED)
@@ -152,7 +152,7 @@ async def upload_images(
     """Add images after the existing ones (at most 9 in all); all or nothing."""
     limit = settings.current().max_image_bytes
     datas = [await media.read_upload(f, limit=limit) for f in files]
-    product = await run_in_threadpool(service.add_images, db, actor, shop_id, product_id, datas)
+    product = await run_in_threadpool(images.add_images, db, actor, shop_id, product_id, datas)
     return ProductOut.of(product)
 
 
@@ -160,7 +160,7 @@ async def upload_images(
 def delete_image(
     shop_id: Id, product_id: Id, image_id: Id, db: DbDep, actor: SignedIn
 ) -> ProductOut:
-    return ProductOut.of(service.delete_image(db, actor, shop_id, product_id, image_id))
+    return ProductOut.of(images.delete_image(db, actor, shop_id, product_id, image_id))
 
 
 @router.put(ONE + "/images/order")
@@ -168,12 +168,12 @@ def reorder_images(
     shop_id: Id, product_id: Id, body: ImageOrderIn, db: DbDep, actor: SignedIn
 ) -> ProductOut:
     """Every image id of the product once, in the new order; the first is the cover."""
-    return ProductOut.of(service.reorder_images(db, actor, shop_id, product_id, body.image_ids))
+    return ProductOut.of(images.reorder_images(db, actor, shop_id, product_id, body.image_ids))
 
 
 def _status_route(path: str, action: str, doc: str) -> None:
     def endpoint(shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn) -> ProductOut:
-        return ProductOut.of(service.change_status(db, actor, shop_id, product_id, action))
+        return ProductOut.of(states.change_status(db, actor, shop_id, product_id, action))
 
     endpoint.__doc__ = doc
     router.add_api_route(
@@ -193,7 +193,7 @@ def bulk_status(shop_id: Id, body: BulkStatusIn, db: DbDep, actor: SignedIn) -> 
     with the reason."""
     if body.action not in ("put_on_shelf", "take_off_shelf"):
         raise InvalidInput(_("Unknown action."), code="unknown_action")
-    result = service.bulk_set_shelf(
+    result = states.bulk_set_shelf(
         db, actor, shop_id, body.product_ids, on_shelf=body.action == "put_on_shelf"
     )
     return BulkResultOut(
@@ -208,7 +208,7 @@ def bulk_status(shop_id: Id, body: BulkStatusIn, db: DbDep, actor: SignedIn) -> 
 @router.get(ONE + "/stock-adjustments")
 def stock_log(shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn) -> list[StockLogEntryOut]:
     """The product's stock log, newest first (manual adjustments and order movements)."""
-    rows = service.stock_log(db, actor, shop_id, product_id)
+    rows = stock.stock_log(db, actor, shop_id, product_id)
     return [
         StockLogEntryOut.model_validate(m, from_attributes=True).model_copy(
             update={"spec_key": sku.spec_key}
@@ -222,7 +222,7 @@ def adjust_stock(
     shop_id: Id, product_id: Id, body: StockAdjustmentIn, db: DbDep, actor: SignedIn
 ) -> StockMovementOut:
     """+delta: goods received; -delta: written off (never below zero on hand)."""
-    movement = service.adjust_stock(
+    movement = stock.adjust_stock(
         db, actor, body.sku_id, body.delta, body.reason, shop_id=shop_id, product_id=product_id
     )
     return StockMovementOut.model_validate(movement)
@@ -239,12 +239,12 @@ def ops_products(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ProductOut]:
     """Products by status for operators; under review: oldest submission first."""
-    return [ProductOut.of(p) for p in service.review_queue(db, actor, status=status_, limit=limit)]
+    return [ProductOut.of(p) for p in review.review_queue(db, actor, status=status_, limit=limit)]
 
 
 @router.get("/ops/products/{product_id}")
 def ops_product(product_id: Id, db: DbDep, actor: SignedIn) -> ProductOut:
-    return ProductOut.of(service.review_product(db, actor, product_id))
+    return ProductOut.of(review.review_product(db, actor, product_id))
 
 
 @router.post("/ops/products/{product_id}/approve")
@@ -253,10 +253,10 @@ def ops_approve(
 ) -> ProductOut:
     """Approve a product under review: it goes on sale."""
     note = body.note if body else None
-    return ProductOut.of(service.approve(db, actor, product_id, note=note))
+    return ProductOut.of(review.approve(db, actor, product_id, note=note))
 
 
 @router.post("/ops/products/{product_id}/reject")
 def ops_reject(product_id: Id, body: RejectIn, db: DbDep, actor: SignedIn) -> ProductOut:
     """Reject a product under review; the reason is shown to the merchant."""
-    return ProductOut.of(service.reject(db, actor, product_id, body.reason))
+    return ProductOut.of(review.reject(db, actor, product_id, body.reason))

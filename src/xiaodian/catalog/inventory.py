@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from xiaodian import clock
 from xiaodian.catalog.models import Product, ProductStatus, Sku, StockMovement
 from xiaodian.errors import Conflict, _
-from xiaodian.merchants.models import Shop
+from xiaodian.merchants import service as merchants_service
 
 _skus = cast(Table, Sku.__table__)
 _products = cast(Table, Product.__table__)
@@ -75,13 +75,14 @@ def load_skus(db: Session, sku_ids: Iterable[int]) -> dict[int, SkuInfo]:
     ids = sorted(set(sku_ids))
     if not ids:
         return {}
+    shop = merchants_service.shops_to_join()
     rows = db.execute(
         select(
             Sku.id,
             Sku.product_id,
             Product.shop_id,
-            Shop.name,
-            Shop.is_active,
+            shop.c.name,
+            shop.c.is_active,
             Product.title,
             Sku.spec_key,
             Sku.price_fen,
@@ -92,7 +93,7 @@ def load_skus(db: Session, sku_ids: Iterable[int]) -> dict[int, SkuInfo]:
             Product.cover_path,
         )
         .join(Product, Product.id == Sku.product_id)
-        .join(Shop, Shop.id == Product.shop_id)
+        .join(shop, shop.c.id == Product.shop_id)
         .where(Sku.id.in_(ids))
     )
     return {

@@ -18,15 +18,16 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from xiaodian import media, settings
 from xiaodian.actor import Actor
-from xiaodian.catalog import screening, service
+from xiaodian.catalog import images, products, review, screening, service, states, stock
 from xiaodian.catalog.models import Product, ProductStatus
 from xiaodian.categories import service as categories_service
-from xiaodian.errors import DomainError, InvalidInput, NotFound, _
-from xiaodian.merchants.models import Shop
+from xiaodian.errors import DomainError, InvalidInput, _
+from xiaodian.merchants import service as merchants_service
+from xiaodian.money import yuan_field
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 from xiaodian.web.templating import render
-from xiaodian.web.types import Id, PageNo, form_fen, form_int
+from xiaodian.web.types import Id, PageNo, form_int
 
 router = routing.router(include_in_schema=False)
 
@@ -44,22 +45,6 @@ def _text(form: FormData, name: str, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
-def _yuan(form: FormData, name: str, *, required: bool, label: str) -> int | None:
-    raw = _text(form, name).strip().lstrip("¥").replace(",", "")
-    if not raw:
-        if required:
-            raise InvalidInput(_("Enter %(field)s."), code="field_required", field=label)
-        return None
-    try:
-        return form_fen(raw)
-    except ValueError:
-        raise InvalidInput(
-            _("%(field)s must be an amount in yuan, like 12.30."),
-            code="amount_invalid",
-            field=label,
-        ) from None
-
-
 def _int(form: FormData, name: str, *, default: int | None, label: str) -> int | None:
     raw = _text(form, name).strip()
     if not raw:
@@ -72,33 +57,34 @@ def _int(form: FormData, name: str, *, default: int | None, label: str) -> int |
         ) from None
 
 
-def _specs(form: FormData) -> list[service.SpecAxis]:
+def _specs(form: FormData) -> list[products.SpecAxis]:
     axes = []
     for i in range(SPEC_ROWS):
         name = _text(form, f"spec_name_{i}")
         raw = _text(form, f"spec_values_{i}")
         values = [v for v in raw.replace("，", ",").replace("、", ",").split(",")]
-        axes.append(service.SpecAxis(name=name, values=values))
+        axes.append(products.SpecAxis(name=name, values=values))
     return axes
 
 
-def _sku_edits(form: FormData, gettext: Any) -> list[service.SkuEdit]:
+def _sku_edits(form: FormData, gettext: Any) -> list[products.SkuEdit]:
     edits = []
     count = _int(form, "sku_count", default=0, label="sku_count") or 0
-    for i in range(min(count, service.MAX_SKUS * 2)):
+    for i in range(min(count, products.MAX_SKUS * 2)):
         key = _text(form, f"sku_key_{i}", default="\0")
         if key == "\0":
             continue
         label = key or gettext("Default")
-        price = _yuan(form, f"price_{i}", required=True, label=f"{label} {gettext('Price')}")
+        price = yuan_field(
+            _text(form, f"price_{i}"), required=True, label=f"{label} {gettext('Price')}"
+        )
         assert price is not None
         edits.append(
-            service.SkuEdit(
+            products.SkuEdit(
                 spec_key=key,
                 price_fen=price,
-                list_price_fen=_yuan(
-                    form,
-                    f"list_price_{i}",
+                list_price_fen=yuan_field(
+                    _text(form, f"list_price_{i}"),
                     required=False,
                     label=f"{label} {gettext('List price')}",
                 ),
@@ -114,29 +100,20 @@ def _sku_edits(form: FormData, gettext: Any) -> list[service.SkuEdit]:
 # --- shared context ---------------------------------------------------------------------
 
 
-def _shop(db: Session, actor: Actor, shop_id: int) -> Shop:
-    """The shop being managed (for the console layout); NotFound for strangers."""
-    actor.require_shop(shop_id)
-    shop = db.get(Shop, shop_id)
-    if shop is None:
-        raise NotFound(_("Shop not found."))
-    return shop
-
-
 def _edit_context(db: Session, actor: Actor, shop_id: int, product_id: int) -> dict[str, Any]:
-    shop = _shop(db, actor, shop_id)
+    shop = merchants_service.console_shop(db, actor, shop_id)
     product = service.shop_product(db, actor, shop_id, product_id)
     return {
         "shop": shop,
         "section": "products",
         "product": product,
         "tree": categories_service.category_tree(db),
-        "actions": service.allowed_actions(product.status),
+        "actions": states.allowed_actions(product.status),
         "spec_rows": _spec_rows(product),
-        "valid_keys": service.current_spec_keys(product),
-        "stock_log": service.stock_log(db, actor, shop_id, product_id, limit=50),
+        "valid_keys": products.current_spec_keys(product),
+        "stock_log": stock.stock_log(db, actor, shop_id, product_id, limit=50),
         "events": service.product_events(db, product_id),
-        "max_images": service.MAX_IMAGES,
+        "max_images": images.MAX_IMAGES,
     }
 
 
@@ -148,7 +125,7 @@ def _spec_rows(product: Product) -> list[tuple[str, str]]:
 def _list_context(
     db: Session, actor: Actor, shop_id: int, status: str, q: str, page: int
 ) -> dict[str, Any]:
-    shop = _shop(db, actor, shop_id)
+    shop = merchants_service.console_shop(db, actor, shop_id)
     chosen = ProductStatus(status) if status in STATUS_FILTERS else None
     result = service.list_shop_products(db, actor, shop_id, status=chosen, q=q, page=page)
     return {
@@ -212,13 +189,13 @@ async def product_bulk(request: Request, shop_id: Id, db: DbDep, actor: SignedIn
             continue  # not a product's id (none is out of range either)
     action = _text(form, "action")
     status_code = 200
-    bulk: service.BulkResult | None = None
+    bulk: states.BulkResult | None = None
     error = None
     try:
         if action not in ("put_on_shelf", "take_off_shelf"):
             raise InvalidInput(_("Unknown action."), code="unknown_action")
         bulk = await run_in_threadpool(
-            service.bulk_set_shelf, db, actor, shop_id, ids, on_shelf=action == "put_on_shelf"
+            states.bulk_set_shelf, db, actor, shop_id, ids, on_shelf=action == "put_on_shelf"
         )
     except DomainError as exc:
         error = exc.render(request.state.gettext)
@@ -250,7 +227,7 @@ async def product_bulk(request: Request, shop_id: Id, db: DbDep, actor: SignedIn
 
 @router.get(BASE + "/new")
 def product_new(request: Request, shop_id: Id, db: DbDep, actor: SignedIn) -> Response:
-    shop = _shop(db, actor, shop_id)
+    shop = merchants_service.console_shop(db, actor, shop_id)
     return render(
         request,
         "catalog/product_new.html",
@@ -269,10 +246,10 @@ async def product_create(request: Request, shop_id: Id, db: DbDep, actor: Signed
     form = await request.form()
     gettext = request.state.gettext
     try:
-        price = _yuan(form, "price", required=True, label=gettext("Price"))
+        price = yuan_field(_text(form, "price"), required=True, label=gettext("Price"))
         assert price is not None
         product = await run_in_threadpool(
-            lambda: service.create_product(
+            lambda: products.create_product(
                 db,
                 actor,
                 shop_id,
@@ -280,8 +257,8 @@ async def product_create(request: Request, shop_id: Id, db: DbDep, actor: Signed
                 category_id=_int(form, "category_id", default=0, label=gettext("Category")) or 0,
                 description=_text(form, "description"),
                 price_fen=price,
-                list_price_fen=_yuan(
-                    form, "list_price", required=False, label=gettext("List price")
+                list_price_fen=yuan_field(
+                    _text(form, "list_price"), required=False, label=gettext("List price")
                 ),
                 stock=_int(form, "stock", default=0, label=gettext("Stock")) or 0,
                 weight_g=_int(form, "weight_g", default=0, label=gettext("Weight (g)")) or 0,
@@ -293,7 +270,7 @@ async def product_create(request: Request, shop_id: Id, db: DbDep, actor: Signed
             )
         )
     except DomainError as exc:
-        shop = await run_in_threadpool(_shop, db, actor, shop_id)
+        shop = await run_in_threadpool(merchants_service.console_shop, db, actor, shop_id)
         tree = await run_in_threadpool(categories_service.category_tree, db)
         return render(
             request,
@@ -344,7 +321,7 @@ async def product_update(
             ),
             "return_days": _int(form, "return_days", default=7, label=gettext("Return days")),
         }
-        await run_in_threadpool(service.update_product, db, actor, shop_id, product_id, changes)
+        await run_in_threadpool(products.update_product, db, actor, shop_id, product_id, changes)
     except DomainError as exc:
         return await _edit_error(request, db, actor, shop_id, product_id, exc)
     return RedirectResponse(_edit_url(shop_id, product_id) + "?done=saved", status_code=303)
@@ -356,11 +333,11 @@ async def product_specs(
 ) -> Response:
     form = await request.form()
     try:
-        default_price = _yuan(
-            form, "default_price", required=False, label=request.state.gettext("Price")
+        default_price = yuan_field(
+            _text(form, "default_price"), required=False, label=request.state.gettext("Price")
         )
         await run_in_threadpool(
-            lambda: service.set_specs(
+            lambda: products.set_specs(
                 db, actor, shop_id, product_id, _specs(form), default_price_fen=default_price
             )
         )
@@ -376,7 +353,7 @@ async def product_skus(
     form = await request.form()
     try:
         edits = _sku_edits(form, request.state.gettext)
-        await run_in_threadpool(service.update_skus, db, actor, shop_id, product_id, edits)
+        await run_in_threadpool(products.update_skus, db, actor, shop_id, product_id, edits)
     except DomainError as exc:
         return await _edit_error(request, db, actor, shop_id, product_id, exc)
     return RedirectResponse(_edit_url(shop_id, product_id) + "?done=skus#skus", status_code=303)
@@ -395,7 +372,7 @@ async def product_images(
             if isinstance(f, StarletteUploadFile) and f.filename
         ]
         datas = [await media.read_upload(f, limit=limit) for f in uploads]
-        await run_in_threadpool(service.add_images, db, actor, shop_id, product_id, datas)
+        await run_in_threadpool(images.add_images, db, actor, shop_id, product_id, datas)
     except DomainError as exc:
         return await _edit_error(request, db, actor, shop_id, product_id, exc)
     finally:
@@ -408,7 +385,7 @@ async def product_image_delete(
     request: Request, shop_id: Id, product_id: Id, image_id: Id, db: DbDep, actor: SignedIn
 ) -> Response:
     try:
-        await run_in_threadpool(service.delete_image, db, actor, shop_id, product_id, image_id)
+        await run_in_threadpool(images.delete_image, db, actor, shop_id, product_id, image_id)
     except DomainError as exc:
         return await _edit_error(request, db, actor, shop_id, product_id, exc)
     return RedirectResponse(_edit_url(shop_id, product_id) + "?done=images#images", status_code=303)
@@ -431,7 +408,7 @@ async def product_image_move(
         ids.pop(pos)
         target = {"up": pos - 1, "down": pos + 1, "first": 0}.get(direction, pos)
         ids.insert(max(0, min(target, len(ids))), image_id)
-        service.reorder_images(db, actor, shop_id, product_id, ids)
+        images.reorder_images(db, actor, shop_id, product_id, ids)
 
     try:
         await run_in_threadpool(move)
@@ -447,7 +424,7 @@ async def product_status(
     form = await request.form()
     action = _text(form, "action")
     try:
-        await run_in_threadpool(service.change_status, db, actor, shop_id, product_id, action)
+        await run_in_threadpool(states.change_status, db, actor, shop_id, product_id, action)
     except DomainError as exc:
         return await _edit_error(request, db, actor, shop_id, product_id, exc)
     return RedirectResponse(_edit_url(shop_id, product_id) + f"?done={action}", status_code=303)
@@ -463,7 +440,7 @@ async def product_stock(
         sku_id = _int(form, "sku_id", default=0, label="SKU") or 0
         delta = _int(form, "delta", default=0, label=gettext("Change")) or 0
         await run_in_threadpool(
-            lambda: service.adjust_stock(
+            lambda: stock.adjust_stock(
                 db,
                 actor,
                 sku_id,
@@ -494,13 +471,13 @@ def review_queue(
     request: Request, db: DbDep, actor: SignedIn, status: str = "under_review"
 ) -> Response:
     chosen = ProductStatus(status) if status in STATUS_FILTERS else ProductStatus.UNDER_REVIEW
-    products = service.review_queue(db, actor, status=chosen)
+    queue = review.review_queue(db, actor, status=chosen)
     return render(
         request,
         "catalog/review_queue.html",
         {
             "section": "review",
-            "products": products,
+            "products": queue,
             "status": chosen.value,
             "statuses": STATUS_FILTERS,
             "done": request.query_params.get("done", ""),
@@ -509,7 +486,7 @@ def review_queue(
 
 
 def _review_context(db: Session, actor: Actor, product_id: int) -> dict[str, Any]:
-    product = service.review_product(db, actor, product_id)
+    product = review.review_product(db, actor, product_id)
     category = categories_service.get(db, product.category_id)
     return {
         "section": "review",
@@ -532,7 +509,7 @@ async def review_approve(request: Request, product_id: Id, db: DbDep, actor: Sig
     form = await request.form()
     try:
         await run_in_threadpool(
-            lambda: service.approve(db, actor, product_id, note=_text(form, "note"))
+            lambda: review.approve(db, actor, product_id, note=_text(form, "note"))
         )
     except DomainError as exc:
         return await _review_error(request, db, actor, product_id, exc)
@@ -543,7 +520,7 @@ async def review_approve(request: Request, product_id: Id, db: DbDep, actor: Sig
 async def review_reject(request: Request, product_id: Id, db: DbDep, actor: SignedIn) -> Response:
     form = await request.form()
     try:
-        await run_in_threadpool(service.reject, db, actor, product_id, _text(form, "reason"))
+        await run_in_threadpool(review.reject, db, actor, product_id, _text(form, "reason"))
     except DomainError as exc:
         return await _review_error(request, db, actor, product_id, exc)
     return RedirectResponse("/ops/products/review?done=rejected", status_code=303)

@@ -12,7 +12,7 @@ from pydantic import AfterValidator
 
 from xiaodian import settings
 from xiaodian.actor import Actor
-from xiaodian.content import moderation, service, video_files
+from xiaodian.content import feed, metrics, moderation, video_files, videos
 from xiaodian.content.schemas import (
     EventIn,
     EventOut,
@@ -69,7 +69,7 @@ CursorQ = Annotated[
     Query(max_length=40, description="next_cursor of the last page"),
     AfterValidator(_cursor_fits),
 ]
-LimitQ = Annotated[int, Query(ge=1, le=service.FEED_MAX)]
+LimitQ = Annotated[int, Query(ge=1, le=feed.FEED_MAX)]
 
 
 def viewer_key(request: Request, actor: Actor) -> str:
@@ -90,15 +90,13 @@ def list_videos(
     db: DbDep,
     actor: CurrentActor,
     cursor: CursorQ = None,
-    limit: LimitQ = service.FEED_DEFAULT,
+    limit: LimitQ = feed.FEED_DEFAULT,
     tag: Annotated[str | None, Query(max_length=40, description="a topic, without #")] = None,
     author: Annotated[Id | None, Query(description="a creator's own videos")] = None,
     shop: Annotated[Id | None, Query(description="a shop's videos")] = None,
 ) -> VideoPage:
     """The feed: published videos, newest first with a small boost for engagement."""
-    page = service.feed(
-        db, actor, cursor=cursor, limit=limit, tag=tag, author_id=author, shop_id=shop
-    )
+    page = feed.feed(db, actor, cursor=cursor, limit=limit, tag=tag, author_id=author, shop_id=shop)
     return VideoPage.of(page)
 
 
@@ -122,11 +120,11 @@ def create_video(
     staged = video_files.stage_stream(file.file)
     try:
         cover_bytes = read_cover(cover)
-        ids = existing_ids(service.parse_product_refs(product_ids))
+        ids = existing_ids(videos.parse_product_refs(product_ids))
     except BaseException:
         staged.discard()
         raise
-    video = service.create_video(
+    video = videos.create_video(
         db,
         actor,
         video=staged,
@@ -136,7 +134,7 @@ def create_video(
         shop_id=shop_id,
         cover=cover_bytes,
     )
-    return VideoOut.of(service.get_video(db, actor, video.id))
+    return VideoOut.of(feed.get_video(db, actor, video.id))
 
 
 def read_cover(cover: UploadFile | None) -> bytes | None:
@@ -155,13 +153,13 @@ def read_cover(cover: UploadFile | None) -> bytes | None:
 @router.get("/videos/{video_id}")
 def get_video(db: DbDep, actor: CurrentActor, video_id: Id) -> VideoOut:
     """A published video (its author also sees it hidden or removed)."""
-    return VideoOut.of(service.get_video(db, actor, video_id))
+    return VideoOut.of(feed.get_video(db, actor, video_id))
 
 
 @router.patch("/videos/{video_id}")
 def update_video(db: DbDep, actor: SignedIn, video_id: Id, body: VideoPatch) -> VideoOut:
     """Change the caption, topics, products or hide/show your own video."""
-    service.update_video(
+    videos.update_video(
         db,
         actor,
         video_id,
@@ -170,7 +168,7 @@ def update_video(db: DbDep, actor: SignedIn, video_id: Id, body: VideoPatch) -> 
         product_ids=body.product_ids,
         hidden=body.hidden,
     )
-    return VideoOut.of(service.get_video(db, actor, video_id))
+    return VideoOut.of(feed.get_video(db, actor, video_id))
 
 
 @router.delete(
@@ -179,21 +177,21 @@ def update_video(db: DbDep, actor: SignedIn, video_id: Id, body: VideoPatch) -> 
 )
 def delete_video(db: DbDep, actor: SignedIn, video_id: Id) -> Response:
     """Delete your own video with its file."""
-    service.delete_video(db, actor, video_id)
+    videos.delete_video(db, actor, video_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/videos/{video_id}/like")
 def like(db: DbDep, actor: SignedIn, video_id: Id) -> LikeOut:
     """Like a video (once per person; liking again changes nothing)."""
-    liked, count = service.set_like(db, actor, video_id, liked=True)
+    liked, count = metrics.set_like(db, actor, video_id, liked=True)
     return LikeOut(liked=liked, like_count=count)
 
 
 @router.delete("/videos/{video_id}/like")
 def unlike(db: DbDep, actor: SignedIn, video_id: Id) -> LikeOut:
     """Take your like back."""
-    liked, count = service.set_like(db, actor, video_id, liked=False)
+    liked, count = metrics.set_like(db, actor, video_id, liked=False)
     return LikeOut(liked=liked, like_count=count)
 
 
@@ -205,7 +203,7 @@ def record_event(
 
     Repeats of the same viewer inside the window are not counted (views: 30 minutes).
     """
-    counted = service.record_event(
+    counted = metrics.record_event(
         db,
         video_id=video_id,
         kind=body.type,
@@ -218,7 +216,7 @@ def record_event(
 @router.get("/videos/{video_id}/stats")
 def video_stats(db: DbDep, actor: SignedIn, video_id: Id) -> StatsOut:
     """Views, likes, and per product impressions and clicks, for the video's author."""
-    return StatsOut.of(service.video_stats(db, actor, video_id))
+    return StatsOut.of(metrics.video_stats(db, actor, video_id))
 
 
 @router.get("/me/videos")
@@ -228,21 +226,21 @@ def my_videos(
     shop: Annotated[Id | None, Query(description="your shop's videos")] = None,
 ) -> list[StudioVideoOut]:
     """Your videos in every status with their counters (or your shop's)."""
-    return [StudioVideoOut.of(v) for v in service.studio_videos(db, actor, shop_id=shop)]
+    return [StudioVideoOut.of(v) for v in feed.studio_videos(db, actor, shop_id=shop)]
 
 
 @router.get("/products/{product_id}/videos")
 def product_videos(
-    db: DbDep, product_id: Id, limit: Annotated[int, Query(ge=1, le=service.FEED_MAX)] = 6
+    db: DbDep, product_id: Id, limit: Annotated[int, Query(ge=1, le=feed.FEED_MAX)] = 6
 ) -> list[VideoOut]:
     """Published videos that feature a product (for its product page)."""
-    return [VideoOut.of(v) for v in service.videos_for_product(db, product_id, limit=limit)]
+    return [VideoOut.of(v) for v in feed.videos_for_product(db, product_id, limit=limit)]
 
 
 @router.post("/ops/videos/{video_id}/remove")
 def remove_video(db: DbDep, actor: SignedIn, video_id: Id, body: RemoveIn) -> StudioVideoOut:
     """Operators: take a video down with a reason; it leaves every feed."""
-    return StudioVideoOut.of(service.remove_video(db, actor, video_id, reason=body.reason))
+    return StudioVideoOut.of(videos.remove_video(db, actor, video_id, reason=body.reason))
 
 
 @router.get("/ops/videos")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from huey import crontab
 
-from xiaodian.content import service
+from xiaodian.content import metrics
 from xiaodian.tasks import huey, job_session
 
 
@@ -15,4 +15,4 @@ from xiaodian.tasks import huey, job_session
 def purge_event_marks() -> int:
     """Forget the viewer marks that only dedupe metrics inside their window."""
     with job_session() as db:
-        return service.purge_event_marks(db)
+        return metrics.purge_event_marks(db)

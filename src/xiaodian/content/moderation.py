@@ -1,8 +1,8 @@
 """Operator moderation of short videos: the queue, restore, and clearing a flag.
 
-A caption with prohibited words is published anyway (``service.screen_caption``); the words
+A caption with prohibited words is published anyway (``videos.screen_caption``); the words
 are stored on the video (``screening_hits``) and the video is ``flagged`` until an operator
-looks: "clear flag" (reviewed, it stays up) or remove it (``service.remove_video``, with a
+looks: "clear flag" (reviewed, it stays up) or remove it (``videos.remove_video``, with a
 reason). A removal can be undone (``restore``: removed -> published). Each decision writes a
 ``VideoEvent`` row (who, when, what). Every function here is for operators only (403).
 """
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
 from xiaodian.catalog import screening
-from xiaodian.content import service
+from xiaodian.content import videos
 from xiaodian.content.models import Video, VideoEvent, VideoStatus
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.merchants import service as merchants_service
@@ -159,7 +159,7 @@ def restore_video(db: Session, actor: Actor, video_id: int, *, note: str = "") -
     operator_id = actor.require_operator()
     text = _clean_note(note)
     video = _locked(db, video_id)
-    service._transition(db, video, "restore", operator_id, text)
+    videos.transition(db, video, "restore", operator_id, text)
     video.removed_reason = None
     video.removed_by_id = None
     video.removed_at = None

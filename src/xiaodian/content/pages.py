@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from xiaodian import settings
 from xiaodian.actor import Actor
-from xiaodian.content import moderation, service, video_files
+from xiaodian.content import feed, metrics, moderation, video_files, videos
 from xiaodian.content.api import VIEWER_COOKIE, VIEWER_ID, read_cover
 from xiaodian.content.models import Video
 from xiaodian.errors import DomainError
@@ -43,30 +43,30 @@ def _with_viewer_cookie(request: Request, response: Response) -> Response:
 
 
 def _feed_page(
-    request: Request, items: list[service.FeedVideo], next_cursor: str | None, **extra: Any
+    request: Request, items: list[feed.FeedVideo], next_cursor: str | None, **extra: Any
 ) -> Response:
     ctx = {"videos": items, "next_cursor": next_cursor, "tag": None, **extra}
     return _with_viewer_cookie(request, render(request, "content/feed.html", ctx))
 
 
 @router.get("/videos")
-def feed(request: Request, db: DbDep, actor: CurrentActor) -> Response:
-    page = service.feed(db, actor, limit=FIRST_PAGE)
+def feed_index(request: Request, db: DbDep, actor: CurrentActor) -> Response:
+    page = feed.feed(db, actor, limit=FIRST_PAGE)
     return _feed_page(request, page.items, page.next_cursor)
 
 
 @router.get("/videos/tag/{tag}")
 def tag_feed(request: Request, db: DbDep, actor: CurrentActor, tag: str) -> Response:
-    tag = service.normalize_tag(tag)[: service.TAG_MAX]
-    page = service.feed(db, actor, limit=FIRST_PAGE, tag=tag)
+    tag = videos.normalize_tag(tag)[: videos.TAG_MAX]
+    page = feed.feed(db, actor, limit=FIRST_PAGE, tag=tag)
     return _feed_page(request, page.items, page.next_cursor, tag=tag)
 
 
 @router.get("/videos/{video_id}")
 def video(request: Request, db: DbDep, actor: CurrentActor, video_id: Id) -> Response:
     """A shareable link: the feed opened at this video, continuing after it."""
-    first = service.get_video(db, actor, video_id)
-    page = service.feed(db, actor, limit=FIRST_PAGE, cursor=first.cursor)
+    first = feed.get_video(db, actor, video_id)
+    page = feed.feed(db, actor, limit=FIRST_PAGE, cursor=first.cursor)
     return _feed_page(request, [first, *page.items], page.next_cursor, shared=first)
 
 
@@ -77,16 +77,16 @@ def video(request: Request, db: DbDep, actor: CurrentActor, video_id: Id) -> Res
 def studio(request: Request, db: DbDep, actor: CurrentActor) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
-    videos = service.studio_videos(db, actor)
+    mine = feed.studio_videos(db, actor)
     shops = merchants_service.my_shops(db, actor)
-    return render(request, "content/studio.html", {"videos": videos, "shops": shops})
+    return render(request, "content/studio.html", {"videos": mine, "shops": shops})
 
 
 def _form_ctx(db: DbDep, actor: Actor, shop_id: int | None, **extra: Any) -> dict[str, Any]:
     shops = merchants_service.my_shops(db, actor)
     if shop_id is None and not actor.is_creator and shops:
         shop_id = shops[0].id
-    choices = service.shop_product_choices(db, actor, shop_id) if shop_id else []
+    choices = videos.shop_product_choices(db, actor, shop_id) if shop_id else []
     return {
         "shops": shops,
         "shop_id": shop_id,
@@ -134,8 +134,8 @@ def _upload(
     try:
         staged = video_files.stage_stream(file.file)
         cover_bytes = read_cover(cover)
-        ids = existing_ids(service.parse_product_refs([*products, product_refs]))
-        created = service.create_video(
+        ids = existing_ids(videos.parse_product_refs([*products, product_refs]))
+        created = videos.create_video(
             db,
             actor,
             video=staged,
@@ -205,16 +205,16 @@ def new_video(
 
 
 def _studio_ctx(db: DbDep, actor: Actor, video_id: int, **extra: Any) -> dict[str, Any]:
-    stats = service.video_stats(db, actor, video_id)
+    stats = metrics.video_stats(db, actor, video_id)
     video = stats.video
-    attached = service.video_products(db, video_id)
-    choices = service.shop_product_choices(db, actor, video.shop_id) if video.shop_id else []
+    attached = videos.video_products(db, video_id)
+    choices = videos.shop_product_choices(db, actor, video.shop_id) if video.shop_id else []
     return {
         "video": video,
         "stats": stats,
         "attached": attached,
         "choices": choices,
-        "history": service.video_history(db, actor, video_id),
+        "history": videos.video_history(db, actor, video_id),
         **extra,
     }
 
@@ -240,8 +240,8 @@ def edit_video(
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     try:
-        ids = existing_ids(service.parse_product_refs([*products, product_refs]))
-        service.update_video(db, actor, video_id, caption=caption, tags=tags, product_ids=ids)
+        ids = existing_ids(videos.parse_product_refs([*products, product_refs]))
+        videos.update_video(db, actor, video_id, caption=caption, tags=tags, product_ids=ids)
     except DomainError as exc:
         db.rollback()
         ctx = _studio_ctx(db, actor, video_id, error=exc.render(request.state.gettext))
@@ -260,7 +260,7 @@ def set_visibility(
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     try:
-        service.update_video(db, actor, video_id, hidden=hidden == "1")
+        videos.update_video(db, actor, video_id, hidden=hidden == "1")
     except DomainError as exc:
         db.rollback()
         ctx = _studio_ctx(db, actor, video_id, error=exc.render(request.state.gettext))
@@ -273,9 +273,9 @@ def delete_video(request: Request, db: DbDep, actor: CurrentActor, video_id: Id)
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     try:
-        video = service.managed_video(db, actor, video_id)
+        video = videos.managed_video(db, actor, video_id)
         shop_id = video.shop_id
-        service.delete_video(db, actor, video_id)
+        videos.delete_video(db, actor, video_id)
     except DomainError as exc:
         db.rollback()
         ctx = _studio_ctx(db, actor, video_id, error=exc.render(request.state.gettext))
@@ -292,8 +292,8 @@ def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) 
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
-    videos: list[Video] = service.studio_videos(db, actor, shop_id=shop_id)
-    ctx = {"shop": shop, "section": "content", "videos": videos}
+    shop_videos: list[Video] = feed.studio_videos(db, actor, shop_id=shop_id)
+    ctx = {"shop": shop, "section": "content", "videos": shop_videos}
     return render(request, "content/shop_content.html", ctx)
 
 
@@ -421,7 +421,7 @@ def remove_video(
         request,
         db,
         actor,
-        lambda: service.remove_video(db, actor, video_id, reason=reason),
+        lambda: videos.remove_video(db, actor, video_id, reason=reason),
         filter=filter,
         page=page,
         done="removed",

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from xiaodian.content import moderation, service
+from xiaodian.content import feed, metrics, moderation
 from xiaodian.content.models import Video
 from xiaodian.web.types import BodyId
 
@@ -50,7 +50,7 @@ class VideoOut(BaseModel):
     cursor: str = Field(description="pass as ?cursor= to continue the feed after this video")
 
     @classmethod
-    def of(cls, v: service.FeedVideo) -> VideoOut:
+    def of(cls, v: feed.FeedVideo) -> VideoOut:
         return cls(
             id=v.id,
             caption=v.caption,
@@ -86,7 +86,7 @@ class VideoPage(BaseModel):
     next_cursor: str | None = Field(description="null on the last page")
 
     @classmethod
-    def of(cls, page: service.FeedPage) -> VideoPage:
+    def of(cls, page: feed.FeedPage) -> VideoPage:
         return cls(items=[VideoOut.of(v) for v in page.items], next_cursor=page.next_cursor)
 
 
@@ -222,7 +222,7 @@ class StatsOut(BaseModel):
     days: list[DayStatOut] = Field(description="last 30 business days with activity, newest first")
 
     @classmethod
-    def of(cls, stats: service.VideoStats) -> StatsOut:
+    def of(cls, stats: metrics.VideoStats) -> StatsOut:
         return cls(
             video=StudioVideoOut.of(stats.video),
             products=[

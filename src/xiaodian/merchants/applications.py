@@ -19,9 +19,9 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xiaodian import clock
+from xiaodian import clock, transitions
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.models import User
+from xiaodian.accounts.service import User
 from xiaodian.actor import Actor
 from xiaodian.categories import service as categories_service
 from xiaodian.categories.service import Category
@@ -38,6 +38,7 @@ from xiaodian.merchants.models import (
     Shop,
     ShopMember,
 )
+from xiaodian.transitions import Transition
 
 SUBMITTED, APPROVED, REJECTED = (
     ApplicationStatus.SUBMITTED,
@@ -45,11 +46,12 @@ SUBMITTED, APPROVED, REJECTED = (
     ApplicationStatus.REJECTED,
 )
 
-# (from status, action) -> to status. Anything else is an IllegalTransition (409).
-TRANSITIONS: dict[tuple[ApplicationStatus, str], ApplicationStatus] = {
-    (SUBMITTED, "approve"): APPROVED,
-    (SUBMITTED, "reject"): REJECTED,
-    (REJECTED, "resubmit"): SUBMITTED,
+# action -> (states it may start from, state it leads to). Anything else is an
+# IllegalTransition (409), checked by ``xiaodian.transitions``.
+TRANSITIONS: dict[str, Transition[ApplicationStatus]] = {
+    "approve": Transition(frozenset({SUBMITTED}), APPROVED),
+    "reject": Transition(frozenset({SUBMITTED}), REJECTED),
+    "resubmit": Transition(frozenset({REJECTED}), SUBMITTED),
 }
 # The event each action writes.
 EVENT_OF = {
@@ -252,17 +254,12 @@ def _event(
 
 def _target(application: MerchantApplication, action: str) -> ApplicationStatus:
     """Where ``action`` takes the application, per TRANSITIONS. Raises IllegalTransition."""
-    target = TRANSITIONS.get((application.status, action))
-    if target is None:
-        if action == "resubmit":
-            raise IllegalTransition(
-                _("Only a rejected application can be corrected and resubmitted."),
-                code="illegal_transition",
-            )
-        raise IllegalTransition(
-            _("This application has already been decided."), code="already_decided"
-        )
-    return target
+    if action == "resubmit":
+        message = _("Only a rejected application can be corrected and resubmitted.")
+        code = IllegalTransition.code
+    else:
+        message, code = _("This application has already been decided."), "already_decided"
+    return transitions.check(TRANSITIONS, action, application.status, message, code=code).target
 
 
 def _move(db: Session, application: MerchantApplication, action: str) -> None:

@@ -10,17 +10,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, select
+from sqlalchemy import String, Subquery, cast, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.accounts import service as accounts_service
-from xiaodian.accounts.models import User
+from xiaodian.accounts.service import User
 from xiaodian.actor import Actor
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.merchants import uploads
-from xiaodian.merchants.models import MemberRole, Shop, ShopMember
+from xiaodian.merchants.models import MemberRole, ShopMember
+from xiaodian.merchants.models import Shop as Shop  # re-exported: other domains use this
 
 DESCRIPTION_MAX = 500
 MAX_STAFF = 50
@@ -69,6 +70,13 @@ def parse_roles(value: str | None) -> dict[int, str]:
 
 
 accounts_service.use_shop_roles(accounts_service.ShopRoles(column=roles_column, parse=parse_roles))
+
+
+def shops_to_join() -> Subquery:
+    """Shops as another domain may join them into a query of its own (``id``, ``name``,
+    ``is_active``), so what it lists with their shop stays one query: catalog's listings
+    and the SKUs checkout sells. Read-only; join on ``.c.id``."""
+    return select(Shop.id, Shop.name, Shop.is_active).subquery("shop")
 
 
 def get_shop(db: Session, shop_id: int) -> Shop:

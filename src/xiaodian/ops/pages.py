@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from xiaodian.aftersales import service as aftersales_service
-from xiaodian.catalog import service as catalog_service
+from xiaodian.aftersales import arbitration as aftersales_arbitration
+from xiaodian.catalog import review as catalog_review
 from xiaodian.content import moderation
 from xiaodian.merchants import applications as merchant_applications
 from xiaodian.payments import service as payments_service
@@ -25,8 +25,8 @@ def dashboard(request: Request, db: DbDep, actor: CurrentActor) -> Response:
         return sign_in_redirect(request)
     counts = merchant_applications.count_applications(db, actor)
     waiting = {
-        "review": catalog_service.count_review_queue(db, actor),
-        "arbitration": aftersales_service.count_arbitration(db, actor),
+        "review": catalog_review.count_review_queue(db, actor),
+        "arbitration": aftersales_arbitration.count_arbitration(db, actor),
         "flagged_videos": moderation.count_flagged(db, actor),
         "refused_notifications": payments_service.count_refused_notifications_today(db, actor),
         "failed_refunds": payments_service.count_failed_refunds(db, actor),

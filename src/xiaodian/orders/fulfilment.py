@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from xiaodian.actor import Actor
 from xiaodian.clock import BUSINESS_TZ
 from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, TooLarge, _
+from xiaodian.money import format_fen
 from xiaodian.orders import states
 from xiaodian.orders.models import Order, OrderStatus
 from xiaodian.orders.service import OrderPage, page_of
@@ -257,11 +258,6 @@ def _cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _yuan(fen: int) -> str:
-    yuan, cents = divmod(fen, 100)
-    return f"{yuan}.{cents:02d}"
-
-
 def _local(moment: datetime | None) -> str:
     return moment.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
@@ -309,10 +305,10 @@ def export_csv(
                 _cell(states.STATUS_LABELS_ZH[o.status]),
                 _cell("；".join(f"{ln.title} {ln.spec_text} x{ln.quantity}" for ln in o.lines)),
                 o.item_count,
-                _yuan(o.items_fen),
-                _yuan(o.shipping_fen),
-                _yuan(o.paid_fen),
-                _yuan(o.refunded_fen),
+                *(  # a spreadsheet's numbers: 1234.50, no symbol, no separators
+                    format_fen(fen, symbol="", thousands="")
+                    for fen in (o.items_fen, o.shipping_fen, o.paid_fen, o.refunded_fen)
+                ),
                 _cell(a.get("name")),
                 _cell(a.get("phone")),
                 _cell(o.address_text),

@@ -12,8 +12,8 @@ from fastapi import File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.actor import Actor
-from xiaodian.errors import DomainError, InvalidInput, NotFound, TooLarge, _
-from xiaodian.merchants.models import Shop
+from xiaodian.errors import DomainError, InvalidInput, NotFound, _
+from xiaodian.merchants import service as merchants_service
 from xiaodian.orders import addresses, cart, fulfilment, service, states
 from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.api import csv_response, pay_url
@@ -516,14 +516,6 @@ def order_confirm(request: Request, order_no: OrderNo, db: DbDep, actor: Current
 # --------------------------------------------------------------------------- merchant
 
 
-def _shop(db: DbDep, actor: Actor, shop_id: int) -> Shop:
-    actor.require_shop(shop_id)
-    shop = db.get(Shop, shop_id)
-    if shop is None:
-        raise NotFound(_("Shop not found."))
-    return shop
-
-
 def _merchant_list(
     request: Request,
     db: DbDep,
@@ -536,7 +528,7 @@ def _merchant_list(
     error: str | None = None,
     code: int = 200,
 ) -> Response:
-    shop = _shop(db, actor, shop_id)
+    shop = merchants_service.console_shop(db, actor, shop_id)
     result = fulfilment.list_shop_orders(db, actor, shop_id, status=status, page=page)
     return render(
         request,
@@ -601,8 +593,6 @@ async def merchant_ship_batch(
         return sign_in_redirect(request)
     try:
         data = await file.read(fulfilment.MAX_CSV_BYTES + 1)
-        if len(data) > fulfilment.MAX_CSV_BYTES:
-            raise TooLarge(_("The file is larger than 1 MB."), code="file_too_large")
         batch = fulfilment.ship_batch(
             db,
             actor,
@@ -637,7 +627,7 @@ def _merchant_order_page(
     code: int = 200,
     values: dict[str, str] | None = None,
 ) -> Response:
-    shop = _shop(db, actor, shop_id)
+    shop = merchants_service.console_shop(db, actor, shop_id)
     order = fulfilment.shop_order(db, actor, shop_id, order_no)
     return render(
         request,

@@ -36,7 +36,10 @@ from xiaodian.actor import Actor
 from xiaodian.catalog import inventory
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
 from xiaodian.orders import lifecycle, states
-from xiaodian.orders.models import AppliedRefund, Order, OrderEvent, OrderLine, OrderStatus
+from xiaodian.orders.models import AppliedRefund, OrderEvent
+from xiaodian.orders.models import Order as Order  # re-exported: other domains use this
+from xiaodian.orders.models import OrderLine as OrderLine  # re-exported, as Order
+from xiaodian.orders.models import OrderStatus as OrderStatus  # re-exported, as Order
 
 S = OrderStatus
 PAGE_SIZE = 20

@@ -28,7 +28,6 @@ from xiaodian.db import loaded
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
 from xiaodian.money import format_fen
 from xiaodian.orders import service as orders_service
-from xiaodian.orders.models import Order
 from xiaodian.payments import core
 from xiaodian.payments.core import (
     ProviderUnavailable,
@@ -558,7 +557,7 @@ def _reconcile_refund(db: Session, refund_id: int, report: ReconcileReport) -> N
 @dataclass
 class CashierView:
     payment: Payment
-    orders: list[Order]
+    orders: list[orders_service.Order]
     merchant: str
     mchid: str
     return_url: str

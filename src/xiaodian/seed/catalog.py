@@ -31,7 +31,8 @@ from xiaodian.catalog.models import (
     Sku,
     StockMovement,
 )
-from xiaodian.catalog.service import INITIAL_STOCK, SpecAxis, combinations, spec_key
+from xiaodian.catalog.products import SpecAxis, combinations, spec_key
+from xiaodian.catalog.stock import INITIAL_STOCK
 from xiaodian.categories.models import Category
 from xiaodian.settings import Settings
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from xiaodian import clock, media
-from xiaodian.content import service, video_files
+from xiaodian.content import metrics, video_files, videos
 from xiaodian.content.models import (
     Video,
     VideoDailyStat,
@@ -56,7 +56,7 @@ def run(db: Session, settings: Settings, ctx: dict[str, Any]) -> None:
     for product in products:
         by_shop.setdefault(product.shop_id, []).append(product)
     now = clock.now()
-    videos: list[Video] = []
+    published: list[Video] = []
     for index, (shop_index, creator_index, caption, tags, n_products) in enumerate(VIDEOS):
         shop = shops[shop_index] if shop_index is not None and shop_index < len(shops) else None
         if shop is not None and shop.id in owners:
@@ -67,12 +67,12 @@ def run(db: Session, settings: Settings, ctx: dict[str, Any]) -> None:
             pool = products
         attached = rng.sample(pool, min(n_products, len(pool))) if pool else []
         at = now - timedelta(days=index * 0.7, minutes=rng.randint(0, 300))
-        videos.append(
+        published.append(
             _publish(db, author_id, shop_id, caption, tags, [p.id for p in attached], at, index)
         )
-    for video in videos:
+    for video in published:
         _engage(db, rng, video, buyers)
-    ctx["videos"] = videos
+    ctx["videos"] = published
 
 
 def _shop_owners(db: Session, ctx: dict[str, Any]) -> dict[int, int]:
@@ -97,7 +97,7 @@ def _publish(
     clip = (ASSETS / CLIPS[index % len(CLIPS)]).read_bytes()
     staged = video_files.stage_bytes(clip)
     cover = media.save_image(video_files.placeholder_cover(f"demo-{index}"), folder="covers")
-    tag_list = service.parse_tags(tags)
+    tag_list = videos.parse_tags(tags)
     video = Video(
         author_id=author_id,
         shop_id=shop_id,
@@ -116,8 +116,8 @@ def _publish(
     )
     db.add(video)
     db.flush()
-    service.set_video_tags(db, video, tag_list)
-    service.set_video_products(db, video, product_ids)
+    videos.set_video_tags(db, video, tag_list)
+    videos.set_video_products(db, video, product_ids)
     db.add(
         VideoEvent(
             video_id=video.id, actor_id=author_id, action="published", to_status="published", at=at
@@ -131,7 +131,7 @@ def _engage(db: Session, rng: random.Random, video: Video, buyers: list[Any]) ->
     fans = rng.sample(buyers, rng.randint(0, len(buyers))) if buyers else []
     db.add_all(VideoLike(video_id=video.id, user_id=fan.id, created_at=clock.now()) for fan in fans)
     views = rng.randint(40, 900)
-    product_ids = [p.id for p in service.video_products(db, video.id)]
+    product_ids = [p.id for p in videos.video_products(db, video.id)]
     today = clock.today()
     impressions = clicks = 0
     for pid in product_ids:
@@ -158,4 +158,4 @@ def _engage(db: Session, rng: random.Random, video: Video, buyers: list[Any]) ->
     video.view_count = views
     video.impression_count = impressions
     video.click_count = clicks
-    video.rank_score = video.rank_base + service.boost_value(len(fans), views)
+    video.rank_score = video.rank_base + metrics.boost_value(len(fans), views)

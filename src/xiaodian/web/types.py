@@ -8,7 +8,7 @@ instead of an answer), so every integer a request carries is read with one of th
   turns the ``ID_NOT_FOUND`` validation error into it, for the API and for pages).
 - ``BodyId``: an id in a JSON body. A JSON integer only (not ``true``, ``"42"`` or ``42.0``);
   404 outside 1..MAX_ID as well.
-- ``Fen``: money in a JSON body (integer fen), a JSON integer 0..MAX_ID; 422 outside.
+- ``Fen``: money in a JSON body (integer fen), a JSON integer 0..MAX_FEN; 422 outside.
 - ``Count``: a quantity, stock, limit or number of days in a JSON body, a JSON integer
   0..MAX_ID, and ``Delta`` a change of one, -MAX_ID..MAX_ID; 422 outside. A field narrows
   them to its own rule with ``Field(ge=..., le=...)``.
@@ -30,7 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from xiaodian.db import MAX_ID
 from xiaodian.errors import NotFound, _
-from xiaodian.money import parse_yuan
+from xiaodian.money import MAX_FEN, parse_yuan
 
 __all__ = [
     "ID_NOT_FOUND",
@@ -63,7 +63,7 @@ _ID_SCHEMA = WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 Id = Annotated[int, AfterValidator(_names_a_row), _ID_SCHEMA]
 BodyId = Annotated[int, Strict(), AfterValidator(_names_a_row), _ID_SCHEMA]
-Fen = Annotated[int, Strict(), Field(ge=0, le=MAX_ID)]
+Fen = Annotated[int, Strict(), Field(ge=0, le=MAX_FEN)]
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_ID)]
 Delta = Annotated[int, Strict(), Field(ge=-MAX_ID, le=MAX_ID)]
 PageNo = Annotated[int, Query(ge=1, le=MAX_PAGE)]
@@ -83,9 +83,9 @@ def form_int(value: object, *, lo: int = -MAX_ID, hi: int = MAX_ID) -> int:
 
 
 def form_fen(value: str) -> int:
-    """An amount typed in yuan ("12.30") as fen, at most MAX_ID; ValueError otherwise."""
+    """An amount typed in yuan ("12.30") as fen, at most MAX_FEN; ValueError otherwise."""
     fen = parse_yuan(value)
-    if fen > MAX_ID:
+    if fen > MAX_FEN:
         raise ValueError(value)
     return fen
 

@@ -26,7 +26,8 @@ from xiaodian.catalog.models import Product, ProductImage, ProductStatus, Sku
 from xiaodian.categories import service as categories_service
 from xiaodian.categories.service import Category
 from xiaodian.errors import InvalidInput, NotFound, _
-from xiaodian.merchants.models import Shop
+from xiaodian.merchants import service as merchants_service
+from xiaodian.merchants.service import Shop
 
 Sort = Literal["default", "newest", "price_asc", "price_desc", "sales"]
 SORTS: tuple[str, ...] = get_args(Sort)
@@ -37,6 +38,7 @@ MAX_QUERY_CHARS = 100
 MAX_TERMS = 8
 TRIGRAM = 3  # the shortest term the trigram index can match
 
+_shop = merchants_service.shops_to_join()
 _fts = sa.table("products_fts", sa.column("rowid", sa.Integer), sa.column("products_fts"))
 
 
@@ -211,7 +213,7 @@ def list_products(
     _check_paging(sort, page, page_size)
     filters: list[ColumnElement[bool]] = [
         Product.status == ProductStatus.ON_SALE,
-        Shop.is_active.is_(True),
+        _shop.c.is_active.is_(True),
     ]
     if isinstance(category, CategoryNode):
         filters.append(Product.category_id.in_(category.ids))
@@ -266,7 +268,7 @@ def _check_paging(sort: str, page: int, page_size: int) -> None:
 
 
 def _visible(query: Select[Any]) -> Select[Any]:
-    return query.select_from(Product).join(Shop, Shop.id == Product.shop_id)
+    return query.select_from(Product).join(_shop, _shop.c.id == Product.shop_id)
 
 
 def _card_columns() -> Select[Any]:
@@ -293,7 +295,7 @@ def _card_columns() -> Select[Any]:
         Product.min_price_fen,
         list_price,
         Product.shop_id,
-        Shop.name,
+        _shop.c.name,
         Product.category_id,
         func.coalesce(first_image, Product.cover_path),
         Product.sales_count,
@@ -361,8 +363,10 @@ def get_product(db: Session, product_id: int) -> ProductDetail:
         product = catalog_service.get_product(db, product_id)
     except NotFound:
         product = None
-    shop = db.get(Shop, product.shop_id) if product is not None else None
-    if product is None or shop is None or not _is_visible(product, shop):
+    if product is None or product.status != ProductStatus.ON_SALE:
+        raise NotFound(_("This product is not available."), code="product_not_found")
+    shop = merchants_service.get_shop(db, product.shop_id)  # a product's shop exists (FK)
+    if not shop.is_active:
         raise NotFound(_("This product is not available."), code="product_not_found")
     category = categories_service.get(db, product.category_id)
     skus = [
@@ -398,17 +402,13 @@ def get_product(db: Session, product_id: int) -> ProductDetail:
     )
 
 
-def _is_visible(product: Product, shop: Shop) -> bool:
-    return product.status == ProductStatus.ON_SALE and shop.is_active
-
-
 def get_shop(db: Session, shop_id: int) -> ShopCard:
     """The public card of an active shop, with how many products it has on sale.
 
     Raises NotFound for an unknown or closed shop.
     """
-    shop = db.get(Shop, shop_id)
-    if shop is None or not shop.is_active:
+    shop = merchants_service.get_shop(db, shop_id)
+    if not shop.is_active:
         raise NotFound(_("Shop not found."), code="shop_not_found")
     return _shop_card(db, shop)
 
