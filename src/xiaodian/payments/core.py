@@ -18,8 +18,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from xiaodian import clock, realtime
-from xiaodian.errors import DomainError, IllegalTransition, _
+from xiaodian import clock, realtime, transitions
+from xiaodian.errors import DomainError, _
 from xiaodian.orders import service as orders_service
 from xiaodian.payments import lifecycle
 from xiaodian.payments.models import (
@@ -41,20 +41,22 @@ from xiaodian.payments.providers.base import (
     PaymentProvider,
     RefundState,
 )
+from xiaodian.transitions import Transition
 
 P = PaymentStatus
 R = RefundStatus
 
-# action -> (allowed sources, target). A success after close is honoured: money was taken.
-PAYMENT_TRANSITIONS: dict[str, tuple[frozenset[PaymentStatus], PaymentStatus]] = {
-    "pay": (frozenset({P.OPEN, P.CLOSED}), P.PAID),
-    "close": (frozenset({P.OPEN}), P.CLOSED),
+# action -> the states it starts from and where it leads (``transitions.check`` decides).
+# A success after close is honoured: money was taken.
+PAYMENT_TRANSITIONS: dict[str, Transition[PaymentStatus]] = {
+    "pay": Transition(frozenset({P.OPEN, P.CLOSED}), P.PAID),
+    "close": Transition(frozenset({P.OPEN}), P.CLOSED),
 }
 # A refund may settle before we saw it accepted (notifications arrive out of order).
-REFUND_TRANSITIONS: dict[str, tuple[frozenset[RefundStatus], RefundStatus]] = {
-    "submit": (frozenset({R.PENDING}), R.PROCESSING),
-    "succeed": (frozenset({R.PENDING, R.PROCESSING}), R.SUCCEEDED),
-    "fail": (frozenset({R.PENDING, R.PROCESSING}), R.FAILED),
+REFUND_TRANSITIONS: dict[str, Transition[RefundStatus]] = {
+    "submit": Transition(frozenset({R.PENDING}), R.PROCESSING),
+    "succeed": Transition(frozenset({R.PENDING, R.PROCESSING}), R.SUCCEEDED),
+    "fail": Transition(frozenset({R.PENDING, R.PROCESSING}), R.FAILED),
 }
 IN_FLIGHT = (R.PENDING, R.PROCESSING)
 AUTO_REFUND_REF = "auto:order-cancelled"
@@ -70,21 +72,19 @@ class Rejected(Exception):
 
 
 def move_payment(payment: Payment, action: str) -> None:
-    sources, target = PAYMENT_TRANSITIONS[action]
-    if payment.status not in sources:
-        raise IllegalTransition(
-            _("This payment cannot change any more."), code=f"payment_{payment.status}"
-        )
-    payment.status = target
+    message = _("This payment cannot change any more.")
+    step = transitions.check(
+        PAYMENT_TRANSITIONS, action, payment.status, message, code=f"payment_{payment.status}"
+    )
+    payment.status = step.target
 
 
 def move_refund(refund: Refund, action: str) -> None:
-    sources, target = REFUND_TRANSITIONS[action]
-    if refund.status not in sources:
-        raise IllegalTransition(
-            _("This refund cannot change any more."), code=f"refund_{refund.status}"
-        )
-    refund.status = target
+    message = _("This refund cannot change any more.")
+    step = transitions.check(
+        REFUND_TRANSITIONS, action, refund.status, message, code=f"refund_{refund.status}"
+    )
+    refund.status = step.target
 
 
 def event(
