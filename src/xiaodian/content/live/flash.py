@@ -859,7 +859,7 @@ def return_cancelled_units(db: Session) -> int:
     not looked at again. Idempotent (each row moves by a conditional UPDATE); commits.
     """
     from xiaodian.orders import service as orders_service
-    from xiaodian.orders.models import OrderStatus
+    from xiaodian.orders.service import OrderStatus
 
     rows = list(
         db.scalars(

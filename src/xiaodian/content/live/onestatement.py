@@ -43,10 +43,10 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian import settings as settings_module
-from xiaodian.catalog.models import ProductStatus
+from xiaodian.catalog.service import ProductStatus
 from xiaodian.content.live.models import FlashOrderState, SaleStatus
 from xiaodian.errors import DomainError
-from xiaodian.orders.models import OrderStatus
+from xiaodian.orders.service import OrderStatus
 
 if TYPE_CHECKING:
     from xiaodian.actor import Actor

@@ -22,7 +22,7 @@ from xiaodian import clock, realtime
 from xiaodian.actor import Actor
 from xiaodian.catalog import screening
 from xiaodian.catalog import service as catalog_service
-from xiaodian.catalog.models import Product, ProductStatus
+from xiaodian.catalog.service import Product, ProductStatus
 from xiaodian.content.live.models import (
     FlashSale,
     LiveComment,
@@ -599,7 +599,7 @@ class Report:
 def report(db: Session, actor: Actor, room_id: int) -> Report:
     """Figures of a live for its host and its shop's staff (others: NotFound). Read only."""
     from xiaodian.orders import service as orders_service
-    from xiaodian.orders.models import OrderStatus
+    from xiaodian.orders.service import OrderStatus
 
     actor.require_user()
     room = db.get(LiveRoom, room_id) if room_id > 0 else None
