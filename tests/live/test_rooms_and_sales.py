@@ -426,8 +426,13 @@ def test_the_race_through_the_redis_gate(
     assert sum(outcomes.values()) == 120
     sale = sale_row(db, sale_id)
     assert (sale.sold, sale.remaining) == (10, 0)
-    assert int(gate.client.get(gate.keys(sale_id)[0])) == 0
     assert gate.client.zcard(gate.keys(sale_id)[2]) == 0  # every admission settled
+    # A heal racing the last commit may leave the gate generous (never short): the
+    # database refuses the extra press, and the periodic heal makes the gate true.
+    assert int(gate.client.get(gate.keys(sale_id)[0])) in (0, 1)
+    gate.heal(db, sale_id)
+    db.rollback()
+    assert int(gate.client.get(gate.keys(sale_id)[0])) == 0
     assert db.scalar(select(func.max(FlashSaleBuyer.bought))) == 1
     assert stock(db, scene.sku_id) == (90, 10, 0, 100)
     # the gate is rebuilt from the database, the record
