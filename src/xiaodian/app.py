@@ -119,27 +119,30 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.payments import pages as payments_pages
     from xiaodian.web import health
 
+    # Starlette tries the routers in turn, each route's pattern in turn: the everyday
+    # purchase's routers (checkout, payment, the cashier) come first so its requests are
+    # matched at once. No two routers share a path (tests/web: test_routes_resolve_once).
     app.include_router(health.router)
     for module in (
+        orders_api,
+        payments_api,
         accounts_api,
         merchants_api,
         catalog_api,
         storefront_api,
-        orders_api,
-        payments_api,
         aftersales_api,
         content_api,
         live_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for module in (
+        payments_pages,
         accounts_pages,
         merchants_pages,
         console_pages,
         catalog_pages,
         storefront_pages,
         orders_pages,
-        payments_pages,
         aftersales_pages,
         content_pages,
         live_pages,

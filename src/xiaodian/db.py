@@ -185,13 +185,25 @@ def _configure_sqlite(engine: Engine) -> None:
             writers.give_back(record)
             raise
 
-    def _ended(conn: Any) -> None:
-        record = conn.connection.record_info
-        if record is not None:
-            writers.give_back(record)
+    # The turn goes back once COMMIT or ROLLBACK has run, not at the engine's "commit" /
+    # "rollback" events, which fire before them: the next writer's BEGIN IMMEDIATE would
+    # then find the database still locked and wait in SQLite's busy handler, which sleeps.
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
 
-    event.listen(engine, "commit", _ended)
-    event.listen(engine, "rollback", _ended)
+    def _after(end: Any) -> Any:
+        def ended(dbapi_connection: Any) -> None:
+            try:
+                end(dbapi_connection)
+            finally:
+                record = getattr(dbapi_connection, "record_info", None)
+                if record is not None:
+                    writers.give_back(record)
+
+        return ended
+
+    dialect.do_commit = _after(commit)  # type: ignore[method-assign]
+    dialect.do_rollback = _after(rollback)  # type: ignore[method-assign]
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
