@@ -26,13 +26,22 @@ What it does (well within a minute with the defaults):
 5. after ``--warmup`` seconds it measures for ``--duration`` seconds; an order counts when
    it started and was paid inside the window.
 
+``--generator wrk`` drives the same loop from wrk (a C load generator, one connection per
+wrk thread, a Lua script walking each connection through the four requests), so the
+generator's own CPU stays far below the server's at 64 or 256 buyers; it reports no
+per-order latency (wrk sees requests, not orders).
+
 The last line of output is one JSON object: ``orders_per_s`` (paid orders per second),
 ``p50_ms`` / ``p99_ms`` (checkout request sent -> payment seen paid, per order),
 ``checkout_p50_ms`` / ``checkout_p99_ms`` (the checkout request alone), ``errors`` (any
 unexpected status, timeout or order not paid within ``--paid-timeout``, with
 ``error_kinds``), ``concurrency``, ``duration_s``, ``database``, ``server_cpu_s`` (the
-server process during the window), ``client_cpu_s`` (this generator during the window, so a
-reader sees whether the client was the bottleneck) and the machine.
+server process during the window), ``db_cpu_s`` (PostgreSQL: the backends serving the
+benchmark's database, read from /proc), ``server_cpu_ms_per_order`` (server + database
+backends CPU per order paid in the window, with the sandbox's notification: the figure to
+compare), ``app_cpu_ms_per_order`` and ``db_cpu_ms_per_order`` (its two parts),
+``client_cpu_s`` (the generator during the window, so a reader sees whether the client was
+the bottleneck), ``generator`` and the machine.
 
 ``--target URL`` drives a server that is already running (with the sandbox provider). Its
 database cannot be seeded over HTTP, so ``--database-url`` must name THAT server's migrated
@@ -169,7 +178,9 @@ class Tally:
     errors: Counter[str] = field(default_factory=Counter)
     warmup_orders: int = 0
     polls: int = 0  # status polls of the orders counted
+    completed: int = 0  # orders paid inside the window, whenever they started (CPU per order)
     server_cpu_s: float = 0.0  # during the window
+    db_cpu_s: float = 0.0  # PostgreSQL's backends of the benchmark's database
     client_cpu_s: float = 0.0
 
 
@@ -257,6 +268,7 @@ async def drive(
     duration: float,
     paid_timeout: float,
     server_pid: int,
+    database_url: str,
 ) -> Tally:
     now = time.perf_counter()
     tally = Tally(started_at=now + warmup, stops_at=now + warmup + duration)
@@ -285,6 +297,8 @@ async def drive(
                     tally.errors[f"{type(exc).__name__}"] += 1
                 continue
             finished = began + total_s
+            if tally.started_at <= finished <= tally.stops_at:
+                tally.completed += 1
             if began < tally.started_at:
                 tally.warmup_orders += 1
             elif finished <= tally.stops_at:
@@ -296,12 +310,167 @@ async def drive(
         """CPU of the server and of this generator, read as the window opens and closes."""
         await asyncio.sleep(max(0.0, tally.started_at - time.perf_counter()))
         server, client_ = server_cpu(server_pid), client_cpu()
+        backends = await asyncio.to_thread(db_cpu, database_url)
         await asyncio.sleep(max(0.0, tally.stops_at - time.perf_counter()))
         tally.server_cpu_s = server_cpu(server_pid) - server
         tally.client_cpu_s = client_cpu() - client_
+        tally.db_cpu_s = await asyncio.to_thread(db_cpu, database_url) - backends
 
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
         await asyncio.gather(meter(), *(worker() for _ in range(concurrency)))
+    return tally
+
+
+# One connection per wrk thread, so a thread's state is its connection's: checkout ->
+# payment -> the cashier's pay -> the long wait until "paid", then the next order.
+WRK_SCRIPT = r"""
+local buyers, skus = {}, {}
+local state, n = "checkout", 0  -- "me": a global set by setup, one number per thread
+local body_out, order_nos, trade = nil, nil, nil
+paid, failed, kinds = 0, 0, {}
+local wait_s = 10
+
+local threads = {}
+function setup(thread)
+  threads[#threads + 1] = thread
+  thread:set("me", #threads)
+end
+
+function init(args)
+  for line in io.lines(args[1]) do
+    local token, address = line:match("^(%S+) (%d+)$")
+    buyers[#buyers + 1] = {token, address}
+  end
+  for sku in string.gmatch(args[2], "%d+") do skus[#skus + 1] = sku end
+  wait_s = tonumber(args[3]) or 10
+  run = args[4]
+  n = me * 7919
+end
+
+local function buyer() return buyers[(n % #buyers) + 1] end
+
+request = function()
+  local b = buyer()
+  local auth = "Bearer " .. b[1]
+  if state == "checkout" then
+    local sku = skus[((n * 7 + math.floor(n / #buyers)) % #skus) + 1]
+    local body = string.format(
+      '{"lines":[{"sku_id":%s,"quantity":%d}],"address_id":%s,"from_cart":false}',
+      sku, 1 + n % 2, b[2])
+    return wrk.format("POST", "/api/v1/checkout", {
+      ["Authorization"] = auth, ["Content-Type"] = "application/json",
+      ["Idempotency-Key"] = string.format("wrk-%s-%d-%d", run, me, n),
+    }, body)
+  elseif state == "payment" then
+    return wrk.format("POST", "/api/v1/payments", {
+      ["Authorization"] = auth, ["Content-Type"] = "application/json",
+    }, '{"order_nos":[' .. order_nos .. '],"method":"sandbox"}')
+  elseif state == "pay" then
+    return wrk.format("POST", "/sandbox/cashier/" .. trade .. "/pay", {
+      ["Authorization"] = auth, ["Accept"] = "application/json",
+    })
+  end
+  return wrk.format("GET", "/api/v1/payments/" .. trade .. "?wait=" .. wait_s, {
+    ["Authorization"] = auth,
+  })
+end
+
+local function fail(status)
+  failed = failed + 1
+  local key = state .. ": HTTP " .. tostring(status)
+  kinds[key] = (kinds[key] or 0) + 1
+  state, n = "checkout", n + 1
+end
+
+response = function(status, headers, body)
+  if state == "checkout" then
+    if status ~= 201 then return fail(status) end
+    local nos = {}
+    for no in string.gmatch(body, '"order_no":"([^"]+)"') do nos[#nos + 1] = '"' .. no .. '"' end
+    order_nos, state = table.concat(nos, ","), "payment"
+  elseif state == "payment" then
+    if status ~= 200 then return fail(status) end
+    trade, state = body:match('"out_trade_no":"([^"]+)"'), "pay"
+  elseif state == "pay" then
+    if status ~= 200 then return fail(status) end
+    state = "wait"
+  else
+    if status ~= 200 then return fail(status) end
+    if string.find(body, '"status":"paid"', 1, true) then
+      paid, state, n = paid + 1, "checkout", n + 1
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local total_paid, total_failed, all = 0, 0, {}
+  for _, thread in ipairs(threads) do
+    total_paid = total_paid + thread:get("paid")
+    total_failed = total_failed + thread:get("failed")
+    for k, v in pairs(thread:get("kinds")) do all[k] = (all[k] or 0) + v end
+  end
+  local parts = {}
+  for k, v in pairs(all) do parts[#parts + 1] = string.format('"%s": %d', k, v) end
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "paid": %d, "failed": %d, ' ..
+    '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
+    '"kinds": {%s}}\n',
+    summary.requests, summary.duration, total_paid, total_failed, summary.errors.connect,
+    summary.errors.read, summary.errors.write, summary.errors.status, summary.errors.timeout,
+    table.concat(parts, ", ")))
+end
+"""
+
+
+def measure_wrk(
+    url: str, scene: Scene, args: argparse.Namespace, server_pid: int, database_url: str
+) -> Tally:
+    """The loop driven by wrk: a warm-up run, then the measured run with the server's (and
+    PostgreSQL's backends') CPU read around it. Orders still in flight when wrk stops are
+    not counted, their CPU is: the figure errs high, never low."""
+    import tempfile
+
+    wrk = common.need_wrk()
+    common.raise_fd_limit()
+    folder = Path(tempfile.mkdtemp(prefix="xiaodian-wrk-"))
+    script = folder / "checkout.lua"
+    script.write_text(WRK_SCRIPT)
+    buyers = folder / "buyers.txt"
+    buyers.write_text("".join(f"{b.token} {b.address_id}\n" for b in scene.buyers))
+    script_args = [str(buyers), ",".join(map(str, scene.skus)), str(round(args.paid_timeout))]
+
+    def run(seconds: float) -> dict[str, Any]:
+        run_id = uuid.uuid4().hex  # each run's Idempotency-Keys are new
+        return common.run_wrk(
+            wrk,
+            url,
+            method="GET",
+            path="/healthz",
+            seconds=seconds,
+            connections=args.concurrency,
+            threads=args.concurrency,
+            script=script,
+            script_args=[*script_args, run_id],
+        )
+
+    if args.warmup > 0:
+        run(args.warmup)
+    now = time.perf_counter()
+    tally = Tally(started_at=now, stops_at=now + args.duration)
+    server, backends = server_cpu(server_pid), db_cpu(database_url)
+    result = run(args.duration)
+    tally.server_cpu_s = server_cpu(server_pid) - server
+    tally.db_cpu_s = db_cpu(database_url) - backends
+    tally.client_cpu_s = result["client_cpu_s"]
+    tally.completed = int(result["paid"])
+    tally.polls = int(result["requests"])
+    tally.latencies = [0.0] * tally.completed
+    for kind, count in result["kinds"].items():
+        tally.errors[kind] += int(count)
+    for kind, count in result["errors"].items():
+        if count and kind != "status":  # statuses are counted by the script, by step
+            tally.errors[f"wrk {kind}"] += int(count)
+    args.duration = result["seconds"]
     return tally
 
 
@@ -314,7 +483,33 @@ def server_cpu(pid: int) -> float:
     return common.process_tree_cpu_seconds(pid) if pid else 0.0
 
 
-def measure(url: str, scene: Scene, args: argparse.Namespace, server_pid: int) -> Tally:
+def db_cpu(database_url: str) -> float:
+    """CPU seconds so far of the PostgreSQL backends connected to the benchmark's database
+    (the server's pool keeps them open for the whole run); 0 on SQLite, which runs inside
+    the server process."""
+    if not database_url.startswith("postgresql"):
+        return 0.0
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            pids = conn.scalars(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return sum(common.process_cpu_seconds(int(pid)) for pid in pids)
+
+
+def measure(
+    url: str, scene: Scene, args: argparse.Namespace, server_pid: int, database_url: str
+) -> Tally:
+    if args.generator == "wrk":
+        return measure_wrk(url, scene, args, server_pid, database_url)
     return asyncio.run(
         drive(
             url,
@@ -324,6 +519,7 @@ def measure(url: str, scene: Scene, args: argparse.Namespace, server_pid: int) -
             duration=args.duration,
             paid_timeout=args.paid_timeout,
             server_pid=server_pid,
+            database_url=database_url,
         )
     )
 
@@ -331,9 +527,18 @@ def measure(url: str, scene: Scene, args: argparse.Namespace, server_pid: int) -
 def summary(tally: Tally, args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     ms = [s * 1000 for s in tally.latencies]
     checkout_ms = [s * 1000 for s in tally.checkout]
-    return {
+    paid = tally.completed or 1
+
+    def per_order(seconds: float) -> float:
+        return round(seconds * 1000 / paid, 2)
+
+    wrk = args.generator == "wrk"  # no per-order latencies: wrk sees requests
+    out = {
         "benchmark": "checkout",
         "orders_per_s": round(len(ms) / args.duration, 1),
+        "server_cpu_ms_per_order": per_order(tally.server_cpu_s + tally.db_cpu_s),
+        "app_cpu_ms_per_order": per_order(tally.server_cpu_s),
+        "db_cpu_ms_per_order": per_order(tally.db_cpu_s),
         "p50_ms": round(common.percentile(ms, 50), 1),
         "p99_ms": round(common.percentile(ms, 99), 1),
         "errors": sum(tally.errors.values()),
@@ -348,9 +553,15 @@ def summary(tally: Tally, args: argparse.Namespace, database_url: str) -> dict[s
         "server_workers": args.workers,
         "database": "postgresql" if database_url.startswith("postgresql") else "sqlite",
         "server_cpu_s": round(tally.server_cpu_s, 2),
+        "db_cpu_s": round(tally.db_cpu_s, 2),
         "client_cpu_s": round(tally.client_cpu_s, 2),
+        "generator": args.generator,
         "error_kinds": dict(tally.errors.most_common(5)),
     }
+    if wrk:
+        for key in ("p50_ms", "p99_ms", "checkout_p50_ms", "checkout_p99_ms", "polls_per_order"):
+            out[key] = None
+    return out
 
 
 def main() -> None:
@@ -365,6 +576,12 @@ def main() -> None:
     parser.add_argument("--shops", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--paid-timeout", type=float, default=10.0)
+    parser.add_argument(
+        "--generator",
+        choices=("python", "wrk"),
+        default="python",
+        help="the load generator: asyncio + httpx here (latencies per order), or wrk + Lua",
+    )
     args = parser.parse_args()
 
     if args.target:
@@ -372,7 +589,7 @@ def main() -> None:
             parser.error("--target needs --database-url naming that server's database")
         scene = seed(args.database_url, shops=args.shops, buyers=args.buyers)
         print(f"seeded {len(scene.buyers)} buyers; driving {args.target}", file=sys.stderr)
-        tally = measure(args.target, scene, args, args.server_pid)
+        tally = measure(args.target, scene, args, args.server_pid, args.database_url)
         result = summary(tally, args, args.database_url)
         if not args.server_pid:
             result["server_cpu_s"] = None
@@ -383,7 +600,7 @@ def main() -> None:
         env = common.prepare(database_url, data_dir, XIAODIAN_PAYMENT_PROVIDER="sandbox")
         scene = seed(database_url, shops=args.shops, buyers=args.buyers)
         with common.run_server(env, workers=args.workers) as server:
-            tally = measure(server.url, scene, args, server.pid)
+            tally = measure(server.url, scene, args, server.pid, database_url)
         common.report(summary(tally, args, database_url))
 
 

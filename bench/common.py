@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import secrets
 import shutil
 import socket
@@ -271,3 +272,83 @@ def report(summary: dict[str, Any]) -> None:
     summary.setdefault("machine", machine())
     sys.stdout.flush()
     print(json.dumps(summary, ensure_ascii=False))
+
+
+# --------------------------------------------------------------------------- wrk
+
+
+def raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else 65536
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return int(soft)
+
+
+def need_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, stdout=subprocess.DEVNULL)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    sys.exit("this benchmark needs wrk (Debian package `wrk`: sudo apt-get install -y wrk)")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(
+    wrk: str,
+    url: str,
+    *,
+    method: str,
+    path: str,
+    seconds: float,
+    connections: int,
+    threads: int,
+    script: Path,
+    tokens: Path | None = None,
+    body: str | None = None,
+    script_args: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run wrk; its JSON summary (the script's ``WRKJSON`` line) plus ``client_cpu_s``
+    (wrk's user+system CPU). The script's arguments are ``method path tokens [body]``
+    unless ``script_args`` gives them."""
+    cmd = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url + path,
+        "--",
+    ]
+    if script_args is not None:
+        cmd += script_args
+    else:
+        cmd += [method, path, str(tokens) if tokens else "-"]
+        if body is not None:
+            cmd.append(body)
+    before = children_cpu()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    cpu = children_cpu() - before
+    for line in out.stdout.splitlines():
+        if line.startswith("WRKJSON "):
+            data: dict[str, Any] = json.loads(line[8:])
+            data["client_cpu_s"] = round(cpu, 2)
+            data["seconds"] = data["duration_us"] / 1e6
+            return data
+    raise RuntimeError(f"wrk gave no summary:\n{out.stdout}\n{out.stderr}")

@@ -64,7 +64,6 @@ import asyncio
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -170,82 +169,9 @@ end
 # --------------------------------------------------------------------------- tools
 
 
-def raise_fd_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else 65536
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return int(soft)
-
-
-def need_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
-        subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, stdout=subprocess.DEVNULL)
-        found = shutil.which("wrk")
-        if found:
-            return found
-    sys.exit("this benchmark needs wrk (Debian package `wrk`: sudo apt-get install -y wrk)")
-
-
 def server_cpu(pid: int) -> float:
     """CPU seconds of the server: its process and, with --workers, its worker processes."""
     return common.process_tree_cpu_seconds(pid)
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def run_wrk(
-    wrk: str,
-    url: str,
-    *,
-    method: str,
-    path: str,
-    seconds: float,
-    connections: int,
-    threads: int,
-    script: Path,
-    tokens: Path | None = None,
-    body: str | None = None,
-) -> dict[str, Any]:
-    """Run wrk; its JSON summary plus ``client_cpu_s`` (wrk's user+system CPU)."""
-    cmd = [
-        wrk,
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(script),
-        url + path,
-        "--",
-        method,
-        path,
-        str(tokens) if tokens else "-",
-    ]
-    if body is not None:
-        cmd.append(body)
-    before = children_cpu()
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    cpu = children_cpu() - before
-    for line in out.stdout.splitlines():
-        if line.startswith("WRKJSON "):
-            data: dict[str, Any] = json.loads(line[8:])
-            data["client_cpu_s"] = round(cpu, 2)
-            data["seconds"] = data["duration_us"] / 1e6
-            return data
-    raise RuntimeError(f"wrk gave no summary:\n{out.stdout}\n{out.stderr}")
 
 
 # --------------------------------------------------------------------------- seeding
@@ -540,7 +466,7 @@ async def _viewers_main(url: str, room_id: int, count: int, ready_seconds: float
     Each viewer is an asyncio ``Protocol`` (no stream reader, no task per read): the
     viewers are part of the load generator, and the less CPU they take on a shared
     machine, the more the server gets (``viewers_cpu_s`` reports what they took)."""
-    raise_fd_limit()
+    common.raise_fd_limit()
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = (
@@ -709,8 +635,8 @@ def main() -> None:
             "--target needs --database-url naming that server's own (migrated) database: "
             "the buyers, the room and the sale are written there before the run"
         )
-    raise_fd_limit()
-    wrk = need_wrk()
+    common.raise_fd_limit()
+    wrk = common.need_wrk()
     redis_env = {"XIAODIAN_REDIS_URL": args.redis_url} if args.redis_url else {}
     summary: dict[str, Any] = {"bench": "live_flash_sale"}
 
@@ -755,7 +681,7 @@ def main() -> None:
 
         # a. baseline
         cpu0 = server_cpu(server_pid) if server_pid else 0.0
-        base = run_wrk(
+        base = common.run_wrk(
             wrk,
             base_url,
             method="GET",
@@ -832,7 +758,7 @@ def main() -> None:
                 stderr=subprocess.DEVNULL,
             )
         cpu0 = server_cpu(server_pid) if server_pid else 0.0
-        sale = run_wrk(
+        sale = common.run_wrk(
             wrk,
             base_url,
             method="POST",
