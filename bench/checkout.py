@@ -451,6 +451,7 @@ def measure_wrk(
             threads=args.concurrency,
             script=script,
             script_args=[*script_args, run_id],
+            timeout_s=args.paid_timeout + 10,  # longer than a wait for "paid"
         )
 
     if args.warmup > 0:

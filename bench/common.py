@@ -320,6 +320,7 @@ def run_wrk(
     tokens: Path | None = None,
     body: str | None = None,
     script_args: list[str] | None = None,
+    timeout_s: float = 10.0,
 ) -> dict[str, Any]:
     """Run wrk; its JSON summary (the script's ``WRKJSON`` line) plus ``client_cpu_s``
     (wrk's user+system CPU). The script's arguments are ``method path tokens [body]``
@@ -330,7 +331,7 @@ def run_wrk(
         f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
         "--timeout",
-        "10s",
+        f"{max(1, round(timeout_s))}s",
         "-s",
         str(script),
         url + path,
