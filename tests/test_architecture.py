@@ -5,6 +5,7 @@ calls that domain's public service functions."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "xiaodian"
@@ -90,3 +91,29 @@ def test_the_rule_sees_a_private_reach(tmp_path: Path) -> None:
         assert len(_reaches(fake)) == 2
     finally:
         fake.unlink()
+
+
+# Money shown through a float: "%.2f" of fen / 100, f"{fen / 100:.2f}", JS's toFixed.
+_FLOAT_MONEY = re.compile(r"""%\.2f['"]\s*\|\s*format\(|/ ?100\s*:\s*\.2f|/ ?100\)\.toFixed""")
+
+
+def _float_money(root: Path) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*")):
+        if path.suffix not in {".py", ".html", ".js"} or path.name.endswith(".min.js"):
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if _FLOAT_MONEY.search(line):
+                found.append(f"{path.relative_to(root)}:{number}")
+    return found
+
+
+def test_money_is_shown_through_format_fen_not_floats() -> None:
+    assert _float_money(SRC) == []
+
+
+def test_the_money_rule_sees_a_float(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text("{{ '%.2f'|format(x / 100) }}\n")
+    (tmp_path / "b.py").write_text('label = f"¥{fen / 100:.2f}"\n')
+    (tmp_path / "c.js").write_text("const s = (n / 100).toFixed(2);\n")
+    assert _float_money(tmp_path) == ["a.html:1", "b.py:1", "c.js:1"]

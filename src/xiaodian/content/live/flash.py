@@ -70,6 +70,7 @@ from xiaodian.errors import (
     NotFound,
     _,
 )
+from xiaodian.money import format_fen
 
 if TYPE_CHECKING:
     from xiaodian.orders.checkout import CreatedOrder
@@ -229,7 +230,7 @@ def open_sale(db: Session, actor: Actor, room_id: int, data: SaleInput) -> Flash
         raise InvalidInput(
             _("The live price must be above 0 and below the regular price %(price)s."),
             code="bad_price",
-            price=f"¥{sku.price_fen / 100:.2f}",
+            price=format_fen(sku.price_fen),
         )
     if quantity < 1:
         raise InvalidInput(_("The quantity must be at least 1."), code="bad_quantity")

@@ -5,7 +5,9 @@
   if (!root) return;
   var roomId = root.dataset.roomId;
   var $ = function (id) { return document.getElementById(id); };
-  function fen(v) { return "¥" + (v / 100).toFixed(2); }
+  function fen(v) {  // integer fen -> "¥1,234.50", as money.format_fen (no floats)
+    return "¥" + Math.floor(v / 100).toLocaleString("en-US") + "." + String(v % 100).padStart(2, "0");
+  }
 
   var sku = $("sale-sku"), product = $("sale-product");
   if (sku && product) {

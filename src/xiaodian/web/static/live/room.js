@@ -14,7 +14,9 @@
   var pendingBuy = null;
 
   function text(el, value) { if (el) el.textContent = value == null ? "" : String(value); }
-  function fen(v) { return "¥" + (v / 100).toFixed(2); }
+  function fen(v) {  // integer fen -> "¥1,234.50", as money.format_fen (no floats)
+    return "¥" + Math.floor(v / 100).toLocaleString("en-US") + "." + String(v % 100).padStart(2, "0");
+  }
   function json(method, url, body) {
     return fetch(url, {
       method: method, credentials: "same-origin",
