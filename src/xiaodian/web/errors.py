@@ -98,11 +98,6 @@ def to_sign_in(next_path: str) -> Response:
     return RedirectResponse(f"/login?{urlencode({'next': safe_next(next_path)})}", status_code=303)
 
 
-def sign_in_redirect(request: Request) -> Response:
-    """A page that needs a signed-in person sends a visitor to sign in, then back here."""
-    return to_sign_in(page_asked_for(request))
-
-
 def _gettext(request: Request) -> Any:
     return getattr(request.state, "gettext", lambda s: s)
 
