@@ -117,3 +117,58 @@ def test_the_money_rule_sees_a_float(tmp_path: Path) -> None:
     (tmp_path / "b.py").write_text('label = f"¥{fen / 100:.2f}"\n')
     (tmp_path / "c.js").write_text("const s = (n / 100).toFixed(2);\n")
     assert _float_money(tmp_path) == ["a.html:1", "b.py:1", "c.js:1"]
+
+
+# --------------------------------------------------------------------------- the HTML pages
+
+
+def _pages_modules() -> list[Path]:
+    """Every HTML router: the ``pages.py`` of each domain (and of a domain's subpackage)."""
+    return sorted(SRC.rglob("pages.py"))
+
+
+def _inline_sign_in_checks(source: str, name: str) -> list[str]:
+    """``actor.is_authenticated`` (or ``getattr(actor, "is_authenticated")``) in a module:
+    a page asks for a person with ``web.deps.PageUser``, a public page that personalises
+    takes ``CurrentActor`` and leaves the question to its service or template."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr == "is_authenticated":
+            found.append(f"{name}:{node.lineno}: .is_authenticated")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr")
+            and any(
+                isinstance(arg, ast.Constant) and arg.value == "is_authenticated"
+                for arg in node.args
+            )
+        ):
+            found.append(f"{name}:{node.lineno}: {node.func.id}(..., 'is_authenticated')")
+    return sorted(found, key=lambda hit: int(hit.split(":")[1]))
+
+
+def test_no_pages_module_checks_sign_in_inline() -> None:
+    modules = _pages_modules()
+    assert len(modules) >= 10, modules  # the scan finds the routers it is about
+    found = [
+        hit
+        for path in modules
+        for hit in _inline_sign_in_checks(path.read_text(), str(path.relative_to(SRC)))
+    ]
+    assert not found, found
+
+
+def test_the_rule_sees_an_inline_sign_in_check() -> None:
+    source = (
+        "def page(request, actor):\n"
+        "    if not actor.is_authenticated:\n"
+        "        return sign_in_redirect(request)\n"
+        "    ok = getattr(request.state.actor, 'is_authenticated', False)\n"
+        "def fine(actor: PageUser):\n"
+        "    return actor.user_id\n"
+    )
+    assert _inline_sign_in_checks(source, "probe.py") == [
+        "probe.py:2: .is_authenticated",
+        "probe.py:4: getattr(..., 'is_authenticated')",
+    ]

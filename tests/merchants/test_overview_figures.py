@@ -126,8 +126,11 @@ def test_overview_is_for_the_shops_people_only(
     assert login_client(world.owner).get(url).status_code == 200
     assert login_client(world.buyer).get(url).status_code == 404
     assert login_client(world.buyer).get("/merchant/shops/999999").status_code == 404
-    assert client.get("/merchant/shops/abc").status_code == 422
+    assert login_client(world.owner).get("/merchant/shops/abc").status_code == 422
     r = client.get(url, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    # A visitor is asked to sign in first, whatever the address (as the API answers 401).
+    r = client.get("/merchant/shops/abc", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 

@@ -6,24 +6,16 @@ from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.accounts import service
-from xiaodian.errors import DomainError
-from xiaodian.web import csrf, i18n, routing
-from xiaodian.web.deps import SESSION_COOKIE, CurrentActor, DbDep, request_token
+from xiaodian.web import csrf, forms, i18n, routing
+from xiaodian.web.deps import SESSION_COOKIE, CurrentActor, DbDep, request_token, safe_next
 from xiaodian.web.templating import render
 
 router = routing.router(include_in_schema=False)
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths, so a login link cannot bounce the user elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return "/"
-
-
 def _signed_in(request: Request, token: str, target: str) -> Response:
     csrf.rotate(request, session_token=token)
-    response = RedirectResponse(_safe_next(target), status_code=303)
+    response = RedirectResponse(safe_next(target), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -37,7 +29,7 @@ def _signed_in(request: Request, token: str, target: str) -> Response:
 
 @router.get("/login")
 def login_form(request: Request, actor: CurrentActor, next: str = "/") -> Response:
-    return render(request, "accounts/login.html", {"next": _safe_next(next)})
+    return render(request, "accounts/login.html", {"next": safe_next(next)})
 
 
 @router.post("/login")
@@ -48,21 +40,20 @@ def login(
     password: Annotated[str, Form(max_length=200)],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    try:
-        _user, token = service.login(db, login=login, password=password)
-    except DomainError as exc:
-        return render(
-            request,
-            "accounts/login.html",
-            {"error": exc.render(request.state.gettext), "login": login, "next": next},
-            status_code=exc.status_code,
-        )
-    return _signed_in(request, token, next)
+    return forms.submit(
+        request,
+        db,
+        lambda: service.login(db, login=login, password=password),
+        done=lambda signed_in: _signed_in(request, signed_in[1], next),
+        template="accounts/login.html",
+        context={"next": safe_next(next)},
+        values={"login": login},
+    )
 
 
 @router.get("/register")
 def register_form(request: Request, actor: CurrentActor, next: str = "/") -> Response:
-    return render(request, "accounts/register.html", {"next": _safe_next(next)})
+    return render(request, "accounts/register.html", {"next": safe_next(next)})
 
 
 @router.post("/register")
@@ -74,22 +65,19 @@ def register(
     display_name: Annotated[str, Form(max_length=40)] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    try:
+    def register_and_sign_in() -> str:
         user = service.register(db, login=login, password=password, display_name=display_name)
-        token = service.issue_token(db, user_id=user.id, kind="cookie")
-    except DomainError as exc:
-        return render(
-            request,
-            "accounts/register.html",
-            {
-                "error": exc.render(request.state.gettext),
-                "login": login,
-                "display_name": display_name,
-                "next": next,
-            },
-            status_code=exc.status_code,
-        )
-    return _signed_in(request, token, next)
+        return service.issue_token(db, user_id=user.id, kind="cookie")
+
+    return forms.submit(
+        request,
+        db,
+        register_and_sign_in,
+        done=lambda token: _signed_in(request, token, next),
+        template="accounts/register.html",
+        context={"next": safe_next(next)},
+        values={"login": login, "display_name": display_name},
+    )
 
 
 @router.post("/logout")
@@ -107,6 +95,6 @@ def logout(request: Request, db: DbDep) -> Response:
 def switch_language(request: Request, locale: str, next: str = "/") -> Response:
     """The language switch in the page header: remembered in a cookie."""
     chosen = i18n.normalize(locale) or i18n.DEFAULT
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(i18n.LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax")
     return response

@@ -1,8 +1,9 @@
 """HTML pages of after-sales: the buyer's form, list and case page; the merchant console's
 queue and case page; the operators' arbitration queue and decision page.
 
-Form handlers call one service function and redirect (303) on success; on a DomainError
-they re-render the page with the message and the error's status code.
+Form handlers call one service function through ``web.forms``: a 303 on success; on a
+DomainError, after a rollback, the page again with the message and the error's status code
+(every error: a case the visitor may not see fails again while the page is built).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Any, cast
 
 from fastapi import Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -20,11 +21,11 @@ from xiaodian import clock, media, settings
 from xiaodian.actor import Actor
 from xiaodian.aftersales import arbitration, cases, returns, service, states
 from xiaodian.aftersales.models import AftersaleCase
-from xiaodian.errors import DomainError, InvalidInput, _
+from xiaodian.errors import InvalidInput, _
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import yuan_field
-from xiaodian.web import routing
-from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web import forms, routing
+from xiaodian.web.deps import DbDep, PageUser
 from xiaodian.web.templating import render
 from xiaodian.web.types import Id, PageNo, form_id, form_int
 
@@ -78,14 +79,14 @@ def _form_context(db: Session, actor: Actor, order_no: str, line_id: int | None)
 
 @router.get("/orders/{order_no}/aftersales/new")
 def new_case_form(
-    request: Request, order_no: str, db: DbDep, actor: SignedIn, line: Id | None = None
+    request: Request, order_no: str, db: DbDep, actor: PageUser, line: Id | None = None
 ) -> Response:
     ctx = _form_context(db, actor, order_no, line)
     return render(request, "aftersales/new.html", {**ctx, "form": {}})
 
 
 @router.post("/orders/{order_no}/aftersales/new")
-async def new_case(request: Request, order_no: str, db: DbDep, actor: SignedIn) -> Response:
+async def new_case(request: Request, order_no: str, db: DbDep, actor: PageUser) -> Response:
     form = await request.form()
     try:
         return await _new_case(request, order_no, db, actor, form)
@@ -96,9 +97,10 @@ async def new_case(request: Request, order_no: str, db: DbDep, actor: SignedIn) 
 async def _new_case(
     request: Request, order_no: str, db: Session, actor: Actor, form: FormData
 ) -> Response:
-    line_id: int | None = None
-    try:
-        line_id = _int(_text(form, "line"), field_code="bad_line", id_=True)
+    chosen: dict[str, int | None] = {"line": None}
+
+    async def open_case() -> AftersaleCase:
+        line_id = chosen["line"] = _int(_text(form, "line"), field_code="bad_line", id_=True)
         uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
         if len(uploads) > cases.MAX_PHOTOS:
             raise InvalidInput(
@@ -106,7 +108,7 @@ async def _new_case(
             )
         limit = settings.current().max_image_bytes
         photos = [await media.read_upload(cast(Any, f), limit=limit) for f in uploads]
-        case = await run_in_threadpool(
+        return await run_in_threadpool(
             cases.open_case,
             db,
             actor,
@@ -119,21 +121,21 @@ async def _new_case(
             amount_fen=yuan_field(_text(form, "amount")),
             photos=photos,
         )
-    except DomainError as exc:
-        await run_in_threadpool(db.rollback)
-        ctx = await run_in_threadpool(_form_context, db, actor, order_no, line_id)
-        values = {k: v for k, v in form.items() if isinstance(v, str)}
-        return render(
-            request,
-            "aftersales/new.html",
-            {**ctx, "form": values, "error": exc.render(request.state.gettext)},
-            status_code=exc.status_code,
-        )
-    return RedirectResponse(f"/aftersales/{case.id}", status_code=303)
+
+    return await forms.submit_async(
+        request,
+        db,
+        open_case,
+        done=lambda case: f"/aftersales/{case.id}",
+        template="aftersales/new.html",
+        context=lambda: _form_context(db, actor, order_no, chosen["line"]),
+        values={"form": {k: v for k, v in form.items() if isinstance(v, str)}},
+        page_errors=(),
+    )
 
 
 @router.get("/aftersales")
-def my_cases(request: Request, db: DbDep, actor: SignedIn, page: PageNo = 1) -> Response:
+def my_cases(request: Request, db: DbDep, actor: PageUser, page: PageNo = 1) -> Response:
     result = service.list_my_cases(db, actor, page=page)
     return render(request, "aftersales/list.html", {"result": result, **_labels()})
 
@@ -156,28 +158,25 @@ def _buyer_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]:
 
 
 @router.get("/aftersales/{case_id}")
-def my_case(request: Request, case_id: Id, db: DbDep, actor: SignedIn, done: str = "") -> Response:
+def my_case(request: Request, case_id: Id, db: DbDep, actor: PageUser, done: str = "") -> Response:
     ctx = _buyer_context(db, actor, case_id)
     return render(request, "aftersales/case.html", {**ctx, "done": done})
 
 
 def _buyer_action(request: Request, db: Session, actor: Actor, case_id: int, call: Any) -> Response:
-    try:
-        call()
-    except DomainError as exc:
-        db.rollback()
-        ctx = _buyer_context(db, actor, case_id)
-        return render(
-            request,
-            "aftersales/case.html",
-            {**ctx, "error": exc.render(request.state.gettext)},
-            status_code=exc.status_code,
-        )
-    return RedirectResponse(f"/aftersales/{case_id}?done=1", status_code=303)
+    return forms.submit(
+        request,
+        db,
+        call,
+        done=f"/aftersales/{case_id}?done=1",
+        template="aftersales/case.html",
+        context=lambda: _buyer_context(db, actor, case_id),
+        page_errors=(),
+    )
 
 
 @router.post("/aftersales/{case_id}/withdraw")
-def withdraw(request: Request, case_id: Id, db: DbDep, actor: SignedIn) -> Response:
+def withdraw(request: Request, case_id: Id, db: DbDep, actor: PageUser) -> Response:
     return _buyer_action(request, db, actor, case_id, lambda: cases.withdraw(db, actor, case_id))
 
 
@@ -186,7 +185,7 @@ def ship_back(
     request: Request,
     case_id: Id,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     carrier: Annotated[str, Form(max_length=100)] = "",
     tracking_no: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
@@ -204,7 +203,7 @@ def escalate(
     request: Request,
     case_id: Id,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     return _buyer_action(
@@ -213,7 +212,7 @@ def escalate(
 
 
 @router.post("/aftersales/{case_id}/confirm-exchange")
-def confirm_exchange(request: Request, case_id: Id, db: DbDep, actor: SignedIn) -> Response:
+def confirm_exchange(request: Request, case_id: Id, db: DbDep, actor: PageUser) -> Response:
     return _buyer_action(
         request,
         db,
@@ -231,7 +230,7 @@ def shop_queue(
     request: Request,
     shop_id: Id,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     status: str = "todo",
     page: PageNo = 1,
 ) -> Response:
@@ -269,7 +268,7 @@ def _merchant_context(db: Session, actor: Actor, shop_id: int, case_id: int) -> 
 
 @router.get(SHOP + "/{case_id}")
 def shop_case(
-    request: Request, shop_id: Id, case_id: Id, db: DbDep, actor: SignedIn, done: str = ""
+    request: Request, shop_id: Id, case_id: Id, db: DbDep, actor: PageUser, done: str = ""
 ) -> Response:
     ctx = _merchant_context(db, actor, shop_id, case_id)
     return render(request, "aftersales/merchant_case.html", {**ctx, "done": done})
@@ -278,18 +277,15 @@ def shop_case(
 def _merchant_action(
     request: Request, db: Session, actor: Actor, shop_id: int, case_id: int, call: Any
 ) -> Response:
-    try:
-        call()
-    except DomainError as exc:
-        db.rollback()
-        ctx = _merchant_context(db, actor, shop_id, case_id)
-        return render(
-            request,
-            "aftersales/merchant_case.html",
-            {**ctx, "error": exc.render(request.state.gettext)},
-            status_code=exc.status_code,
-        )
-    return RedirectResponse(f"/merchant/shops/{shop_id}/aftersales/{case_id}?done=1", 303)
+    return forms.submit(
+        request,
+        db,
+        call,
+        done=f"/merchant/shops/{shop_id}/aftersales/{case_id}?done=1",
+        template="aftersales/merchant_case.html",
+        context=lambda: _merchant_context(db, actor, shop_id, case_id),
+        page_errors=(),
+    )
 
 
 @router.post(SHOP + "/{case_id}/approve")
@@ -298,7 +294,7 @@ def approve(
     shop_id: Id,
     case_id: Id,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     amount: Annotated[str, Form(max_length=20)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
@@ -320,7 +316,7 @@ def reject(
     shop_id: Id,
     case_id: Id,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     return _merchant_action(
@@ -339,7 +335,7 @@ def confirm_return(
     shop_id: Id,
     case_id: Id,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     restock: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     return _merchant_action(
@@ -358,7 +354,7 @@ def reship(
     shop_id: Id,
     case_id: Id,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     carrier: Annotated[str, Form(max_length=100)] = "",
     tracking_no: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
@@ -378,7 +374,7 @@ def reship(
 
 
 @router.get("/ops/arbitration")
-def arbitration_queue(request: Request, db: DbDep, actor: SignedIn, page: PageNo = 1) -> Response:
+def arbitration_queue(request: Request, db: DbDep, actor: PageUser, page: PageNo = 1) -> Response:
     result = arbitration.arbitration_queue(db, actor, page=page)
     shops = merchants_service.shops_by_ids(db, {c.shop_id for c in result.cases})
     return render(
@@ -403,7 +399,7 @@ def _operator_context(db: Session, actor: Actor, case_id: int) -> dict[str, Any]
 
 @router.get("/ops/arbitration/{case_id}")
 def arbitration_case(
-    request: Request, case_id: Id, db: DbDep, actor: SignedIn, done: str = ""
+    request: Request, case_id: Id, db: DbDep, actor: PageUser, done: str = ""
 ) -> Response:
     ctx = _operator_context(db, actor, case_id)
     return render(request, "aftersales/arbitration_case.html", {**ctx, "done": done})
@@ -414,22 +410,19 @@ def decide(
     request: Request,
     case_id: Id,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     decision: Annotated[str, Form(max_length=20)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
     amount: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    try:
-        arbitration.arbitrate(
+    return forms.submit(
+        request,
+        db,
+        lambda: arbitration.arbitrate(
             db, actor, case_id, decision=decision, note=note, amount_fen=yuan_field(amount)
-        )
-    except DomainError as exc:
-        db.rollback()
-        ctx = _operator_context(db, actor, case_id)
-        return render(
-            request,
-            "aftersales/arbitration_case.html",
-            {**ctx, "error": exc.render(request.state.gettext)},
-            status_code=exc.status_code,
-        )
-    return RedirectResponse(f"/ops/arbitration/{case_id}?done=1", status_code=303)
+        ),
+        done=f"/ops/arbitration/{case_id}?done=1",
+        template="aftersales/arbitration_case.html",
+        context=lambda: _operator_context(db, actor, case_id),
+        page_errors=(),
+    )

@@ -1,16 +1,17 @@
 """HTML pages of catalog management: the merchant's product console and operator review.
 
-Form handlers read the form, call one service function, and redirect (303) on success; on a
-DomainError they re-render the page with the message and the error's status code. Every
-page works without JavaScript.
+Form handlers read the form and call one service function through ``web.forms``: a 303 on
+success; on a DomainError, after a rollback, the page again with the message and the
+error's status code. Every page works without JavaScript.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from fastapi import Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -24,8 +25,8 @@ from xiaodian.categories import service as categories_service
 from xiaodian.errors import DomainError, InvalidInput, _
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import yuan_field
-from xiaodian.web import routing
-from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web import forms, routing
+from xiaodian.web.deps import DbDep, PageUser
 from xiaodian.web.templating import render
 from xiaodian.web.types import Id, PageNo, form_int
 
@@ -145,20 +146,32 @@ def _edit_url(shop_id: int, product_id: int, anchor: str = "") -> str:
     )
 
 
-async def _edit_error(
+EDIT = "catalog/product_edit.html"
+
+
+async def _edit_submit(
     request: Request,
     db: Session,
     actor: Actor,
     shop_id: int,
     product_id: int,
-    exc: DomainError,
-    **extra: Any,
+    change: Callable[[], Awaitable[None]],
+    done: str,
+    values: dict[str, Any] | None = None,
 ) -> Response:
-    await run_in_threadpool(db.rollback)  # show what is stored, not a half-applied edit
-    ctx = await run_in_threadpool(_edit_context, db, actor, shop_id, product_id)
-    ctx.update(extra)
-    ctx["error"] = exc.render(request.state.gettext)
-    return render(request, "catalog/product_edit.html", ctx, status_code=exc.status_code)
+    """One change of the edit page, then back to it (``done``: the query and anchor); on a
+    domain error the page again with what is stored (rolled back) and the message, also
+    for an unknown SKU or image of the product."""
+    return await forms.submit_async(
+        request,
+        db,
+        change,
+        done=_edit_url(shop_id, product_id) + done,
+        template=EDIT,
+        context=lambda: _edit_context(db, actor, shop_id, product_id),
+        values=values,
+        page_errors=(),
+    )
 
 
 # --- merchant: list and bulk ------------------------------------------------------------
@@ -169,7 +182,7 @@ def product_list(
     request: Request,
     shop_id: Id,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     status: str = "",
     q: str = "",
     page: PageNo = 1,
@@ -179,7 +192,7 @@ def product_list(
 
 
 @router.post(BASE + "/bulk")
-async def product_bulk(request: Request, shop_id: Id, db: DbDep, actor: SignedIn) -> Response:
+async def product_bulk(request: Request, shop_id: Id, db: DbDep, actor: PageUser) -> Response:
     form = await request.form()
     ids: list[int] = []
     for raw in form.getlist("product_id"):
@@ -226,29 +239,32 @@ async def product_bulk(request: Request, shop_id: Id, db: DbDep, actor: SignedIn
 
 
 @router.get(BASE + "/new")
-def product_new(request: Request, shop_id: Id, db: DbDep, actor: SignedIn) -> Response:
-    shop = merchants_service.console_shop(db, actor, shop_id)
-    return render(
-        request,
-        "catalog/product_new.html",
-        {
-            "shop": shop,
-            "section": "products",
-            "tree": categories_service.category_tree(db),
-            "form": {"return_days": "7", "stock": "0"},
-            "spec_rows": [("", "")] * SPEC_ROWS,
-        },
-    )
+def product_new(request: Request, shop_id: Id, db: DbDep, actor: PageUser) -> Response:
+    return render(request, NEW, _new_context(db, actor, shop_id))
+
+
+NEW = "catalog/product_new.html"
+
+
+def _new_context(db: Session, actor: Actor, shop_id: int) -> dict[str, Any]:
+    return {
+        "shop": merchants_service.console_shop(db, actor, shop_id),
+        "section": "products",
+        "tree": categories_service.category_tree(db),
+        "form": {"return_days": "7", "stock": "0"},
+        "spec_rows": [("", "")] * SPEC_ROWS,
+    }
 
 
 @router.post(BASE + "/new")
-async def product_create(request: Request, shop_id: Id, db: DbDep, actor: SignedIn) -> Response:
+async def product_create(request: Request, shop_id: Id, db: DbDep, actor: PageUser) -> Response:
     form = await request.form()
     gettext = request.state.gettext
-    try:
+
+    async def create() -> Product:
         price = yuan_field(_text(form, "price"), required=True, label=gettext("Price"))
         assert price is not None
-        product = await run_in_threadpool(
+        return await run_in_threadpool(
             lambda: products.create_product(
                 db,
                 actor,
@@ -269,26 +285,24 @@ async def product_create(request: Request, shop_id: Id, db: DbDep, actor: Signed
                 return_days=_int(form, "return_days", default=7, label=gettext("Return days")) or 0,
             )
         )
-    except DomainError as exc:
-        shop = await run_in_threadpool(merchants_service.console_shop, db, actor, shop_id)
-        tree = await run_in_threadpool(categories_service.category_tree, db)
-        return render(
-            request,
-            "catalog/product_new.html",
-            {
-                "shop": shop,
-                "section": "products",
-                "tree": tree,
-                "form": {k: v for k, v in form.items() if isinstance(v, str)},
-                "spec_rows": [
-                    (_text(form, f"spec_name_{i}"), _text(form, f"spec_values_{i}"))
-                    for i in range(SPEC_ROWS)
-                ],
-                "error": exc.render(gettext),
-            },
-            status_code=exc.status_code,
-        )
-    return RedirectResponse(_edit_url(shop_id, product.id) + "?created=1", status_code=303)
+
+    sent = {
+        "form": {k: v for k, v in form.items() if isinstance(v, str)},
+        "spec_rows": [
+            (_text(form, f"spec_name_{i}"), _text(form, f"spec_values_{i}"))
+            for i in range(SPEC_ROWS)
+        ],
+    }
+    return await forms.submit_async(
+        request,
+        db,
+        create,
+        done=lambda product: _edit_url(shop_id, product.id) + "?created=1",
+        template=NEW,
+        context=lambda: _new_context(db, actor, shop_id),
+        values=sent,
+        page_errors=(),
+    )
 
 
 # --- merchant: edit ---------------------------------------------------------------------
@@ -296,22 +310,23 @@ async def product_create(request: Request, shop_id: Id, db: DbDep, actor: Signed
 
 @router.get(ONE + "/edit")
 def product_edit(
-    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: PageUser
 ) -> Response:
     ctx = _edit_context(db, actor, shop_id, product_id)
     flash = request.query_params.get("done", "")
     ctx["flash"] = flash
     ctx["created"] = request.query_params.get("created") == "1"
-    return render(request, "catalog/product_edit.html", ctx)
+    return render(request, EDIT, ctx)
 
 
 @router.post(ONE + "/edit")
 async def product_update(
-    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: PageUser
 ) -> Response:
     form = await request.form()
     gettext = request.state.gettext
-    try:
+
+    async def change() -> None:
         changes = {
             "title": _text(form, "title"),
             "description": _text(form, "description"),
@@ -322,17 +337,17 @@ async def product_update(
             "return_days": _int(form, "return_days", default=7, label=gettext("Return days")),
         }
         await run_in_threadpool(products.update_product, db, actor, shop_id, product_id, changes)
-    except DomainError as exc:
-        return await _edit_error(request, db, actor, shop_id, product_id, exc)
-    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=saved", status_code=303)
+
+    return await _edit_submit(request, db, actor, shop_id, product_id, change, "?done=saved")
 
 
 @router.post(ONE + "/specs")
 async def product_specs(
-    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: PageUser
 ) -> Response:
     form = await request.form()
-    try:
+
+    async def change() -> None:
         default_price = yuan_field(
             _text(form, "default_price"), required=False, label=request.state.gettext("Price")
         )
@@ -341,31 +356,31 @@ async def product_specs(
                 db, actor, shop_id, product_id, _specs(form), default_price_fen=default_price
             )
         )
-    except DomainError as exc:
-        return await _edit_error(request, db, actor, shop_id, product_id, exc)
-    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=specs#skus", status_code=303)
+
+    return await _edit_submit(request, db, actor, shop_id, product_id, change, "?done=specs#skus")
 
 
 @router.post(ONE + "/skus")
 async def product_skus(
-    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: PageUser
 ) -> Response:
     form = await request.form()
-    try:
+
+    async def change() -> None:
         edits = _sku_edits(form, request.state.gettext)
         await run_in_threadpool(products.update_skus, db, actor, shop_id, product_id, edits)
-    except DomainError as exc:
-        return await _edit_error(request, db, actor, shop_id, product_id, exc)
-    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=skus#skus", status_code=303)
+
+    return await _edit_submit(request, db, actor, shop_id, product_id, change, "?done=skus#skus")
 
 
 @router.post(ONE + "/images")
 async def product_images(
-    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: PageUser
 ) -> Response:
     form = await request.form()
     limit = settings.current().max_image_bytes
-    try:
+
+    async def change() -> None:
         uploads = [
             cast(UploadFile, f)
             for f in form.getlist("files")
@@ -373,27 +388,30 @@ async def product_images(
         ]
         datas = [await media.read_upload(f, limit=limit) for f in uploads]
         await run_in_threadpool(images.add_images, db, actor, shop_id, product_id, datas)
-    except DomainError as exc:
-        return await _edit_error(request, db, actor, shop_id, product_id, exc)
+
+    try:
+        return await _edit_submit(
+            request, db, actor, shop_id, product_id, change, "?done=images#images"
+        )
     finally:
         await form.close()
-    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=images#images", status_code=303)
 
 
 @router.post(ONE + "/images/{image_id}/delete")
 async def product_image_delete(
-    request: Request, shop_id: Id, product_id: Id, image_id: Id, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, image_id: Id, db: DbDep, actor: PageUser
 ) -> Response:
-    try:
+    async def change() -> None:
         await run_in_threadpool(images.delete_image, db, actor, shop_id, product_id, image_id)
-    except DomainError as exc:
-        return await _edit_error(request, db, actor, shop_id, product_id, exc)
-    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=images#images", status_code=303)
+
+    return await _edit_submit(
+        request, db, actor, shop_id, product_id, change, "?done=images#images"
+    )
 
 
 @router.post(ONE + "/images/{image_id}/move")
 async def product_image_move(
-    request: Request, shop_id: Id, product_id: Id, image_id: Id, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, image_id: Id, db: DbDep, actor: PageUser
 ) -> Response:
     """Move an image one place (direction=up|down) or to the front (direction=first)."""
     form = await request.form()
@@ -410,33 +428,35 @@ async def product_image_move(
         ids.insert(max(0, min(target, len(ids))), image_id)
         images.reorder_images(db, actor, shop_id, product_id, ids)
 
-    try:
+    async def change() -> None:
         await run_in_threadpool(move)
-    except DomainError as exc:
-        return await _edit_error(request, db, actor, shop_id, product_id, exc)
-    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=images#images", status_code=303)
+
+    return await _edit_submit(
+        request, db, actor, shop_id, product_id, change, "?done=images#images"
+    )
 
 
 @router.post(ONE + "/status")
 async def product_status(
-    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: PageUser
 ) -> Response:
     form = await request.form()
     action = _text(form, "action")
-    try:
+
+    async def change() -> None:
         await run_in_threadpool(states.change_status, db, actor, shop_id, product_id, action)
-    except DomainError as exc:
-        return await _edit_error(request, db, actor, shop_id, product_id, exc)
-    return RedirectResponse(_edit_url(shop_id, product_id) + f"?done={action}", status_code=303)
+
+    return await _edit_submit(request, db, actor, shop_id, product_id, change, f"?done={action}")
 
 
 @router.post(ONE + "/stock")
 async def product_stock(
-    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: SignedIn
+    request: Request, shop_id: Id, product_id: Id, db: DbDep, actor: PageUser
 ) -> Response:
     form = await request.form()
     gettext = request.state.gettext
-    try:
+
+    async def change() -> None:
         sku_id = _int(form, "sku_id", default=0, label="SKU") or 0
         delta = _int(form, "delta", default=0, label=gettext("Change")) or 0
         await run_in_threadpool(
@@ -450,17 +470,11 @@ async def product_stock(
                 product_id=product_id,
             )
         )
-    except DomainError as exc:
-        return await _edit_error(
-            request,
-            db,
-            actor,
-            shop_id,
-            product_id,
-            exc,
-            stock_form={k: v for k, v in form.items() if isinstance(v, str)},
-        )
-    return RedirectResponse(_edit_url(shop_id, product_id) + "?done=stock#stock", status_code=303)
+
+    sent = {"stock_form": {k: v for k, v in form.items() if isinstance(v, str)}}
+    return await _edit_submit(
+        request, db, actor, shop_id, product_id, change, "?done=stock#stock", sent
+    )
 
 
 # --- operators: review ------------------------------------------------------------------
@@ -468,7 +482,7 @@ async def product_stock(
 
 @router.get("/ops/products/review")
 def review_queue(
-    request: Request, db: DbDep, actor: SignedIn, status: str = "under_review"
+    request: Request, db: DbDep, actor: PageUser, status: str = "under_review"
 ) -> Response:
     chosen = ProductStatus(status) if status in STATUS_FILTERS else ProductStatus.UNDER_REVIEW
     queue = review.review_queue(db, actor, status=chosen)
@@ -483,6 +497,9 @@ def review_queue(
             "done": request.query_params.get("done", ""),
         },
     )
+
+
+REVIEW = "catalog/review_detail.html"
 
 
 def _review_context(db: Session, actor: Actor, product_id: int) -> dict[str, Any]:
@@ -500,36 +517,46 @@ def _review_context(db: Session, actor: Actor, product_id: int) -> dict[str, Any
 
 
 @router.get("/ops/products/{product_id}")
-def review_detail(request: Request, product_id: Id, db: DbDep, actor: SignedIn) -> Response:
-    return render(request, "catalog/review_detail.html", _review_context(db, actor, product_id))
+def review_detail(request: Request, product_id: Id, db: DbDep, actor: PageUser) -> Response:
+    return render(request, REVIEW, _review_context(db, actor, product_id))
 
 
 @router.post("/ops/products/{product_id}/approve")
-async def review_approve(request: Request, product_id: Id, db: DbDep, actor: SignedIn) -> Response:
+async def review_approve(request: Request, product_id: Id, db: DbDep, actor: PageUser) -> Response:
     form = await request.form()
-    try:
+
+    async def approve() -> None:
         await run_in_threadpool(
             lambda: review.approve(db, actor, product_id, note=_text(form, "note"))
         )
-    except DomainError as exc:
-        return await _review_error(request, db, actor, product_id, exc)
-    return RedirectResponse("/ops/products/review?done=approved", status_code=303)
+
+    return await _review_submit(request, db, actor, product_id, approve, "approved")
 
 
 @router.post("/ops/products/{product_id}/reject")
-async def review_reject(request: Request, product_id: Id, db: DbDep, actor: SignedIn) -> Response:
+async def review_reject(request: Request, product_id: Id, db: DbDep, actor: PageUser) -> Response:
     form = await request.form()
-    try:
+
+    async def reject() -> None:
         await run_in_threadpool(review.reject, db, actor, product_id, _text(form, "reason"))
-    except DomainError as exc:
-        return await _review_error(request, db, actor, product_id, exc)
-    return RedirectResponse("/ops/products/review?done=rejected", status_code=303)
+
+    return await _review_submit(request, db, actor, product_id, reject, "rejected")
 
 
-async def _review_error(
-    request: Request, db: Session, actor: Actor, product_id: int, exc: DomainError
+async def _review_submit(
+    request: Request,
+    db: Session,
+    actor: Actor,
+    product_id: int,
+    decide: Callable[[], Awaitable[None]],
+    done: str,
 ) -> Response:
-    await run_in_threadpool(db.rollback)
-    ctx = await run_in_threadpool(_review_context, db, actor, product_id)
-    ctx["error"] = exc.render(request.state.gettext)
-    return render(request, "catalog/review_detail.html", ctx, status_code=exc.status_code)
+    return await forms.submit_async(
+        request,
+        db,
+        decide,
+        done=f"/ops/products/review?done={done}",
+        template=REVIEW,
+        context=lambda: _review_context(db, actor, product_id),
+        page_errors=(),
+    )

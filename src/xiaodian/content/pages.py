@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import File, Form, Query, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from xiaodian import settings
 from xiaodian.actor import Actor
@@ -17,9 +17,8 @@ from xiaodian.content.api import VIEWER_COOKIE, VIEWER_ID, read_cover
 from xiaodian.content.models import Video
 from xiaodian.errors import DomainError
 from xiaodian.merchants import service as merchants_service
-from xiaodian.web import routing
-from xiaodian.web.deps import CurrentActor, DbDep, SignedIn
-from xiaodian.web.errors import sign_in_redirect
+from xiaodian.web import forms, routing
+from xiaodian.web.deps import CurrentActor, DbDep, PageUser
 from xiaodian.web.templating import render
 from xiaodian.web.types import Id, existing_ids, form_id
 
@@ -74,9 +73,7 @@ def video(request: Request, db: DbDep, actor: CurrentActor, video_id: Id) -> Res
 
 
 @router.get("/studio/videos")
-def studio(request: Request, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+def studio(request: Request, db: DbDep, actor: PageUser) -> Response:
     mine = feed.studio_videos(db, actor)
     shops = merchants_service.my_shops(db, actor)
     return render(request, "content/studio.html", {"videos": mine, "shops": shops})
@@ -101,11 +98,9 @@ def _form_ctx(db: DbDep, actor: Actor, shop_id: int | None, **extra: Any) -> dic
 def new_video_form(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     shop: Annotated[Id | None, Query()] = None,
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     ctx = _form_ctx(db, actor, shop)
     if ctx["shop_id"] is None and not actor.is_creator:
         ctx["error"] = request.state.gettext(
@@ -130,35 +125,41 @@ def _upload(
     template: str,
     extra: dict[str, Any],
 ) -> Response:
-    staged = None
-    try:
+    def post() -> Video:
         staged = video_files.stage_stream(file.file)
-        cover_bytes = read_cover(cover)
-        ids = existing_ids(videos.parse_product_refs([*products, product_refs]))
-        created = videos.create_video(
-            db,
-            actor,
-            video=staged,
-            caption=caption,
-            tags=tags,
-            product_ids=ids,
-            shop_id=shop_id,
-            cover=cover_bytes,
-        )
-    except DomainError as exc:
-        if staged is not None:
+        try:
+            cover_bytes = read_cover(cover)
+            ids = existing_ids(videos.parse_product_refs([*products, product_refs]))
+            return videos.create_video(
+                db,
+                actor,
+                video=staged,
+                caption=caption,
+                tags=tags,
+                product_ids=ids,
+                shop_id=shop_id,
+                cover=cover_bytes,
+            )
+        except DomainError:
             staged.discard()
-        ctx = _form_ctx(db, actor, shop_id, **extra)
-        ctx["error"] = exc.render(request.state.gettext)
-        ctx["form"] = {
-            "caption": caption,
-            "tags": tags,
-            "products": set(products),
-            "product_refs": product_refs,
-        }
-        return render(request, template, ctx, status_code=exc.status_code)
+            raise
+
     target = f"/merchant/shops/{shop_id}/content" if extra.get("shop") else "/studio/videos"
-    return RedirectResponse(f"{target}?posted={created.id}", status_code=303)
+    form = {
+        "caption": caption,
+        "tags": tags,
+        "products": set(products),
+        "product_refs": product_refs,
+    }
+    return forms.submit(
+        request,
+        db,
+        post,
+        done=lambda created: f"{target}?posted={created.id}",
+        template=template,
+        context=lambda: _form_ctx(db, actor, shop_id, **extra),
+        values={"form": form},
+    )
 
 
 UploadField = Annotated[UploadFile, File()]
@@ -173,7 +174,7 @@ RefsField = Annotated[str, Form(max_length=2000)]
 def new_video(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     file: UploadField,
     cover: CoverField = None,
     caption: CaptionField = "",
@@ -182,8 +183,6 @@ def new_video(
     product_refs: RefsField = "",
     shop_id: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     try:
         shop = form_id(shop_id)
     except ValueError:
@@ -204,6 +203,9 @@ def new_video(
     )
 
 
+EDIT = "content/edit.html"
+
+
 def _studio_ctx(db: DbDep, actor: Actor, video_id: int, **extra: Any) -> dict[str, Any]:
     stats = metrics.video_stats(db, actor, video_id)
     video = stats.video
@@ -220,77 +222,75 @@ def _studio_ctx(db: DbDep, actor: Actor, video_id: int, **extra: Any) -> dict[st
 
 
 @router.get("/studio/videos/{video_id}")
-def edit_video_form(request: Request, db: DbDep, actor: CurrentActor, video_id: Id) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    return render(request, "content/edit.html", _studio_ctx(db, actor, video_id))
+def edit_video_form(request: Request, db: DbDep, actor: PageUser, video_id: Id) -> Response:
+    return render(request, EDIT, _studio_ctx(db, actor, video_id))
 
 
 @router.post("/studio/videos/{video_id}")
 def edit_video(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     video_id: Id,
     caption: CaptionField = "",
     tags: TagsField = "",
     products: ProductsField = [],  # noqa: B006 (FastAPI copies defaults)
     product_refs: RefsField = "",
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    try:
+    def save() -> None:
         ids = existing_ids(videos.parse_product_refs([*products, product_refs]))
         videos.update_video(db, actor, video_id, caption=caption, tags=tags, product_ids=ids)
-    except DomainError as exc:
-        db.rollback()
-        ctx = _studio_ctx(db, actor, video_id, error=exc.render(request.state.gettext))
-        return render(request, "content/edit.html", ctx, status_code=exc.status_code)
-    return RedirectResponse(f"/studio/videos/{video_id}?saved=1", status_code=303)
+
+    return forms.submit(
+        request,
+        db,
+        save,
+        done=f"/studio/videos/{video_id}?saved=1",
+        template=EDIT,
+        context=lambda: _studio_ctx(db, actor, video_id),
+    )
 
 
 @router.post("/studio/videos/{video_id}/visibility")
 def set_visibility(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     video_id: Id,
     hidden: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    try:
-        videos.update_video(db, actor, video_id, hidden=hidden == "1")
-    except DomainError as exc:
-        db.rollback()
-        ctx = _studio_ctx(db, actor, video_id, error=exc.render(request.state.gettext))
-        return render(request, "content/edit.html", ctx, status_code=exc.status_code)
-    return RedirectResponse(f"/studio/videos/{video_id}", status_code=303)
+    return forms.submit(
+        request,
+        db,
+        lambda: videos.update_video(db, actor, video_id, hidden=hidden == "1"),
+        done=f"/studio/videos/{video_id}",
+        template=EDIT,
+        context=lambda: _studio_ctx(db, actor, video_id),
+    )
 
 
 @router.post("/studio/videos/{video_id}/delete")
-def delete_video(request: Request, db: DbDep, actor: CurrentActor, video_id: Id) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    try:
-        video = videos.managed_video(db, actor, video_id)
-        shop_id = video.shop_id
+def delete_video(request: Request, db: DbDep, actor: PageUser, video_id: Id) -> Response:
+    def delete() -> int | None:
+        shop_id = videos.managed_video(db, actor, video_id).shop_id
         videos.delete_video(db, actor, video_id)
-    except DomainError as exc:
-        db.rollback()
-        ctx = _studio_ctx(db, actor, video_id, error=exc.render(request.state.gettext))
-        return render(request, "content/edit.html", ctx, status_code=exc.status_code)
-    target = f"/merchant/shops/{shop_id}/content" if shop_id else "/studio/videos"
-    return RedirectResponse(target, status_code=303)
+        return shop_id
+
+    return forms.submit(
+        request,
+        db,
+        delete,
+        done=lambda shop_id: f"/merchant/shops/{shop_id}/content" if shop_id else "/studio/videos",
+        template=EDIT,
+        context=lambda: _studio_ctx(db, actor, video_id),
+    )
 
 
 # --- merchant console ---------------------------------------------------------------------
 
 
 @router.get("/merchant/shops/{shop_id}/content")
-def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+def shop_content(request: Request, db: DbDep, actor: PageUser, shop_id: Id) -> Response:
     shop = merchants_service.console_shop(db, actor, shop_id)
     shop_videos: list[Video] = feed.studio_videos(db, actor, shop_id=shop_id)
     ctx = {"shop": shop, "section": "content", "videos": shop_videos}
@@ -298,9 +298,7 @@ def shop_content(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) 
 
 
 @router.get("/merchant/shops/{shop_id}/content/videos/new")
-def shop_video_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+def shop_video_form(request: Request, db: DbDep, actor: PageUser, shop_id: Id) -> Response:
     shop = merchants_service.console_shop(db, actor, shop_id)
     ctx = _form_ctx(db, actor, shop_id, shop=shop, section="content")
     return render(request, "content/shop_upload.html", ctx)
@@ -310,7 +308,7 @@ def shop_video_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: I
 def shop_video(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     shop_id: Id,
     file: UploadField,
     cover: CoverField = None,
@@ -319,8 +317,6 @@ def shop_video(
     products: ProductsField = [],  # noqa: B006 (FastAPI copies defaults)
     product_refs: RefsField = "",
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
     return _upload(
         request,
@@ -346,33 +342,24 @@ def _queue_url(filter: str, page: int, **extra: str) -> str:
     return f"/ops/videos?{query}"
 
 
-def _moderation(
-    request: Request,
-    db: DbDep,
-    actor: Actor,
-    *,
-    filter: str,
-    page: int,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
+MODERATION = "content/ops_videos.html"
+
+
+def _moderation_ctx(db: DbDep, actor: Actor, *, filter: str, page: int) -> dict[str, Any]:
     queue = moderation.moderation_queue(db, actor, filter=filter, page=page)
-    ctx = {"section": "videos", "queue": queue, "error": error}
-    return render(request, "content/ops_videos.html", ctx, status_code=status_code)
+    return {"section": "videos", "queue": queue}
 
 
 @router.get("/ops/videos")
 def moderation_queue(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     filter: Annotated[str, Query(max_length=10)] = "flagged",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """Operators: flagged / all / removed videos, newest first, playable inline."""
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    return _moderation(request, db, actor, filter=filter, page=page)
+    return render(request, MODERATION, _moderation_ctx(db, actor, filter=filter, page=page))
 
 
 FilterField = Annotated[str, Form(max_length=10)]
@@ -390,28 +377,21 @@ def _decide(
     done: str,
 ) -> Response:
     """Run one moderation action; on a domain error show the queue again with the message."""
-    try:
-        action()
-    except DomainError as exc:
-        db.rollback()
-        message = exc.render(request.state.gettext)
-        return _moderation(
-            request,
-            db,
-            actor,
-            filter=filter,
-            page=page,
-            error=message,
-            status_code=exc.status_code,
-        )
-    return RedirectResponse(_queue_url(filter, page, done=done), status_code=303)
+    return forms.submit(
+        request,
+        db,
+        action,
+        done=_queue_url(filter, page, done=done),
+        template=MODERATION,
+        context=lambda: _moderation_ctx(db, actor, filter=filter, page=page),
+    )
 
 
 @router.post("/ops/videos/{video_id}/remove")
 def remove_video(
     request: Request,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     video_id: Id,
     reason: Annotated[str, Form(max_length=1000)] = "",
     filter: FilterField = "flagged",
@@ -432,7 +412,7 @@ def remove_video(
 def restore_video(
     request: Request,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     video_id: Id,
     note: Annotated[str, Form(max_length=1000)] = "",
     filter: FilterField = "removed",
@@ -453,7 +433,7 @@ def restore_video(
 def clear_flag(
     request: Request,
     db: DbDep,
-    actor: SignedIn,
+    actor: PageUser,
     video_id: Id,
     filter: FilterField = "flagged",
     page: PageField = 1,

@@ -12,14 +12,12 @@ from starlette.concurrency import run_in_threadpool
 
 from xiaodian.actor import Actor
 from xiaodian.categories import service as categories_service
-from xiaodian.errors import DomainError
 from xiaodian.merchants import applications, service
 from xiaodian.merchants.api import read_optional_file
 from xiaodian.merchants.applications import ApplicationData
 from xiaodian.merchants.models import ApplicationStatus, MerchantApplication
-from xiaodian.web import routing
-from xiaodian.web.deps import CurrentActor, DbDep
-from xiaodian.web.errors import sign_in_redirect
+from xiaodian.web import forms, routing
+from xiaodian.web.deps import DbDep, PageUser
 from xiaodian.web.templating import render
 from xiaodian.web.types import Id, form_int
 
@@ -50,32 +48,18 @@ def _form_of(application: MerchantApplication) -> dict[str, str]:
     return {f: str(getattr(application, f)) for f in FIELDS}
 
 
-def _error(request: Request, exc: DomainError) -> str:
-    return exc.render(request.state.gettext)
-
-
-def _page_level(exc: DomainError) -> bool:
-    """Errors that are about the page itself (who may see it), not about the form."""
-    return exc.status_code in (401, 403) or exc.code in (
-        "not_found",
-        "shop_not_found",
-        "application_not_found",
-    )
+PAGE_ERRORS = (401, 403, 404)
+"""Errors about the page itself (who may see it, a shop or application not found), not
+about the form: the app's error page shows them."""
 
 
 # --------------------------------------------------------------------------- applying
 
 
-def _apply_page(
-    request: Request,
-    db: Session,
-    actor: Actor,
-    *,
-    new: bool = False,
-    form: dict[str, str] | None = None,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
+APPLY = "merchants/apply.html"
+
+
+def _apply_ctx(db: Session, actor: Actor, *, new: bool = False) -> dict[str, Any]:
     latest = applications.my_latest_application(db, actor)
     application = latest.application if latest else None
     # Show the form for a first application, a correction, or another shop after approval.
@@ -84,27 +68,18 @@ def _apply_page(
         mode = "new"
     elif application.status == ApplicationStatus.REJECTED:
         mode = "resubmit"
-    if form is None:
-        form = _form_of(application) if application and mode == "resubmit" else {}
-    return render(
-        request,
-        "merchants/apply.html",
-        {
-            "detail": latest if mode != "new" else None,
-            "mode": mode,
-            "form": form,
-            "error": error,
-            "categories": categories_service.choices(db),
-        },
-        status_code=status_code,
-    )
+    form = _form_of(application) if application and mode == "resubmit" else {}
+    return {
+        "detail": latest if mode != "new" else None,
+        "mode": mode,
+        "form": form,
+        "categories": categories_service.choices(db),
+    }
 
 
 @router.get("/merchant/apply")
-def apply_form(request: Request, db: DbDep, actor: CurrentActor, new: bool = False) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    return _apply_page(request, db, actor, new=new)
+def apply_form(request: Request, db: DbDep, actor: PageUser, new: bool = False) -> Response:
+    return render(request, APPLY, _apply_ctx(db, actor, new=new))
 
 
 async def _submit(
@@ -116,8 +91,6 @@ async def _submit(
     logo: UploadFile | None,
     license_image: UploadFile | None,
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     data = ApplicationData(
         entity_type=fields["entity_type"],
         legal_name=fields["legal_name"],
@@ -128,7 +101,8 @@ async def _submit(
         shop_name=fields["shop_name"],
     )
     limit = request.app.state.settings.max_image_bytes
-    try:
+
+    async def send() -> None:
         logo_bytes = await read_optional_file(logo, limit)
         license_bytes = await read_optional_file(license_image, limit)
         if application_id is None:
@@ -150,25 +124,24 @@ async def _submit(
                 logo=logo_bytes,
                 license_image=license_bytes,
             )
-    except DomainError as exc:
-        return await run_in_threadpool(
-            _apply_page,
-            request,
-            db,
-            actor,
-            new=application_id is None,
-            form=fields,
-            error=_error(request, exc),
-            status_code=exc.status_code,
-        )
-    return RedirectResponse("/merchant/apply", status_code=303)
+
+    return await forms.submit_async(
+        request,
+        db,
+        send,
+        done="/merchant/apply",
+        template=APPLY,
+        context=lambda: _apply_ctx(db, actor, new=application_id is None),
+        values={"form": fields},
+        page_errors=(),
+    )
 
 
 @router.post("/merchant/apply")
 async def apply(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     entity_type: TextField = "",
     legal_name: TextField = "",
     license_no: TextField = "",
@@ -195,7 +168,7 @@ async def apply(
 async def resubmit(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     application_id: Id,
     entity_type: TextField = "",
     legal_name: TextField = "",
@@ -223,11 +196,7 @@ async def resubmit(
 
 
 @router.get("/ops/applications")
-def ops_queue(
-    request: Request, db: DbDep, actor: CurrentActor, status: str = "submitted"
-) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+def ops_queue(request: Request, db: DbDep, actor: PageUser, status: str = "submitted") -> Response:
     chosen = None if status == "all" else applications.parse_status(status)
     queue = applications.application_queue(db, actor, status=chosen, limit=200)
     return render(
@@ -237,111 +206,87 @@ def ops_queue(
     )
 
 
-def _ops_detail_page(
-    request: Request,
-    db: Session,
-    actor: Actor,
-    application_id: int,
-    *,
-    error: str | None = None,
-    reason: str = "",
-    status_code: int = 200,
-) -> Response:
+OPS_APPLICATION = "ops/application.html"
+
+
+def _ops_detail_ctx(
+    request: Request, db: Session, actor: Actor, application_id: int
+) -> dict[str, Any]:
     detail = applications.application_detail(db, actor, application_id, as_operator=True)
-    return render(
-        request,
-        "ops/application.html",
-        {
-            "section": "applications",
-            "detail": detail,
-            "error": error,
-            "reason": reason,
-            "done": request.query_params.get("done"),
-        },
-        status_code=status_code,
-    )
+    return {
+        "section": "applications",
+        "detail": detail,
+        "reason": "",
+        "done": request.query_params.get("done"),
+    }
 
 
 @router.get("/ops/applications/{application_id}")
-def ops_detail(request: Request, db: DbDep, actor: CurrentActor, application_id: Id) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    return _ops_detail_page(request, db, actor, application_id)
+def ops_detail(request: Request, db: DbDep, actor: PageUser, application_id: Id) -> Response:
+    return render(request, OPS_APPLICATION, _ops_detail_ctx(request, db, actor, application_id))
 
 
 @router.post("/ops/applications/{application_id}/approve")
-def ops_approve(request: Request, db: DbDep, actor: CurrentActor, application_id: Id) -> Response:
-    try:
-        applications.approve_application(db, actor, application_id)
-    except DomainError as exc:
-        if _page_level(exc):
-            raise
-        return _ops_detail_page(
-            request,
-            db,
-            actor,
-            application_id,
-            error=_error(request, exc),
-            status_code=exc.status_code,
-        )
-    return RedirectResponse(f"/ops/applications/{application_id}?done=approved", status_code=303)
+def ops_approve(request: Request, db: DbDep, actor: PageUser, application_id: Id) -> Response:
+    return forms.submit(
+        request,
+        db,
+        lambda: applications.approve_application(db, actor, application_id),
+        done=f"/ops/applications/{application_id}?done=approved",
+        template=OPS_APPLICATION,
+        context=lambda: _ops_detail_ctx(request, db, actor, application_id),
+        page_errors=PAGE_ERRORS,
+    )
 
 
 @router.post("/ops/applications/{application_id}/reject")
 def ops_reject(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     application_id: Id,
     reason: TextField = "",
 ) -> Response:
-    try:
-        applications.reject_application(db, actor, application_id, reason=reason)
-    except DomainError as exc:
-        if _page_level(exc):
-            raise
-        return _ops_detail_page(
-            request,
-            db,
-            actor,
-            application_id,
-            error=_error(request, exc),
-            reason=reason,
-            status_code=exc.status_code,
-        )
-    return RedirectResponse(f"/ops/applications/{application_id}?done=rejected", status_code=303)
+    return forms.submit(
+        request,
+        db,
+        lambda: applications.reject_application(db, actor, application_id, reason=reason),
+        done=f"/ops/applications/{application_id}?done=rejected",
+        template=OPS_APPLICATION,
+        context=lambda: _ops_detail_ctx(request, db, actor, application_id),
+        values={"reason": reason},
+        page_errors=PAGE_ERRORS,
+    )
 
 
 # --------------------------------------------------------------------------- merchant console
 
 
 @router.get("/merchant")
-def console_home(request: Request, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+def console_home(request: Request, db: DbDep, actor: PageUser) -> Response:
     shops = service.my_shops(db, actor)
     if len(shops) == 1:
         return RedirectResponse(f"/merchant/shops/{shops[0].id}", status_code=303)
     return render(request, "merchants/index.html", {"shops": shops})
 
 
-def console_page(
-    request: Request, shop: Any, section: str, extra: dict[str, Any], status_code: int = 200
-) -> Response:
-    actor: Actor = request.state.actor
-    context = {
+def console_ctx(actor: Actor, shop: Any, section: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """What every page of a shop's console shows (its template: merchants/<section>.html)."""
+    return {
         "shop": shop,
         "section": section,
         "is_owner": actor.shop_roles.get(shop.id) == "owner",
         **extra,
     }
-    return render(request, f"merchants/{section}.html", context, status_code=status_code)
+
+
+def console_page(request: Request, shop: Any, section: str, extra: dict[str, Any]) -> Response:
+    actor: Actor = request.state.actor
+    return render(request, f"merchants/{section}.html", console_ctx(actor, shop, section, extra))
 
 
 @router.get("/merchant/shops/{shop_id}/settings")
-def settings_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+def settings_form(request: Request, db: DbDep, actor: PageUser, shop_id: Id) -> Response:
     shop = service.console_shop(db, actor, shop_id)
     return console_page(request, shop, "settings", {"description": shop.description})
 
@@ -350,80 +295,73 @@ def settings_form(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id)
 async def settings_save(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     shop_id: Id,
     description: TextField = "",
     logo: FileField = None,
 ) -> Response:
     limit = request.app.state.settings.max_image_bytes
-    try:
+
+    async def save() -> None:
         logo_bytes = await read_optional_file(logo, limit)
         await run_in_threadpool(
             service.update_shop, db, actor, shop_id, description=description, logo=logo_bytes
         )
-    except DomainError as exc:
-        if _page_level(exc):
-            raise
-        shop = await run_in_threadpool(service.console_shop, db, actor, shop_id)
-        extra = {"description": description, "error": _error(request, exc)}
-        return console_page(request, shop, "settings", extra, exc.status_code)
-    return RedirectResponse(f"/merchant/shops/{shop_id}/settings?saved=1", status_code=303)
+
+    return await forms.submit_async(
+        request,
+        db,
+        save,
+        done=f"/merchant/shops/{shop_id}/settings?saved=1",
+        template="merchants/settings.html",
+        context=lambda: console_ctx(
+            actor, service.console_shop(db, actor, shop_id), "settings", {}
+        ),
+        values={"description": description},
+        page_errors=PAGE_ERRORS,
+    )
 
 
-def _staff_page(
-    request: Request,
-    db: Session,
-    actor: Actor,
-    shop_id: int,
-    *,
-    error: str | None = None,
-    login: str = "",
-    status_code: int = 200,
-) -> Response:
+STAFF = "merchants/staff.html"
+
+
+def _staff_ctx(db: Session, actor: Actor, shop_id: int) -> dict[str, Any]:
     shop = service.console_shop(db, actor, shop_id)
     members = service.list_members(db, actor, shop_id)
-    extra = {"members": members, "error": error, "login": login}
-    return console_page(request, shop, "staff", extra, status_code)
+    return console_ctx(actor, shop, "staff", {"members": members, "login": ""})
 
 
 @router.get("/merchant/shops/{shop_id}/staff")
-def staff(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    return _staff_page(request, db, actor, shop_id)
+def staff(request: Request, db: DbDep, actor: PageUser, shop_id: Id) -> Response:
+    return render(request, STAFF, _staff_ctx(db, actor, shop_id))
 
 
 @router.post("/merchant/shops/{shop_id}/staff")
 def staff_add(
-    request: Request, db: DbDep, actor: CurrentActor, shop_id: Id, login: TextField = ""
+    request: Request, db: DbDep, actor: PageUser, shop_id: Id, login: TextField = ""
 ) -> Response:
-    try:
-        service.add_staff(db, actor, shop_id, login=login)
-    except DomainError as exc:
-        if _page_level(exc):
-            raise
-        return _staff_page(
-            request,
-            db,
-            actor,
-            shop_id,
-            error=_error(request, exc),
-            login=login,
-            status_code=exc.status_code,
-        )
-    return RedirectResponse(f"/merchant/shops/{shop_id}/staff", status_code=303)
+    return forms.submit(
+        request,
+        db,
+        lambda: service.add_staff(db, actor, shop_id, login=login),
+        done=f"/merchant/shops/{shop_id}/staff",
+        template=STAFF,
+        context=lambda: _staff_ctx(db, actor, shop_id),
+        values={"login": login},
+        page_errors=PAGE_ERRORS,
+    )
 
 
 @router.post("/merchant/shops/{shop_id}/staff/{user_id}/remove")
 def staff_remove(
-    request: Request, db: DbDep, actor: CurrentActor, shop_id: Id, user_id: Id
+    request: Request, db: DbDep, actor: PageUser, shop_id: Id, user_id: Id
 ) -> Response:
-    try:
-        service.remove_member(db, actor, shop_id, user_id)
-    except DomainError as exc:
-        if _page_level(exc):
-            raise
-        return _staff_page(
-            request, db, actor, shop_id, error=_error(request, exc), status_code=exc.status_code
-        )
-    return RedirectResponse(f"/merchant/shops/{shop_id}/staff", status_code=303)
+    return forms.submit(
+        request,
+        db,
+        lambda: service.remove_member(db, actor, shop_id, user_id),
+        done=f"/merchant/shops/{shop_id}/staff",
+        template=STAFF,
+        context=lambda: _staff_ctx(db, actor, shop_id),
+        page_errors=PAGE_ERRORS,
+    )

@@ -6,32 +6,27 @@ from __future__ import annotations
 import secrets
 from datetime import date
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import File, Form, Path, Query, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from xiaodian.actor import Actor
-from xiaodian.errors import DomainError, InvalidInput, NotFound, _
+from xiaodian.errors import InvalidInput, _
 from xiaodian.merchants import service as merchants_service
 from xiaodian.orders import addresses, cart, fulfilment, service, states
 from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.api import csv_response, pay_url
 from xiaodian.orders.checkout import Channel, checkout, preview
 from xiaodian.orders.models import OrderStatus
-from xiaodian.web import routing
-from xiaodian.web.deps import CurrentActor, DbDep
-from xiaodian.web.errors import sign_in_redirect
+from xiaodian.web import forms, routing
+from xiaodian.web.deps import DbDep, PageUser, safe_next
+from xiaodian.web.forms import see_other
 from xiaodian.web.templating import render
 from xiaodian.web.types import Id, PageNo, form_int
 
 router = routing.router(include_in_schema=False)
 
 OrderNo = Annotated[str, Path(min_length=8, max_length=24, pattern=r"^\d+$")]
-
-
-def _see_other(url: str) -> Response:
-    return RedirectResponse(url, status_code=303)
 
 
 def _common() -> dict[str, Any]:
@@ -46,23 +41,16 @@ def _common() -> dict[str, Any]:
 # --------------------------------------------------------------------------- cart
 
 
-def _cart_page(
-    request: Request, db: DbDep, actor: Actor, error: str | None = None, status: int = 200
-) -> Response:
-    view = cart.get_cart(db, actor)
-    return render(
-        request,
-        "orders/cart.html",
-        {"cart": view, "problems": cart.PROBLEMS, "error": error, **_common()},
-        status_code=status,
-    )
+CART = "orders/cart.html"
+
+
+def _cart_ctx(db: DbDep, actor: Actor) -> dict[str, Any]:
+    return {"cart": cart.get_cart(db, actor), "problems": cart.PROBLEMS, **_common()}
 
 
 @router.get("/cart")
-def cart_page(request: Request, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    return _cart_page(request, db, actor)
+def cart_page(request: Request, db: DbDep, actor: PageUser) -> Response:
+    return render(request, CART, _cart_ctx(db, actor))
 
 
 PAGE_CHANNELS = ("video", "live")
@@ -84,7 +72,7 @@ def _page_channel(kind: str, ref: str) -> Channel:
 def cart_add(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     sku_id: Annotated[Id, Form()],
     quantity: Annotated[int, Form(ge=1, le=999)] = 1,
     buy_now: Annotated[str, Form(max_length=5)] = "",
@@ -95,20 +83,18 @@ def cart_add(
 
     ``channel``/``channel_id`` (e.g. a short video's buy button) ride along to checkout,
     where the server checks them (``orders.lifecycle.prove_channel``)."""
-    if not actor.is_authenticated:
-        referer = request.headers.get("referer", "")
-        path = "/" + referer.split("://", 1)[-1].split("/", 1)[-1] if "://" in referer else "/"
-        return _see_other("/login?next=" + quote(path if path.startswith("/") else "/", safe=""))
     if buy_now in ("1", "true", "on"):
         via = _page_channel(channel, channel_id)
         extra = f"&channel={via.type}&channel_id={via.ref_id}" if via.ref_id else ""
-        return _see_other(f"/checkout?sku={sku_id}&qty={quantity}{extra}")
-    try:
-        cart.add_to_cart(db, actor, sku_id=sku_id, quantity=quantity)
-    except DomainError as exc:
-        db.rollback()
-        return _cart_page(request, db, actor, exc.render(request.state.gettext), exc.status_code)
-    return _see_other("/cart")
+        return see_other(f"/checkout?sku={sku_id}&qty={quantity}{extra}")
+    return forms.submit(
+        request,
+        db,
+        lambda: cart.add_to_cart(db, actor, sku_id=sku_id, quantity=quantity),
+        done="/cart",
+        template=CART,
+        context=lambda: _cart_ctx(db, actor),
+    )
 
 
 @router.post("/cart/items/{item_id}")
@@ -116,32 +102,28 @@ def cart_update(
     request: Request,
     item_id: Id,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     quantity: Annotated[int, Form(ge=1, le=999)],
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    try:
-        cart.update_cart_item(db, actor, item_id, quantity=quantity)
-    except DomainError as exc:
-        db.rollback()
-        return _cart_page(request, db, actor, exc.render(request.state.gettext), exc.status_code)
-    return _see_other("/cart")
+    return forms.submit(
+        request,
+        db,
+        lambda: cart.update_cart_item(db, actor, item_id, quantity=quantity),
+        done="/cart",
+        template=CART,
+        context=lambda: _cart_ctx(db, actor),
+    )
 
 
 @router.post("/cart/items/{item_id}/delete")
-def cart_remove(request: Request, item_id: Id, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+def cart_remove(request: Request, item_id: Id, db: DbDep, actor: PageUser) -> Response:
     cart.remove_cart_item(db, actor, item_id)
-    return _see_other("/cart")
+    return see_other("/cart")
 
 
 @router.post("/cart/checkout")
-async def cart_checkout(request: Request, db: DbDep, actor: CurrentActor) -> Response:
+async def cart_checkout(request: Request, db: DbDep, actor: PageUser) -> Response:
     """Check out the ticked lines: remember the selection, then show checkout."""
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     form = await request.form()
     ids = []
     for value in form.getlist("item"):
@@ -152,72 +134,68 @@ async def cart_checkout(request: Request, db: DbDep, actor: CurrentActor) -> Res
         if item_id > 0:
             ids.append(item_id)
     if not ids:  # before select_items, which would untick every line
-        return _cart_page(
-            request, db, actor, request.state.gettext("Choose at least one item."), 422
+        return forms.page_again(
+            request,
+            db,
+            InvalidInput(_("Choose at least one item."), code="no_items"),
+            template=CART,
+            context=_cart_ctx(db, actor),
         )
     cart.select_items(db, actor, ids[:200])
-    return _see_other("/checkout")
+    return see_other("/checkout")
 
 
 # --------------------------------------------------------------------------- checkout
 
 
-def _checkout_page(
-    request: Request,
+CHECKOUT = "orders/checkout.html"
+
+
+def _checkout_ctx(
     db: DbDep,
     actor: Actor,
     lines: list[tuple[int, int]],
     *,
     from_cart: bool,
-    error: str | None = None,
-    status: int = 200,
     address_id: int | None = None,
-    note: str = "",
-) -> Response:
+) -> dict[str, Any]:
     view = preview(db, actor, lines=lines) if lines else None
     my_addresses = addresses.list_addresses(db, actor)
     chosen = address_id or (my_addresses[0].id if my_addresses else None)
-    return render(
-        request,
-        "orders/checkout.html",
-        {
-            "preview": view,
-            "addresses": my_addresses,
-            "chosen": chosen,
-            "from_cart": from_cart,
-            "form_key": secrets.token_urlsafe(24),
-            "error": error,
-            "note": note,
-            **_common(),
-        },
-        status_code=status,
-    )
+    return {
+        "preview": view,
+        "addresses": my_addresses,
+        "chosen": chosen,
+        "from_cart": from_cart,
+        "form_key": secrets.token_urlsafe(24),
+        "note": "",
+        **_common(),
+    }
 
 
 @router.get("/checkout")
 def checkout_page(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     sku: Annotated[Id | None, Query()] = None,
     qty: Annotated[int, Query(ge=1, le=999)] = 1,
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     if sku is not None:
-        return _checkout_page(request, db, actor, [(sku, qty)], from_cart=False)
+        return render(request, CHECKOUT, _checkout_ctx(db, actor, [(sku, qty)], from_cart=False))
     lines = cart.selected_lines(db, actor)
     if not lines:
-        return _see_other("/cart")
-    return _checkout_page(request, db, actor, lines, from_cart=True)
+        return see_other("/cart")
+    return render(request, CHECKOUT, _checkout_ctx(db, actor, lines, from_cart=True))
 
 
 @router.post("/checkout")
-async def checkout_submit(request: Request, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+async def checkout_submit(request: Request, db: DbDep, actor: PageUser) -> Response:
+    """The checkout form (one or more lines, read from the form as sent).
+
+    If the checkout page cannot be built again for its error (the product is gone), the
+    app's error page shows that error instead."""
     form = await request.form()
-    gettext = request.state.gettext
 
     def field(name: str, limit: int = 200) -> str:
         value = form.get(name)
@@ -230,23 +208,18 @@ async def checkout_submit(request: Request, db: DbDep, actor: CurrentActor) -> R
         if len(skus) != len(qtys) or not skus:
             raise ValueError
     except ValueError:
-        error = InvalidInput(_("Choose at least one item."))
-        return render(
-            request,
-            "errors/error.html",
-            {"status": 422, "code": error.code, "message": error.render(gettext)},
-            status_code=422,
-        )
+        raise InvalidInput(_("Choose at least one item.")) from None
     lines = list(zip(skus, qtys, strict=True))
     note = field("note", 400)
     try:
         address_id: int | None = form_int(field("address_id", 12))
     except ValueError:
         address_id = None
-    try:
+
+    def place() -> Any:
         if address_id is None:
             raise InvalidInput(_("Choose a shipping address."), code="no_address")
-        result = checkout(
+        return checkout(
             db,
             actor,
             lines=lines,
@@ -256,70 +229,43 @@ async def checkout_submit(request: Request, db: DbDep, actor: CurrentActor) -> R
             from_cart=from_cart,
             channel=_page_channel(field("channel", 10), field("channel_id", 12)),
         )
-    except DomainError as exc:
-        db.rollback()
-        try:
-            return _checkout_page(
-                request,
-                db,
-                actor,
-                lines,
-                from_cart=from_cart,
-                error=exc.render(gettext),
-                status=exc.status_code,
-                address_id=address_id,
-                note=note,
-            )
-        except DomainError as again:
-            db.rollback()
-            return render(
-                request,
-                "errors/error.html",
-                {"status": again.status_code, "code": again.code, "message": again.render(gettext)},
-                status_code=again.status_code,
-            )
-    return _see_other(pay_url([o.order_no for o in result.orders]))
+
+    return forms.submit(
+        request,
+        db,
+        place,
+        done=lambda result: pay_url([o.order_no for o in result.orders]),
+        template=CHECKOUT,
+        context=lambda: _checkout_ctx(db, actor, lines, from_cart=from_cart, address_id=address_id),
+        values={"note": note},
+        page_errors=(),
+    )
 
 
 # --------------------------------------------------------------------------- addresses
 
 
-def _address_form(
-    request: Request,
-    address: Any = None,
-    *,
-    error: str | None = None,
-    status: int = 200,
-    values: dict[str, Any] | None = None,
-    next_url: str = "",
-) -> Response:
-    return render(
-        request,
-        "orders/address_form.html",
-        {
-            "address": address,
-            "values": values or (address.__dict__ if address is not None else {}),
-            "error": error,
-            "next": next_url if next_url.startswith("/") and not next_url.startswith("//") else "",
-        },
-        status_code=status,
-    )
+ADDRESS_FORM = "orders/address_form.html"
+
+
+def _address_ctx(address: Any = None, *, next_url: str = "") -> dict[str, Any]:
+    return {
+        "address": address,
+        "values": address.__dict__ if address is not None else {},
+        "next": safe_next(next_url, default=""),
+    }
 
 
 @router.get("/addresses")
-def address_list(request: Request, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+def address_list(request: Request, db: DbDep, actor: PageUser) -> Response:
     return render(
         request, "orders/addresses.html", {"addresses": addresses.list_addresses(db, actor)}
     )
 
 
 @router.get("/addresses/new")
-def address_new(request: Request, actor: CurrentActor, next: str = "") -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    return _address_form(request, next_url=next)
+def address_new(request: Request, actor: PageUser, next: str = "") -> Response:
+    return render(request, ADDRESS_FORM, _address_ctx(next_url=next))
 
 
 def _read_address(
@@ -343,7 +289,7 @@ AddrField = Annotated[str, Form(max_length=240)]
 def address_create(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     name: AddrField = "",
     phone: AddrField = "",
     province: AddrField = "",
@@ -353,29 +299,21 @@ def address_create(
     is_default: Annotated[str, Form(max_length=5)] = "",
     next: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     data = _read_address(name, phone, province, city, district, detail, is_default)
-    try:
-        addresses.create_address(db, actor, data)
-    except DomainError as exc:
-        db.rollback()
-        return _address_form(
-            request,
-            error=exc.render(request.state.gettext),
-            status=exc.status_code,
-            values=data.__dict__,
-            next_url=next,
-        )
-    safe = next if next.startswith("/") and not next.startswith("//") else "/addresses"
-    return _see_other(safe)
+    return forms.submit(
+        request,
+        db,
+        lambda: addresses.create_address(db, actor, data),
+        done=safe_next(next, default="/addresses"),
+        template=ADDRESS_FORM,
+        context=_address_ctx(next_url=next),
+        values={"values": data.__dict__},
+    )
 
 
 @router.get("/addresses/{address_id}/edit")
-def address_edit(request: Request, address_id: Id, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    return _address_form(request, addresses.get_address(db, actor, address_id))
+def address_edit(request: Request, address_id: Id, db: DbDep, actor: PageUser) -> Response:
+    return render(request, ADDRESS_FORM, _address_ctx(addresses.get_address(db, actor, address_id)))
 
 
 @router.post("/addresses/{address_id}")
@@ -383,7 +321,7 @@ def address_update(
     request: Request,
     address_id: Id,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     name: AddrField = "",
     phone: AddrField = "",
     province: AddrField = "",
@@ -392,40 +330,28 @@ def address_update(
     detail: AddrField = "",
     is_default: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     data = _read_address(name, phone, province, city, district, detail, is_default)
-    try:
-        addresses.update_address(db, actor, address_id, data)
-    except NotFound:
-        raise
-    except DomainError as exc:
-        db.rollback()
-        address = addresses.get_address(db, actor, address_id)
-        return _address_form(
-            request,
-            address,
-            error=exc.render(request.state.gettext),
-            status=exc.status_code,
-            values=data.__dict__,
-        )
-    return _see_other("/addresses")
+    return forms.submit(
+        request,
+        db,
+        lambda: addresses.update_address(db, actor, address_id, data),
+        done="/addresses",
+        template=ADDRESS_FORM,
+        context=lambda: _address_ctx(addresses.get_address(db, actor, address_id)),
+        values={"values": data.__dict__},
+    )
 
 
 @router.post("/addresses/{address_id}/delete")
-def address_delete(request: Request, address_id: Id, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+def address_delete(request: Request, address_id: Id, db: DbDep, actor: PageUser) -> Response:
     addresses.delete_address(db, actor, address_id)
-    return _see_other("/addresses")
+    return see_other("/addresses")
 
 
 @router.post("/addresses/{address_id}/default")
-def address_default(request: Request, address_id: Id, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+def address_default(request: Request, address_id: Id, db: DbDep, actor: PageUser) -> Response:
     addresses.set_default_address(db, actor, address_id)
-    return _see_other("/addresses")
+    return see_other("/addresses")
 
 
 # --------------------------------------------------------------------------- buyer orders
@@ -435,12 +361,10 @@ def address_default(request: Request, address_id: Id, db: DbDep, actor: CurrentA
 def order_list(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     tab: Annotated[str, Query(max_length=20)] = "all",
     page: PageNo = 1,
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     if tab not in service.TABS:
         tab = "all"
     result = service.list_my_orders(db, actor, tab=tab, page=page)
@@ -451,100 +375,69 @@ def order_list(
     )
 
 
-def _order_page(
-    request: Request,
-    db: DbDep,
-    actor: Actor,
-    order_no: str,
-    error: str | None = None,
-    status: int = 200,
-) -> Response:
+ORDER = "orders/detail.html"
+
+
+def _order_ctx(db: DbDep, actor: Actor, order_no: str) -> dict[str, Any]:
     order = service.get_my_order(db, actor, order_no)
-    return render(
-        request,
-        "orders/detail.html",
-        {
-            "order": order,
-            "events": service.order_events(db, order.id),
-            "pay_url": pay_url([order.order_no]),
-            "error": error,
-            **_common(),
-        },
-        status_code=status,
-    )
+    return {
+        "order": order,
+        "events": service.order_events(db, order.id),
+        "pay_url": pay_url([order.order_no]),
+        **_common(),
+    }
 
 
 @router.get("/orders/{order_no}")
-def order_detail(request: Request, order_no: OrderNo, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    return _order_page(request, db, actor, order_no)
+def order_detail(request: Request, order_no: OrderNo, db: DbDep, actor: PageUser) -> Response:
+    return render(request, ORDER, _order_ctx(db, actor, order_no))
 
 
 @router.post("/orders/{order_no}/cancel")
-def order_cancel(request: Request, order_no: OrderNo, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    try:
-        service.cancel_order(db, actor, order_no)
-    except NotFound:
-        raise
-    except DomainError as exc:
-        db.rollback()
-        return _order_page(
-            request, db, actor, order_no, exc.render(request.state.gettext), exc.status_code
-        )
-    return _see_other(f"/orders/{order_no}")
+def order_cancel(request: Request, order_no: OrderNo, db: DbDep, actor: PageUser) -> Response:
+    return forms.submit(
+        request,
+        db,
+        lambda: service.cancel_order(db, actor, order_no),
+        done=f"/orders/{order_no}",
+        template=ORDER,
+        context=lambda: _order_ctx(db, actor, order_no),
+    )
 
 
 @router.post("/orders/{order_no}/confirm")
-def order_confirm(request: Request, order_no: OrderNo, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    try:
-        service.confirm_receipt(db, actor, order_no)
-    except NotFound:
-        raise
-    except DomainError as exc:
-        db.rollback()
-        return _order_page(
-            request, db, actor, order_no, exc.render(request.state.gettext), exc.status_code
-        )
-    return _see_other(f"/orders/{order_no}")
+def order_confirm(request: Request, order_no: OrderNo, db: DbDep, actor: PageUser) -> Response:
+    return forms.submit(
+        request,
+        db,
+        lambda: service.confirm_receipt(db, actor, order_no),
+        done=f"/orders/{order_no}",
+        template=ORDER,
+        context=lambda: _order_ctx(db, actor, order_no),
+    )
 
 
 # --------------------------------------------------------------------------- merchant
 
 
-def _merchant_list(
-    request: Request,
-    db: DbDep,
-    actor: Actor,
-    shop_id: int,
-    *,
-    status: str = "",
-    page: int = 1,
-    batch: fulfilment.BatchResult | None = None,
-    error: str | None = None,
-    code: int = 200,
-) -> Response:
+MERCHANT_LIST = "orders/merchant_list.html"
+MERCHANT_ORDER = "orders/merchant_detail.html"
+
+
+def _merchant_list_ctx(
+    db: DbDep, actor: Actor, shop_id: int, *, status: str = "", page: int = 1
+) -> dict[str, Any]:
     shop = merchants_service.console_shop(db, actor, shop_id)
     result = fulfilment.list_shop_orders(db, actor, shop_id, status=status, page=page)
-    return render(
-        request,
-        "orders/merchant_list.html",
-        {
-            "shop": shop,
-            "section": "orders",
-            "result": result,
-            "status": status,
-            "counts": fulfilment.status_counts(db, actor, shop_id),
-            "batch": batch,
-            "error": error,
-            **_common(),
-        },
-        status_code=code,
-    )
+    return {
+        "shop": shop,
+        "section": "orders",
+        "result": result,
+        "status": status,
+        "counts": fulfilment.status_counts(db, actor, shop_id),
+        "batch": None,
+        **_common(),
+    }
 
 
 @router.get("/merchant/shops/{shop_id}/orders")
@@ -552,15 +445,14 @@ def merchant_orders(
     request: Request,
     shop_id: Id,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     status: Annotated[str, Query(max_length=30)] = "",
     page: PageNo = 1,
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     if status and status not in {s.value for s in OrderStatus}:
         status = ""
-    return _merchant_list(request, db, actor, shop_id, status=status, page=page)
+    ctx = _merchant_list_ctx(db, actor, shop_id, status=status, page=page)
+    return render(request, MERCHANT_LIST, ctx)
 
 
 @router.get("/merchant/shops/{shop_id}/orders/export.csv")
@@ -568,13 +460,11 @@ def merchant_export(
     request: Request,
     shop_id: Id,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     status: Annotated[str, Query(max_length=30)] = "",
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     data = fulfilment.export_csv(
         db, actor, shop_id, status=status, date_from=date_from, date_to=date_to
     )
@@ -586,72 +476,48 @@ async def merchant_ship_batch(
     request: Request,
     shop_id: Id,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     file: Annotated[UploadFile, File()],
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    try:
-        data = await file.read(fulfilment.MAX_CSV_BYTES + 1)
-        batch = fulfilment.ship_batch(
+    """A CSV of tracking numbers: the list again with what was shipped and what was not."""
+    data = await file.read(fulfilment.MAX_CSV_BYTES + 1)
+    return forms.submit(
+        request,
+        db,
+        lambda: fulfilment.ship_batch(
             db,
             actor,
             shop_id,
             data,
             content_type=file.content_type or "",
             filename=file.filename or "",
-        )
-    except NotFound:
-        raise
-    except DomainError as exc:
-        db.rollback()
-        return _merchant_list(
-            request,
-            db,
-            actor,
-            shop_id,
-            error=exc.render(request.state.gettext),
-            code=exc.status_code,
-        )
-    return _merchant_list(request, db, actor, shop_id, batch=batch)
+        ),
+        done=lambda batch: render(
+            request, MERCHANT_LIST, {**_merchant_list_ctx(db, actor, shop_id), "batch": batch}
+        ),
+        template=MERCHANT_LIST,
+        context=lambda: _merchant_list_ctx(db, actor, shop_id),
+    )
 
 
-def _merchant_order_page(
-    request: Request,
-    db: DbDep,
-    actor: Actor,
-    shop_id: int,
-    order_no: str,
-    *,
-    error: str | None = None,
-    code: int = 200,
-    values: dict[str, str] | None = None,
-) -> Response:
+def _merchant_order_ctx(db: DbDep, actor: Actor, shop_id: int, order_no: str) -> dict[str, Any]:
     shop = merchants_service.console_shop(db, actor, shop_id)
     order = fulfilment.shop_order(db, actor, shop_id, order_no)
-    return render(
-        request,
-        "orders/merchant_detail.html",
-        {
-            "shop": shop,
-            "section": "orders",
-            "order": order,
-            "events": service.order_events(db, order.id),
-            "error": error,
-            "values": values or {},
-            **_common(),
-        },
-        status_code=code,
-    )
+    return {
+        "shop": shop,
+        "section": "orders",
+        "order": order,
+        "events": service.order_events(db, order.id),
+        "values": {},
+        **_common(),
+    }
 
 
 @router.get("/merchant/shops/{shop_id}/orders/{order_no}")
 def merchant_order(
-    request: Request, shop_id: Id, order_no: OrderNo, db: DbDep, actor: CurrentActor
+    request: Request, shop_id: Id, order_no: OrderNo, db: DbDep, actor: PageUser
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    return _merchant_order_page(request, db, actor, shop_id, order_no)
+    return render(request, MERCHANT_ORDER, _merchant_order_ctx(db, actor, shop_id, order_no))
 
 
 @router.post("/merchant/shops/{shop_id}/orders/{order_no}/ship")
@@ -660,28 +526,18 @@ def merchant_ship(
     shop_id: Id,
     order_no: OrderNo,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     carrier: Annotated[str, Form(max_length=20)] = "",
     tracking_no: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    try:
-        fulfilment.ship_order(
+    return forms.submit(
+        request,
+        db,
+        lambda: fulfilment.ship_order(
             db, actor, shop_id, order_no, carrier=carrier, tracking_no=tracking_no
-        )
-    except NotFound:
-        raise
-    except DomainError as exc:
-        db.rollback()
-        return _merchant_order_page(
-            request,
-            db,
-            actor,
-            shop_id,
-            order_no,
-            error=exc.render(request.state.gettext),
-            code=exc.status_code,
-            values={"carrier": carrier, "tracking_no": tracking_no},
-        )
-    return _see_other(f"/merchant/shops/{shop_id}/orders/{order_no}")
+        ),
+        done=f"/merchant/shops/{shop_id}/orders/{order_no}",
+        template=MERCHANT_ORDER,
+        context=lambda: _merchant_order_ctx(db, actor, shop_id, order_no),
+        values={"values": {"carrier": carrier, "tracking_no": tracking_no}},
+    )

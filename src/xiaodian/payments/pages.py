@@ -11,16 +11,16 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from xiaodian.db import Database
-from xiaodian.errors import DomainError
 from xiaodian.payments import service
 from xiaodian.payments.delivery import deliver_due, next_due
 from xiaodian.payments.models import PaymentStatus
 from xiaodian.web import routing
-from xiaodian.web.deps import CurrentActor, DbDep
-from xiaodian.web.errors import error_response, sign_in_redirect
+from xiaodian.web.deps import DbDep, PageUser
 from xiaodian.web.templating import render
 
 router = routing.router(include_in_schema=False)
+"""A domain error of these pages (an order already paid, a payment not found) is shown by
+the app's error page (``web.errors``), in the visitor's language, with its status."""
 
 
 def qr_svg(data: str) -> Markup:
@@ -29,24 +29,15 @@ def qr_svg(data: str) -> Markup:
     return Markup(image.to_string(encoding="unicode"))
 
 
-def _error(request: Request, exc: DomainError) -> Response:
-    return error_response(request, exc.status_code, exc.code, exc.render(request.state.gettext))
-
-
 @router.get("/pay")
-def pay(request: Request, actor: CurrentActor, orders: str = "") -> Response:
+def pay(request: Request, actor: PageUser, orders: str = "") -> Response:
     """Create (or reuse) the payment for these orders and send the buyer to pay it."""
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     order_nos = [no.strip() for no in orders.split(",") if no.strip()][:50]
     settings = request.app.state.settings
     method = "sandbox" if settings.payment_provider == "sandbox" else "native"
     database: Database = request.app.state.db
     with database.session(write=True) as db:
-        try:
-            start = service.start_payment(db, actor, order_nos=order_nos, method=method)
-        except DomainError as exc:
-            return _error(request, exc)
+        start = service.start_payment(db, actor, order_nos=order_nos, method=method)
     if start.cashier_url:
         return RedirectResponse(start.cashier_url, status_code=303)
     return render(
@@ -61,16 +52,11 @@ def cashier(
     request: Request,
     out_trade_no: str,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     paying: Annotated[int, Query(ge=0, le=1)] = 0,
 ) -> Response:
     """The sandbox's cashier: what WeChat would show the buyer, with 确认支付 / 取消."""
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    try:
-        view = service.cashier(db, actor, out_trade_no)
-    except DomainError as exc:
-        return _error(request, exc)
+    view = service.cashier(db, actor, out_trade_no)
     if view.payment.status == PaymentStatus.PAID:
         return RedirectResponse(view.return_url, status_code=303)
     url = str(request.base_url).rstrip("/") + request.url.path
@@ -111,13 +97,10 @@ def cashier_pay(
     request: Request,
     out_trade_no: str,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     background: BackgroundTasks,
 ) -> Response:
-    try:
-        payment = service.sandbox_pay(db, actor, out_trade_no)
-    except DomainError as exc:
-        return _error(request, exc)
+    payment = service.sandbox_pay(db, actor, out_trade_no)
     background.add_task(_deliver_soon, request.app.state.db, out_trade_no)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(
@@ -127,12 +110,9 @@ def cashier_pay(
 
 
 @router.post("/sandbox/cashier/{out_trade_no}/cancel")
-def cashier_cancel(request: Request, out_trade_no: str, db: DbDep, actor: CurrentActor) -> Response:
+def cashier_cancel(request: Request, out_trade_no: str, db: DbDep, actor: PageUser) -> Response:
     """The buyer leaves without paying: back to the order, nothing paid."""
-    try:
-        payment = service.sandbox_cancel(db, actor, out_trade_no)
-    except DomainError as exc:
-        return _error(request, exc)
+    payment = service.sandbox_cancel(db, actor, out_trade_no)
     return RedirectResponse(service.return_url(payment), status_code=303)
 
 
@@ -143,13 +123,11 @@ def cashier_cancel(request: Request, out_trade_no: str, db: DbDep, actor: Curren
 def ops_payments(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     q: Annotated[str, Query(max_length=64)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """Operators: recent payments with their status, amount and orders; search by number."""
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     result = service.operator_payments(db, actor, q=q, page=page)
     ctx = {"section": "payments", "result": result, "q": q}
     return render(request, "payments/ops_payments.html", ctx)
@@ -159,13 +137,11 @@ def ops_payments(
 def ops_notifications(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     filter: Annotated[str, Query(max_length=10)] = "all",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """Operators: the notification log, newest first, filtered by outcome."""
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     result = service.notification_log(db, actor, filter=filter, page=page)
     chosen = service.parse_notification_filter(filter)
     ctx = {"section": "notifications", "result": result, "filter": chosen}
@@ -176,12 +152,10 @@ def ops_notifications(
 def ops_refunds(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """Operators: refunds, failed / pending / processing first."""
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
     result = service.operator_refunds(db, actor, page=page)
     retried = request.query_params.get("retried", "")
     if not (retried.startswith("RF") and retried[2:].isdigit() and len(retried) <= 64):
@@ -191,14 +165,7 @@ def ops_refunds(
 
 
 @router.post("/ops/payments/refunds/{out_refund_no}/retry")
-def ops_retry_refund(
-    request: Request, db: DbDep, actor: CurrentActor, out_refund_no: str
-) -> Response:
+def ops_retry_refund(request: Request, db: DbDep, actor: PageUser, out_refund_no: str) -> Response:
     """Operators: send a failed refund again (see ``service.retry_refund``)."""
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    try:
-        retry = service.retry_refund(db, actor, out_refund_no=out_refund_no)
-    except DomainError as exc:
-        return _error(request, exc)
+    retry = service.retry_refund(db, actor, out_refund_no=out_refund_no)
     return RedirectResponse(f"/ops/payments/refunds?retried={retry.out_refund_no}", status_code=303)

@@ -6,12 +6,19 @@ closes it there. Who is asking is answered by the app's authenticator
 (``app.state.authenticate``, installed by ``create_app``: the accounts domain's token
 cache, whose miss is looked up in a read session of its own on a worker thread, never in
 the request's write session). The web package knows no domain.
+
+Pages (HTML) ask for a person with ``PageUser``: a visitor who is not signed in is sent to
+the sign-in page with ``?next=`` the page they asked for (``SignInRequired``, turned into a
+303 by ``web.errors``), and lands back on it after signing in. The JSON API asks with
+``SignedIn`` (401 with the error body). A public page that only personalises for a
+signed-in visitor takes ``CurrentActor`` (anonymous without a token).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -63,3 +70,50 @@ async def get_user_actor(actor: CurrentActor) -> Actor:
 
 
 SignedIn = Annotated[Actor, Depends(get_user_actor)]
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """``target`` if it is a path on this site, else ``default``: a sign-in (or language)
+    link cannot bounce the visitor to another site (``//host``, ``/\\host``, a scheme,
+    control characters)."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in target)
+    ):
+        return default
+    return target
+
+
+def page_asked_for(request: Request) -> str:
+    """Where to come back after signing in: the page itself (path and query) for a GET;
+    for a form sent (POST) the page it was sent from, when that page is on this site (the
+    ``Referer``), as the form's own address only answers a POST; else the home page."""
+    if request.method in SAFE_METHODS:
+        query = request.url.query
+        return safe_next(request.url.path + (f"?{query}" if query else ""))
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc == request.headers.get("host", request.url.netloc):
+        return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
+    return "/"
+
+
+class SignInRequired(Exception):
+    """A page needs a signed-in person: ``web.errors`` answers with a 303 to the sign-in
+    page carrying ``next`` (a JSON client gets the API's 401)."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+async def get_page_user(request: Request, actor: CurrentActor) -> Actor:
+    """The signed-in person a page needs (no thread hop: the actor is already known)."""
+    if not actor.is_authenticated:
+        raise SignInRequired(page_asked_for(request))
+    return actor
+
+
+PageUser = Annotated[Actor, Depends(get_page_user)]

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xiaodian.db import DatabaseBusy
 from xiaodian.errors import DomainError, NotAuthenticated, _
+from xiaodian.web.deps import SignInRequired, page_asked_for, safe_next
 from xiaodian.web.templating import render
 from xiaodian.web.types import ID_NOT_FOUND
 
@@ -92,10 +93,9 @@ def error_response(request: Request, status: int, code: str, message: str) -> Re
     )
 
 
-def sign_in_redirect(request: Request) -> Response:
-    """A page that needs a signed-in person sends a visitor to sign in, then back here."""
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+def to_sign_in(next_path: str) -> Response:
+    """To the sign-in page, then back to ``next_path`` (a local path, see ``safe_next``)."""
+    return RedirectResponse(f"/login?{urlencode({'next': safe_next(next_path)})}", status_code=303)
 
 
 def _gettext(request: Request) -> Any:
@@ -134,11 +134,18 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> Response:
         wants_page = request.method == "GET" and not _wants_json(request)
         if isinstance(exc, NotAuthenticated) and wants_page:
-            return sign_in_redirect(request)
+            return to_sign_in(page_asked_for(request))
         response = error_response(request, exc.status_code, exc.code, exc.render(_gettext(request)))
         if isinstance(exc, DatabaseBusy):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        """``PageUser`` found no signed-in person: sign in first, then come back."""
+        if _wants_json(request):
+            return await _domain(request, NotAuthenticated(_("Please sign in first.")))
+        return to_sign_in(exc.next_path)
 
     @app.exception_handler(PoolTimeout)
     async def _pool_timeout(request: Request, exc: PoolTimeout) -> Response:

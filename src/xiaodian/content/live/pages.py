@@ -20,20 +20,14 @@ from xiaodian.content.live import api as live_api
 from xiaodian.content.live import events, flash
 from xiaodian.content.live import service as live_service
 from xiaodian.content.live.models import LiveRoom, RoomStatus
-from xiaodian.errors import DomainError, InvalidInput, NotFound, _
+from xiaodian.errors import DomainError, InvalidInput, _
 from xiaodian.merchants import service as merchants_service
-from xiaodian.web import routing
-from xiaodian.web.deps import CurrentActor, DbDep, get_actor
-from xiaodian.web.errors import sign_in_redirect
+from xiaodian.web import forms, routing
+from xiaodian.web.deps import CurrentActor, DbDep, PageUser
 from xiaodian.web.templating import render
 from xiaodian.web.types import Id, form_fen, form_id, form_int
 
 router = routing.router(include_in_schema=False, lifespan=events.lifespan)
-
-
-def _back(path: str, **params: str) -> Response:
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
 
 
 def _parse_time(value: str) -> datetime:
@@ -118,11 +112,8 @@ async def room_events(request: Request, room_id: Id) -> StreamingResponse:
 
 
 @router.post("/live/{room_id}/sales/{sale_id}/buy")
-async def buy_form(request: Request, room_id: Id, sale_id: Id) -> Response:
+async def buy_form(request: Request, actor: PageUser, room_id: Id, sale_id: Id) -> Response:
     """The no-script buy button: buy one, then go to the cashier."""
-    actor = await get_actor(request)
-    if not actor.is_authenticated:
-        return RedirectResponse(f"/login?next=/live/{room_id}", status_code=303)
     form = await request.form()
     raw = str(form.get("quantity") or "1")
     try:
@@ -142,25 +133,39 @@ async def buy_form(request: Request, room_id: Id, sale_id: Id) -> Response:
 # --------------------------------------------------------------------------- host lists
 
 
-def _room_form_ctx(
-    db: Any, actor: Actor, *, shop_id: int | None, error: str | None = None, form: Any = None
-) -> dict[str, Any]:
+def _room_form_ctx(db: Any, actor: Actor, *, shop_id: int | None) -> dict[str, Any]:
     return {
         "choosable": live_service.choosable_products(db, actor, shop_id=shop_id),
-        "error": error,
-        "form": form or {},
+        "form": {},
         "shop_id": shop_id,
     }
 
 
+STUDIO = "live/studio.html"
+SHOP_ROOMS = "live/shop_rooms.html"
+HOST = "live/host.html"
+
+
+def _studio_ctx(db: Any, actor: Actor) -> dict[str, Any]:
+    return {
+        "rooms": live_service.list_host_rooms(db, actor),
+        "shops": merchants_service.my_shops(db, actor),
+        **_room_form_ctx(db, actor, shop_id=None),
+    }
+
+
+def _shop_rooms_ctx(db: Any, actor: Actor, shop_id: int) -> dict[str, Any]:
+    return {
+        "shop": merchants_service.console_shop(db, actor, shop_id),
+        "section": "content",
+        "rooms": live_service.list_shop_rooms(db, actor, shop_id),
+        **_room_form_ctx(db, actor, shop_id=shop_id),
+    }
+
+
 @router.get("/studio/live")
-def studio_rooms(request: Request, db: DbDep, actor: CurrentActor) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    rooms = live_service.list_host_rooms(db, actor)
-    shops = merchants_service.my_shops(db, actor)
-    ctx = {"rooms": rooms, "shops": shops, **_room_form_ctx(db, actor, shop_id=None)}
-    return render(request, "live/studio.html", ctx)
+def studio_rooms(request: Request, db: DbDep, actor: PageUser) -> Response:
+    return render(request, STUDIO, _studio_ctx(db, actor))
 
 
 async def _create(
@@ -182,131 +187,88 @@ async def _create(
 
 @router.post("/studio/live")
 async def studio_create(
-    request: Request, db: DbDep, actor: CurrentActor, cover: UploadFile | None = File(None)
+    request: Request, db: DbDep, actor: PageUser, cover: UploadFile | None = File(None)
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    try:
-        room = await _create(request, db, actor, None, cover)
-    except DomainError as exc:
-        db.rollback()
-        form = await request.form()
-        ctx = {
-            "rooms": live_service.list_host_rooms(db, actor),
-            "shops": merchants_service.my_shops(db, actor),
-            **_room_form_ctx(
-                db, actor, shop_id=None, error=exc.render(request.state.gettext), form=form
-            ),
-        }
-        return render(request, "live/studio.html", ctx, status_code=exc.status_code)
-    return _back(f"/live/{room.id}/host")
+    return await forms.submit_async(
+        request,
+        db,
+        lambda: _create(request, db, actor, None, cover),
+        done=lambda room: f"/live/{room.id}/host",
+        template=STUDIO,
+        context=lambda: _studio_ctx(db, actor),
+        values={"form": await request.form()},
+        page_errors=(),
+    )
 
 
 @router.get("/merchant/shops/{shop_id}/live")
-def shop_rooms(request: Request, db: DbDep, actor: CurrentActor, shop_id: Id) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    shop = merchants_service.console_shop(db, actor, shop_id)
-    rooms = live_service.list_shop_rooms(db, actor, shop_id)
-    ctx = {
-        "shop": shop,
-        "section": "content",
-        "rooms": rooms,
-        **_room_form_ctx(db, actor, shop_id=shop_id),
-    }
-    return render(request, "live/shop_rooms.html", ctx)
+def shop_rooms(request: Request, db: DbDep, actor: PageUser, shop_id: Id) -> Response:
+    return render(request, SHOP_ROOMS, _shop_rooms_ctx(db, actor, shop_id))
 
 
 @router.post("/merchant/shops/{shop_id}/live")
 async def shop_create(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     shop_id: Id,
     cover: UploadFile | None = File(None),
 ) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    shop = merchants_service.console_shop(db, actor, shop_id)
-    try:
-        room = await _create(request, db, actor, shop_id, cover)
-    except DomainError as exc:
-        db.rollback()
-        form = await request.form()
-        ctx = {
-            "shop": shop,
-            "section": "content",
-            "rooms": live_service.list_shop_rooms(db, actor, shop_id),
-            **_room_form_ctx(
-                db, actor, shop_id=shop_id, error=exc.render(request.state.gettext), form=form
-            ),
-        }
-        return render(request, "live/shop_rooms.html", ctx, status_code=exc.status_code)
-    return _back(f"/live/{room.id}/host")
+    merchants_service.console_shop(db, actor, shop_id)  # strangers: 404 before anything else
+    return await forms.submit_async(
+        request,
+        db,
+        lambda: _create(request, db, actor, shop_id, cover),
+        done=lambda room: f"/live/{room.id}/host",
+        template=SHOP_ROOMS,
+        context=lambda: _shop_rooms_ctx(db, actor, shop_id),
+        values={"form": await request.form()},
+        page_errors=(),
+    )
 
 
 # --------------------------------------------------------------------------- host console
 
 
-def _console(
-    request: Request,
-    db: Any,
-    actor: Actor,
-    room_id: int,
-    *,
-    error: str | None = None,
-    status: int = 200,
-) -> Response:
+def _console_ctx(request: Request, db: Any, actor: Actor, room_id: int) -> dict[str, Any]:
     room = live_service.host_room(db, actor, room_id)
     products = live_service.room_products(db, room.id)
     sales = flash.room_sales(db, room.id)
-    ctx = {
+    return {
         "room": room,
         "products": products,
         "sales": sales,
         "sale_views": [flash.sale_view(s) for s in sales],
         "comments": live_service.recent_comments(db, room.id),
-        "error": error,
         "notice": request.query_params.get("done"),
         "live": room.status == RoomStatus.LIVE,
         "product_numbers": ",".join(str(p.id) for p in products),
     }
-    return render(request, "live/host.html", ctx, status_code=status)
 
 
 @router.get("/live/{room_id}/host")
-def host_console(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
-    return _console(request, db, actor, room_id)
+def host_console(request: Request, db: DbDep, actor: PageUser, room_id: Id) -> Response:
+    return render(request, HOST, _console_ctx(request, db, actor, room_id))
 
 
 async def _host_action(
     request: Request, db: Any, actor: Actor, room_id: int, action: Any
 ) -> Response:
-    if not actor.is_authenticated:
-        raise NotFound(_("Live room not found."), code="room_not_found")
     live_service.host_room(db, actor, room_id)  # strangers: 404 before anything else
     form = await request.form()
-    try:
-        result = action(form)
-        if hasattr(result, "__await__"):
-            await result
-    except DomainError as exc:
-        db.rollback()
-        return _console(
-            request,
-            db,
-            actor,
-            room_id,
-            error=exc.render(request.state.gettext),
-            status=exc.status_code,
-        )
-    return _back(f"/live/{room_id}/host", done="1")
+    return forms.submit(
+        request,
+        db,
+        lambda: action(form),
+        done=f"/live/{room_id}/host?done=1",
+        template=HOST,
+        context=lambda: _console_ctx(request, db, actor, room_id),
+        page_errors=(),
+    )
 
 
 @router.post("/live/{room_id}/host/go-live")
-async def host_go_live(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
+async def host_go_live(request: Request, db: DbDep, actor: PageUser, room_id: Id) -> Response:
     return await _host_action(
         request,
         db,
@@ -317,14 +279,14 @@ async def host_go_live(request: Request, db: DbDep, actor: CurrentActor, room_id
 
 
 @router.post("/live/{room_id}/host/end")
-async def host_end(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
+async def host_end(request: Request, db: DbDep, actor: PageUser, room_id: Id) -> Response:
     return await _host_action(
         request, db, actor, room_id, lambda f: live_service.transition(db, actor, room_id, "end")
     )
 
 
 @router.post("/live/{room_id}/host/pin")
-async def host_pin(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
+async def host_pin(request: Request, db: DbDep, actor: PageUser, room_id: Id) -> Response:
     def act(form: Any) -> None:
         try:
             product_id: int | None = form_id(str(form.get("product_id") or ""))
@@ -336,7 +298,7 @@ async def host_pin(request: Request, db: DbDep, actor: CurrentActor, room_id: Id
 
 
 @router.post("/live/{room_id}/host/announce")
-async def host_announce(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
+async def host_announce(request: Request, db: DbDep, actor: PageUser, room_id: Id) -> Response:
     return await _host_action(
         request,
         db,
@@ -350,7 +312,7 @@ async def host_announce(request: Request, db: DbDep, actor: CurrentActor, room_i
 async def host_edit(
     request: Request,
     db: DbDep,
-    actor: CurrentActor,
+    actor: PageUser,
     room_id: Id,
     cover: UploadFile | None = File(None),
 ) -> Response:
@@ -373,7 +335,7 @@ async def host_edit(
 
 
 @router.post("/live/{room_id}/host/sales")
-async def host_open_sale(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
+async def host_open_sale(request: Request, db: DbDep, actor: PageUser, room_id: Id) -> Response:
     def act(form: Any) -> None:
         raw_sku = str(form.get("sku_id") or "")
         sku_id = _int(raw_sku, "bad_sku")
@@ -393,7 +355,7 @@ async def host_open_sale(request: Request, db: DbDep, actor: CurrentActor, room_
 
 @router.post("/live/{room_id}/host/sales/{sale_id}/start")
 async def host_start_sale(
-    request: Request, db: DbDep, actor: CurrentActor, room_id: Id, sale_id: Id
+    request: Request, db: DbDep, actor: PageUser, room_id: Id, sale_id: Id
 ) -> Response:
     return await _host_action(
         request, db, actor, room_id, lambda f: flash.start_sale(db, actor, room_id, sale_id)
@@ -402,7 +364,7 @@ async def host_start_sale(
 
 @router.post("/live/{room_id}/host/sales/{sale_id}/stop")
 async def host_stop_sale(
-    request: Request, db: DbDep, actor: CurrentActor, room_id: Id, sale_id: Id
+    request: Request, db: DbDep, actor: PageUser, room_id: Id, sale_id: Id
 ) -> Response:
     return await _host_action(
         request, db, actor, room_id, lambda f: flash.stop_sale(db, actor, room_id, sale_id)
@@ -413,8 +375,6 @@ async def host_stop_sale(
 
 
 @router.get("/live/{room_id}/report")
-def report_page(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> Response:
-    if not actor.is_authenticated:
-        return sign_in_redirect(request)
+def report_page(request: Request, db: DbDep, actor: PageUser, room_id: Id) -> Response:
     report = live_service.report(db, actor, room_id)
     return render(request, "live/report.html", {"report": report, "room": report.room})
