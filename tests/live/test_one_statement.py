@@ -1,6 +1,7 @@
-"""The PostgreSQL writers' one-statement batch (``content.live.onestatement``): the same
-answers and the same rows as the per-table path, one round trip, and backing off to the
-locked path whenever the units, the sale or an order number are not as expected."""
+"""The PostgreSQL writers' one-statement batch (``orders.batch`` with the flash sale's
+clauses, ``content.live.onestatement``): the same answers and the same rows as the
+per-table path, one round trip, and backing off to the locked path whenever the units, the
+sale or an order number are not as expected."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from sqlalchemy import Table, func, select, text, update
 
 from tests.live.conftest import Scene, actor_for, add_address, sale_row, stock
 from xiaodian.catalog.models import Product, ProductStatus
-from xiaodian.content.live import flash, onestatement
+from xiaodian.content.live import flash
 from xiaodian.content.live.models import FlashSaleBuyer, FlashSaleOrder
 from xiaodian.errors import Conflict, InvalidInput
+from xiaodian.orders import checkout
 from xiaodian.orders.models import Order, OrderEvent, OrderLine
 
 
@@ -212,7 +214,7 @@ def test_one_statement_backs_off_when_an_order_number_is_taken(
         session.commit()
     assert isinstance(first[0], flash.Purchased)
     taken = first[0].order_no
-    monkeypatch.setattr(onestatement, "_order_numbers", lambda count: [taken] * count)
+    monkeypatch.setattr(checkout, "order_numbers", lambda count: [taken] * count)
     with database.session() as session:
         with pytest.raises(flash.SaleMoved):
             flash.purchase_batch_in_tx(session, info, [(actor_for(users[1]), 1)], optimistic=True)
