@@ -1,6 +1,6 @@
 """A flash-sale batch as ONE PostgreSQL statement (the writers' optimistic path).
 
-``flash.purchase_batch_in_tx`` writes a batch with one statement per table and step. On
+``flash_purchase.purchase_batch_in_tx`` writes a batch with one statement per table and step. On
 PostgreSQL most of a batch's time was the client around those statements, which shares the
 GIL with the process's HTTP answers (``bench/flash_batch.py`` measures a batch both ways).
 Here the whole batch is one statement, which the orders domain builds and owns
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from xiaodian.content.live.flash import Purchased, SaleInfo, SaleMoved
 from xiaodian.content.live.models import FlashOrderState, SaleStatus
 from xiaodian.errors import DomainError
 from xiaodian.orders import batch
@@ -37,7 +38,6 @@ from xiaodian.orders.checkout import Channel
 
 if TYPE_CHECKING:
     from xiaodian.actor import Actor
-    from xiaodian.content.live.flash import Purchased, SaleInfo
 
 ADMIT = """
 admitted AS (
@@ -94,8 +94,6 @@ def purchase(
     ``flash.SaleMoved`` when the batch must run again in the locked order; any other
     exception means: roll back. ``limit_reached`` and ``no_address`` make the refusals
     (one exception per buyer: each is raised in its own request)."""
-    from xiaodian.content.live.flash import Purchased, SaleMoved
-
     asks = [i for i, answer in enumerate(refused) if answer is None]
     out: list[Purchased | DomainError | None] = list(refused)
     if not asks:
