@@ -226,6 +226,38 @@ def test_a_rebuild_racing_a_purchase_never_sells_more_than_the_sale(
     assert _gate_left(gate, sale_id) == (0, 0)
 
 
+def test_a_cancel_gives_the_gate_its_units_back_after_its_commit_only(
+    db: Any, database: Any, scene: Scene, make_user: Any, redis_settings: Any
+) -> None:
+    from xiaodian.orders import service as orders_service
+    from xiaodian.orders import states as order_states
+
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=2, limit=1)
+    (user,) = _users(db, make_user, 1)
+    gate = flash_gate.redis_gate()
+    assert gate is not None
+    done = flash_purchase.buy(
+        db, actor_for(user), room_id=scene.room_id, sale_id=sale_id, quantity=1
+    )
+    assert _gate_left(gate, sale_id) == (1, 0)
+    order_id = orders_service.get_order_by_no(db, order_no=done.order_no).id
+    db.rollback()
+    with database.session() as session:  # rolled back: the gate hears nothing
+        order_states.advance(session, [order_id], "cancel")
+        assert _gate_left(gate, sale_id) == (1, 0)  # not before the commit either
+        session.rollback()
+    assert _gate_left(gate, sale_id) == (1, 0)
+    orders_service.cancel_order(db, actor_for(user), done.order_no)
+    assert _gate_left(gate, sale_id) == (2, 0)
+    buyers_key = gate.keys(sale_id)[1]
+    assert int(gate.client.hget(buyers_key, str(user.id)) or 0) == 0  # may buy again
+    again = flash_purchase.buy(
+        db, actor_for(user), room_id=scene.room_id, sale_id=sale_id, quantity=1
+    )
+    assert again.remaining == 1 and _gate_left(gate, sale_id) == (1, 0)
+
+
 def test_every_key_and_channel_starts_with_the_configured_prefix(
     db: Any, scene: Scene, make_user: Any, redis_settings: Any, redis_target: Any
 ) -> None:
