@@ -1,7 +1,7 @@
 """The flash sales' per-process engine (``FlashEngine``): cached sale states kept true by
 events, refusals answered from memory, and writer threads that commit purchases in batches
-(``flash_purchase.purchase_batch_in_tx``; on PostgreSQL ``onestatement``), with the Redis gate
-(``flash_gate``) asked once per batch. ``flash`` explains how the units move."""
+(``flash_purchase.purchase_batch_in_tx``; on PostgreSQL ``onestatement``), with the Redis
+gate (``flash_gate``) asked once per batch. ``flash`` explains how the units move."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """A flash-sale batch as ONE PostgreSQL statement (the writers' optimistic path).
 
-``flash_purchase.purchase_batch_in_tx`` writes a batch with one statement per table and step. On
-PostgreSQL most of a batch's time was the client around those statements, which shares the
-GIL with the process's HTTP answers (``bench/flash_batch.py`` measures a batch both ways).
+``flash_purchase.purchase_batch_in_tx`` writes a batch with one statement per table and
+step. On PostgreSQL most of a batch's time was the client around those statements, which
+shares the GIL with the process's HTTP answers (``bench/flash_batch.py`` measures both).
 Here the whole batch is one statement, which the orders domain builds and owns
 (``orders.batch``: the buyers' default addresses, the orders, their lines and "created"
 events); the flash sale adds its own clauses to it:
