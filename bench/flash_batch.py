@@ -5,11 +5,11 @@
 
 A fresh, randomly named database on that server (dropped afterwards) gets the live flash
 sale scene of ``bench/live_flash_sale.py`` (a running sale, buyers with default addresses).
-Then, in this process and without a server, ``flash.purchase_batch_in_tx`` buys for batches
+Then, in this process and without a server, ``flash_purchase.purchase_batch_in_tx`` buys for batches
 of ``--sizes`` distinct buyers, ``--rounds`` times each, both ways:
 
 - ``one_statement``: ``optimistic=True``, the writers' path on PostgreSQL
-  (``content/live/onestatement.py``);
+  (``orders/batch.py`` with ``content/live/onestatement.py``);
 - ``per_table``: ``optimistic=False``, one statement per table and step (the path a batch
   falls back to, and SQLite's).
 
@@ -40,7 +40,7 @@ def measure(url: str, sizes: list[int], rounds: int, warmup: int) -> dict[str, A
 
     from bench import live_flash_sale
     from xiaodian.actor import Actor
-    from xiaodian.content.live import flash
+    from xiaodian.content.live import flash, flash_purchase
     from xiaodian.content.live.models import FlashSale
     from xiaodian.db import Database
 
@@ -74,7 +74,9 @@ def measure(url: str, sizes: list[int], rounds: int, warmup: int) -> dict[str, A
                     batch = [(Actor(user_id=next(buyers)), 1) for _ in range(size)]
                     with database.engine.connect() as conn, Session(bind=conn) as db:
                         start = time.perf_counter()
-                        answers = flash.purchase_batch_in_tx(db, info, batch, optimistic=optimistic)
+                        answers = flash_purchase.purchase_batch_in_tx(
+                            db, info, batch, optimistic=optimistic
+                        )
                         bought = time.perf_counter()
                         db.commit()
                         done = time.perf_counter()

@@ -33,6 +33,7 @@ def load() -> None:
     import xiaodian.aftersales.service
     import xiaodian.catalog.service
     import xiaodian.categories.service
+    import xiaodian.content.live.flash_returns
     import xiaodian.content.live.service
     import xiaodian.content.service
     import xiaodian.merchants.service

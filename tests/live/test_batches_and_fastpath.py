@@ -12,7 +12,7 @@ from tests.factories import make_shop
 from tests.live.conftest import Scene, actor_for, add_address, sale_row, stock
 from xiaodian.accounts import authcache
 from xiaodian.accounts import service as accounts_service
-from xiaodian.content.live import flash
+from xiaodian.content.live import flash, flash_purchase
 from xiaodian.content.live.models import FlashSaleBuyer, FlashSaleOrder
 from xiaodian.errors import Conflict, DomainError, IllegalTransition, InvalidInput
 from xiaodian.orders.models import Order
@@ -42,7 +42,7 @@ def test_batch_purchase_sells_exactly_what_is_left(
     # u3 wants 3 > limit; u4 takes the last 1; u5 has no address.
     wanted = [2, 2, 2, 3, 1, 1]
     with database.session() as session:
-        out = flash.purchase_batch_in_tx(
+        out = flash_purchase.purchase_batch_in_tx(
             session, info, [(actor_for(u), q) for u, q in zip(users, wanted, strict=True)]
         )
         session.commit()
@@ -76,7 +76,7 @@ def test_batch_purchase_sells_exactly_what_is_left(
     assert stock(db, scene.sku_id) == (95, 5, 0, 100)
     # the per-buyer limit holds across batches: u0 is at 2
     with database.session() as session:
-        again = flash.purchase_batch_in_tx(session, info, [(actor_for(users[0]), 1)])
+        again = flash_purchase.purchase_batch_in_tx(session, info, [(actor_for(users[0]), 1)])
         session.rollback()
     assert isinstance(again[0], DomainError)
 
@@ -93,7 +93,7 @@ def test_optimistic_batch_writes_first_and_backs_off_when_units_are_short(
     info = _info(database, sale_id)
     # enough units: everyone counted gets one, the sale row moves once
     with database.session() as session:
-        out = flash.purchase_batch_in_tx(
+        out = flash_purchase.purchase_batch_in_tx(
             session, info, [(actor_for(u), 1) for u in users[:2]], optimistic=True
         )
         session.commit()
@@ -101,7 +101,7 @@ def test_optimistic_batch_writes_first_and_backs_off_when_units_are_short(
     # three more buyers for the last unit: nothing of the optimistic try survives
     with database.session() as session:
         try:
-            flash.purchase_batch_in_tx(
+            flash_purchase.purchase_batch_in_tx(
                 session, info, [(actor_for(u), 1) for u in users[2:]], optimistic=True
             )
         except flash.SaleMoved:
@@ -109,7 +109,9 @@ def test_optimistic_batch_writes_first_and_backs_off_when_units_are_short(
         else:
             raise AssertionError("an optimistic batch over the remaining units must back off")
         assert session.scalar(select(func.count(FlashSaleOrder.id))) == 2
-        out = flash.purchase_batch_in_tx(session, info, [(actor_for(u), 1) for u in users[2:]])
+        out = flash_purchase.purchase_batch_in_tx(
+            session, info, [(actor_for(u), 1) for u in users[2:]]
+        )
         session.commit()
     assert [type(o).__name__ for o in out] == ["Purchased", "Conflict", "Conflict"]
     sale = sale_row(db, sale_id)
@@ -129,12 +131,12 @@ def test_batch_purchase_refuses_when_not_running_and_needs_distinct_buyers(
     db.rollback()
     info = _info(database, sale_id)
     with database.session() as session:
-        out = flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
+        out = flash_purchase.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
         session.rollback()
     assert isinstance(out[0], IllegalTransition) and out[0].code == "sale_not_running"
     with database.session() as session:
         try:
-            flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)] * 2)
+            flash_purchase.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)] * 2)
         except ValueError:
             pass
         else:

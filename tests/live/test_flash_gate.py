@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.live.conftest import Scene, actor_for, add_address, sale_row, stock
-from xiaodian.content.live import flash, flash_engine, flash_gate
+from xiaodian.content.live import flash, flash_engine, flash_gate, flash_purchase
 from xiaodian.content.live.models import FlashSaleBuyer, FlashSaleOrder
 from xiaodian.errors import DomainError
 
@@ -127,7 +127,7 @@ def test_a_gate_short_of_the_database_is_rebuilt_when_nothing_is_in_flight(
 ) -> None:
     """A gate saying "sold out" (a lost return, a Redis hiccup) while the database has the
     units: the writer rebuilds it and the buyer gets the unit; also on the one-by-one path
-    (``flash.buy``), and for a gate that lost the sale's keys."""
+    (``flash_purchase.buy``), and for a gate that lost the sale's keys."""
     scene.live(db)
     sale_id = scene.sale(db, quantity=4, limit=1)
     users = _users(db, make_user, 5)
@@ -145,10 +145,14 @@ def test_a_gate_short_of_the_database_is_rebuilt_when_nothing_is_in_flight(
         engine.stop()  # the writer settles an admission just after answering its buyer
     assert _gate_left(gate, sale_id) == (1, 0)
     gate.client.set(gate.keys(sale_id)[0], 0)
-    done = flash.buy(db, actor_for(users[3]), room_id=scene.room_id, sale_id=sale_id, quantity=1)
+    done = flash_purchase.buy(
+        db, actor_for(users[3]), room_id=scene.room_id, sale_id=sale_id, quantity=1
+    )
     assert done.remaining == 0
     with pytest.raises(DomainError) as refused:
-        flash.buy(db, actor_for(users[4]), room_id=scene.room_id, sale_id=sale_id, quantity=1)
+        flash_purchase.buy(
+            db, actor_for(users[4]), room_id=scene.room_id, sale_id=sale_id, quantity=1
+        )
     assert refused.value.code == "sold_out"
     _sold_exactly(db, scene, sale_id, 4, 1)
     assert _gate_left(gate, sale_id) == (0, 0)
@@ -208,7 +212,7 @@ def test_a_rebuild_racing_a_purchase_never_sells_more_than_the_sale(
         with database.session(write=False) as session:  # a third one starts: it reads
             assert gate.rebuild(session) == 1
         with database.session() as session:  # then users[0]'s purchase commits
-            flash.purchase_in_tx(session, info, actor_for(users[0]), 1)
+            flash_purchase.purchase_in_tx(session, info, actor_for(users[0]), 1)
             session.commit()
         gate.settle([(sale_id, in_flight.ticket, True)])
         assert _gate_left(gate, sale_id) == (3, 0)  # one too generous, never short
@@ -220,6 +224,38 @@ def test_a_rebuild_racing_a_purchase_never_sells_more_than_the_sale(
     gate.client.set(gate.keys(sale_id)[0], 1)
     assert flash_gate.reconcile_gates(db) == 1  # nothing in flight: back to the record
     assert _gate_left(gate, sale_id) == (0, 0)
+
+
+def test_a_cancel_gives_the_gate_its_units_back_after_its_commit_only(
+    db: Any, database: Any, scene: Scene, make_user: Any, redis_settings: Any
+) -> None:
+    from xiaodian.orders import service as orders_service
+    from xiaodian.orders import states as order_states
+
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=2, limit=1)
+    (user,) = _users(db, make_user, 1)
+    gate = flash_gate.redis_gate()
+    assert gate is not None
+    done = flash_purchase.buy(
+        db, actor_for(user), room_id=scene.room_id, sale_id=sale_id, quantity=1
+    )
+    assert _gate_left(gate, sale_id) == (1, 0)
+    order_id = orders_service.get_order_by_no(db, order_no=done.order_no).id
+    db.rollback()
+    with database.session() as session:  # rolled back: the gate hears nothing
+        order_states.advance(session, [order_id], "cancel")
+        assert _gate_left(gate, sale_id) == (1, 0)  # not before the commit either
+        session.rollback()
+    assert _gate_left(gate, sale_id) == (1, 0)
+    orders_service.cancel_order(db, actor_for(user), done.order_no)
+    assert _gate_left(gate, sale_id) == (2, 0)
+    buyers_key = gate.keys(sale_id)[1]
+    assert int(gate.client.hget(buyers_key, str(user.id)) or 0) == 0  # may buy again
+    again = flash_purchase.buy(
+        db, actor_for(user), room_id=scene.room_id, sale_id=sale_id, quantity=1
+    )
+    assert again.remaining == 1 and _gate_left(gate, sale_id) == (1, 0)
 
 
 def test_every_key_and_channel_starts_with_the_configured_prefix(
@@ -237,7 +273,7 @@ def test_every_key_and_channel_starts_with_the_configured_prefix(
     scene.live(db)
     sale_id = scene.sale(db, quantity=2, limit=1)
     (user,) = _users(db, make_user, 1)
-    flash.buy(db, actor_for(user), room_id=scene.room_id, sale_id=sale_id, quantity=1)
+    flash_purchase.buy(db, actor_for(user), room_id=scene.room_id, sale_id=sale_id, quantity=1)
     assert realtime.hub.backend == "redis"
     assert realtime.hub.redis_channels == redis_target.prefix + "rt:"
     gate = flash_gate.redis_gate()

@@ -198,7 +198,7 @@ def test_room_create_validation_over_api(db: Any, scene: Scene, bearer: Any) -> 
 
 def test_report_on_a_small_scripted_live(db: Any, scene: Scene, make_user: Any, clock: Any) -> None:
     from tests.live.conftest import actor_for
-    from xiaodian.content.live import events, flash
+    from xiaodian.content.live import events, flash_purchase
     from xiaodian.content.live import service as live
     from xiaodian.orders import service as orders_service
 
@@ -223,7 +223,9 @@ def test_report_on_a_small_scripted_live(db: Any, scene: Scene, make_user: Any, 
     events.stats.flush(db)
     paid = []
     for v in viewers[:3]:
-        done = flash.buy(db, actor_for(v), room_id=scene.room_id, sale_id=sale_id, quantity=1)
+        done = flash_purchase.buy(
+            db, actor_for(v), room_id=scene.room_id, sale_id=sale_id, quantity=1
+        )
         paid.append(done.order_no)
     for no in paid[:2]:
         order = orders_service.get_order_by_no(db, order_no=no)

@@ -1,6 +1,7 @@
-"""The PostgreSQL writers' one-statement batch (``content.live.onestatement``): the same
-answers and the same rows as the per-table path, one round trip, and backing off to the
-locked path whenever the units, the sale or an order number are not as expected."""
+"""The PostgreSQL writers' one-statement batch (``orders.batch`` with the flash sale's
+clauses, ``content.live.onestatement``): the same answers and the same rows as the
+per-table path, one round trip, and backing off to the locked path whenever the units, the
+sale or an order number are not as expected."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from sqlalchemy import Table, func, select, text, update
 
 from tests.live.conftest import Scene, actor_for, add_address, sale_row, stock
 from xiaodian.catalog.models import Product, ProductStatus
-from xiaodian.content.live import flash, onestatement
+from xiaodian.content.live import flash, flash_purchase
 from xiaodian.content.live.models import FlashSaleBuyer, FlashSaleOrder
 from xiaodian.errors import Conflict, InvalidInput
+from xiaodian.orders import checkout, lifecycle
 from xiaodian.orders.models import Order, OrderEvent, OrderLine
 
 
@@ -44,10 +46,12 @@ def test_one_statement_writes_the_rows_the_general_path_writes(
     db.rollback()
     info = _info(database, sale_id)
     with database.session() as session:  # one statement
-        first = flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)], optimistic=True)
+        first = flash_purchase.purchase_batch_in_tx(
+            session, info, [(actor_for(buyer), 1)], optimistic=True
+        )
         session.commit()
     with database.session() as session:  # the per-table path (create_orders_for_buyers)
-        second = flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
+        second = flash_purchase.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
         session.commit()
     assert isinstance(first[0], flash.Purchased) and isinstance(second[0], flash.Purchased)
     numbers = [first[0].order_no, second[0].order_no]
@@ -85,12 +89,12 @@ def test_one_statement_answers_every_buyer_of_a_mixed_batch(
     db.rollback()
     info = _info(database, sale_id)
     with database.session() as session:  # u1 already holds 2 (its limit)
-        flash.purchase_batch_in_tx(session, info, [(actor_for(users[1]), 2)])
+        flash_purchase.purchase_batch_in_tx(session, info, [(actor_for(users[1]), 2)])
         session.commit()
     # u0 takes 2; u1 is at its limit; u2 wants 3 > limit; u3 takes 1; u4 has no address.
     wanted = [2, 1, 3, 1, 1]
     with database.session() as session, count_queries() as counted:
-        out = flash.purchase_batch_in_tx(
+        out = flash_purchase.purchase_batch_in_tx(
             session,
             info,
             [(actor_for(u), q) for u, q in zip(users, wanted, strict=True)],
@@ -139,9 +143,11 @@ def test_one_statement_backs_off_when_the_sale_is_not_running(
     info = _info(database, sale_id)
     with database.session() as session:
         with pytest.raises(flash.SaleMoved):
-            flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)], optimistic=True)
+            flash_purchase.purchase_batch_in_tx(
+                session, info, [(actor_for(buyer), 1)], optimistic=True
+            )
         session.rollback()
-        out = flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
+        out = flash_purchase.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
         session.rollback()
     assert out[0].code == "sale_not_running"  # type: ignore[union-attr]
     assert db.scalar(select(func.count(Order.id))) == 0
@@ -162,10 +168,12 @@ def test_one_statement_backs_off_when_the_product_is_off_the_shelf(
     info = _info(database, sale_id)
     with database.session() as session:
         with pytest.raises(flash.SaleMoved):
-            flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)], optimistic=True)
+            flash_purchase.purchase_batch_in_tx(
+                session, info, [(actor_for(buyer), 1)], optimistic=True
+            )
         session.rollback()
         with pytest.raises(Conflict) as refused:  # the per-table path's answer
-            flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
+            flash_purchase.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)])
         session.rollback()
     assert refused.value.code == "unavailable"
     assert sale_row(db, sale_id).sold == 0
@@ -182,12 +190,12 @@ def test_one_statement_leaves_the_sale_row_alone_when_nobody_is_counted(
     db.rollback()
     info = _info(database, sale_id)
     with database.session() as session:
-        flash.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)], optimistic=True)
+        flash_purchase.purchase_batch_in_tx(session, info, [(actor_for(buyer), 1)], optimistic=True)
         session.commit()
     before = db.scalar(text("SELECT xmin::text FROM flash_sales WHERE id = :i"), {"i": sale_id})
     db.rollback()
     with database.session() as session:
-        out = flash.purchase_batch_in_tx(
+        out = flash_purchase.purchase_batch_in_tx(
             session, info, [(actor_for(buyer), 1), (actor_for(homeless), 1)], optimistic=True
         )
         session.commit()
@@ -208,15 +216,45 @@ def test_one_statement_backs_off_when_an_order_number_is_taken(
     db.rollback()
     info = _info(database, sale_id)
     with database.session() as session:
-        first = flash.purchase_batch_in_tx(session, info, [(actor_for(users[0]), 1)])
+        first = flash_purchase.purchase_batch_in_tx(session, info, [(actor_for(users[0]), 1)])
         session.commit()
     assert isinstance(first[0], flash.Purchased)
     taken = first[0].order_no
-    monkeypatch.setattr(onestatement, "_order_numbers", lambda count: [taken] * count)
+    monkeypatch.setattr(checkout, "order_numbers", lambda count: [taken] * count)
     with database.session() as session:
         with pytest.raises(flash.SaleMoved):
-            flash.purchase_batch_in_tx(session, info, [(actor_for(users[1]), 1)], optimistic=True)
+            flash_purchase.purchase_batch_in_tx(
+                session, info, [(actor_for(users[1]), 1)], optimistic=True
+            )
         session.rollback()
     assert sale_row(db, sale_id).sold == 1
     assert db.scalar(select(func.count(Order.id))) == 1
     assert db.scalar(select(func.count(FlashSaleBuyer.id))) == 1
+
+
+def test_one_statement_announces_created_once_for_the_new_orders(
+    db: Any, database: Any, scene: Scene, make_user: Any, monkeypatch: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=5, limit=1)
+    users = [make_user() for _ in range(3)]
+    for u in users[:2]:
+        add_address(db, u)  # the last one has no address: no order, not announced
+    db.rollback()
+    info = _info(database, sale_id)
+    heard: list[tuple[tuple[int, ...], int]] = []
+
+    def listen(session: Any, change: lifecycle.Change) -> None:  # inside the transaction
+        heard.append(
+            (tuple(sorted(change.order_ids)), session.scalar(select(func.count(Order.id))))
+        )
+
+    monkeypatch.setitem(lifecycle._listeners, "created", [listen])
+    with database.session() as session:
+        out = flash_purchase.purchase_batch_in_tx(
+            session, info, [(actor_for(u), 1) for u in users], optimistic=True
+        )
+        session.commit()
+    ids = db.scalars(select(Order.id).order_by(Order.id)).all()
+    assert [type(o).__name__ for o in out] == ["Purchased", "Purchased", "InvalidInput"]
+    assert heard == [(tuple(sorted(ids)), 2)]

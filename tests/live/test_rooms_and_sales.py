@@ -6,15 +6,17 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.factories import make_product, make_shop
 from tests.live.conftest import Scene, actor_for, add_address, sale_row, stock
 from xiaodian import clock
-from xiaodian.content.live import flash, flash_engine, flash_gate
+from xiaodian.catalog.models import Sku
+from xiaodian.content.live import flash, flash_engine, flash_gate, flash_purchase, flash_returns
 from xiaodian.content.live import service as live
 from xiaodian.content.live.models import (
     FlashOrderState,
+    FlashSale,
     FlashSaleBuyer,
     FlashSaleOrder,
     LiveRoomEvent,
@@ -28,7 +30,10 @@ from xiaodian.errors import (
     NotFound,
     PermissionDenied,
 )
+from xiaodian.orders import lifecycle as orders_lifecycle
 from xiaodian.orders import service as orders_service
+from xiaodian.orders import states as order_states
+from xiaodian.orders.service import OrderStatus
 
 
 def test_room_state_machine_and_events(db: Any, scene: Scene) -> None:
@@ -212,7 +217,9 @@ def test_start_reserves_once_and_stop_releases(db: Any, scene: Scene, make_user:
         flash.start_sale(db, scene.host_actor, scene.room_id, sale_id)
     buyer = make_user()
     add_address(db, buyer)
-    done = flash.buy(db, actor_for(buyer), room_id=scene.room_id, sale_id=sale_id, quantity=2)
+    done = flash_purchase.buy(
+        db, actor_for(buyer), room_id=scene.room_id, sale_id=sale_id, quantity=2
+    )
     assert done.remaining == 8 and done.amount_fen == 2 * 990
     order = orders_service.get_order_by_no(db, order_no=done.order_no)
     assert order.channel == "live" and order.channel_ref_id == scene.room_id
@@ -234,40 +241,40 @@ def test_buy_refusals(db: Any, scene: Scene, make_user: Any, clock: Any) -> None
     actor = actor_for(buyer)
     sale_id = scene.sale(db, start=False)
     with pytest.raises(IllegalTransition):  # room not live
-        flash.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=1)
+        flash_purchase.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=1)
     scene.live(db)
     with pytest.raises(IllegalTransition):  # not started
-        flash.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=1)
+        flash_purchase.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=1)
     flash.start_sale(db, scene.host_actor, scene.room_id, sale_id)
     for bad in (0, -1, "1", 1.5, True, 10000):
         with pytest.raises(InvalidInput):
-            flash.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=bad)
+            flash_purchase.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=bad)
     with pytest.raises(Conflict) as limit:
-        flash.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=2)
+        flash_purchase.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=2)
     assert limit.value.code == "limit_reached"
     with pytest.raises(NotFound):
-        flash.buy(db, actor, room_id=scene.room_id, sale_id=99999, quantity=1)
+        flash_purchase.buy(db, actor, room_id=scene.room_id, sale_id=99999, quantity=1)
     with pytest.raises(NotFound):  # the sale of another room
-        flash.buy(db, actor, room_id=scene.room_id + 1, sale_id=sale_id, quantity=1)
+        flash_purchase.buy(db, actor, room_id=scene.room_id + 1, sale_id=sale_id, quantity=1)
     no_address = actor_for(make_user())
     with pytest.raises(InvalidInput) as addr:
-        flash.buy(db, no_address, room_id=scene.room_id, sale_id=sale_id, quantity=1)
+        flash_purchase.buy(db, no_address, room_id=scene.room_id, sale_id=sale_id, quantity=1)
     assert addr.value.code == "address_required"
-    flash.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=1)
+    flash_purchase.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=1)
     with pytest.raises(Conflict) as again:
-        flash.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=1)
+        flash_purchase.buy(db, actor, room_id=scene.room_id, sale_id=sale_id, quantity=1)
     assert again.value.code == "limit_reached"
     clock.advance(minutes=11)  # past its end
     other = make_user()
     add_address(db, other)
     with pytest.raises(IllegalTransition):
-        flash.buy(db, actor_for(other), room_id=scene.room_id, sale_id=sale_id, quantity=1)
+        flash_purchase.buy(db, actor_for(other), room_id=scene.room_id, sale_id=sale_id, quantity=1)
     assert flash.expire_sales(db) == 1
     assert flash.expire_sales(db) == 0
     assert stock(db, scene.sku_id) == (99, 1, 0, 100)
     live.transition(db, scene.host_actor, scene.room_id, "end")
     with pytest.raises(IllegalTransition):
-        flash.buy(db, actor_for(other), room_id=scene.room_id, sale_id=sale_id, quantity=1)
+        flash_purchase.buy(db, actor_for(other), room_id=scene.room_id, sale_id=sale_id, quantity=1)
 
 
 def test_ending_the_room_stops_its_sales(db: Any, scene: Scene) -> None:
@@ -280,7 +287,7 @@ def test_ending_the_room_stops_its_sales(db: Any, scene: Scene) -> None:
     assert stock(db, scene.sku_id) == (100, 0, 0, 100)
 
 
-def test_timeout_returns_unit_to_the_sale_exactly_once(
+def test_timeout_returns_units_to_the_sale_in_its_transaction_exactly_once(
     db: Any, scene: Scene, make_user: Any, clock: Any
 ) -> None:
     scene.live(db)
@@ -288,31 +295,100 @@ def test_timeout_returns_unit_to_the_sale_exactly_once(
     buyers = [make_user() for _ in range(2)]
     for b in buyers:
         add_address(db, b)
-    first = flash.buy(db, actor_for(buyers[0]), room_id=scene.room_id, sale_id=sale_id, quantity=1)
-    flash.buy(db, actor_for(buyers[1]), room_id=scene.room_id, sale_id=sale_id, quantity=1)
+    first = flash_purchase.buy(
+        db, actor_for(buyers[0]), room_id=scene.room_id, sale_id=sale_id, quantity=1
+    )
+    flash_purchase.buy(db, actor_for(buyers[1]), room_id=scene.room_id, sale_id=sale_id, quantity=1)
     assert sale_row(db, sale_id).remaining == 0
     late = make_user()
     add_address(db, late)
     with pytest.raises(Conflict) as sold_out:
-        flash.buy(db, actor_for(late), room_id=scene.room_id, sale_id=sale_id, quantity=1)
+        flash_purchase.buy(db, actor_for(late), room_id=scene.room_id, sale_id=sale_id, quantity=1)
     assert sold_out.value.code == "sold_out"
-    # buyer 1 pays, buyer 0 does not
-    clock.advance(minutes=16)
-    # keep the sale running past the payment timeout
-    assert flash.return_cancelled_units(db) == 0  # nothing cancelled yet
-    orders_service.cancel_expired_orders(db)
-    assert stock(db, scene.sku_id) == (100, 0, 0, 100)  # orders released both units
-    assert flash.return_cancelled_units(db) == 2
-    assert flash.return_cancelled_units(db) == 0  # twice: nothing more
+    clock.advance(minutes=16)  # the sale still runs past the payment timeout
+    assert orders_service.cancel_expired_orders(db) == 2  # commits: no job after it
+    sale = sale_row(db, sale_id)
+    assert (sale.sold, sale.remaining, sale.quantity) == (0, 2, 2)
+    assert stock(db, scene.sku_id) == (98, 2, 0, 100)  # reserved for the sale again
+    assert orders_service.cancel_expired_orders(db) == 0  # again: nothing moves twice
     sale = sale_row(db, sale_id)
     assert (sale.sold, sale.remaining, sale.quantity) == (0, 2, 2)
     assert stock(db, scene.sku_id) == (98, 2, 0, 100)
     # the buyer's limit is free again
-    again = flash.buy(db, actor_for(buyers[0]), room_id=scene.room_id, sale_id=sale_id, quantity=1)
+    again = flash_purchase.buy(
+        db, actor_for(buyers[0]), room_id=scene.room_id, sale_id=sale_id, quantity=1
+    )
     assert again.order_no != first.order_no
     assert sale_row(db, sale_id).remaining == 1
     states = db.scalars(select(FlashSaleOrder.state).order_by(FlashSaleOrder.id)).all()
     assert states == [FlashOrderState.RETURNED, FlashOrderState.RETURNED, FlashOrderState.LIVE]
+
+
+def test_buyer_cancel_returns_the_units_before_its_commit_once(
+    db: Any, database: Database, scene: Scene, make_user: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=3, limit=2)
+    buyer = make_user()
+    add_address(db, buyer)
+    done = flash_purchase.buy(
+        db, actor_for(buyer), room_id=scene.room_id, sale_id=sale_id, quantity=2
+    )
+    order_id = orders_service.get_order_by_no(db, order_no=done.order_no).id
+    db.rollback()
+    with database.session() as session:  # the cancel's own transaction, not committed
+        order_states.advance(session, [order_id], "cancel", actor_id=buyer.id)
+        inside = session.get(FlashSale, sale_id)
+        assert inside is not None and (inside.sold, inside.remaining) == (0, 3)
+        session.rollback()
+    assert (sale_row(db, sale_id).sold, sale_row(db, sale_id).remaining) == (2, 1)
+    orders_service.cancel_order(db, actor_for(buyer), done.order_no)
+    sale = sale_row(db, sale_id)
+    assert (sale.sold, sale.remaining, sale.quantity) == (0, 3, 3)
+    assert stock(db, scene.sku_id) == (97, 3, 0, 100)
+    with pytest.raises(IllegalTransition):  # a second cancel moves nothing
+        orders_service.cancel_order(db, actor_for(buyer), done.order_no)
+    db.rollback()
+    with database.session() as session:  # nor does the listener heard again
+        flash_returns.return_units(
+            session, orders_lifecycle.Change("cancelled", (order_id,), clock.now())
+        )
+        session.commit()
+    sale = sale_row(db, sale_id)
+    assert (sale.sold, sale.remaining, sale.quantity) == (0, 3, 3)
+    assert db.scalar(select(FlashSaleBuyer.bought)) == 0
+    assert stock(db, scene.sku_id) == (97, 3, 0, 100)
+
+
+def test_a_failing_return_rolls_the_cancel_back(
+    db: Any, scene: Scene, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=2, limit=1)
+    buyer = make_user()
+    add_address(db, buyer)
+    done = flash_purchase.buy(
+        db, actor_for(buyer), room_id=scene.room_id, sale_id=sale_id, quantity=1
+    )
+
+    def fail(*_args: Any) -> None:
+        raise RuntimeError("the sale's row cannot take the units back")
+
+    monkeypatch.setattr(flash_returns, "_back_to_sale", fail)
+    with pytest.raises(RuntimeError):
+        orders_service.cancel_order(db, actor_for(buyer), done.order_no)
+    db.rollback()
+    order = orders_service.get_order_by_no(db, order_no=done.order_no)
+    assert order.status == OrderStatus.PENDING_PAYMENT  # the cancel did not happen
+    db.rollback()
+    sale = sale_row(db, sale_id)
+    assert (sale.sold, sale.remaining) == (1, 1)
+    assert stock(db, scene.sku_id) == (98, 2, 0, 100)  # nothing released either
+    assert db.scalar(select(FlashSaleOrder.state)) == FlashOrderState.LIVE
+    db.rollback()
+    monkeypatch.undo()
+    orders_service.cancel_order(db, actor_for(buyer), done.order_no)
+    assert sale_row(db, sale_id).remaining == 2
 
 
 def test_paid_order_keeps_its_unit(db: Any, scene: Scene, make_user: Any, clock: Any) -> None:
@@ -320,15 +396,18 @@ def test_paid_order_keeps_its_unit(db: Any, scene: Scene, make_user: Any, clock:
     sale_id = scene.sale(db, quantity=3, limit=1)
     buyer = make_user()
     add_address(db, buyer)
-    done = flash.buy(db, actor_for(buyer), room_id=scene.room_id, sale_id=sale_id, quantity=1)
+    done = flash_purchase.buy(
+        db, actor_for(buyer), room_id=scene.room_id, sale_id=sale_id, quantity=1
+    )
     order = orders_service.get_order_by_no(db, order_no=done.order_no)
     orders_service.mark_paid(db, order_ids=[order.id], paid_at=clock.now(), payment_ref="T1")
     db.commit()
+    assert db.scalar(select(FlashSaleOrder.state)) == FlashOrderState.PAID  # heard "paid"
+    db.rollback()
     assert stock(db, scene.sku_id) == (97, 2, 1, 100)
     clock.advance(minutes=30)
-    orders_service.cancel_expired_orders(db)
-    assert flash.return_cancelled_units(db) == 0
-    assert db.scalar(select(FlashSaleOrder.state)) == FlashOrderState.PAID
+    assert orders_service.cancel_expired_orders(db) == 0
+    assert sale_row(db, sale_id).sold == 1
     flash.stop_sale(db, scene.host_actor, scene.room_id, sale_id)
     assert stock(db, scene.sku_id) == (99, 0, 1, 100)
     report = live.report(db, scene.host_actor, scene.room_id)
@@ -342,14 +421,30 @@ def test_return_after_stop_counts_as_unsold(
     sale_id = scene.sale(db, quantity=2, limit=1)
     buyer = make_user()
     add_address(db, buyer)
-    flash.buy(db, actor_for(buyer), room_id=scene.room_id, sale_id=sale_id, quantity=1)
+    flash_purchase.buy(db, actor_for(buyer), room_id=scene.room_id, sale_id=sale_id, quantity=1)
     flash.stop_sale(db, scene.host_actor, scene.room_id, sale_id)
     clock.advance(minutes=20)
-    orders_service.cancel_expired_orders(db)
-    assert flash.return_cancelled_units(db) == 1
+    assert orders_service.cancel_expired_orders(db) == 1
     sale = sale_row(db, sale_id)
     assert (sale.sold, sale.remaining, sale.quantity) == (0, 2, 2)
     assert stock(db, scene.sku_id) == (100, 0, 0, 100)
+
+
+def test_cancelled_units_go_back_to_the_sale_before_the_shelf_can_sell_them(
+    db: Any, scene: Scene, make_user: Any, clock: Any
+) -> None:
+    scene.live(db)
+    sale_id = scene.sale(db, quantity=2, limit=2, duration=3600)
+    buyer = make_user()
+    add_address(db, buyer)
+    flash_purchase.buy(db, actor_for(buyer), room_id=scene.room_id, sale_id=sale_id, quantity=2)
+    db.execute(update(Sku).where(Sku.id == scene.sku_id).values(stock_on_hand=0, stock_sold=98))
+    db.commit()  # the shelf sold everything it had
+    clock.advance(minutes=16)
+    assert orders_service.cancel_expired_orders(db) == 1
+    sale = sale_row(db, sale_id)  # released and reserved again in one transaction
+    assert (sale.sold, sale.remaining, sale.quantity) == (0, 2, 2)
+    assert stock(db, scene.sku_id) == (0, 2, 98, 100)
 
 
 def _race(
@@ -364,7 +459,7 @@ def _race(
         for _ in range(tries):
             with database.session() as session:
                 try:
-                    flash.buy(
+                    flash_purchase.buy(
                         session, actor_for(user), room_id=scene.room_id, sale_id=sale_id, quantity=1
                     )
                     key = "ok"

@@ -199,8 +199,9 @@ def check_limits(
             )
 
 
-def _order_numbers(count: int) -> list[str]:
-    """``count`` distinct order numbers (business date + 10 random digits), unchecked."""
+def order_numbers(count: int) -> list[str]:
+    """``count`` distinct order numbers (business date + 10 random digits), unchecked: the
+    INSERT that uses them finds a number already taken (orders' own writers)."""
     prefix = clock.today().strftime("%Y%m%d")
     numbers: set[str] = set()
     while len(numbers) < count:
@@ -396,9 +397,7 @@ def _order_rows(
         for sku_id in cart.wanted:
             by_shop[infos[sku_id].shop_id].append(sku_id)
         groups.extend((index, cart, shop_id, skus) for shop_id, skus in sorted(by_shop.items()))
-    numbers = (
-        _new_order_numbers(db, len(groups)) if checked_numbers else _order_numbers(len(groups))
-    )
+    numbers = _new_order_numbers(db, len(groups)) if checked_numbers else order_numbers(len(groups))
     now = clock.now()
     deadline = now + timedelta(minutes=settings_module.current().order_payment_timeout_minutes)
 
@@ -588,7 +587,7 @@ def _insert_orders(db: Session, rows: list[dict[str, Any]]) -> list[int]:
         )
         ids.update({no: order_id for order_id, no in db.execute(stmt)})
         todo = [row for row in todo if row["order_no"] not in ids]
-        for row, number in zip(todo, _order_numbers(len(todo)), strict=True):
+        for row, number in zip(todo, order_numbers(len(todo)), strict=True):
             row["order_no"] = number
     return [ids[row["order_no"]] for row in rows]
 

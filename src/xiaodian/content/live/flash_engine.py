@@ -1,7 +1,7 @@
 """The flash sales' per-process engine (``FlashEngine``): cached sale states kept true by
 events, refusals answered from memory, and writer threads that commit purchases in batches
-(``flash.purchase_batch_in_tx``; on PostgreSQL ``onestatement``), with the Redis gate
-(``flash_gate``) asked once per batch. ``flash`` explains how the units move."""
+(``flash_purchase.purchase_batch_in_tx``; on PostgreSQL ``onestatement``), with the Redis
+gate (``flash_gate``) asked once per batch. ``flash`` explains how the units move."""
 
 from __future__ import annotations
 
@@ -26,17 +26,16 @@ from xiaodian.content.live.flash import (
     Purchased,
     SaleInfo,
     SaleMoved,
-    _limit_reached,
-    _precheck,
-    _sold_out,
-    _unknown,
     check_quantity,
+    limit_reached,
     load_info,
     mask_name,
-    purchase_batch_in_tx,
-    purchase_in_tx,
+    precheck,
+    sold_out,
+    unknown_sale,
 )
 from xiaodian.content.live.flash_gate import RedisGate, Taken, redis_gate
+from xiaodian.content.live.flash_purchase import purchase_batch_in_tx, purchase_in_tx
 from xiaodian.content.live.service import channel
 from xiaodian.db import Database
 from xiaodian.errors import Conflict, DomainError, NotAuthenticated, _
@@ -217,7 +216,7 @@ class FlashEngine:
         buyer_id = actor.require_user()
         info, quantity = await self._precheck(room_id, sale_id, quantity)
         if self.held.get((info.id, buyer_id), 0) + quantity > info.per_buyer_limit:
-            raise _limit_reached(info.per_buyer_limit)
+            raise limit_reached(info.per_buyer_limit)
         # The Redis gate runs in the writer, one pipelined round trip per batch (not one
         # per request on the event loop): see ``_admit``.
         job = _Job(info=info, buyer=actor, quantity=quantity, address_id=address_id)
@@ -247,14 +246,14 @@ class FlashEngine:
     async def _precheck(self, room_id: int, sale_id: int, quantity: Any) -> tuple[SaleInfo, int]:
         quantity = check_quantity(quantity)
         if not isinstance(sale_id, int) or sale_id <= 0:
-            raise _unknown()
+            raise unknown_sale()
         state = await self.state(sale_id)
         info = state.info
-        _precheck(room_id, info, state.status, state.ends_at, state.room_status)
+        precheck(room_id, info, state.status, state.ends_at, state.room_status)
         if quantity > info.per_buyer_limit:
-            raise _limit_reached(info.per_buyer_limit)
+            raise limit_reached(info.per_buyer_limit)
         if state.remaining < quantity:
-            raise _sold_out() if state.remaining <= 0 else _diagnose_memory(state)
+            raise sold_out() if state.remaining <= 0 else _diagnose_memory(state)
         return info, quantity
 
     async def _enqueue(self, job: _Job) -> Purchased:
@@ -344,7 +343,7 @@ class FlashEngine:
             job.buyer, job.token = actor, None
             held = self.held.get((job.info.id, actor.user_id or 0), 0)
             if held + job.quantity > job.info.per_buyer_limit:
-                results.append((job, None, _limit_reached(job.info.per_buyer_limit)))
+                results.append((job, None, limit_reached(job.info.per_buyer_limit)))
             else:
                 kept.append(job)
         return kept
@@ -366,9 +365,9 @@ class FlashEngine:
                 state = self.states.get(job.info.id)
                 if state is not None:
                     state.remaining = 0
-                results.append((job, None, _sold_out()))
+                results.append((job, None, sold_out()))
             elif verdict.left == flash_gate.LIMIT_REACHED:
-                results.append((job, None, _limit_reached(job.info.per_buyer_limit)))
+                results.append((job, None, limit_reached(job.info.per_buyer_limit)))
             else:
                 job.ticket = verdict.ticket
                 admitted.append(job)

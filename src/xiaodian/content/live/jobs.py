@@ -1,5 +1,7 @@
 """Periodic jobs of live rooms (registered on xiaodian.tasks.huey); each a thin call to an
-idempotent service function that tests call directly under the frozen clock."""
+idempotent service function that tests call directly under the frozen clock. (Units of a
+cancelled flash order need no job: they go back in the cancel's transaction,
+``flash_returns``.)"""
 
 from __future__ import annotations
 
@@ -7,13 +9,6 @@ from huey import crontab
 
 from xiaodian.content.live import flash, flash_gate
 from xiaodian.tasks import huey, job_session
-
-
-@huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
-def return_cancelled_flash_units() -> None:
-    """Units of cancelled / timed-out flash orders go back to their sale, once each."""
-    with job_session() as db:
-        flash.return_cancelled_units(db)
 
 
 @huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]

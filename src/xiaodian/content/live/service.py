@@ -1,8 +1,9 @@
 """Live rooms: scheduling, the 小黄车 product list, going live and ending, pinning a
 product, announcements, comments, likes, the snapshot a viewer starts from and the report.
 
-Flash sales are in ``flash.py`` (their per-process engine in ``flash_engine.py``, the
-Redis gate in ``flash_gate.py``); the real-time stream and the batched statistics in
+Flash sales are in ``flash.py`` (buying in ``flash_purchase.py``, units of cancelled orders
+back in ``flash_returns.py``, their per-process engine in ``flash_engine.py``, the Redis
+gate in ``flash_gate.py``); the real-time stream and the batched statistics in
 ``events.py``. Every public function here is one transaction and commits, unless its
 docstring says it joins the caller's transaction.
 """
