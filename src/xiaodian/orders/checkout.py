@@ -37,8 +37,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from xiaodian import bulk, clock
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
-from xiaodian.catalog import inventory
-from xiaodian.catalog.inventory import SkuInfo
+from xiaodian.catalog import inventory, sellability
+from xiaodian.catalog.sellability import PurchaseInfo, SkuInfo
 from xiaodian.db import MAX_ID, loaded
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.orders import lifecycle
@@ -116,22 +116,26 @@ def merge_lines(lines: list[tuple[int, int]]) -> dict[int, int]:
     return dict(merged)
 
 
-def _label(info: SkuInfo) -> str:
-    return f"{info.title} ({info.spec_text})" if info.spec_text else info.title
+def offers_for(db: Session, sku_ids: list[int], buyer_id: int | None) -> dict[int, PurchaseInfo]:
+    """What the sellability policy offers this buyer (None: many buyers at once) for the
+    SKUs, read in one query; unknown ids are absent. Joins the caller's transaction."""
+    buyer = sellability.Buyer(buyer_id) if buyer_id is not None else None
+    return sellability.current().offers(db, sellability.load_skus(db, sku_ids), buyer)
 
 
-def available_skus(db: Session, sku_ids: list[int]) -> dict[int, SkuInfo]:
-    """The SKUs, each existing (else NotFound) and on sale (else Conflict naming it)."""
-    infos = inventory.load_skus(db, sku_ids)
+def available_skus(
+    db: Session, sku_ids: list[int], buyer_id: int | None = None
+) -> dict[int, PurchaseInfo]:
+    """The policy's offers, each SKU existing (else NotFound) and for sale (else the
+    policy's refusal: Conflict naming it)."""
+    offers = offers_for(db, sku_ids, buyer_id)
     for sku_id in sku_ids:
-        info = infos.get(sku_id)
-        if info is None:
+        offer = offers.get(sku_id)
+        if offer is None:
             raise NotFound(_("This item does not exist."), code="sku_not_found")
-        if not info.sellable:
-            raise Conflict(
-                _("%(item)s is no longer on sale."), code="unavailable", item=_label(info)
-            )
-    return infos
+        if offer.unavailable is not None:
+            raise offer.unavailable.error()
+    return offers
 
 
 def bought_quantities(db: Session, *, buyer_id: int, product_ids: list[int]) -> dict[int, int]:
@@ -173,30 +177,25 @@ def lock_buyer(db: Session, buyer_id: int) -> None:
 
 
 def check_limits(
-    db: Session, *, buyer_id: int, wanted: dict[int, int], infos: dict[int, SkuInfo]
+    db: Session, *, buyer_id: int, wanted: dict[int, int], offers: dict[int, PurchaseInfo]
 ) -> None:
-    """Per-product purchase limit: what is wanted now plus what was ordered before."""
+    """Per-product purchase limit, as the policy decides it: what is wanted now (all the
+    product's SKUs) plus what was ordered before (one query, only if a product has one)."""
     per_product: dict[int, int] = defaultdict(int)
     for sku_id, quantity in wanted.items():
-        per_product[infos[sku_id].product_id] += quantity
+        per_product[offers[sku_id].sku.product_id] += quantity
     limited = {
-        info.product_id: info
-        for info in infos.values()
-        if info.purchase_limit is not None and info.product_id in per_product
+        o.sku.product_id: o
+        for o in offers.values()
+        if o.sku.purchase_limit is not None and o.sku.product_id in per_product
     }
     if not limited:
         return
     bought = bought_quantities(db, buyer_id=buyer_id, product_ids=list(limited))
-    for product_id, info in limited.items():
-        assert info.purchase_limit is not None
-        if per_product[product_id] + bought.get(product_id, 0) > info.purchase_limit:
-            raise Conflict(
-                _("%(item)s is limited to %(limit)s per buyer (you already ordered %(bought)s)."),
-                code="purchase_limit",
-                item=info.title,
-                limit=info.purchase_limit,
-                bought=bought.get(product_id, 0),
-            )
+    for product_id, offer in limited.items():
+        refusal = offer.limit_refusal(per_product[product_id], bought=bought.get(product_id, 0))
+        if refusal is not None:
+            raise refusal.error()
 
 
 def _order_numbers(count: int) -> list[str]:
@@ -268,18 +267,17 @@ def create_orders(
         if line.unit_price_fen is not None and line.unit_price_fen < 0:
             raise InvalidInput(_("A price cannot be negative."), code="bad_price")
         prices[line.sku_id] = line.unit_price_fen
-    infos = available_skus(db, list(wanted))
-    channel = _proven(
-        db, channel, list(dict.fromkeys(i.product_id for i in infos.values())), claimed=verify_live
-    )
-    if enforce_limits and any(i.purchase_limit is not None for i in infos.values()):
+    offers = available_skus(db, list(wanted), buyer_id)
+    product_ids = list(dict.fromkeys(o.sku.product_id for o in offers.values()))
+    channel = _proven(db, channel, product_ids, claimed=verify_live)
+    if enforce_limits and any(o.sku.purchase_limit is not None for o in offers.values()):
         lock_buyer(db, buyer_id)  # before the limit is read (a no-op if checkout holds it)
-        check_limits(db, buyer_id=buyer_id, wanted=wanted, infos=infos)
+        check_limits(db, buyer_id=buyer_id, wanted=wanted, offers=offers)
 
     return _write_orders(
         db,
         [_Cart(buyer_id, wanted, prices, address)],
-        infos=infos,
+        offers=offers,
         channel=channel,
         note=note,
         reserve_stock=reserve_stock,
@@ -336,9 +334,9 @@ def create_orders_for_buyers(
             prices[line.sku_id] = line.unit_price_fen
         wanted = merge_lines([(line.sku_id, line.quantity) for line in lines])
         parsed.append(_Cart(buyer_id, wanted, prices, address))
-    infos = available_skus(db, sorted({sku_id for cart in parsed for sku_id in cart.wanted}))
+    offers = available_skus(db, sorted({sku_id for cart in parsed for sku_id in cart.wanted}))
     rows, line_rows, owners, now = _order_rows(
-        db, parsed, infos=infos, channel=channel, note="", reserve_stock=reserve_stock
+        db, parsed, offers=offers, channel=channel, note="", reserve_stock=reserve_stock
     )
     # One statement whatever the batch size (``bulk``); matched back by order number.
     new_ids = {
@@ -379,7 +377,7 @@ def _order_rows(
     db: Session,
     carts: list[_Cart],
     *,
-    infos: dict[int, SkuInfo],
+    offers: dict[int, PurchaseInfo],
     channel: Channel,
     note: str,
     reserve_stock: bool,
@@ -394,7 +392,7 @@ def _order_rows(
     for index, cart in enumerate(carts):
         by_shop: dict[int, list[int]] = defaultdict(list)
         for sku_id in cart.wanted:
-            by_shop[infos[sku_id].shop_id].append(sku_id)
+            by_shop[offers[sku_id].sku.shop_id].append(sku_id)
         groups.extend((index, cart, shop_id, skus) for shop_id, skus in sorted(by_shop.items()))
     numbers = (
         _new_order_numbers(db, len(groups)) if checked_numbers else _order_numbers(len(groups))
@@ -410,9 +408,9 @@ def _order_rows(
         rows: list[dict[str, Any]] = []
         items = 0
         for sku_id in sku_ids:
-            info = infos[sku_id]
+            info = offers[sku_id].sku
             price = cart.prices[sku_id]
-            unit = info.price_fen if price is None else price
+            unit = offers[sku_id].price_fen if price is None else price
             quantity = cart.wanted[sku_id]
             rows.append(
                 {
@@ -456,11 +454,11 @@ def _order_rows(
     # sale's reservation "flash:<id>"); paying sells them and cancelling releases them.
     short = inventory.reserve_many(db, moves) if reserve_stock else []
     if short:
-        info = infos[short[0]]
+        info = offers[short[0]].sku
         raise Conflict(
             _("Not enough stock for %(item)s."),
             code="out_of_stock",
-            item=_label(info),
+            item=info.label,
             sku_id=info.sku_id,
         )
     return orders, line_rows, owners, now
@@ -509,7 +507,7 @@ def _write_orders(
     db: Session,
     carts: list[_Cart],
     *,
-    infos: dict[int, SkuInfo],
+    offers: dict[int, PurchaseInfo],
     channel: Channel,
     note: str,
     reserve_stock: bool,
@@ -522,7 +520,7 @@ def _write_orders(
     rows, line_rows, owners, now = _order_rows(
         db,
         carts,
-        infos=infos,
+        offers=offers,
         channel=channel,
         note=note,
         reserve_stock=reserve_stock,
@@ -723,13 +721,21 @@ def checkout(
 
 @dataclass
 class PreviewLine:
-    info: SkuInfo
+    offer: PurchaseInfo
     quantity: int
     problem: str | None = None
 
     @property
+    def info(self) -> SkuInfo:
+        return self.offer.sku
+
+    @property
+    def price_fen(self) -> int:
+        return self.offer.price_fen
+
+    @property
     def amount_fen(self) -> int:
-        return self.info.price_fen * self.quantity
+        return self.offer.price_fen * self.quantity
 
 
 @dataclass
@@ -763,33 +769,29 @@ class CheckoutPreview:
 
 
 def preview(db: Session, actor: Actor, *, lines: list[tuple[int, int]]) -> CheckoutPreview:
-    """What checkout would create, at today's prices, with any problem named per line."""
+    """What checkout would create, at the policy's prices, with any problem named per
+    line (off sale, not enough stock) and the purchase limit's refusal, if any."""
     buyer_id = actor.require_user()
     wanted = merge_lines(lines)
-    infos = inventory.load_skus(db, list(wanted))
+    offers = offers_for(db, list(wanted), buyer_id)
     problems: list[str] = []
     limit_error: Conflict | None = None
     groups: dict[int, PreviewGroup] = {}
     for sku_id, quantity in wanted.items():
-        info = infos.get(sku_id)
-        if info is None:
+        offer = offers.get(sku_id)
+        if offer is None:
             raise NotFound(_("This item does not exist."), code="sku_not_found")
+        refusal = offer.unavailable or offer.stock_refusal(quantity)
         problem = None
-        if not info.sellable:
-            problem = _("No longer on sale")
-        elif info.stock_on_hand < quantity:
-            problem = _("Not enough stock")
+        if refusal is not None:
+            problem = _("No longer on sale") if refusal.off_sale else _("Not enough stock")
+        info = offer.sku
         group = groups.setdefault(info.shop_id, PreviewGroup(info.shop_id, info.shop_name))
-        group.lines.append(PreviewLine(info=info, quantity=quantity, problem=problem))
+        group.lines.append(PreviewLine(offer=offer, quantity=quantity, problem=problem))
         if problem:
             problems.append(problem)
     try:
-        check_limits(
-            db,
-            buyer_id=buyer_id,
-            wanted=wanted,
-            infos={k: v for k, v in infos.items() if k in wanted},
-        )
+        check_limits(db, buyer_id=buyer_id, wanted=wanted, offers=offers)
     except Conflict as exc:
         limit_error = exc
     return CheckoutPreview(groups=list(groups.values()), problems=problems, limit_error=limit_error)
