@@ -6,7 +6,7 @@ the flash sale (``content.live``, which opens a sale on what the policy offers a
 through checkout's ``create_orders``). They ask; none of them re-states the rules.
 
     skus = sellability.load_skus(db, sku_ids)          # the facts, one query
-    offers = sellability.policy.offers(db, skus, buyer) # PurchaseInfo by SKU id
+    offers = sellability.current().offers(db, skus, buyer)  # PurchaseInfo by SKU id
     offer = offers[sku_id]
     offer.price_fen, offer.num_available, offer.unavailable
     offer.refusal(quantity, product_quantity=..., bought=...)  # None: permitted
@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -157,11 +158,14 @@ class Buyer:
     user_id: int
 
 
+Reason = Literal["unlisted", "shop_closed", "sold_out", "short", "limit"]
+
+
 @dataclass(frozen=True)
 class Refusal:
-    """Why a purchase is not permitted; ``reason`` is one of ``REASONS``."""
+    """Why a purchase is not permitted (the reasons: the module's docstring)."""
 
-    reason: str
+    reason: Reason
     sku: SkuInfo
     n: int = 0  # units on hand (sold_out, short) or the limit (limit)
     bought: int = 0  # limit: what the buyer ordered before
@@ -186,9 +190,6 @@ class Refusal:
                 bought=self.bought,
             )
         return Conflict(_("Only %(n)s left in stock."), code="out_of_stock", n=self.n)
-
-
-REASONS = ("unlisted", "shop_closed", "sold_out", "short", "limit")
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ class Policy:
     def __init__(self) -> None:
         self.price_rules: list[PriceRule] = []
 
-    def product_refusal(self, *, on_sale: bool, shop_active: bool) -> str | None:
+    def product_refusal(self, *, on_sale: bool, shop_active: bool) -> Reason | None:
         """Why a product is neither shown nor sold (a reason), or None: its shop, its status."""
         if not shop_active:
             return "shop_closed"
@@ -266,7 +267,7 @@ class Policy:
         """Why this SKU cannot be bought at all, or None."""
         reason = self.product_refusal(on_sale=sku.product_on_sale, shop_active=sku.shop_active)
         if reason is None and not sku.sku_active:
-            reason = "unlisted"
+            return Refusal("unlisted", sku)
         return Refusal(reason, sku) if reason is not None else None
 
     def prices(self, db: Session, skus: Sequence[SkuInfo], buyer: Buyer | None) -> dict[int, int]:
@@ -294,12 +295,14 @@ class Policy:
 policy = Policy()
 
 
-def use(new: Policy) -> Policy:
-    """Install ``new`` as the policy every caller asks; returns the one it replaces. Rules
-    registered so far move to it."""
+def use(new: Policy, *, keep_rules: bool = True) -> Policy:
+    """Install ``new`` as the policy every caller asks; returns the one it replaces. The
+    rules registered so far move to it unless ``keep_rules`` is False (a test putting the
+    policy it replaced back)."""
     global policy
     old = policy
-    new.price_rules[:0] = [r for r in old.price_rules if r not in new.price_rules]
+    if keep_rules:
+        new.price_rules[:0] = [r for r in old.price_rules if r not in new.price_rules]
     policy = new
     return old
 

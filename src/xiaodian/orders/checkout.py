@@ -8,8 +8,9 @@ Two layers:
 - ``create_orders(db, *, buyer_id, lines, address, channel, ...)`` is the internal step that
   does the work and does NOT commit (joins the caller's transaction). Another use case, such
   as a flash sale, calls it with ``PricedLine(sku_id, quantity, unit_price_fen=...)`` to set
-  a server-decided unit price per line; ``unit_price_fen=None`` means the SKU's current
-  price. It checks availability and purchase limits, splits by shop, reserves all stock
+  a server-decided unit price per line; ``unit_price_fen=None`` means the price the
+  sellability policy gives the buyer (``catalog/sellability.py``, which also decides
+  availability, stock as read and purchase limits). It splits by shop, reserves all stock
   atomically (any line short -> nothing reserved, Conflict naming it) and writes the orders,
   their lines and a "created" event each.
 
@@ -24,7 +25,7 @@ import json
 import secrets
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -66,7 +67,7 @@ _NOT_COUNTED = (OrderStatus.CANCELLED, OrderStatus.CLOSED)
 
 @dataclass(frozen=True)
 class PricedLine:
-    """A line to order; ``unit_price_fen=None`` means the SKU's current price."""
+    """A line to order; ``unit_price_fen=None`` means the sellability policy's price."""
 
     sku_id: int
     quantity: int
@@ -256,7 +257,9 @@ def create_orders(
     server like a flash sale's), a "live" channel counts only when the room lists one of
     the products; an unproven claim falls back to "shelf".
 
-    Raises NotFound (unknown SKU), Conflict (off sale, purchase limit, out of stock).
+    Raises NotFound (unknown SKU), Conflict (the sellability policy's refusal: off sale,
+    out of stock, over the purchase limit, in that order; stock is decided for good by the
+    reservation).
     """
     channel = channel or Channel()
     if channel.type not in CHANNELS:
@@ -268,6 +271,10 @@ def create_orders(
             raise InvalidInput(_("A price cannot be negative."), code="bad_price")
         prices[line.sku_id] = line.unit_price_fen
     offers = available_skus(db, list(wanted), buyer_id)
+    if reserve_stock:  # as the policy sees it now; the reservation below decides for good
+        for sku_id, quantity in wanted.items():
+            if offers[sku_id].stock_refusal(quantity) is not None:
+                raise _out_of_stock(offers[sku_id].sku)
     product_ids = list(dict.fromkeys(o.sku.product_id for o in offers.values()))
     channel = _proven(db, channel, product_ids, claimed=verify_live)
     if enforce_limits and any(o.sku.purchase_limit is not None for o in offers.values()):
@@ -454,14 +461,17 @@ def _order_rows(
     # sale's reservation "flash:<id>"); paying sells them and cancelling releases them.
     short = inventory.reserve_many(db, moves) if reserve_stock else []
     if short:
-        info = offers[short[0]].sku
-        raise Conflict(
-            _("Not enough stock for %(item)s."),
-            code="out_of_stock",
-            item=info.label,
-            sku_id=info.sku_id,
-        )
+        raise _out_of_stock(offers[short[0]].sku)
     return orders, line_rows, owners, now
+
+
+def _out_of_stock(info: SkuInfo) -> Conflict:
+    return Conflict(
+        _("Not enough stock for %(item)s."),
+        code="out_of_stock",
+        item=info.label,
+        sku_id=info.sku_id,
+    )
 
 
 def _insert_lines_and_events(
@@ -714,84 +724,3 @@ def checkout(
         db.rollback()
         raise
     return CheckoutResult(orders=orders)
-
-
-# --------------------------------------------------------------------------- preview
-
-
-@dataclass
-class PreviewLine:
-    offer: PurchaseInfo
-    quantity: int
-    problem: str | None = None
-
-    @property
-    def info(self) -> SkuInfo:
-        return self.offer.sku
-
-    @property
-    def price_fen(self) -> int:
-        return self.offer.price_fen
-
-    @property
-    def amount_fen(self) -> int:
-        return self.offer.price_fen * self.quantity
-
-
-@dataclass
-class PreviewGroup:
-    shop_id: int
-    shop_name: str
-    lines: list[PreviewLine] = field(default_factory=list)
-
-    @property
-    def items_fen(self) -> int:
-        return sum(line.amount_fen for line in self.lines)
-
-
-@dataclass
-class CheckoutPreview:
-    groups: list[PreviewGroup]
-    problems: list[str]  # msgids, one per line with a problem
-    limit_error: Conflict | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and self.limit_error is None
-
-    @property
-    def total_fen(self) -> int:
-        return sum(group.items_fen for group in self.groups)
-
-    @property
-    def lines(self) -> list[tuple[int, int]]:
-        return [(ln.info.sku_id, ln.quantity) for g in self.groups for ln in g.lines]
-
-
-def preview(db: Session, actor: Actor, *, lines: list[tuple[int, int]]) -> CheckoutPreview:
-    """What checkout would create, at the policy's prices, with any problem named per
-    line (off sale, not enough stock) and the purchase limit's refusal, if any."""
-    buyer_id = actor.require_user()
-    wanted = merge_lines(lines)
-    offers = offers_for(db, list(wanted), buyer_id)
-    problems: list[str] = []
-    limit_error: Conflict | None = None
-    groups: dict[int, PreviewGroup] = {}
-    for sku_id, quantity in wanted.items():
-        offer = offers.get(sku_id)
-        if offer is None:
-            raise NotFound(_("This item does not exist."), code="sku_not_found")
-        refusal = offer.unavailable or offer.stock_refusal(quantity)
-        problem = None
-        if refusal is not None:
-            problem = _("No longer on sale") if refusal.off_sale else _("Not enough stock")
-        info = offer.sku
-        group = groups.setdefault(info.shop_id, PreviewGroup(info.shop_id, info.shop_name))
-        group.lines.append(PreviewLine(offer=offer, quantity=quantity, problem=problem))
-        if problem:
-            problems.append(problem)
-    try:
-        check_limits(db, buyer_id=buyer_id, wanted=wanted, offers=offers)
-    except Conflict as exc:
-        limit_error = exc
-    return CheckoutPreview(groups=list(groups.values()), problems=problems, limit_error=limit_error)
