@@ -355,9 +355,10 @@ def _ordering(sort: str, terms: list[str]) -> list[Any]:
 # --- product and shop ----------------------------------------------------------------------
 
 
-def get_product(db: Session, product_id: int) -> ProductDetail:
+def get_product(db: Session, product_id: int, *, buyer_id: int | None = None) -> ProductDetail:
     """The product page: a visible product with its images, specs, the SKUs the
-    sellability policy offers (a visitor's price, the units on hand) and its shop.
+    sellability policy offers (at the price it gives the signed-in buyer, or a visitor
+    when ``buyer_id`` is None; the units on hand) and its shop.
 
     Raises NotFound unless the policy shows the product (on sale, in an active shop).
     """
@@ -372,7 +373,7 @@ def get_product(db: Session, product_id: int) -> ProductDetail:
         raise NotFound(_("This product is not available."), code="product_not_found")
     category = categories_service.get(db, product.category_id)
     facts = sellability.sku_facts(product, shop_name=shop.name, shop_active=shop.is_active)
-    offers = policy.offers(db, facts, None)
+    offers = policy.offers(db, facts, sellability.Buyer(buyer_id) if buyer_id else None)
     skus = [
         SkuView(
             id=s.id,
