@@ -195,3 +195,29 @@ def test_load_skus_reads_the_product_and_the_shop_in_one_query(
     assert skus[red] == sellability.sku_facts(product, shop_name=shop.name, shop_active=False)[0]
     assert sellability.current().offers(db, skus, None)[red].unavailable.reason == "shop_closed"
     assert sellability.load_skus(db, []) == {}
+
+
+def test_listings_filter_by_the_policy_in_sql_as_it_decides_in_python(
+    db: Session, make_user: Any
+) -> None:
+    from xiaodian.catalog.storefront import service as storefront
+
+    open_shop, closed_shop = make_shop(db, make_user()), make_shop(db, make_user())
+    products = [
+        make_product(db, shop, status=status)
+        for shop in (open_shop, closed_shop)
+        for status in (ProductStatus.ON_SALE, ProductStatus.OFF_SHELF)
+    ]
+    closed_shop.is_active = False
+    db.commit()
+    policy = sellability.current()
+    shown = {
+        p.id
+        for p in products
+        if policy.product_refusal(
+            on_sale=p.status == ProductStatus.ON_SALE, shop_active=p.shop_id == open_shop.id
+        )
+        is None
+    }
+    listed = {card.id for card in storefront.list_products(db, page_size=100).items}
+    assert listed == shown == {products[0].id}

@@ -46,9 +46,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from xiaodian.catalog.models import Product, ProductStatus, Sku
@@ -262,6 +262,11 @@ class Policy:
         if not on_sale:
             return "unlisted"
         return None
+
+    def shown_where(self, on_sale: Any, shop_active: Any) -> ColumnElement[bool]:
+        """``product_refusal`` as a SQL condition, for listings that filter in the query:
+        ``on_sale`` is a product's status column, ``shop_active`` its shop's flag."""
+        return and_(on_sale == ProductStatus.ON_SALE, shop_active.is_(True))
 
     def availability(self, sku: SkuInfo) -> Refusal | None:
         """Why this SKU cannot be bought at all, or None."""

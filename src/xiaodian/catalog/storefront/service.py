@@ -213,8 +213,7 @@ def list_products(
     terms = _terms(q)
     _check_paging(sort, page, page_size)
     filters: list[ColumnElement[bool]] = [
-        Product.status == ProductStatus.ON_SALE,
-        _shop.c.is_active.is_(True),
+        sellability.current().shown_where(Product.status, _shop.c.is_active),
     ]
     if isinstance(category, CategoryNode):
         filters.append(Product.category_id.in_(category.ids))
