@@ -48,6 +48,19 @@ def test_creator_posts_with_any_shops_products(scene: Scene, settings: Any) -> N
     assert [e.action for e in events] == ["published"]
 
 
+def test_product_cards_show_only_what_the_sellability_policy_shows(scene: Scene) -> None:
+    video = scene.post(scene.creator, product_ids=[scene.products[0].id, scene.other_product.id])
+    scene.other_shop.is_active = False  # suspended: its product is not for sale
+    scene.db.commit()
+    got = feed.get_video(scene.db, scene.actor(scene.buyer), video.id)
+    assert [p.id for p in got.products] == [scene.products[0].id]
+    scene.other_shop.is_active = True
+    scene.products[0].status = ProductStatus.OFF_SHELF
+    scene.db.commit()
+    got = feed.get_video(scene.db, scene.actor(scene.buyer), video.id)
+    assert [p.id for p in got.products] == [scene.other_product.id]
+
+
 def test_merchant_posts_for_own_shop_and_staff_too(scene: Scene) -> None:
     video = scene.post(scene.merchant, shop_id=scene.shop.id, product_ids=[scene.products[1].id])
     assert video.shop_id == scene.shop.id

@@ -30,9 +30,8 @@ from sqlalchemy import ColumnElement, Table, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
-from xiaodian.catalog.models import Product, ProductStatus, Sku, StockMovement
+from xiaodian.catalog.models import Product, Sku, StockMovement
 from xiaodian.errors import Conflict, _
-from xiaodian.merchants import service as merchants_service
 
 _skus = cast(Table, Sku.__table__)
 _products = cast(Table, Product.__table__)
@@ -45,75 +44,6 @@ class Move:
     sku_id: int
     quantity: int
     ref: str
-
-
-@dataclass(frozen=True)
-class SkuInfo:
-    """What trading needs to know about a SKU, read in one query."""
-
-    sku_id: int
-    product_id: int
-    shop_id: int
-    shop_name: str
-    shop_active: bool
-    title: str
-    spec_text: str
-    price_fen: int
-    stock_on_hand: int
-    sku_active: bool
-    product_on_sale: bool
-    purchase_limit: int | None
-    cover_path: str | None
-
-    @property
-    def sellable(self) -> bool:
-        return self.sku_active and self.product_on_sale and self.shop_active
-
-
-def load_skus(db: Session, sku_ids: Iterable[int]) -> dict[int, SkuInfo]:
-    """SKUs with their product and shop, by id (missing ids are simply absent)."""
-    ids = sorted(set(sku_ids))
-    if not ids:
-        return {}
-    shop = merchants_service.shops_to_join()
-    rows = db.execute(
-        select(
-            Sku.id,
-            Sku.product_id,
-            Product.shop_id,
-            shop.c.name,
-            shop.c.is_active,
-            Product.title,
-            Sku.spec_key,
-            Sku.price_fen,
-            Sku.stock_on_hand,
-            Sku.is_active,
-            Product.status,
-            Product.purchase_limit,
-            Product.cover_path,
-        )
-        .join(Product, Product.id == Sku.product_id)
-        .join(shop, shop.c.id == Product.shop_id)
-        .where(Sku.id.in_(ids))
-    )
-    return {
-        r[0]: SkuInfo(
-            sku_id=r[0],
-            product_id=r[1],
-            shop_id=r[2],
-            shop_name=r[3],
-            shop_active=bool(r[4]),
-            title=r[5],
-            spec_text=r[6] or "",
-            price_fen=r[7],
-            stock_on_hand=r[8],
-            sku_active=bool(r[9]),
-            product_on_sale=r[10] == ProductStatus.ON_SALE,
-            purchase_limit=r[11],
-            cover_path=r[12],
-        )
-        for r in rows
-    }
 
 
 def _by_sku(moves: Iterable[Move]) -> dict[int, int]:

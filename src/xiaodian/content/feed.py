@@ -9,7 +9,6 @@ an item while new videos arrive. A page costs a fixed number of queries.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
+from xiaodian.catalog import sellability
 from xiaodian.catalog import service as catalog_service
 from xiaodian.catalog.service import ProductStatus
 from xiaodian.content import videos
@@ -175,17 +175,26 @@ def _feed_items(db: Session, actor: Actor, rows: list[Video]) -> list[FeedVideo]
         return []
     ids = [v.id for v in rows]
     users = accounts_service.users_by_ids(db, {v.author_id for v in rows})
-    shops = _shop_names(db, {v.shop_id for v in rows if v.shop_id is not None})
     links = db.execute(
         select(VideoProduct.video_id, VideoProduct.product_id)
         .where(VideoProduct.video_id.in_(ids))
         .order_by(VideoProduct.video_id, VideoProduct.position)
     ).all()
     products = catalog_service.get_products(db, {pid for _vid, pid in links})
+    # The videos' shops and the products' shops, in one query.
+    shops = merchants_service.shops_by_ids(
+        db,
+        {v.shop_id for v in rows if v.shop_id is not None} | {p.shop_id for p in products.values()},
+    )
+    policy = sellability.current()
     chips: dict[int, list[ProductChip]] = {}
     for vid, pid in links:
         product = products.get(pid)
-        if product is None or product.status != ProductStatus.ON_SALE:
+        # A card only for what the sellability policy shows (on sale, in an active shop).
+        if product is None or policy.product_refusal(
+            on_sale=product.status == ProductStatus.ON_SALE,
+            shop_active=product.shop_id in shops and shops[product.shop_id].is_active,
+        ):
             continue
         chips.setdefault(vid, []).append(
             ProductChip(product.id, product.title, product.min_price_fen, product.cover_path)
@@ -205,7 +214,7 @@ def _feed_items(db: Session, actor: Actor, rows: list[Video]) -> list[FeedVideo]
             author_id=v.author_id,
             author_name=users[v.author_id].display_name if v.author_id in users else "",
             shop_id=v.shop_id,
-            shop_name=shops.get(v.shop_id) if v.shop_id is not None else None,
+            shop_name=shops[v.shop_id].name if v.shop_id in shops else None,
             caption=v.caption,
             tags=list(v.tags or []),
             status=v.status,
@@ -222,8 +231,3 @@ def _feed_items(db: Session, actor: Actor, rows: list[Video]) -> list[FeedVideo]
         )
         for v in rows
     ]
-
-
-def _shop_names(db: Session, shop_ids: Iterable[int]) -> dict[int, str]:
-    shops = merchants_service.shops_by_ids(db, shop_ids)
-    return {shop_id: shop.name for shop_id, shop in shops.items()}

@@ -10,14 +10,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.actor import Actor
-from xiaodian.catalog import inventory
-from xiaodian.catalog.inventory import SkuInfo
+from xiaodian.catalog.sellability import PurchaseInfo, SkuInfo
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.orders.checkout import (
     MAX_QUANTITY,
     available_skus,
     bought_quantities,
     check_quantity,
+    offers_for,
 )
 from xiaodian.orders.models import CartItem
 
@@ -31,16 +31,29 @@ PROBLEMS = {
 }
 
 
+def _problem(refusal_reason: str) -> str:
+    """The key of PROBLEMS for a sellability refusal's reason."""
+    return "off_shelf" if refusal_reason in ("unlisted", "shop_closed") else refusal_reason
+
+
 @dataclass
 class CartLine:
     item: CartItem
-    info: SkuInfo
+    offer: PurchaseInfo
     problem: str | None = None  # a key of PROBLEMS
     problem_n: int = 0
 
     @property
+    def info(self) -> SkuInfo:
+        return self.offer.sku
+
+    @property
+    def price_fen(self) -> int:
+        return self.offer.price_fen
+
+    @property
     def amount_fen(self) -> int:
-        return self.info.price_fen * self.item.quantity
+        return self.offer.price_fen * self.item.quantity
 
 
 @dataclass
@@ -72,37 +85,35 @@ class CartView:
 
 
 def get_cart(db: Session, actor: Actor) -> CartView:
-    """The buyer's cart grouped by shop, with today's prices and any problem per line."""
+    """The buyer's cart grouped by shop, at the policy's prices, with the policy's refusal
+    of each line, if any (off sale, sold out, short, over the per-buyer limit)."""
     buyer_id = actor.require_user()
     items = list(
         db.scalars(
             select(CartItem).where(CartItem.buyer_id == buyer_id).order_by(CartItem.id.desc())
         )
     )
-    infos = inventory.load_skus(db, [i.sku_id for i in items])
-    limited = [i.product_id for i in infos.values() if i.purchase_limit is not None]
+    offers = offers_for(db, [i.sku_id for i in items], buyer_id)
+    limited = [o.sku.product_id for o in offers.values() if o.sku.purchase_limit is not None]
     bought = bought_quantities(db, buyer_id=buyer_id, product_ids=limited)
     in_cart: dict[int, int] = defaultdict(int)
     for item in items:
-        if item.sku_id in infos:
-            in_cart[infos[item.sku_id].product_id] += item.quantity
+        if item.sku_id in offers:
+            in_cart[offers[item.sku_id].sku.product_id] += item.quantity
     groups: dict[int, CartGroup] = {}
     for item in items:
-        info = infos.get(item.sku_id)
-        if info is None:
+        offer = offers.get(item.sku_id)
+        if offer is None:
             continue
-        line = CartLine(item=item, info=info)
-        if not info.sellable:
-            line.problem = "off_shelf"
-        elif info.stock_on_hand <= 0:
-            line.problem = "sold_out"
-        elif info.stock_on_hand < item.quantity:
-            line.problem, line.problem_n = "short", info.stock_on_hand
-        elif (
-            info.purchase_limit is not None
-            and in_cart[info.product_id] + bought.get(info.product_id, 0) > info.purchase_limit
-        ):
-            line.problem, line.problem_n = "limit", info.purchase_limit
+        info = offer.sku
+        line = CartLine(item=item, offer=offer)
+        refusal = offer.refusal(
+            item.quantity,
+            product_quantity=in_cart[info.product_id],
+            bought=bought.get(info.product_id, 0),
+        )
+        if refusal is not None:
+            line.problem, line.problem_n = _problem(refusal.reason), refusal.n
         group = groups.setdefault(info.shop_id, CartGroup(info.shop_id, info.shop_name))
         group.lines.append(line)
     return CartView(groups=list(groups.values()))
@@ -115,12 +126,12 @@ def _own_item(db: Session, buyer_id: int, item_id: int) -> CartItem:
     return item
 
 
-def _check_can_have(db: Session, buyer_id: int, info: SkuInfo, quantity: int) -> None:
-    """Stock and the purchase limit for ``quantity`` of this SKU in the cart."""
-    if info.stock_on_hand < quantity:
-        raise Conflict(
-            _("Only %(n)s left in stock."), code="out_of_stock", n=max(info.stock_on_hand, 0)
-        )
+def _check_can_have(db: Session, buyer_id: int, offer: PurchaseInfo, quantity: int) -> None:
+    """The policy's stock and purchase limit for ``quantity`` of this SKU in the cart."""
+    refusal = offer.stock_refusal(quantity)
+    if refusal is not None:
+        raise refusal.error()
+    info = offer.sku
     if info.purchase_limit is None:
         return
     others = {
@@ -129,26 +140,21 @@ def _check_can_have(db: Session, buyer_id: int, info: SkuInfo, quantity: int) ->
             select(CartItem).where(CartItem.buyer_id == buyer_id, CartItem.sku_id != info.sku_id)
         )
     }
-    siblings = inventory.load_skus(db, list(others))
+    siblings = offers_for(db, list(others), buyer_id)
     in_cart = quantity + sum(
-        others[sku_id] for sku_id, v in siblings.items() if v.product_id == info.product_id
+        others[sku_id] for sku_id, o in siblings.items() if o.sku.product_id == info.product_id
     )
     bought = bought_quantities(db, buyer_id=buyer_id, product_ids=[info.product_id])
-    if in_cart + bought.get(info.product_id, 0) > info.purchase_limit:
-        raise Conflict(
-            _("%(item)s is limited to %(limit)s per buyer (you already ordered %(bought)s)."),
-            code="purchase_limit",
-            item=info.title,
-            limit=info.purchase_limit,
-            bought=bought.get(info.product_id, 0),
-        )
+    refusal = offer.limit_refusal(in_cart, bought=bought.get(info.product_id, 0))
+    if refusal is not None:
+        raise refusal.error()
 
 
 def add_to_cart(db: Session, actor: Actor, *, sku_id: int, quantity: int) -> CartItem:
     """Add ``quantity`` of a SKU (to what is already there). 404 unknown, 409 off sale."""
     buyer_id = actor.require_user()
     check_quantity(quantity)
-    info = available_skus(db, [sku_id])[sku_id]
+    offer = available_skus(db, [sku_id], buyer_id)[sku_id]
     item = db.scalar(
         select(CartItem).where(CartItem.buyer_id == buyer_id, CartItem.sku_id == sku_id)
     )
@@ -157,7 +163,7 @@ def add_to_cart(db: Session, actor: Actor, *, sku_id: int, quantity: int) -> Car
         raise InvalidInput(
             _("The quantity must be between 1 and %(max)s."), code="bad_quantity", max=MAX_QUANTITY
         )
-    _check_can_have(db, buyer_id, info, total)
+    _check_can_have(db, buyer_id, offer, total)
     if item is None:
         count = len(list(db.scalars(select(CartItem.id).where(CartItem.buyer_id == buyer_id))))
         if count >= MAX_CART_LINES:
@@ -185,9 +191,9 @@ def update_cart_item(
     item = _own_item(db, buyer_id, item_id)
     if quantity is not None:
         check_quantity(quantity)
-        info = inventory.load_skus(db, [item.sku_id]).get(item.sku_id)
-        if info is not None and quantity > item.quantity:
-            _check_can_have(db, buyer_id, info, quantity)
+        offer = offers_for(db, [item.sku_id], buyer_id).get(item.sku_id)
+        if offer is not None and quantity > item.quantity:
+            _check_can_have(db, buyer_id, offer, quantity)
         item.quantity = quantity
     if selected is not None:
         item.selected = bool(selected)

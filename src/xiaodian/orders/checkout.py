@@ -8,8 +8,9 @@ Two layers:
 - ``create_orders(db, *, buyer_id, lines, address, channel, ...)`` is the internal step that
   does the work and does NOT commit (joins the caller's transaction). Another use case, such
   as a flash sale, calls it with ``PricedLine(sku_id, quantity, unit_price_fen=...)`` to set
-  a server-decided unit price per line; ``unit_price_fen=None`` means the SKU's current
-  price. It checks availability and purchase limits, splits by shop, reserves all stock
+  a server-decided unit price per line; ``unit_price_fen=None`` means the price the
+  sellability policy gives the buyer (``catalog/sellability.py``, which also decides
+  availability, stock as read and purchase limits). It splits by shop, reserves all stock
   atomically (any line short -> nothing reserved, Conflict naming it) and writes the orders,
   their lines and a "created" event each.
 
@@ -24,7 +25,7 @@ import json
 import secrets
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -37,8 +38,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from xiaodian import bulk, clock
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
-from xiaodian.catalog import inventory
-from xiaodian.catalog.inventory import SkuInfo
+from xiaodian.catalog import inventory, sellability
+from xiaodian.catalog.sellability import PurchaseInfo, SkuInfo
 from xiaodian.db import MAX_ID, loaded
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.orders import lifecycle
@@ -66,7 +67,7 @@ _NOT_COUNTED = (OrderStatus.CANCELLED, OrderStatus.CLOSED)
 
 @dataclass(frozen=True)
 class PricedLine:
-    """A line to order; ``unit_price_fen=None`` means the SKU's current price."""
+    """A line to order; ``unit_price_fen=None`` means the sellability policy's price."""
 
     sku_id: int
     quantity: int
@@ -116,22 +117,26 @@ def merge_lines(lines: list[tuple[int, int]]) -> dict[int, int]:
     return dict(merged)
 
 
-def _label(info: SkuInfo) -> str:
-    return f"{info.title} ({info.spec_text})" if info.spec_text else info.title
+def offers_for(db: Session, sku_ids: list[int], buyer_id: int | None) -> dict[int, PurchaseInfo]:
+    """What the sellability policy offers this buyer (None: many buyers at once) for the
+    SKUs, read in one query; unknown ids are absent. Joins the caller's transaction."""
+    buyer = sellability.Buyer(buyer_id) if buyer_id is not None else None
+    return sellability.current().offers(db, sellability.load_skus(db, sku_ids), buyer)
 
 
-def available_skus(db: Session, sku_ids: list[int]) -> dict[int, SkuInfo]:
-    """The SKUs, each existing (else NotFound) and on sale (else Conflict naming it)."""
-    infos = inventory.load_skus(db, sku_ids)
+def available_skus(
+    db: Session, sku_ids: list[int], buyer_id: int | None = None
+) -> dict[int, PurchaseInfo]:
+    """The policy's offers, each SKU existing (else NotFound) and for sale (else the
+    policy's refusal: Conflict naming it)."""
+    offers = offers_for(db, sku_ids, buyer_id)
     for sku_id in sku_ids:
-        info = infos.get(sku_id)
-        if info is None:
+        offer = offers.get(sku_id)
+        if offer is None:
             raise NotFound(_("This item does not exist."), code="sku_not_found")
-        if not info.sellable:
-            raise Conflict(
-                _("%(item)s is no longer on sale."), code="unavailable", item=_label(info)
-            )
-    return infos
+        if offer.unavailable is not None:
+            raise offer.unavailable.error()
+    return offers
 
 
 def bought_quantities(db: Session, *, buyer_id: int, product_ids: list[int]) -> dict[int, int]:
@@ -173,30 +178,25 @@ def lock_buyer(db: Session, buyer_id: int) -> None:
 
 
 def check_limits(
-    db: Session, *, buyer_id: int, wanted: dict[int, int], infos: dict[int, SkuInfo]
+    db: Session, *, buyer_id: int, wanted: dict[int, int], offers: dict[int, PurchaseInfo]
 ) -> None:
-    """Per-product purchase limit: what is wanted now plus what was ordered before."""
+    """Per-product purchase limit, as the policy decides it: what is wanted now (all the
+    product's SKUs) plus what was ordered before (one query, only if a product has one)."""
     per_product: dict[int, int] = defaultdict(int)
     for sku_id, quantity in wanted.items():
-        per_product[infos[sku_id].product_id] += quantity
+        per_product[offers[sku_id].sku.product_id] += quantity
     limited = {
-        info.product_id: info
-        for info in infos.values()
-        if info.purchase_limit is not None and info.product_id in per_product
+        o.sku.product_id: o
+        for o in offers.values()
+        if o.sku.purchase_limit is not None and o.sku.product_id in per_product
     }
     if not limited:
         return
     bought = bought_quantities(db, buyer_id=buyer_id, product_ids=list(limited))
-    for product_id, info in limited.items():
-        assert info.purchase_limit is not None
-        if per_product[product_id] + bought.get(product_id, 0) > info.purchase_limit:
-            raise Conflict(
-                _("%(item)s is limited to %(limit)s per buyer (you already ordered %(bought)s)."),
-                code="purchase_limit",
-                item=info.title,
-                limit=info.purchase_limit,
-                bought=bought.get(product_id, 0),
-            )
+    for product_id, offer in limited.items():
+        refusal = offer.limit_refusal(per_product[product_id], bought=bought.get(product_id, 0))
+        if refusal is not None:
+            raise refusal.error()
 
 
 def order_numbers(count: int) -> list[str]:
@@ -258,7 +258,9 @@ def create_orders(
     server like a flash sale's), a "live" channel counts only when the room lists one of
     the products; an unproven claim falls back to "shelf".
 
-    Raises NotFound (unknown SKU), Conflict (off sale, purchase limit, out of stock).
+    Raises NotFound (unknown SKU), Conflict (the sellability policy's refusal: off sale,
+    out of stock, over the purchase limit, in that order; stock is decided for good by the
+    reservation).
     """
     channel = channel or Channel()
     if channel.type not in CHANNELS:
@@ -269,18 +271,21 @@ def create_orders(
         if line.unit_price_fen is not None and line.unit_price_fen < 0:
             raise InvalidInput(_("A price cannot be negative."), code="bad_price")
         prices[line.sku_id] = line.unit_price_fen
-    infos = available_skus(db, list(wanted))
-    channel = _proven(
-        db, channel, list(dict.fromkeys(i.product_id for i in infos.values())), claimed=verify_live
-    )
-    if enforce_limits and any(i.purchase_limit is not None for i in infos.values()):
+    offers = available_skus(db, list(wanted), buyer_id)
+    if reserve_stock:  # as the policy sees it now; the reservation below decides for good
+        for sku_id, quantity in wanted.items():
+            if offers[sku_id].stock_refusal(quantity) is not None:
+                raise _out_of_stock(offers[sku_id].sku)
+    product_ids = list(dict.fromkeys(o.sku.product_id for o in offers.values()))
+    channel = _proven(db, channel, product_ids, claimed=verify_live)
+    if enforce_limits and any(o.sku.purchase_limit is not None for o in offers.values()):
         lock_buyer(db, buyer_id)  # before the limit is read (a no-op if checkout holds it)
-        check_limits(db, buyer_id=buyer_id, wanted=wanted, infos=infos)
+        check_limits(db, buyer_id=buyer_id, wanted=wanted, offers=offers)
 
     return _write_orders(
         db,
         [_Cart(buyer_id, wanted, prices, address)],
-        infos=infos,
+        offers=offers,
         channel=channel,
         note=note,
         reserve_stock=reserve_stock,
@@ -337,9 +342,9 @@ def create_orders_for_buyers(
             prices[line.sku_id] = line.unit_price_fen
         wanted = merge_lines([(line.sku_id, line.quantity) for line in lines])
         parsed.append(_Cart(buyer_id, wanted, prices, address))
-    infos = available_skus(db, sorted({sku_id for cart in parsed for sku_id in cart.wanted}))
+    offers = available_skus(db, sorted({sku_id for cart in parsed for sku_id in cart.wanted}))
     rows, line_rows, owners, now = _order_rows(
-        db, parsed, infos=infos, channel=channel, note="", reserve_stock=reserve_stock
+        db, parsed, offers=offers, channel=channel, note="", reserve_stock=reserve_stock
     )
     # One statement whatever the batch size (``bulk``); matched back by order number.
     new_ids = {
@@ -380,7 +385,7 @@ def _order_rows(
     db: Session,
     carts: list[_Cart],
     *,
-    infos: dict[int, SkuInfo],
+    offers: dict[int, PurchaseInfo],
     channel: Channel,
     note: str,
     reserve_stock: bool,
@@ -395,7 +400,7 @@ def _order_rows(
     for index, cart in enumerate(carts):
         by_shop: dict[int, list[int]] = defaultdict(list)
         for sku_id in cart.wanted:
-            by_shop[infos[sku_id].shop_id].append(sku_id)
+            by_shop[offers[sku_id].sku.shop_id].append(sku_id)
         groups.extend((index, cart, shop_id, skus) for shop_id, skus in sorted(by_shop.items()))
     numbers = _new_order_numbers(db, len(groups)) if checked_numbers else order_numbers(len(groups))
     now = clock.now()
@@ -409,9 +414,9 @@ def _order_rows(
         rows: list[dict[str, Any]] = []
         items = 0
         for sku_id in sku_ids:
-            info = infos[sku_id]
+            info = offers[sku_id].sku
             price = cart.prices[sku_id]
-            unit = info.price_fen if price is None else price
+            unit = offers[sku_id].price_fen if price is None else price
             quantity = cart.wanted[sku_id]
             rows.append(
                 {
@@ -455,14 +460,17 @@ def _order_rows(
     # sale's reservation "flash:<id>"); paying sells them and cancelling releases them.
     short = inventory.reserve_many(db, moves) if reserve_stock else []
     if short:
-        info = infos[short[0]]
-        raise Conflict(
-            _("Not enough stock for %(item)s."),
-            code="out_of_stock",
-            item=_label(info),
-            sku_id=info.sku_id,
-        )
+        raise _out_of_stock(offers[short[0]].sku)
     return orders, line_rows, owners, now
+
+
+def _out_of_stock(info: SkuInfo) -> Conflict:
+    return Conflict(
+        _("Not enough stock for %(item)s."),
+        code="out_of_stock",
+        item=info.label,
+        sku_id=info.sku_id,
+    )
 
 
 def _insert_lines_and_events(
@@ -508,7 +516,7 @@ def _write_orders(
     db: Session,
     carts: list[_Cart],
     *,
-    infos: dict[int, SkuInfo],
+    offers: dict[int, PurchaseInfo],
     channel: Channel,
     note: str,
     reserve_stock: bool,
@@ -521,7 +529,7 @@ def _write_orders(
     rows, line_rows, owners, now = _order_rows(
         db,
         carts,
-        infos=infos,
+        offers=offers,
         channel=channel,
         note=note,
         reserve_stock=reserve_stock,
@@ -715,80 +723,3 @@ def checkout(
         db.rollback()
         raise
     return CheckoutResult(orders=orders)
-
-
-# --------------------------------------------------------------------------- preview
-
-
-@dataclass
-class PreviewLine:
-    info: SkuInfo
-    quantity: int
-    problem: str | None = None
-
-    @property
-    def amount_fen(self) -> int:
-        return self.info.price_fen * self.quantity
-
-
-@dataclass
-class PreviewGroup:
-    shop_id: int
-    shop_name: str
-    lines: list[PreviewLine] = field(default_factory=list)
-
-    @property
-    def items_fen(self) -> int:
-        return sum(line.amount_fen for line in self.lines)
-
-
-@dataclass
-class CheckoutPreview:
-    groups: list[PreviewGroup]
-    problems: list[str]  # msgids, one per line with a problem
-    limit_error: Conflict | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and self.limit_error is None
-
-    @property
-    def total_fen(self) -> int:
-        return sum(group.items_fen for group in self.groups)
-
-    @property
-    def lines(self) -> list[tuple[int, int]]:
-        return [(ln.info.sku_id, ln.quantity) for g in self.groups for ln in g.lines]
-
-
-def preview(db: Session, actor: Actor, *, lines: list[tuple[int, int]]) -> CheckoutPreview:
-    """What checkout would create, at today's prices, with any problem named per line."""
-    buyer_id = actor.require_user()
-    wanted = merge_lines(lines)
-    infos = inventory.load_skus(db, list(wanted))
-    problems: list[str] = []
-    limit_error: Conflict | None = None
-    groups: dict[int, PreviewGroup] = {}
-    for sku_id, quantity in wanted.items():
-        info = infos.get(sku_id)
-        if info is None:
-            raise NotFound(_("This item does not exist."), code="sku_not_found")
-        problem = None
-        if not info.sellable:
-            problem = _("No longer on sale")
-        elif info.stock_on_hand < quantity:
-            problem = _("Not enough stock")
-        group = groups.setdefault(info.shop_id, PreviewGroup(info.shop_id, info.shop_name))
-        group.lines.append(PreviewLine(info=info, quantity=quantity, problem=problem))
-        if problem:
-            problems.append(problem)
-    try:
-        check_limits(
-            db,
-            buyer_id=buyer_id,
-            wanted=wanted,
-            infos={k: v for k, v in infos.items() if k in wanted},
-        )
-    except Conflict as exc:
-        limit_error = exc
-    return CheckoutPreview(groups=list(groups.values()), problems=problems, limit_error=limit_error)

@@ -16,8 +16,9 @@ from xiaodian.merchants import service as merchants_service
 from xiaodian.orders import addresses, cart, fulfilment, service, states
 from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.api import csv_response, pay_url
-from xiaodian.orders.checkout import Channel, checkout, preview
+from xiaodian.orders.checkout import Channel, checkout
 from xiaodian.orders.models import OrderStatus
+from xiaodian.orders.preview import preview
 from xiaodian.web import forms, routing
 from xiaodian.web.deps import DbDep, PageUser, safe_next
 from xiaodian.web.forms import see_other

@@ -69,7 +69,7 @@ class CartOut(BaseModel):
                             title=ln.info.title,
                             spec=ln.info.spec_text,
                             thumb=ln.info.cover_path,
-                            price_fen=ln.info.price_fen,
+                            price_fen=ln.price_fen,
                             quantity=ln.item.quantity,
                             amount_fen=ln.amount_fen,
                             selected=ln.item.selected,

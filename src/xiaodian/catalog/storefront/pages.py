@@ -132,7 +132,7 @@ def product(
     channel: Annotated[str, Query()] = "",
     channel_id: Annotated[str, Query()] = "",
 ) -> Response:
-    detail = service.get_product(db, product_id)
+    detail = service.get_product(db, product_id, buyer_id=actor.user_id)
     skus_json = [
         {
             "id": s.id,

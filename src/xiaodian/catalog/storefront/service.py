@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
+from xiaodian.catalog import sellability
 from xiaodian.catalog import service as catalog_service
 from xiaodian.catalog.models import Product, ProductImage, ProductStatus, Sku
 from xiaodian.categories import service as categories_service
@@ -212,8 +213,7 @@ def list_products(
     terms = _terms(q)
     _check_paging(sort, page, page_size)
     filters: list[ColumnElement[bool]] = [
-        Product.status == ProductStatus.ON_SALE,
-        _shop.c.is_active.is_(True),
+        sellability.current().shown_where(Product.status, _shop.c.is_active),
     ]
     if isinstance(category, CategoryNode):
         filters.append(Product.category_id.in_(category.ids))
@@ -354,31 +354,35 @@ def _ordering(sort: str, terms: list[str]) -> list[Any]:
 # --- product and shop ----------------------------------------------------------------------
 
 
-def get_product(db: Session, product_id: int) -> ProductDetail:
-    """The product page: a visible product with its images, specs, active SKUs and shop.
+def get_product(db: Session, product_id: int, *, buyer_id: int | None = None) -> ProductDetail:
+    """The product page: a visible product with its images, specs, the SKUs the
+    sellability policy offers (at the price it gives the signed-in buyer, or a visitor
+    when ``buyer_id`` is None; the units on hand) and its shop.
 
-    Raises NotFound unless the product is on sale in an active shop.
+    Raises NotFound unless the policy shows the product (on sale, in an active shop).
     """
     try:
         product = catalog_service.get_product(db, product_id)
     except NotFound:
-        product = None
-    if product is None or product.status != ProductStatus.ON_SALE:
-        raise NotFound(_("This product is not available."), code="product_not_found")
+        raise NotFound(_("This product is not available."), code="product_not_found") from None
     shop = merchants_service.get_shop(db, product.shop_id)  # a product's shop exists (FK)
-    if not shop.is_active:
+    policy = sellability.current()
+    on_sale = product.status == ProductStatus.ON_SALE
+    if policy.product_refusal(on_sale=on_sale, shop_active=shop.is_active) is not None:
         raise NotFound(_("This product is not available."), code="product_not_found")
     category = categories_service.get(db, product.category_id)
+    facts = sellability.sku_facts(product, shop_name=shop.name, shop_active=shop.is_active)
+    offers = policy.offers(db, facts, sellability.Buyer(buyer_id) if buyer_id else None)
     skus = [
         SkuView(
             id=s.id,
             spec_values={str(k): str(v) for k, v in s.spec_values.items()},
-            price_fen=s.price_fen,
+            price_fen=offers[s.id].price_fen,
             list_price_fen=s.list_price_fen,
-            stock=s.stock_on_hand,
+            stock=offers[s.id].num_available,
         )
         for s in product.skus
-        if s.is_active
+        if offers[s.id].is_available_to_buy
     ]
     prices = [s.price_fen for s in skus] or [product.min_price_fen]
     cheapest = min(skus, key=lambda s: (s.price_fen, s.id), default=None)

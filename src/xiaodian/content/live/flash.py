@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock, realtime
 from xiaodian.actor import Actor
-from xiaodian.catalog import inventory
+from xiaodian.catalog import inventory, sellability
 from xiaodian.catalog import service as catalog_service
 from xiaodian.content.live.flash_gate import redis_gate
 from xiaodian.content.live.models import (
@@ -198,21 +198,26 @@ def open_sale(db: Session, actor: Actor, room_id: int, data: SaleInput) -> Flash
     sku = next((s for s in product.skus if s.id == data.sku_id and s.is_active), None)
     if sku is None:
         raise NotFound(_("SKU not found."), code="sku_not_found")
+    offer = sellability.offer(db, sku.id)  # what the policy sells it at, how many on hand
+    if offer is None:
+        raise NotFound(_("SKU not found."), code="sku_not_found")
+    if offer.unavailable is not None:  # taken off the shelf, or the shop closed, since listed
+        raise offer.unavailable.error()
     price = _whole(data.price_fen, "bad_price")
     quantity = _whole(data.quantity, "bad_quantity")
     limit = _whole(data.per_buyer_limit, "bad_limit")
     duration = _whole(data.duration_seconds, "bad_duration")
-    if not 0 < price < sku.price_fen:
+    if not 0 < price < offer.price_fen:
         raise InvalidInput(
             _("The live price must be above 0 and below the regular price %(price)s."),
             code="bad_price",
-            price=format_fen(sku.price_fen),
+            price=format_fen(offer.price_fen),
         )
     if quantity < 1:
         raise InvalidInput(_("The quantity must be at least 1."), code="bad_quantity")
-    if quantity > sku.stock_on_hand:
+    if quantity > offer.num_available:
         raise InvalidInput(
-            _("Only %(n)s in stock: lower the quantity."), code="over_stock", n=sku.stock_on_hand
+            _("Only %(n)s in stock: lower the quantity."), code="over_stock", n=offer.num_available
         )
     if not 1 <= limit <= min(quantity, MAX_LIMIT):
         raise InvalidInput(
@@ -229,7 +234,7 @@ def open_sale(db: Session, actor: Actor, room_id: int, data: SaleInput) -> Flash
         sku_id=sku.id,
         title=title[:120],
         price_fen=price,
-        regular_price_fen=sku.price_fen,
+        regular_price_fen=offer.price_fen,
         quantity=quantity,
         sold=0,
         remaining=quantity,
