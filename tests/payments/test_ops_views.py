@@ -13,7 +13,7 @@ from tests.payments.conftest import Poster, Shop
 from tests.payments.test_refunds_reconcile import paid_order, refund
 from xiaodian.actor import Actor
 from xiaodian.errors import InvalidInput, NotAuthenticated, PermissionDenied
-from xiaodian.payments import service
+from xiaodian.payments import operator, service
 from xiaodian.payments.delivery import deliver_due
 
 
@@ -55,33 +55,33 @@ def history(db: Session, scene: Shop, sandbox_poster: Poster, client: TestClient
 def test_read_functions(db: Session, history: dict[str, Any], clock: Any) -> None:
     ops = history["ops"]
     (first_no, first_trade), (second_no, second_trade) = history["first"], history["second"]
-    page = service.operator_payments(db, ops)
+    page = operator.operator_payments(db, ops)
     assert page.total == 2 and [r.payment.out_trade_no for r in page.items] == [
         second_trade,
         first_trade,
     ]
     assert page.items[0].buyer_name == "买家"
     assert [o.order_no for o in page.items[0].payment.orders] == [second_no]
-    by_trade = service.operator_payments(db, ops, q=f" {first_trade} ")
+    by_trade = operator.operator_payments(db, ops, q=f" {first_trade} ")
     assert [r.payment.out_trade_no for r in by_trade.items] == [first_trade]
-    by_order = service.operator_payments(db, ops, q=second_no)
+    by_order = operator.operator_payments(db, ops, q=second_no)
     assert [r.payment.out_trade_no for r in by_order.items] == [second_trade]
-    assert service.operator_payments(db, ops, q="XD-nothing").items == []
+    assert operator.operator_payments(db, ops, q="XD-nothing").items == []
 
-    log = service.notification_log(db, ops)
+    log = operator.notification_log(db, ops)
     assert log.total >= 3
     received = [n.received_at for n in log.items]
     assert received == sorted(received, reverse=True)
-    refused = service.notification_log(db, ops, filter="refused")
+    refused = operator.notification_log(db, ops, filter="refused")
     assert refused.total == 1 and refused.items[0].outcome == "refused"
     assert refused.items[0].reason
-    accepted = service.notification_log(db, ops, filter="accepted")
+    accepted = operator.notification_log(db, ops, filter="accepted")
     assert accepted.total >= 2 and all(
         n.outcome in ("accepted", "duplicate", "ignored") for n in accepted.items
     )
-    assert service.notification_log(db, ops, filter="error").total == 0
+    assert operator.notification_log(db, ops, filter="error").total == 0
 
-    refunds = service.operator_refunds(db, ops)
+    refunds = operator.operator_refunds(db, ops)
     assert [r.refund.out_refund_no for r in refunds.items] == [
         history["failed"],
         history["pending"],
@@ -97,11 +97,11 @@ def test_read_functions(db: Session, history: dict[str, Any], clock: Any) -> Non
 def test_bad_paging_and_filters(db: Session, history: dict[str, Any]) -> None:
     ops = history["ops"]
     with pytest.raises(InvalidInput):
-        service.notification_log(db, ops, filter="bogus")
-    for call in (service.operator_payments, service.notification_log, service.operator_refunds):
+        operator.notification_log(db, ops, filter="bogus")
+    for call in (operator.operator_payments, operator.notification_log, operator.operator_refunds):
         with pytest.raises(InvalidInput):
             call(db, ops, page=0)
-    assert service.operator_refunds(db, ops, page=50).page == 1  # clamped to the last page
+    assert operator.operator_refunds(db, ops, page=50).page == 1  # clamped to the last page
 
 
 @pytest.mark.parametrize("who", ["anonymous", "buyer", "merchant"])
@@ -113,9 +113,9 @@ def test_operators_only(db: Session, scene: Shop, who: str) -> None:
     }[who]
     error = NotAuthenticated if who == "anonymous" else PermissionDenied
     for call in (
-        service.operator_payments,
-        service.notification_log,
-        service.operator_refunds,
+        operator.operator_payments,
+        operator.notification_log,
+        operator.operator_refunds,
         service.count_failed_refunds,
         service.count_refused_notifications_today,
     ):

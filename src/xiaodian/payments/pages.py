@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from xiaodian.db import Database
-from xiaodian.payments import service
+from xiaodian.payments import operator, service
 from xiaodian.payments.delivery import deliver_due, next_due
 from xiaodian.payments.models import PaymentStatus
 from xiaodian.web import routing
@@ -128,7 +128,7 @@ def ops_payments(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """Operators: recent payments with their status, amount and orders; search by number."""
-    result = service.operator_payments(db, actor, q=q, page=page)
+    result = operator.operator_payments(db, actor, q=q, page=page)
     ctx = {"section": "payments", "result": result, "q": q}
     return render(request, "payments/ops_payments.html", ctx)
 
@@ -142,8 +142,8 @@ def ops_notifications(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """Operators: the notification log, newest first, filtered by outcome."""
-    result = service.notification_log(db, actor, filter=filter, page=page)
-    chosen = service.parse_notification_filter(filter)
+    result = operator.notification_log(db, actor, filter=filter, page=page)
+    chosen = operator.parse_notification_filter(filter)
     ctx = {"section": "notifications", "result": result, "filter": chosen}
     return render(request, "payments/ops_notifications.html", ctx)
 
@@ -156,7 +156,7 @@ def ops_refunds(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """Operators: refunds, failed / pending / processing first."""
-    result = service.operator_refunds(db, actor, page=page)
+    result = operator.operator_refunds(db, actor, page=page)
     retried = request.query_params.get("retried", "")
     if not (retried.startswith("RF") and retried[2:].isdigit() and len(retried) <= 64):
         retried = ""  # only a refund number is shown back, no other text from the address
