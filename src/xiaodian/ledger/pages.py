@@ -5,12 +5,12 @@ balance."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query, Request
 from fastapi.responses import Response
 
-from xiaodian.errors import InvalidInput
+from xiaodian.errors import InvalidInput, _
 from xiaodian.ledger import statements
 from xiaodian.merchants import service as merchants_service
 from xiaodian.web import routing
@@ -22,8 +22,22 @@ from xiaodian.web.types import Id, PageNo
 router = routing.router(include_in_schema=False)
 
 Kind = Annotated[str, Query(max_length=20)]
-From = Annotated[date | None, Query(alias="from")]
-To = Annotated[date | None, Query(alias="to")]
+# Dates as the form sends them: "" when left empty (parsed by ``_day``).
+From = Annotated[str, Query(alias="from", max_length=10)]
+To = Annotated[str, Query(alias="to", max_length=10)]
+
+
+def _day(value: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(_("Dates are written like 2026-12-01."), code="bad_date") from None
+
+
+def _filters(kind: str, date_from: str, date_to: str) -> statements.EntryFilter:
+    return statements.EntryFilter(kind=kind, date_from=_day(date_from), date_to=_day(date_to))
 
 
 @router.get("/merchant/shops/{shop_id}/finance")
@@ -33,16 +47,20 @@ def merchant_finance(
     db: DbDep,
     actor: CurrentActor,
     kind: Kind = "",
-    date_from: From = None,
-    date_to: To = None,
+    date_from: From = "",
+    date_to: To = "",
     page: PageNo = 1,
 ) -> Response:
     """The shop's money: balances, what becomes available when, every entry."""
     if not actor.is_authenticated:
         return sign_in_redirect(request)
     shop = merchants_service.console_shop(db, actor, shop_id)
-    filters = statements.EntryFilter(kind=kind, date_from=date_from, date_to=date_to)
-    ctx = {
+    try:
+        filters = _filters(kind, date_from, date_to).check()
+        error = None
+    except InvalidInput as exc:
+        filters, error = statements.EntryFilter(), exc.render(request.state.gettext)
+    ctx: dict[str, Any] = {
         "shop": shop,
         "section": "finance",
         "filters": filters,
@@ -50,15 +68,10 @@ def merchant_finance(
         "accounts": statements.ACCOUNT_LABELS,
         "query": _query(filters),
     }
-    try:
-        ctx["balance"] = statements.shop_balance(db, actor, shop_id)
-        ctx["result"] = statements.shop_entries(db, actor, shop_id, filters, page=page)
-    except InvalidInput as exc:
-        ctx["balance"] = statements.shop_balance(db, actor, shop_id)
-        ctx["result"] = statements.shop_entries(db, actor, shop_id, statements.EntryFilter())
-        ctx["error"] = exc.render(request.state.gettext)
-        return render(request, "ledger/merchant_finance.html", ctx, status_code=422)
-    return render(request, "ledger/merchant_finance.html", ctx)
+    ctx["balance"] = statements.shop_balance(db, actor, shop_id)
+    ctx["result"] = statements.shop_entries(db, actor, shop_id, filters, page=page)
+    ctx["error"] = error
+    return render(request, "ledger/merchant_finance.html", ctx, status_code=422 if error else 200)
 
 
 def _query(filters: statements.EntryFilter) -> str:
@@ -77,13 +90,12 @@ def merchant_finance_csv(
     db: DbDep,
     actor: CurrentActor,
     kind: Kind = "",
-    date_from: From = None,
-    date_to: To = None,
+    date_from: From = "",
+    date_to: To = "",
 ) -> Response:
     if not actor.is_authenticated:
         return sign_in_redirect(request)
-    filters = statements.EntryFilter(kind=kind, date_from=date_from, date_to=date_to)
-    data = statements.shop_entries_csv(db, actor, shop_id, filters)
+    data = statements.shop_entries_csv(db, actor, shop_id, _filters(kind, date_from, date_to))
     return Response(
         data,
         media_type="text/csv; charset=utf-8",

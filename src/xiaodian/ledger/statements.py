@@ -42,7 +42,7 @@ TRANSFER_KINDS: dict[str, str] = {
 }
 ACCOUNT_LABELS: dict[str, str] = {
     service.CLEARING: _("Held at WeChat Pay"),
-    service.PENDING: _("Pending"),
+    service.PENDING: _("Pending settlement"),
     service.AVAILABLE: _("Available"),
     service.WITHDRAWING: _("Withdrawing"),
     service.DEPOSIT: _("Deposit"),
