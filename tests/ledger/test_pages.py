@@ -95,3 +95,42 @@ def test_operators_see_a_trial_balance_that_sums_to_zero(
     assert page.status_code == 200
     assert "全部分录合计为零" in page.text
     assert 'data-kind="platform:fee_income"' in page.text and "¥1.00" in page.text
+
+
+def test_the_owner_gives_and_takes_back_the_finance_role(
+    trade: Trade, database: Any, clock: Any, make_user: Any, login_client: Any, db: Any
+) -> None:
+    shop, owner_actor, _no = _scene(trade, database, clock)
+    staff = make_user()
+    owner = login_client(db.get(User, owner_actor.user_id))
+    page = owner.get(f"/merchant/shops/{shop.id}/staff")
+    csrf = owner.cookies.get("xd_csrf", "")
+    added = owner.post(
+        f"/merchant/shops/{shop.id}/staff",
+        data={"login": staff.login_name, "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert page.status_code == 200 and added.status_code == 303
+    as_staff = login_client(staff)
+    money = f"/merchant/shops/{shop.id}/finance"
+    assert as_staff.get(money).status_code == 403
+
+    def set_role(role: str) -> int:
+        return owner.post(
+            f"/merchant/shops/{shop.id}/staff/{staff.id}/role",
+            data={"role": role, "csrf_token": csrf},
+            follow_redirects=False,
+        ).status_code
+
+    assert set_role("finance") == 303
+    assert as_staff.get(money).status_code == 200  # the token cache dropped the old roles
+    assert set_role("owner") == 422 and set_role("nonsense") == 422
+    assert set_role("staff") == 303
+    assert as_staff.get(money).status_code == 403
+    staff_can_not = as_staff.post(
+        f"/merchant/shops/{shop.id}/staff/{staff.id}/role",
+        data={"role": "finance", "csrf_token": as_staff.cookies.get("xd_csrf", "")},
+        follow_redirects=False,
+    )
+    assert staff_can_not.status_code == 403
+    assert as_staff.get(money).status_code == 403

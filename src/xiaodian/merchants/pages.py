@@ -414,6 +414,27 @@ def staff_add(
     return RedirectResponse(f"/merchant/shops/{shop_id}/staff", status_code=303)
 
 
+@router.post("/merchant/shops/{shop_id}/staff/{user_id}/role")
+def staff_role(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    shop_id: Id,
+    user_id: Id,
+    role: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """The owner gives a member the finance role (or takes it back)."""
+    try:
+        service.set_member_role(db, actor, shop_id, user_id, role=role)
+    except DomainError as exc:
+        if _page_level(exc):
+            raise
+        return _staff_page(
+            request, db, actor, shop_id, error=_error(request, exc), status_code=exc.status_code
+        )
+    return RedirectResponse(f"/merchant/shops/{shop_id}/staff", status_code=303)
+
+
 @router.post("/merchant/shops/{shop_id}/staff/{user_id}/remove")
 def staff_remove(
     request: Request, db: DbDep, actor: CurrentActor, shop_id: Id, user_id: Id
