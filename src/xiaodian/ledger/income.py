@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import Table, case, select, update
 from sqlalchemy.orm import Session
 
+from xiaodian import bulk
 from xiaodian import settings as settings_module
 from xiaodian.catalog import service as catalog_service
 from xiaodian.ledger import service
@@ -106,7 +108,7 @@ def record_paid(db: Session, change: lifecycle.Change) -> None:
         if f"order:{order.order_id}:paid" in posted.new
     ]
     if holds:
-        db.execute(insert(LedgerHold), holds)
+        bulk.insert_rows(db, cast(Table, LedgerHold.__table__), holds)
 
 
 @lifecycle.on("shipped")

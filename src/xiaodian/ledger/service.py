@@ -16,14 +16,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from xiaodian import clock
+from xiaodian import bulk, clock
 from xiaodian.ledger.models import HoldStatus as HoldStatus  # re-exported: pages, tests
 from xiaodian.ledger.models import LedgerAccount, LedgerPosting, LedgerTransfer
+
+_ACCOUNTS = cast(Table, LedgerAccount.__table__)
+_TRANSFERS = cast(Table, LedgerTransfer.__table__)
+_POSTINGS = cast(Table, LedgerPosting.__table__)
 
 # --------------------------------------------------------------------------- accounts
 
@@ -51,10 +56,27 @@ def shown(kind: str, raw_sum: int) -> int:
     return raw_sum if kind in DEBIT_NORMAL else -raw_sum
 
 
-def _insert(db: Session, model: type) -> postgresql.Insert | sqlite.Insert:
-    if db.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+def _insert_skipping(
+    db: Session, table: Table, rows: list[dict[str, Any]], unique: list[str], *returning: Any
+) -> list[Any]:
+    """INSERT ``rows`` (same keys) skipping those whose ``unique`` columns exist, in ONE
+    statement whose text does not depend on the number of rows: on PostgreSQL the rows are
+    one ``jsonb`` parameter (``bulk.rows_source``), on SQLite an executemany. The
+    ``returning`` columns of the rows inserted, in no particular order."""
+    names = tuple(rows[0])
+    if bulk.is_postgresql(db):
+        stmt: Any = (
+            postgresql.insert(table)
+            .from_select(names, bulk.rows_source(db, table, names))
+            .on_conflict_do_nothing(index_elements=unique)
+        )
+        params: Any = bulk.rows_param(table, names, rows)
+    else:
+        stmt, params = sqlite.insert(table).on_conflict_do_nothing(index_elements=unique), rows
+    if returning:
+        return list(db.execute(stmt.returning(*returning), params))
+    db.execute(stmt, params)
+    return []
 
 
 def account_ids(
@@ -66,16 +88,21 @@ def account_ids(
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    db.execute(
-        _insert(db, LedgerAccount)
-        .values([{"kind": kind, "owner_id": owner} for kind, owner in wanted])
-        .on_conflict_do_nothing(index_elements=["kind", "owner_id"])
+    now = clock.now()
+    _insert_skipping(
+        db,
+        _ACCOUNTS,
+        [{"kind": kind, "owner_id": owner, "created_at": now} for kind, owner in wanted],
+        ["kind", "owner_id"],
     )
     kinds = {kind for kind, _owner in wanted}
     owners = {owner for _kind, owner in wanted}
     query = (
         select(LedgerAccount.id, LedgerAccount.kind, LedgerAccount.owner_id)
-        .where(LedgerAccount.kind.in_(kinds), LedgerAccount.owner_id.in_(owners))
+        .where(
+            bulk.in_values(db, LedgerAccount.kind, sorted(kinds)),
+            bulk.in_values(db, LedgerAccount.owner_id, sorted(owners)),
+        )
         .order_by(LedgerAccount.id)
     )
     if lock:
@@ -143,25 +170,25 @@ def post_transfers(
         raise ValueError("the same business key twice in one call")
     ids = account_ids(db, [(leg.kind, leg.owner_id) for t in transfers for leg in t.legs])
     stamp = at if at is not None else clock.now()
-    rows = db.execute(
-        _insert(db, LedgerTransfer)
-        .values(
-            [
-                {
-                    "key": t.key,
-                    "kind": t.kind,
-                    "order_id": t.order_id,
-                    "order_no": t.order_no,
-                    "ref": t.ref,
-                    "note": t.note[:200],
-                    "at": stamp,
-                }
-                for t in transfers
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(LedgerTransfer.id, LedgerTransfer.key)
-    ).all()
+    rows = _insert_skipping(
+        db,
+        _TRANSFERS,
+        [
+            {
+                "key": t.key,
+                "kind": t.kind,
+                "order_id": t.order_id,
+                "order_no": t.order_no,
+                "ref": t.ref,
+                "note": t.note[:200],
+                "at": stamp,
+            }
+            for t in transfers
+        ],
+        ["key"],
+        _TRANSFERS.c.id,
+        _TRANSFERS.c.key,
+    )
     result.new = {key: id_ for id_, key in rows}
     result.existing = [t.key for t in transfers if t.key not in result.new]
     postings = [
@@ -177,7 +204,7 @@ def post_transfers(
         if leg.amount_fen != 0
     ]
     if postings:
-        db.execute(insert(LedgerPosting), postings)
+        bulk.insert_rows(db, _POSTINGS, postings)
     return result
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from xiaodian import clock
+from xiaodian import bulk, clock
 from xiaodian.ledger import service
 from xiaodian.ledger.models import HoldStatus, LedgerHold
 from xiaodian.ledger.service import AVAILABLE, FEE_INCOME, PAYMENT_FEES, PENDING, PLATFORM, Leg
@@ -46,7 +46,7 @@ def settle_batch(db: Session, *, now: datetime | None = None, limit: int = BATCH
         return 0
     rows = db.execute(
         update(LedgerHold)
-        .where(LedgerHold.id.in_(ids), LedgerHold.status == HoldStatus.PENDING)
+        .where(bulk.in_values(db, LedgerHold.id, ids), LedgerHold.status == HoldStatus.PENDING)
         .values(status=HoldStatus.POSTED, resolved_at=now)
         .returning(
             LedgerHold.order_id,
