@@ -56,7 +56,8 @@ class LedgerPosting(Base):
 
     __tablename__ = "ledger_postings"
     __table_args__ = (
-        Index("ix_ledger_postings_account_id", "account_id", "id"),
+        # entries newest first, and balances summed from the index alone (amount included)
+        Index("ix_ledger_postings_account_id", "account_id", "id", "amount_fen"),
         CheckConstraint("amount_fen <> 0", name="amount_nonzero"),
     )
 

@@ -122,7 +122,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_postings")),
     )
     op.create_index(
-        "ix_ledger_postings_account_id", "ledger_postings", ["account_id", "id"], unique=False
+        "ix_ledger_postings_account_id",
+        "ledger_postings",
+        ["account_id", "id", "amount_fen"],
+        unique=False,
     )
     op.create_index(
         op.f("ix_ledger_postings_transfer_id"), "ledger_postings", ["transfer_id"], unique=False
