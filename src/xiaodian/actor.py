@@ -19,7 +19,7 @@ class Actor:
     is_operator: bool = False
     is_creator: bool = False
     is_sharer: bool = False
-    # shop id -> "owner" | "staff"
+    # shop id -> "owner" | "staff" | "finance" (staff who also see the shop's money)
     shop_roles: dict[int, str] = field(default_factory=dict)
 
     @property

@@ -110,6 +110,7 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.content import pages as content_pages
     from xiaodian.content.live import api as live_api
     from xiaodian.content.live import pages as live_pages
+    from xiaodian.ledger import pages as ledger_pages
     from xiaodian.merchants import api as merchants_api
     from xiaodian.merchants import pages as merchants_pages
     from xiaodian.ops import pages as ops_pages
@@ -144,6 +145,7 @@ def _include_routers(app: FastAPI) -> None:
         storefront_pages,
         orders_pages,
         aftersales_pages,
+        ledger_pages,
         content_pages,
         live_pages,
         ops_pages,

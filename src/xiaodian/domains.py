@@ -5,7 +5,7 @@ asks this module, which sits on top with them. ``load()`` imports every domain's
 module and the modules that register listeners (``aftersales.refunds``), so each domain's
 listeners are registered with the lifecycle hooks of the domains below it before any work
 is done (a process that imported only orders would otherwise pay orders without telling
-after-sales).
+after-sales or the ledger).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ def load_models() -> None:
     import xiaodian.categories.models
     import xiaodian.content.live.models
     import xiaodian.content.models
+    import xiaodian.ledger.models
     import xiaodian.merchants.models
     import xiaodian.orders.models
     import xiaodian.payments.models
@@ -36,6 +37,8 @@ def load() -> None:
     import xiaodian.content.live.flash_returns
     import xiaodian.content.live.service
     import xiaodian.content.service
+    import xiaodian.ledger.income
+    import xiaodian.ledger.service
     import xiaodian.merchants.service
     import xiaodian.orders.service
     import xiaodian.payments.service  # noqa: F401

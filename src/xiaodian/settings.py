@@ -105,6 +105,17 @@ class Settings(BaseSettings):
             raise ValueError("the APIv3 key is 32 bytes")
         return value
 
+    # ledger: settlement after the after-sales window, fees in basis points (60 = 0.6%)
+    ledger_settlement_days: int = Field(
+        default=7, ge=0, le=90, description="days after completion until income settles"
+    )
+    ledger_payment_fee_bp: int = Field(
+        default=60, ge=0, le=10000, description="the payment provider's fee (WeChat Pay 0.6%)"
+    )
+    ledger_platform_fee_bp: int = Field(
+        default=100, ge=0, le=10000, description="platform fee of a category without a rate"
+    )
+
     # catalog
     prohibited_words: str = Field(
         default="",

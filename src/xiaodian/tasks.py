@@ -35,6 +35,7 @@ JOB_MODULES = (
     "xiaodian.orders.jobs",
     "xiaodian.payments.jobs",
     "xiaodian.aftersales.jobs",
+    "xiaodian.ledger.jobs",
     "xiaodian.content.jobs",
     "xiaodian.content.live.jobs",
 )

@@ -61,6 +61,16 @@ def get_products(db: Session, product_ids: Iterable[int]) -> dict[int, Product]:
     return {p.id: p for p in rows}
 
 
+def category_ids(db: Session, product_ids: Iterable[int]) -> dict[int, int]:
+    """Each product's category id, in one query (missing ids are left out). Joins the
+    caller's transaction (read only): the ledger reads them to price its fees."""
+    ids = set(product_ids)
+    if not ids:
+        return {}
+    rows = db.execute(select(Product.id, Product.category_id).where(Product.id.in_(ids)))
+    return {product_id: category_id for product_id, category_id in rows}
+
+
 def get_sku(db: Session, sku_id: int) -> Sku:
     sku = db.get(Sku, sku_id)
     if sku is None:

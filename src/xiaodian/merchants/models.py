@@ -25,6 +25,7 @@ class ApplicationStatus(enum.StrEnum):
 class MemberRole(enum.StrEnum):
     OWNER = "owner"
     STAFF = "staff"
+    FINANCE = "finance"  # staff who also see the shop's money (the owner grants it)
 
 
 # Partial unique indexes: at most one open application per applicant, and an open

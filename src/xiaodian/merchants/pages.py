@@ -352,6 +352,27 @@ def staff_add(
     )
 
 
+@router.post("/merchant/shops/{shop_id}/staff/{user_id}/role")
+def staff_role(
+    request: Request,
+    db: DbDep,
+    actor: PageUser,
+    shop_id: Id,
+    user_id: Id,
+    role: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """The owner gives a member the finance role (or takes it back)."""
+    return forms.submit(
+        request,
+        db,
+        lambda: service.set_member_role(db, actor, shop_id, user_id, role=role),
+        done=f"/merchant/shops/{shop_id}/staff",
+        template=STAFF,
+        context=lambda: _staff_ctx(db, actor, shop_id),
+        page_errors=PAGE_ERRORS,
+    )
+
+
 @router.post("/merchant/shops/{shop_id}/staff/{user_id}/remove")
 def staff_remove(
     request: Request, db: DbDep, actor: PageUser, shop_id: Id, user_id: Id

@@ -220,6 +220,28 @@ def add_staff(db: Session, actor: Actor, shop_id: int, *, login: str) -> MemberV
     )
 
 
+STAFF_ROLES = (MemberRole.STAFF, MemberRole.FINANCE)
+
+
+def set_member_role(db: Session, actor: Actor, shop_id: int, user_id: int, *, role: str) -> None:
+    """Owner: make a member plain staff or finance staff (who also see the shop's money).
+    The owner's own role never changes (409); 422 for another role; commits."""
+    actor.require_shop(shop_id, owner=True)
+    if role not in {r.value for r in STAFF_ROLES}:
+        raise InvalidInput(_("Unknown role."), code="bad_role")
+    member = db.scalar(
+        select(ShopMember).where(ShopMember.shop_id == shop_id, ShopMember.user_id == user_id)
+    )
+    if member is None:
+        raise NotFound(_("This account is not a member of the shop."), code="member_not_found")
+    if member.role == MemberRole.OWNER:
+        raise Conflict(_("The owner's role cannot be changed."), code="cannot_change_owner")
+    if member.role != role:
+        member.role = MemberRole(role)
+        accounts_service.actor_changed(db, user_id=user_id)
+    db.commit()
+
+
 def remove_member(db: Session, actor: Actor, shop_id: int, user_id: int) -> None:
     """Owner: remove a staff member. The owner cannot remove themselves (409)."""
     owner_id = actor.require_shop(shop_id, owner=True)

@@ -47,6 +47,6 @@ def seed_demo(settings: Settings) -> bool:
 
 def _later_steps() -> list[Callable[[Session, Settings, dict[str, Any]], None]]:
     """Seed steps of the other domains, in dependency order."""
-    from xiaodian.seed import catalog, content, live, merchants
+    from xiaodian.seed import catalog, content, ledger, live, merchants
 
-    return [merchants.run, catalog.run, content.run, live.run]
+    return [merchants.run, catalog.run, ledger.run, content.run, live.run]

@@ -1,0 +1,1 @@
+"""The ledger: double-entry accounts of every fen paid, settled and refunded."""

@@ -1,0 +1,16 @@
+"""Periodic jobs of the ledger (registered on xiaodian.tasks.huey): a thin call to the
+idempotent settlement (tests call ``settlement.settle_due`` directly with a frozen clock)."""
+
+from __future__ import annotations
+
+from huey import crontab
+
+from xiaodian.ledger import settlement
+from xiaodian.tasks import huey, job_session
+
+
+@huey.periodic_task(crontab(minute="*/10"))  # type: ignore[untyped-decorator]
+def ledger_settle_due() -> int:
+    """Move the income whose after-sales window has passed to the merchants' balances."""
+    with job_session() as db:
+        return settlement.settle_due(db)

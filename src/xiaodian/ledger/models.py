@@ -1,0 +1,118 @@
+"""Tables of the ledger: accounts, transfers, their postings, pending income, fee rates.
+
+- An account is (``kind``, ``owner_id``) with a unique key: ``kind`` is "party:purpose"
+  (``merchant:pending``, ``platform:fee_income``, later ``promoter:commission``), the owner is
+  the shop (or the promoter), 0 for the platform's and the provider's own accounts. A new
+  party or purpose is a new value, never a migration.
+- A transfer is one business event (its unique ``key``: ``order:12:paid``), with postings in
+  integer fen that sum to zero. Postings are never updated or deleted (a trigger refuses it
+  on PostgreSQL); a mistake is corrected by a reversing transfer.
+- A hold is an order's pending income (the two-phase transfer's pending side): refunds void
+  parts of it, and it resolves once, posted to available or voided.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from xiaodian import clock
+from xiaodian.db import Base, str_enum
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (UniqueConstraint("kind", "owner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))  # party:purpose
+    owner_id: Mapped[int] = mapped_column(default=0)  # a shop, a promoter; 0: none
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class LedgerTransfer(Base):
+    __tablename__ = "ledger_transfers"
+    __table_args__ = (
+        Index("ix_ledger_transfers_order_id", "order_id"),
+        Index("ix_ledger_transfers_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)  # the business key
+    # paid | refund | settle | void | adjust
+    kind: Mapped[str] = mapped_column(String(20))
+    order_id: Mapped[int | None]  # the order it is about (no FK: the ledger outlives rows)
+    order_no: Mapped[str | None] = mapped_column(String(24))
+    ref: Mapped[str | None] = mapped_column(String(64))  # a payment's or refund's reference
+    note: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class LedgerPosting(Base):
+    """One leg of a transfer: ``amount_fen`` > 0 debits the account, < 0 credits it."""
+
+    __tablename__ = "ledger_postings"
+    __table_args__ = (
+        # entries newest first, and balances summed from the index alone (amount included)
+        Index("ix_ledger_postings_account_id", "account_id", "id", "amount_fen"),
+        CheckConstraint("amount_fen <> 0", name="amount_nonzero"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("ledger_transfers.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    amount_fen: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class HoldStatus(enum.StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"  # the rest moved to available (the order settled)
+    VOIDED = "voided"  # refunds took it all before settlement
+
+
+class LedgerHold(Base):
+    """An order's pending income: ``amount_fen`` credited to ``merchant:pending`` at payment;
+    refunds before settlement void parts of it (``voided_fen``); it resolves once
+    (``status``), at settlement or when nothing is left. The fee rates are those read when
+    the order was paid: ``fee_weight`` is the sum over its lines of amount x the category's
+    rate in basis points (exact, rounded once at settlement)."""
+
+    __tablename__ = "ledger_holds"
+    __table_args__ = (
+        Index("ix_ledger_holds_due", "status", "expected_available_at"),
+        Index("ix_ledger_holds_shop_id", "shop_id", "status"),
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("voided_fen >= 0 AND voided_fen <= amount_fen", name="voided_capped"),
+        CheckConstraint("fee_weight >= 0 AND payment_fee_bp >= 0", name="rates_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(unique=True)
+    order_no: Mapped[str] = mapped_column(String(24))
+    shop_id: Mapped[int]
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("ledger_transfers.id"))
+    amount_fen: Mapped[int]
+    voided_fen: Mapped[int] = mapped_column(default=0)
+    fee_weight: Mapped[int] = mapped_column(default=0)  # sum of line fen x rate bp
+    payment_fee_bp: Mapped[int] = mapped_column(default=0)
+    status: Mapped[HoldStatus] = mapped_column(str_enum(HoldStatus), default=HoldStatus.PENDING)
+    expected_available_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]  # the order's completion: the date becomes exact
+    case_open: Mapped[bool] = mapped_column(default=False)  # an open case delays settlement
+    paid_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class LedgerFeeRate(Base):
+    """The platform fee (技术服务费) of a category, in basis points (60 = 0.6%)."""
+
+    __tablename__ = "ledger_fee_rates"
+    __table_args__ = (CheckConstraint("rate_bp >= 0 AND rate_bp <= 10000", name="rate_range"),)
+
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), primary_key=True)
+    rate_bp: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)

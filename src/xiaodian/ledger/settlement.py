@@ -1,0 +1,99 @@
+"""Settlement: pending income that is due moves to the merchant's available balance, less
+the platform fee and the payment fee (rates recorded at payment, rounded half up per
+order). The worker's job (``jobs.py``) calls ``settle_due``.
+
+Due: the order completed, its after-sales window passed (``expected_available_at``), no
+case open. Each batch is one transaction: its holds are resolved by ONE conditional UPDATE
+(``status = 'pending'`` in its WHERE: a hold resolves at most once) and their transfers
+posted under their business keys (``order:<id>:settled``), so a run killed mid-way loses
+only its open batch, and a rerun (or a second worker) posts nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from xiaodian import bulk, clock
+from xiaodian.ledger import service
+from xiaodian.ledger.models import HoldStatus, LedgerHold
+from xiaodian.ledger.service import AVAILABLE, FEE_INCOME, PAYMENT_FEES, PENDING, PLATFORM, Leg
+
+BATCH = 500
+
+
+def settle_batch(db: Session, *, now: datetime | None = None, limit: int = BATCH) -> int:
+    """Settle up to ``limit`` due holds (the oldest first) in the caller's transaction;
+    returns how many settled. Does not commit (``settle_due`` does, per batch)."""
+    now = now or clock.now()
+    due = (
+        select(LedgerHold.id)
+        .where(
+            LedgerHold.status == HoldStatus.PENDING,
+            LedgerHold.completed_at.is_not(None),
+            LedgerHold.case_open.is_(False),
+            LedgerHold.expected_available_at <= now,
+        )
+        .order_by(LedgerHold.expected_available_at, LedgerHold.id)
+        .limit(limit)
+    )
+    if db.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)  # two workers take different batches
+    ids = list(db.scalars(due))
+    if not ids:
+        return 0
+    rows = db.execute(
+        update(LedgerHold)
+        .where(bulk.in_values(db, LedgerHold.id, ids), LedgerHold.status == HoldStatus.PENDING)
+        .values(status=HoldStatus.POSTED, resolved_at=now)
+        .returning(
+            LedgerHold.order_id,
+            LedgerHold.order_no,
+            LedgerHold.shop_id,
+            LedgerHold.amount_fen,
+            LedgerHold.voided_fen,
+            LedgerHold.fee_weight,
+            LedgerHold.payment_fee_bp,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    transfers = []
+    for order_id, order_no, shop_id, amount, voided, weight, payment_bp in rows:
+        settled = amount - voided
+        fees = service.settlement_fees(
+            settled_fen=settled, paid_fen=amount, fee_weight=weight, payment_fee_bp=payment_bp
+        )
+        transfers.append(
+            service.NewTransfer(
+                key=f"order:{order_id}:settled",
+                kind="settle",
+                legs=(
+                    Leg(PENDING, shop_id, settled),
+                    Leg(AVAILABLE, shop_id, -(settled - fees.total_fen)),
+                    Leg(FEE_INCOME, PLATFORM, -fees.platform_fen),
+                    Leg(PAYMENT_FEES, PLATFORM, -fees.payment_fen),
+                ),
+                order_id=order_id,
+                order_no=order_no,
+                note=f"fee {fees.platform_fen} payment fee {fees.payment_fen}",
+            )
+        )
+    service.post_transfers(db, transfers, at=now)
+    return len(rows)
+
+
+def settle_due(db: Session, *, limit: int = BATCH, max_batches: int | None = None) -> int:
+    """Settle everything due, one committed batch after another; returns how many settled.
+    Idempotent and resumable: run it again after a crash and it settles what is left."""
+    total = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        settled = settle_batch(db, limit=limit)
+        db.commit()
+        total += settled
+        batches += 1
+        if settled < limit:
+            break
+    return total

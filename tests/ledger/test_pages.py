@@ -1,0 +1,136 @@
+"""The merchant's money page and CSV (the owner and finance staff only), the operators'
+trial balance, bad filters answered 422 with nothing changed."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from tests.factories import make_shop
+from tests.ledger.conftest import Trade
+from xiaodian.accounts.service import User
+from xiaodian.ledger import settlement
+
+
+def _scene(trade: Trade, database: Any, clock: Any) -> tuple[Any, Any, str]:
+    shop, owner_actor, sku = trade.shop(price=10000)
+    buyer = trade.buyer()
+    (settled,) = trade.buy(buyer, [(sku, 1)])
+    trade.pay(buyer, [settled])
+    trade.ship(owner_actor, shop.id, settled)
+    trade.confirm(buyer, settled)
+    clock.advance(days=8)
+    with database.session() as db:
+        assert settlement.settle_due(db) == 1
+    (pending,) = trade.buy(buyer, [(sku, 2)])
+    trade.pay(buyer, [pending])
+    return shop, owner_actor, pending
+
+
+def test_the_owner_sees_balances_pending_dates_and_entries(
+    trade: Trade, database: Any, clock: Any, make_user: Any, login_client: Any, db: Any
+) -> None:
+    shop, owner_actor, pending_no = _scene(trade, database, clock)
+    owner = db.get(User, owner_actor.user_id)
+    client = login_client(owner)
+    page = client.get(f"/merchant/shops/{shop.id}/finance")
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert "¥200.00" in text  # pending: the second order
+    assert "¥98.40" in text  # available: 100.00 less 1% platform fee and 0.6% payment fee
+    assert pending_no in text and "预计" in text  # an estimate until the order completes
+    only_settled = client.get(f"/merchant/shops/{shop.id}/finance", params={"kind": "settle"})
+    assert only_settled.status_code == 200 and "¥98.40" in only_settled.text
+    bad = client.get(
+        f"/merchant/shops/{shop.id}/finance", params={"from": "2030-01-02", "to": "2030-01-01"}
+    )
+    assert bad.status_code == 422 and "结束日期早于开始日期" in bad.text
+
+    response = client.get(f"/merchant/shops/{shop.id}/finance/entries.csv")
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][0] == "时间"
+    kinds = [(r[1], r[2], r[3]) for r in rows[1:]]
+    assert kinds == [
+        ("paid", "merchant:pending", "100.00"),
+        ("settle", "merchant:pending", "-100.00"),
+        ("settle", "merchant:available", "98.40"),
+        ("paid", "merchant:pending", "200.00"),
+    ]
+    assert (
+        client.get(
+            f"/merchant/shops/{shop.id}/finance/entries.csv", params={"kind": "nonsense"}
+        ).status_code
+        == 422
+    )
+
+
+def test_staff_without_finance_and_strangers_see_nothing(
+    trade: Trade, database: Any, clock: Any, make_user: Any, login_client: Any, db: Any
+) -> None:
+    shop, _owner, _no = _scene(trade, database, clock)
+    staff = make_user()
+    other_owner = make_user()
+    from xiaodian.merchants.models import MemberRole, ShopMember
+
+    db.add(ShopMember(shop_id=shop.id, user_id=staff.id, role=MemberRole.STAFF))
+    db.commit()
+    make_shop(db, other_owner)
+    as_staff = login_client(staff)
+    assert as_staff.get(f"/merchant/shops/{shop.id}/finance").status_code == 403
+    assert as_staff.get(f"/merchant/shops/{shop.id}/finance/entries.csv").status_code == 403
+    stranger = login_client(other_owner)
+    assert stranger.get(f"/merchant/shops/{shop.id}/finance").status_code == 404
+    assert stranger.get(f"/merchant/shops/{shop.id}/finance/entries.csv").status_code == 404
+    assert stranger.get("/ops/ledger").status_code == 403
+
+
+def test_operators_see_a_trial_balance_that_sums_to_zero(
+    trade: Trade, database: Any, clock: Any, make_user: Any, login_client: Any
+) -> None:
+    _scene(trade, database, clock)
+    operator = make_user(operator=True)
+    page = login_client(operator).get("/ops/ledger")
+    assert page.status_code == 200
+    assert "全部分录合计为零" in page.text
+    assert 'data-kind="platform:fee_income"' in page.text and "¥1.00" in page.text
+
+
+def test_the_owner_gives_and_takes_back_the_finance_role(
+    trade: Trade, database: Any, clock: Any, make_user: Any, login_client: Any, db: Any
+) -> None:
+    shop, owner_actor, _no = _scene(trade, database, clock)
+    staff = make_user()
+    owner = login_client(db.get(User, owner_actor.user_id))
+    page = owner.get(f"/merchant/shops/{shop.id}/staff")
+    csrf = owner.cookies.get("xd_csrf", "")
+    added = owner.post(
+        f"/merchant/shops/{shop.id}/staff",
+        data={"login": staff.login_name, "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert page.status_code == 200 and added.status_code == 303
+    as_staff = login_client(staff)
+    money = f"/merchant/shops/{shop.id}/finance"
+    assert as_staff.get(money).status_code == 403
+
+    def set_role(role: str) -> int:
+        return owner.post(
+            f"/merchant/shops/{shop.id}/staff/{staff.id}/role",
+            data={"role": role, "csrf_token": csrf},
+            follow_redirects=False,
+        ).status_code
+
+    assert set_role("finance") == 303
+    assert as_staff.get(money).status_code == 200  # the token cache dropped the old roles
+    assert set_role("owner") == 422 and set_role("nonsense") == 422
+    assert set_role("staff") == 303
+    assert as_staff.get(money).status_code == 403
+    staff_can_not = as_staff.post(
+        f"/merchant/shops/{shop.id}/staff/{staff.id}/role",
+        data={"role": "finance", "csrf_token": as_staff.cookies.get("xd_csrf", "")},
+        follow_redirects=False,
+    )
+    assert staff_can_not.status_code == 403
+    assert as_staff.get(money).status_code == 403

@@ -1,0 +1,228 @@
+"""The ledger under random sequences (hypothesis, stateful): checkout and payment of one or
+two orders at once, shipping, confirmation, partial and full refunds before and after
+settlement, settlement runs (some killed before their commit), clock moves.
+
+A model kept by the test (each order's paid amount, what was refunded while its income was
+pending and after it settled, its fees computed here with exact fractions) is compared
+with the ledger after every step:
+
+- every transfer sums to zero, and so does the whole ledger;
+- each shop's pending, available and owed balances, derived from the postings, equal the
+  model's recomputation; none is below zero;
+- for every order, merchant + platform + refunded = paid, and what is left at the
+  provider for it is paid - refunded;
+- no posting is ever updated or deleted.
+
+Runs on SQLite and, with XIAODIAN_TEST_POSTGRES_URL, on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fractions import Fraction
+from math import floor
+from typing import Any
+
+from hypothesis import HealthCheck
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from sqlalchemy import select
+
+from tests.ledger.conftest import Trade, assert_books_balance, balance, order_totals
+from xiaodian.errors import DomainError
+from xiaodian.ledger import settlement
+from xiaodian.ledger.models import HoldStatus, LedgerHold
+from xiaodian.ledger.service import AVAILABLE, OWES, PENDING
+
+EXAMPLES = int(os.environ.get("XIAODIAN_LEDGER_EXAMPLES", "10"))
+STEPS = 20
+WINDOW = timedelta(days=7)
+PLATFORM_BP = 100  # the default rate of a category without one
+PAYMENT_BP = 60
+
+
+def half_up(value: Fraction) -> int:
+    return floor(value + Fraction(1, 2))
+
+
+@dataclass
+class Model:
+    no: str
+    shop: int
+    paid: int = 0
+    items: int = 0
+    shipped: bool = False
+    closed: bool = False
+    completed_at: datetime | None = None
+    voided: int = 0  # refunded while pending
+    after: int = 0  # refunded after settlement
+    settled: bool = False
+    fees: int = 0
+
+    @property
+    def refunded(self) -> int:
+        return self.voided + self.after
+
+
+@dataclass
+class ShopModel:
+    id: int
+    owner: Any
+    sku: int
+    orders: list[Model] = field(default_factory=list)
+
+
+def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachine]:
+    class Ledger(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.shops: list[ShopModel] = []
+            for price in (1999, 3333):
+                shop, owner, sku = trade.shop(price=price)
+                self.shops.append(ShopModel(shop.id, owner, sku))
+            self.buyer = trade.buyer()
+            self.orders: list[Model] = []
+
+        def pick(self, i: int, ok: Any) -> Model | None:
+            found = [o for o in self.orders if ok(o)]
+            return found[i % len(found)] if found else None
+
+        def posted(self) -> set[str]:
+            """This example's orders whose income has settled (read from the holds)."""
+            nos = [o.no for o in self.orders]
+            found = set(
+                db.scalars(
+                    select(LedgerHold.order_no).where(
+                        LedgerHold.order_no.in_(nos), LedgerHold.status == HoldStatus.POSTED
+                    )
+                )
+            )
+            db.rollback()
+            return found
+
+        @rule(both=st.booleans(), qty=st.integers(1, 3))
+        def buy_and_pay(self, both: bool, qty: int) -> None:
+            shops = self.shops if both else self.shops[:1]
+            nos = trade.buy(self.buyer, [(s.sku, qty) for s in shops])
+            trade.pay(self.buyer, nos)
+            for no in nos:
+                order = trade.order(no)
+                model = Model(no, order.shop_id, order.paid_fen, order.items_fen)
+                assert model.paid == order.total_fen > 0
+                self.orders.append(model)
+
+        @rule(i=st.integers(0, 50))
+        def ship(self, i: int) -> None:
+            model = self.pick(i, lambda o: not o.shipped and not o.closed)
+            if model is None:
+                return
+            shop = next(s for s in self.shops if s.id == model.shop)
+            trade.ship(shop.owner, shop.id, model.no)
+            model.shipped = True
+
+        @rule(i=st.integers(0, 50))
+        def confirm(self, i: int) -> None:
+            model = self.pick(i, lambda o: o.shipped and o.completed_at is None)
+            if model is None:
+                return
+            trade.confirm(self.buyer, model.no)
+            model.completed_at = clock.now()
+
+        @rule(i=st.integers(0, 50), how=st.sampled_from(["1", "half", "rest", "rest+1"]))
+        def refund(self, i: int, how: str) -> None:
+            model = self.pick(i, lambda o: o.refunded < o.paid)
+            if model is None:
+                return
+            rest = model.paid - model.refunded
+            amount = {"1": 1, "half": max(1, rest // 2), "rest": rest, "rest+1": rest + 1}[how]
+            try:
+                trade.refund(model.no, amount)
+            except DomainError:
+                assert amount > rest
+                return
+            assert amount <= rest
+            if model.settled:
+                model.after += amount
+            else:
+                model.voided += amount
+            if model.refunded == model.paid and not model.shipped:
+                model.closed = True  # fully refunded before shipping: nothing more happens
+
+        @rule(days=st.sampled_from([0.5, 1, 3, 7, 8]))
+        def time_passes(self, days: float) -> None:
+            clock.advance(timedelta(days=days))
+
+        @rule(killed=st.booleans())
+        def settle(self, killed: bool) -> None:
+            now = clock.now()
+            due = [
+                o
+                for o in self.orders
+                if not o.settled
+                and o.completed_at is not None
+                and o.completed_at + WINDOW <= now
+                and o.voided < o.paid
+            ]
+            with trade.session() as session:
+                if killed:  # a run that dies before its commit changes nothing
+                    settlement.settle_batch(session, limit=1)
+                    session.rollback()
+                    return
+                settlement.settle_due(
+                    session, limit=2
+                )  # every example's orders: the jobs are global
+            posted = self.posted()
+            assert posted == {o.no for o in self.orders if o.settled} | {o.no for o in due}
+            for model in due:
+                model.settled = True
+                settled = model.paid - model.voided
+                share = Fraction(settled, model.paid)
+                platform = half_up(Fraction(model.items * PLATFORM_BP, 10_000) * share)
+                payment = half_up(Fraction(settled * PAYMENT_BP, 10_000))
+                model.fees = platform + payment
+
+        @invariant()
+        def books_balance(self) -> None:
+            assert_books_balance(db)
+
+        @invariant()
+        def balances_match_the_model(self) -> None:
+            for shop in self.shops:
+                mine = [o for o in self.orders if o.shop == shop.id]
+                pending = sum(o.paid - o.voided for o in mine if not o.settled)
+                net = sum(o.paid - o.voided - o.fees - o.after for o in mine if o.settled)
+                available, owes = balance(db, AVAILABLE, shop.id), balance(db, OWES, shop.id)
+                assert balance(db, PENDING, shop.id) == pending
+                assert available >= 0 and owes >= 0
+                assert available - owes == net
+
+        @invariant()
+        def every_order_adds_up(self) -> None:
+            for model in self.orders:
+                order = trade.order(model.no)
+                assert order.refunded_fen == model.refunded
+                totals = order_totals(db, order.id)
+                assert totals["merchant"] + totals["platform"] + model.refunded == model.paid
+                assert totals["platform"] == model.fees
+                assert totals["clearing"] == model.paid - model.refunded
+
+    return Ledger
+
+
+def test_the_ledger_under_random_sequences(
+    trade: Trade, db: Any, clock: Any, no_posting_changes: list[str]
+) -> None:
+    machine = make_machine(trade, db, clock)
+    run_state_machine_as_test(
+        machine,
+        settings=hsettings(
+            max_examples=EXAMPLES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            print_blob=True,
+        ),
+    )
