@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from tests.factories import make_product, make_shop
 from tests.orders.conftest import actor_for, add_address, stock
 from xiaodian import clock as clock_module
-from xiaodian.db import Database
+from xiaodian.db import Database, Pool
 from xiaodian.errors import Conflict
 from xiaodian.orders import service
 from xiaodian.orders.checkout import checkout
@@ -157,13 +157,16 @@ def test_overlapping_multi_sku_orders_never_deadlock(
     buyers = [make_user() for _ in range(24)]
     address_ids = [add_address(db, b) for b in buyers]
     db.rollback()
+    # A connection for every buyer: this is about lock order, not about a busy pool (whose
+    # 5 s wait a loaded machine can pass, answering 503: tests/web/test_busy.py).
+    crowd = Database(database.url, pool=Pool(size=len(buyers), max_overflow=0, timeout=120))
 
     def work(i: int) -> str:
         rnd = random.Random(i)
         actor = actor_for(buyers[i])
         for _ in range(5):
             pick = rnd.sample(skus, rnd.randint(2, len(skus)))
-            with database.session() as session:
+            with crowd.session() as session:
                 order_no = (
                     checkout(
                         session,
@@ -175,11 +178,14 @@ def test_overlapping_multi_sku_orders_never_deadlock(
                     .orders[0]
                     .order_no
                 )
-            with database.session() as session:
+            with crowd.session() as session:
                 service.cancel_order(session, actor, order_no)
         return "ok"
 
-    results = _run(len(buyers), work)
+    try:
+        results = _run(len(buyers), work)
+    finally:
+        crowd.dispose()
     assert results == ["ok"] * len(buyers), [r for r in results if r != "ok"][:3]
     for sku_id in skus:
         assert stock(db, sku_id) == (1000, 0, 0, 1000)
