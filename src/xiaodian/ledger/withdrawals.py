@@ -46,9 +46,9 @@ TRANSITIONS: dict[str, transitions.Transition[WithdrawalStatus]] = {
     "failed": transitions.Transition(frozenset({S.APPROVED}), S.FAILED),
 }
 STATUS_LABELS: dict[str, str] = {
-    S.REQUESTED: _("Requested"),
+    S.REQUESTED: _("Waiting for approval"),
     S.APPROVED: _("Paying out"),
-    S.PAID: _("Paid"),
+    S.PAID: _("Paid out"),
     S.FAILED: _("Payout failed"),
     S.REJECTED: _("Rejected"),
 }
