@@ -85,3 +85,38 @@ def test_owner_requests_and_operator_decides(
     assert rejected.status_code == 303
     assert _money(database, shop_id) == (7_000, 0)
     assert "账户信息有误" in owner.get(url).text
+
+
+def test_the_json_api(database: Any, make_user: Any, api_client: Any, clock: Any) -> None:
+    owner_user, other_user = make_user(), make_user()
+    with database.session() as db:
+        shop_id = make_shop(db, owner_user).id
+    fund(database, shop_id, 5_000)
+    owner = api_client(owner_user)
+    url = f"/api/v1/merchant/shops/{shop_id}/withdrawals"
+    for body in ({"amount_fen": "100"}, {"amount_fen": True}, {"amount_fen": 0}, {}):
+        assert owner.post(url, json=body).status_code == 422, body
+    above = owner.post(url, json={"amount_fen": 5_001})
+    assert above.status_code == 422 and above.json()["error"]["code"] == "withdrawal_above_balance"
+    assert api_client(other_user).post(url, json={"amount_fen": 100}).status_code == 404
+    assert (
+        owner.post("/api/v1/merchant/shops/0/withdrawals", json={"amount_fen": 100}).status_code
+        == 404
+    )
+    assert _money(database, shop_id) == (5_000, 0)
+
+    made = owner.post(url, json={"amount_fen": 1_500})
+    assert made.status_code == 201 and made.json()["status"] == "requested"
+    assert owner.post(url, json={"amount_fen": 100}).status_code == 409
+    assert [w["id"] for w in owner.get(url).json()] == [made.json()["id"]]
+
+    operator = api_client(make_user(operator=True))
+    assert owner.get("/api/v1/ops/withdrawals").status_code == 403
+    (waiting,) = operator.get("/api/v1/ops/withdrawals").json()
+    base = f"/api/v1/ops/withdrawals/{waiting['id']}"
+    assert operator.post(f"{base}/reject", json={"reason": ""}).status_code == 422
+    rejected = operator.post(f"{base}/reject", json={"reason": "信息不全"})
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert operator.post(f"{base}/approve").status_code == 409
+    assert operator.post(f"{base}/payout", json={"outcome": "maybe"}).status_code == 422
+    assert _money(database, shop_id) == (5_000, 0)
