@@ -110,6 +110,7 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.content import pages as content_pages
     from xiaodian.content.live import api as live_api
     from xiaodian.content.live import pages as live_pages
+    from xiaodian.ledger import api as ledger_api
     from xiaodian.ledger import pages as ledger_pages
     from xiaodian.merchants import api as merchants_api
     from xiaodian.merchants import pages as merchants_pages
@@ -132,6 +133,7 @@ def _include_routers(app: FastAPI) -> None:
         catalog_api,
         storefront_api,
         aftersales_api,
+        ledger_api,
         content_api,
         live_api,
     ):

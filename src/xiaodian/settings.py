@@ -115,6 +115,17 @@ class Settings(BaseSettings):
     ledger_platform_fee_bp: int = Field(
         default=100, ge=0, le=10000, description="platform fee of a category without a rate"
     )
+    # withdrawals (提现): the smallest one, how many a shop may ask for a day, and what the
+    # sandbox payout answers (success; fail; processing: an operator decides later)
+    ledger_withdrawal_min_fen: int = Field(
+        default=100, ge=1, le=10**11, description="the smallest withdrawal, in fen (¥1)"
+    )
+    ledger_withdrawals_per_day: int = Field(
+        default=1, ge=1, le=100, description="withdrawals a shop may request per day"
+    )
+    ledger_payout_mode: Literal["success", "fail", "processing"] = Field(
+        default="success", description="what the sandbox payout of a withdrawal answers"
+    )
 
     # catalog
     prohibited_words: str = Field(

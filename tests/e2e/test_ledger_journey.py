@@ -1,7 +1,7 @@
 """A merchant watches an order's money in a real browser: the income is pending with the
 date it becomes available; the clock moves past the after-sales window; the settlement job
 runs; the money is available (less the platform and payment fees) and the CSV of entries
-shows each step."""
+shows each step; the owner withdraws part of it, an operator approves, the payout pays."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.e2e.conftest import LiveServer, shot, sign_in, wait_for
 from tests.factories import make_address, make_product, make_shop
 from xiaodian import clock as clock_module
 from xiaodian.accounts import service as accounts
+from xiaodian.accounts.service import User
 from xiaodian.ledger import settlement
 from xiaodian.orders import fulfilment
 from xiaodian.orders import service as orders_service
@@ -111,3 +112,49 @@ def test_pending_income_becomes_available_after_the_window(
         ("settle", "merchant:pending", "-268.00", order_no),
         ("settle", "merchant:available", "263.71", order_no),
     ]
+
+    # the owner withdraws ¥100 (a wrong amount first: shown again, nothing moves)
+    page.goto(f"/merchant/shops/{shop_id}/finance")
+    page.fill("input[name=amount]", "1000")
+    page.click("button:has-text('申请提现')")
+    page.wait_for_load_state()
+    assert "超过了可提现余额（¥263.71）" in page.locator("[role=alert]").inner_text()
+    page.fill("input[name=amount]", "100")
+    page.click("button:has-text('申请提现')")
+    page.wait_for_load_state()
+    assert page.locator("[data-balance=available]").inner_text() == "¥163.71"
+    assert page.locator("[data-balance=withdrawing]").inner_text() == "¥100.00"
+    assert "待审核" in page.locator("[data-testid=withdrawal-list] tbody tr").first.inner_text()
+    shot(page, "merchant-withdrawal-requested")
+
+    with live_server.database.session() as db:
+        operator = accounts.register(db, login="ops-money@example.com", password="operator123")
+        db.execute(update(User).where(User.id == operator.id).values(is_operator=True))
+        db.commit()
+    console = new_page(phone=False)
+    sign_in(console, "ops-money@example.com", "operator123")
+    console.goto("/ops/withdrawals")
+    row = console.locator("[data-testid=withdrawal-queue] tbody tr").first
+    assert "¥100.00" in row.inner_text()
+    shot(console, "ops-withdrawal-queue")
+    row.locator("button:has-text('通过并打款')").click()
+    console.wait_for_load_state()
+    assert "没有待处理的提现" in console.locator("[data-testid=withdrawal-queue]").inner_text()
+
+    page.reload()
+    assert page.locator("[data-balance=withdrawing]").inner_text() == "¥0.00"
+    assert page.locator("[data-balance=available]").inner_text() == "¥163.71"
+    assert "已打款" in page.locator("[data-testid=withdrawal-list] tbody tr").first.inner_text()
+    page.select_option("select[name=kind]", "withdraw")
+    page.click("form button:has-text('筛选')")
+    page.wait_for_load_state()
+    with page.expect_download() as download_info:
+        page.click("a:has-text('下载 CSV')")
+    with open(download_info.value.path(), encoding="utf-8-sig") as handle:
+        rows = list(csv.reader(io.StringIO(handle.read())))
+    assert [(r[1], r[2], r[3]) for r in rows[1:]] == [
+        ("withdraw", "merchant:available", "-100.00"),
+        ("withdraw", "merchant:withdrawing", "100.00"),
+        ("withdraw", "merchant:withdrawing", "-100.00"),
+    ]
+    shot(page, "merchant-withdrawal-paid")

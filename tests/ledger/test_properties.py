@@ -1,14 +1,15 @@
 """The ledger under random sequences (hypothesis, stateful): checkout and payment of one or
 two orders at once, shipping, confirmation, partial and full refunds before and after
-settlement, settlement runs (some killed before their commit), clock moves.
+settlement, settlement runs (some killed before their commit), withdrawals (requested,
+left waiting, approved and paid, rejected, or failed at the payout), clock moves.
 
 A model kept by the test (each order's paid amount, what was refunded while its income was
 pending and after it settled, its fees computed here with exact fractions) is compared
 with the ledger after every step:
 
 - every transfer sums to zero, and so does the whole ledger;
-- each shop's pending, available and owed balances, derived from the postings, equal the
-  model's recomputation; none is below zero;
+- each shop's pending, available, withdrawing and owed balances, derived from the
+  postings, equal the model's recomputation (less what was withdrawn); none is below zero;
 - for every order, merchant + platform + refunded = paid, and what is left at the
   provider for it is paid - refunded;
 - no posting is ever updated or deleted.
@@ -32,10 +33,20 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import select
 
 from tests.ledger.conftest import Trade, assert_books_balance, balance, order_totals
+from xiaodian import settings as settings_module
 from xiaodian.errors import DomainError
-from xiaodian.ledger import settlement
+from xiaodian.ledger import service as ledger
+from xiaodian.ledger import settlement, withdrawals
 from xiaodian.ledger.models import HoldStatus, LedgerHold
-from xiaodian.ledger.service import AVAILABLE, OWES, PENDING
+from xiaodian.ledger.service import (
+    AVAILABLE,
+    CLEARING,
+    OWES,
+    PENDING,
+    WITHDRAWING,
+    Leg,
+    NewTransfer,
+)
 
 EXAMPLES = int(os.environ.get("XIAODIAN_LEDGER_EXAMPLES", "10"))
 STEPS = 20
@@ -73,6 +84,10 @@ class ShopModel:
     owner: Any
     sku: int
     orders: list[Model] = field(default_factory=list)
+    funded: int = 0  # an opening available balance (so withdrawals happen early)
+    withdrawing: int = 0  # requested or approved, not paid out yet
+    withdrawn: int = 0  # paid out
+    days: list[Any] = field(default_factory=list)  # business days of counted requests
 
 
 def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachine]:
@@ -82,7 +97,12 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
             self.shops: list[ShopModel] = []
             for price in (1999, 3333):
                 shop, owner, sku = trade.shop(price=price)
-                self.shops.append(ShopModel(shop.id, owner, sku))
+                self.shops.append(ShopModel(shop.id, owner, sku, funded=price))
+                legs = (Leg(CLEARING, 0, price), Leg(AVAILABLE, shop.id, -price))
+                with trade.session() as session:
+                    opening = NewTransfer(f"opening:{shop.id}", "adjust", legs)
+                    ledger.post_transfers(session, [opening])
+                    session.commit()
             self.buyer = trade.buyer()
             self.orders: list[Model] = []
 
@@ -184,6 +204,50 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
                 payment = half_up(Fraction(settled * PAYMENT_BP, 10_000))
                 model.fees = platform + payment
 
+        @rule(
+            i=st.integers(0, 1),
+            how=st.sampled_from(["min-1", "half", "all", "all+1"]),
+            decide=st.sampled_from(["leave", "approve", "reject", "fail"]),
+        )
+        def withdraw(self, i: int, how: str, decide: str) -> None:
+            shop = self.shops[i]
+            available = balance(db, AVAILABLE, shop.id)
+            owes = balance(db, OWES, shop.id)
+            amount = {"min-1": 99, "half": available // 2, "all": available}.get(how, available + 1)
+            today = withdrawals.business_day()
+            try:
+                with trade.session() as session:
+                    w = withdrawals.request_withdrawal(
+                        session, shop.owner, shop.id, amount_fen=amount
+                    )
+                    withdrawal_id = w.id
+            except DomainError as exc:
+                assert amount < 100 or amount > available or owes > 0 or today in shop.days, (
+                    exc.code
+                )
+                return
+            assert 100 <= amount <= available and owes == 0 and today not in shop.days
+            shop.days.append(today)
+            shop.withdrawing += amount
+            if decide == "leave":
+                return
+            conf = settings_module.current()
+            with trade.session() as session:
+                if decide == "reject":
+                    withdrawals.reject(session, trade.operator, withdrawal_id, reason="测试")
+                    shop.days.remove(today)  # a rejected request does not count
+                    shop.withdrawing -= amount
+                    return
+                mode = "fail" if decide == "fail" else "success"
+                settings_module.install(conf.model_copy(update={"ledger_payout_mode": mode}))
+                try:
+                    withdrawals.approve(session, trade.operator, withdrawal_id)
+                finally:
+                    settings_module.install(conf)
+            shop.withdrawing -= amount
+            if decide == "approve":
+                shop.withdrawn += amount
+
         @invariant()
         def books_balance(self) -> None:
             assert_books_balance(db)
@@ -197,7 +261,8 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
                 available, owes = balance(db, AVAILABLE, shop.id), balance(db, OWES, shop.id)
                 assert balance(db, PENDING, shop.id) == pending
                 assert available >= 0 and owes >= 0
-                assert available - owes == net
+                assert balance(db, WITHDRAWING, shop.id) == shop.withdrawing
+                assert available - owes + shop.withdrawing + shop.withdrawn == net + shop.funded
 
         @invariant()
         def every_order_adds_up(self) -> None:

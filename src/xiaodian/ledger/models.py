@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -116,3 +116,40 @@ class LedgerFeeRate(Base):
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), primary_key=True)
     rate_bp: Mapped[int]
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class WithdrawalStatus(enum.StrEnum):
+    REQUESTED = "requested"  # the amount moved to merchant:withdrawing
+    APPROVED = "approved"  # an operator approved it: the payout is under way
+    PAID = "paid"  # the payout succeeded: the money left the provider
+    FAILED = "failed"  # the payout failed: the amount went back to available
+    REJECTED = "rejected"  # an operator refused it (a reason): back to available
+
+
+class LedgerWithdrawal(Base):
+    """A shop's withdrawal (提现): requested by its owner, decided by an operator, paid
+    out (or not) by the payout. Each move of money is a transfer keyed
+    ``withdrawal:<id>:<step>``; ``business_day`` is the request's day in Asia/Shanghai
+    (at most a set number a day)."""
+
+    __tablename__ = "ledger_withdrawals"
+    __table_args__ = (
+        Index("ix_ledger_withdrawals_shop_day", "shop_id", "business_day"),
+        Index("ix_ledger_withdrawals_status", "status", "id"),
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    amount_fen: Mapped[int]
+    status: Mapped[WithdrawalStatus] = mapped_column(
+        str_enum(WithdrawalStatus), default=WithdrawalStatus.REQUESTED
+    )
+    business_day: Mapped[date]
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(200), default="")  # a rejection's, a failure's
+    provider_ref: Mapped[str | None] = mapped_column(String(64))  # the payout's reference
+    requested_at: Mapped[datetime] = mapped_column(default=clock.now)
+    decided_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]  # paid, failed or rejected

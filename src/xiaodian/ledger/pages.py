@@ -7,13 +7,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
+from xiaodian import settings as settings_module
+from xiaodian.actor import Actor
 from xiaodian.errors import InvalidInput, _
-from xiaodian.ledger import statements
+from xiaodian.ledger import statements, withdrawals
 from xiaodian.merchants import service as merchants_service
-from xiaodian.web import routing
+from xiaodian.money import yuan_field
+from xiaodian.web import forms, routing
 from xiaodian.web.deps import DbDep, PageUser
 from xiaodian.web.templating import render
 from xiaodian.web.types import Id, PageNo
@@ -24,6 +28,10 @@ Kind = Annotated[str, Query(max_length=20)]
 # Dates as the form sends them: "" when left empty (parsed by ``_day``).
 From = Annotated[str, Query(alias="from", max_length=10)]
 To = Annotated[str, Query(alias="to", max_length=10)]
+Amount = Annotated[str, Form(max_length=20)]
+Reason = Annotated[str, Form(max_length=200)]
+Outcome = Annotated[str, Form(max_length=20)]
+Everything = Annotated[str, Query(alias="all", max_length=1)]
 
 
 def _day(value: str) -> date | None:
@@ -50,25 +58,64 @@ def merchant_finance(
     date_to: To = "",
     page: PageNo = 1,
 ) -> Response:
-    """The shop's money: balances, what becomes available when, every entry."""
-    shop = merchants_service.console_shop(db, actor, shop_id)
+    """The shop's money: balances, what becomes available when, every entry, and its
+    withdrawals (the owner's request form)."""
     try:
         filters = _filters(kind, date_from, date_to).check()
         error = None
     except InvalidInput as exc:
         filters, error = statements.EntryFilter(), exc.render(request.state.gettext)
-    ctx: dict[str, Any] = {
+    ctx = _finance_context(db, actor, shop_id, filters, page=page)
+    ctx["error"] = error
+    return render(request, "ledger/merchant_finance.html", ctx, status_code=422 if error else 200)
+
+
+def _finance_context(
+    db: Session,
+    actor: Actor,
+    shop_id: int,
+    filters: statements.EntryFilter | None = None,
+    *,
+    page: int = 1,
+) -> dict[str, Any]:
+    shop = merchants_service.console_shop(db, actor, shop_id)
+    filters = filters or statements.EntryFilter()
+    return {
         "shop": shop,
         "section": "finance",
         "filters": filters,
         "kinds": statements.TRANSFER_KINDS,
         "accounts": statements.ACCOUNT_LABELS,
         "query": _query(filters),
+        "balance": statements.shop_balance(db, actor, shop_id),
+        "result": statements.shop_entries(db, actor, shop_id, filters, page=page),
+        "withdrawals": withdrawals.shop_withdrawals(db, actor, shop_id),
+        "statuses": withdrawals.STATUS_LABELS,
+        "can_withdraw": actor.shop_roles.get(shop_id) == "owner",
+        "min_withdrawal_fen": settings_module.current().ledger_withdrawal_min_fen,
+        "amount": "",
     }
-    ctx["balance"] = statements.shop_balance(db, actor, shop_id)
-    ctx["result"] = statements.shop_entries(db, actor, shop_id, filters, page=page)
-    ctx["error"] = error
-    return render(request, "ledger/merchant_finance.html", ctx, status_code=422 if error else 200)
+
+
+@router.post("/merchant/shops/{shop_id}/finance/withdrawals")
+def merchant_withdraw(
+    request: Request, shop_id: Id, db: DbDep, actor: PageUser, amount: Amount = ""
+) -> Response:
+    """The owner asks for a withdrawal of ``amount`` yuan of the available balance."""
+
+    def call() -> Any:
+        fen = yuan_field(amount, label=_("the amount"), required=True) or 0
+        return withdrawals.request_withdrawal(db, actor, shop_id, amount_fen=fen)
+
+    return forms.submit(
+        request,
+        db,
+        call,
+        done=f"/merchant/shops/{shop_id}/finance",
+        template="ledger/merchant_finance.html",
+        context=lambda: _finance_context(db, actor, shop_id),
+        values={"amount": amount},
+    )
 
 
 def _query(filters: statements.EntryFilter) -> str:
@@ -104,3 +151,62 @@ def ops_ledger(request: Request, db: DbDep, actor: PageUser) -> Response:
     trial = statements.trial_balance(db, actor)
     ctx = {"section": "ledger", "trial": trial, "accounts": statements.ACCOUNT_LABELS}
     return render(request, "ledger/ops_trial_balance.html", ctx)
+
+
+@router.get("/ops/withdrawals")
+def ops_withdrawals(
+    request: Request, db: DbDep, actor: PageUser, everything: Everything = ""
+) -> Response:
+    """Operators: withdrawals waiting for a decision or a payout (``?all=1``: the latest)."""
+    ctx = _queue_context(db, actor, everything == "1")
+    return render(request, "ledger/ops_withdrawals.html", ctx)
+
+
+def _queue_context(db: Session, actor: Actor, everything: bool = False) -> dict[str, Any]:
+    return {
+        "section": "withdrawals",
+        "rows": withdrawals.queue(db, actor, open_only=not everything),
+        "statuses": withdrawals.STATUS_LABELS,
+        "everything": everything,
+    }
+
+
+def _ops_action(request: Request, db: Session, actor: Actor, call: Any) -> Response:
+    return forms.submit(
+        request,
+        db,
+        call,
+        done="/ops/withdrawals",
+        template="ledger/ops_withdrawals.html",
+        context=lambda: _queue_context(db, actor),
+        page_errors=(401,),
+    )
+
+
+@router.post("/ops/withdrawals/{withdrawal_id}/approve")
+def ops_withdrawal_approve(
+    request: Request, withdrawal_id: Id, db: DbDep, actor: PageUser
+) -> Response:
+    return _ops_action(request, db, actor, lambda: withdrawals.approve(db, actor, withdrawal_id))
+
+
+@router.post("/ops/withdrawals/{withdrawal_id}/reject")
+def ops_withdrawal_reject(
+    request: Request, withdrawal_id: Id, db: DbDep, actor: PageUser, reason: Reason = ""
+) -> Response:
+    return _ops_action(
+        request, db, actor, lambda: withdrawals.reject(db, actor, withdrawal_id, reason=reason)
+    )
+
+
+@router.post("/ops/withdrawals/{withdrawal_id}/payout")
+def ops_withdrawal_payout(
+    request: Request, withdrawal_id: Id, db: DbDep, actor: PageUser, outcome: Outcome = ""
+) -> Response:
+    """The sandbox: how a payout still processing ended (success or fail)."""
+    return _ops_action(
+        request,
+        db,
+        actor,
+        lambda: withdrawals.resolve_payout(db, actor, withdrawal_id, outcome=outcome),
+    )

@@ -39,6 +39,7 @@ TRANSFER_KINDS: dict[str, str] = {
     "paid": _("Order paid"),
     "refund": _("Refund"),
     "settle": _("Settled"),
+    "withdraw": _("Withdrawal"),
     "adjust": _("Adjustment"),
 }
 ACCOUNT_LABELS: dict[str, str] = {

@@ -1,0 +1,262 @@
+"""Withdrawals (提现): a shop's owner asks for part of the available balance, an operator
+approves or rejects it, the payout pays it out or fails.
+
+Money moves by transfers keyed ``withdrawal:<id>:<step>``, each in the transaction of the
+withdrawal's change of state (``transitions.check`` over ``TRANSITIONS``):
+
+- requested: D merchant:available / C merchant:withdrawing
+- rejected (a reason), or the payout failed: D merchant:withdrawing / C merchant:available
+- paid: D merchant:withdrawing / C wechatpay:clearing (the money left the provider)
+
+A request locks the shop's ``merchant:available`` account row (``FOR UPDATE`` on
+PostgreSQL; on SQLite the write transaction itself serialises writers) and only then reads
+the balance and the day's requests, so concurrent requests queue and never overdraw.
+
+The payout is the ledger's sandbox (``XIAODIAN_LEDGER_PAYOUT_MODE``: success, fail, or
+processing, which an operator then resolves); WeChat Pay's 商家转账 is a later step.
+Every public function is one transaction and commits.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from xiaodian import clock, transitions
+from xiaodian import settings as settings_module
+from xiaodian.actor import Actor
+from xiaodian.errors import Conflict, InvalidInput, NotFound, _
+from xiaodian.ledger import service
+from xiaodian.ledger.models import LedgerWithdrawal as Withdrawal
+from xiaodian.ledger.models import WithdrawalStatus as WithdrawalStatus  # re-exported
+from xiaodian.ledger.service import AVAILABLE, CLEARING, OWES, PLATFORM, WITHDRAWING, Leg
+from xiaodian.ledger.statements import BUSINESS_TZ, require_finance
+from xiaodian.money import format_fen
+
+S = WithdrawalStatus
+TRANSITIONS: dict[str, transitions.Transition[WithdrawalStatus]] = {
+    "approve": transitions.Transition(frozenset({S.REQUESTED}), S.APPROVED),
+    "reject": transitions.Transition(frozenset({S.REQUESTED}), S.REJECTED),
+    "paid": transitions.Transition(frozenset({S.APPROVED}), S.PAID),
+    "failed": transitions.Transition(frozenset({S.APPROVED}), S.FAILED),
+}
+STATUS_LABELS: dict[str, str] = {
+    S.REQUESTED: _("Waiting for approval"),
+    S.APPROVED: _("Paying out"),
+    S.PAID: _("Paid out"),
+    S.FAILED: _("Payout failed"),
+    S.REJECTED: _("Rejected"),
+}
+LIST_LIMIT = 50
+OUTCOMES = ("success", "fail", "processing")
+
+
+def business_day() -> date:
+    return clock.now().astimezone(BUSINESS_TZ).date()
+
+
+def _move(
+    db: Session, withdrawal: Withdrawal, step: str, legs: tuple[Leg, ...], ref: str | None = None
+) -> None:
+    service.post_transfers(
+        db,
+        [
+            service.NewTransfer(
+                key=f"withdrawal:{withdrawal.id}:{step}",
+                kind="withdraw",
+                legs=legs,
+                ref=ref or f"withdrawal:{withdrawal.id}",
+                note=withdrawal.reason,
+            )
+        ],
+    )
+
+
+def _back_to_available(db: Session, withdrawal: Withdrawal, step: str) -> None:
+    shop, amount = withdrawal.shop_id, withdrawal.amount_fen
+    _move(db, withdrawal, step, (Leg(WITHDRAWING, shop, amount), Leg(AVAILABLE, shop, -amount)))
+
+
+def request_withdrawal(db: Session, actor: Actor, shop_id: int, *, amount_fen: int) -> Withdrawal:
+    """The shop's owner asks for ``amount_fen`` of the available balance: at least the
+    minimum, at most the balance (nothing owed to the platform), at most the day's number
+    of requests. Moves the amount to ``merchant:withdrawing``; commits."""
+    user_id = actor.require_shop(shop_id, owner=True)
+    conf = settings_module.current()
+    if amount_fen < conf.ledger_withdrawal_min_fen:
+        raise InvalidInput(
+            _("A withdrawal is at least %(minimum)s."),
+            code="withdrawal_too_small",
+            minimum=format_fen(conf.ledger_withdrawal_min_fen),
+        )
+    # The lock first: a concurrent request of this shop waits here, then sees this one.
+    service.account_ids(db, [(AVAILABLE, shop_id)], lock=True)
+    day = business_day()
+    today = db.scalar(
+        select(func.count())
+        .select_from(Withdrawal)
+        .where(
+            Withdrawal.shop_id == shop_id,
+            Withdrawal.business_day == day,
+            Withdrawal.status != S.REJECTED,
+        )
+    )
+    if (today or 0) >= conf.ledger_withdrawals_per_day:
+        raise Conflict(
+            _("The shop already asked for a withdrawal today; try again tomorrow."),
+            code="withdrawal_daily_limit",
+        )
+    raw = service.raw_balances(db, [(AVAILABLE, shop_id), (OWES, shop_id)])
+    available = service.shown(AVAILABLE, raw[(AVAILABLE, shop_id)])
+    if service.shown(OWES, raw[(OWES, shop_id)]) > 0:
+        raise Conflict(
+            _("The shop owes the platform money: withdrawals wait until that is paid back."),
+            code="withdrawal_owes",
+        )
+    if amount_fen > available:
+        raise InvalidInput(
+            _("That is more than the available balance (%(available)s)."),
+            code="withdrawal_above_balance",
+            available=format_fen(max(available, 0)),
+        )
+    withdrawal = Withdrawal(
+        shop_id=shop_id,
+        amount_fen=amount_fen,
+        status=S.REQUESTED,
+        business_day=day,
+        requested_by=user_id,
+        requested_at=clock.now(),
+    )
+    db.add(withdrawal)
+    db.flush()
+    legs = (Leg(AVAILABLE, shop_id, amount_fen), Leg(WITHDRAWING, shop_id, -amount_fen))
+    _move(db, withdrawal, "requested", legs)
+    db.commit()
+    return withdrawal
+
+
+def _locked(db: Session, withdrawal_id: int) -> Withdrawal:
+    withdrawal = db.scalar(
+        select(Withdrawal).where(Withdrawal.id == withdrawal_id).with_for_update()
+    )
+    if withdrawal is None:
+        raise NotFound(_("Withdrawal not found."), code="withdrawal_not_found")
+    return withdrawal
+
+
+def _advance(withdrawal: Withdrawal, action: str, decided_by: int | None = None) -> None:
+    row = transitions.check(
+        TRANSITIONS,
+        action,
+        withdrawal.status,
+        _("This withdrawal cannot change that way any more."),
+        code="withdrawal_state",
+    )
+    withdrawal.status = row.target
+    now = clock.now()
+    if decided_by is not None:
+        withdrawal.decided_by, withdrawal.decided_at = decided_by, now
+    if row.target != S.APPROVED:
+        withdrawal.finished_at = now
+
+
+def _finish(db: Session, withdrawal: Withdrawal, outcome: str, reason: str = "") -> None:
+    """The payout's answer: paid, failed (the amount returns), or still processing."""
+    if outcome == "success":
+        _advance(withdrawal, "paid")
+        shop, amount = withdrawal.shop_id, withdrawal.amount_fen
+        legs = (Leg(WITHDRAWING, shop, amount), Leg(CLEARING, PLATFORM, -amount))
+        _move(db, withdrawal, "paid", legs, ref=withdrawal.provider_ref)
+    elif outcome == "fail":
+        _advance(withdrawal, "failed")
+        withdrawal.reason = reason[:200] or "payout failed"
+        _back_to_available(db, withdrawal, "failed")
+
+
+def approve(db: Session, actor: Actor, withdrawal_id: int) -> Withdrawal:
+    """An operator approves: the sandbox payout is submitted and answers at once (success
+    or fail) or stays processing (``resolve_payout``); commits."""
+    user_id = actor.require_operator()
+    withdrawal = _locked(db, withdrawal_id)
+    _advance(withdrawal, "approve", user_id)
+    withdrawal.provider_ref = f"SBXPO{withdrawal.id:010d}{secrets.token_hex(4).upper()}"
+    _finish(db, withdrawal, settings_module.current().ledger_payout_mode, "sandbox payout failed")
+    db.commit()
+    return withdrawal
+
+
+def reject(db: Session, actor: Actor, withdrawal_id: int, *, reason: str) -> Withdrawal:
+    """An operator refuses, saying why: the amount returns to available; commits."""
+    user_id = actor.require_operator()
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput(_("Say why the withdrawal is rejected."), code="reason_required")
+    withdrawal = _locked(db, withdrawal_id)
+    _advance(withdrawal, "reject", user_id)
+    withdrawal.reason = reason[:200]
+    _back_to_available(db, withdrawal, "rejected")
+    db.commit()
+    return withdrawal
+
+
+def resolve_payout(db: Session, actor: Actor, withdrawal_id: int, *, outcome: str) -> Withdrawal:
+    """An operator tells the sandbox how a processing payout ended (success or fail)."""
+    actor.require_operator()
+    if outcome not in ("success", "fail"):
+        raise InvalidInput(_("Unknown payout outcome."), code="bad_outcome")
+    withdrawal = _locked(db, withdrawal_id)
+    _finish(db, withdrawal, outcome, "sandbox payout failed")
+    db.commit()
+    return withdrawal
+
+
+@dataclass(frozen=True)
+class WithdrawalRow:
+    id: int
+    shop_id: int
+    amount_fen: int
+    status: str
+    reason: str
+    provider_ref: str | None
+    requested_at: datetime
+    decided_at: datetime | None
+    finished_at: datetime | None
+
+
+def _rows(db: Session, *conds: Any) -> list[WithdrawalRow]:
+    found = db.scalars(
+        select(Withdrawal).where(*conds).order_by(Withdrawal.id.desc()).limit(LIST_LIMIT)
+    )
+    return [
+        WithdrawalRow(
+            w.id,
+            w.shop_id,
+            w.amount_fen,
+            w.status.value,
+            w.reason,
+            w.provider_ref,
+            w.requested_at,
+            w.decided_at,
+            w.finished_at,
+        )
+        for w in found
+    ]
+
+
+def shop_withdrawals(db: Session, actor: Actor, shop_id: int) -> list[WithdrawalRow]:
+    """The shop's latest withdrawals (its owner and finance staff)."""
+    require_finance(actor, shop_id)
+    return _rows(db, Withdrawal.shop_id == shop_id)
+
+
+def queue(db: Session, actor: Actor, *, open_only: bool = True) -> list[WithdrawalRow]:
+    """Operators: the withdrawals waiting for a decision or a payout, the oldest last."""
+    actor.require_operator()
+    if open_only:
+        return _rows(db, Withdrawal.status.in_([S.REQUESTED, S.APPROVED]))
+    return _rows(db)
