@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.accounts import service as accounts_service
+from xiaodian.actor import Actor
 from xiaodian.catalog.models import Product, ProductSpec, ProductStatus, Sku
 from xiaodian.categories.models import Category
 from xiaodian.merchants.models import EntityType, MemberRole, Shop, ShopMember
@@ -112,3 +113,13 @@ def make_address(db: Session, user_id: int, **overrides: Any) -> int:
     }
     data.update(overrides)
     return addresses.create_address(db, Actor(user_id=user_id), AddressInput(**data)).id
+
+
+def actor_for(user: Any, shops: dict[int, str] | None = None, *, creator: bool = False) -> Actor:
+    """Who ``user`` is to the services: their shops' roles (shop id -> role), a creator."""
+    return Actor(
+        user_id=user.id,
+        display_name=user.display_name,
+        shop_roles=shops or {},
+        is_creator=creator,
+    )

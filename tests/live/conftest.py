@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.factories import actor_for as actor_for  # re-exported: the live tests use it
 from tests.factories import make_address, make_product, make_shop
 from xiaodian import clock
 from xiaodian.actor import Actor
@@ -17,15 +18,6 @@ from xiaodian.catalog.models import Sku
 from xiaodian.content.live import flash
 from xiaodian.content.live import service as live
 from xiaodian.content.live.models import FlashSale
-
-
-def actor_for(user: Any, shops: dict[int, str] | None = None, *, creator: bool = False) -> Actor:
-    return Actor(
-        user_id=user.id,
-        display_name=user.display_name,
-        shop_roles=shops or {},
-        is_creator=creator,
-    )
 
 
 def add_address(db: Session, user: Any, **overrides: Any) -> int:

@@ -9,13 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.factories import actor_for as actor_for  # re-exported: the orders tests use it
 from tests.factories import make_address, make_product, make_shop
 from xiaodian.actor import Actor
 from xiaodian.catalog.models import Sku
-
-
-def actor_for(user: Any, shops: dict[int, str] | None = None) -> Actor:
-    return Actor(user_id=user.id, display_name=user.display_name, shop_roles=shops or {})
 
 
 def add_address(db: Session, user: Any) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.factories import make_address, make_product, make_shop
+from tests.factories import actor_for, make_address, make_product, make_shop
 from xiaodian import clock
 from xiaodian.actor import Actor
 from xiaodian.catalog import sellability
@@ -24,10 +24,6 @@ from xiaodian.content.live import flash, flash_purchase
 from xiaodian.content.live import service as live
 from xiaodian.errors import Conflict, DomainError, InvalidInput
 from xiaodian.orders import cart, checkout, preview
-
-
-def _actor(user: Any, shops: dict[int, str] | None = None) -> Actor:
-    return Actor(user_id=user.id, display_name=user.display_name, shop_roles=shops or {})
 
 
 @dataclass
@@ -61,7 +57,7 @@ def scene(db: Session, make_user: Any) -> Scene:
     owner, buyer = make_user(display_name="店主"), make_user(display_name="买家")
     shop = make_shop(db, owner)
     product = make_product(db, shop, skus=[("红色", 1990, 5)], purchase_limit=4)
-    host = _actor(owner, {shop.id: "owner"})
+    host = actor_for(owner, {shop.id: "owner"})
     room = live.create_room(
         db,
         host,
@@ -75,7 +71,7 @@ def scene(db: Session, make_user: Any) -> Scene:
     )
     live.transition(db, host, room.id, "go_live")
     address_id = make_address(db, buyer.id)
-    return Scene(shop, product, product.skus[0].id, host, _actor(buyer), address_id, room.id)
+    return Scene(shop, product, product.skus[0].id, host, actor_for(buyer), address_id, room.id)
 
 
 def _refused(db: Session, call: Any) -> DomainError:
