@@ -33,6 +33,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import select
 
 from tests.ledger.conftest import Trade, assert_books_balance, balance, order_totals
+from xiaodian import clock as clock_module
 from xiaodian import settings as settings_module
 from xiaodian.errors import DomainError
 from xiaodian.ledger import service as ledger
@@ -214,7 +215,7 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
             available = balance(db, AVAILABLE, shop.id)
             owes = balance(db, OWES, shop.id)
             amount = {"min-1": 99, "half": available // 2, "all": available}.get(how, available + 1)
-            today = withdrawals.business_day()
+            today = clock_module.today()
             try:
                 with trade.session() as session:
                     w = withdrawals.request_withdrawal(

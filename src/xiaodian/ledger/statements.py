@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from xiaodian import clock
 from xiaodian.actor import Actor
 from xiaodian.errors import InvalidInput, PermissionDenied, _
 from xiaodian.ledger import service
@@ -32,7 +32,6 @@ PAGE_SIZE = 50
 MAX_COUNTED = 10_000  # entries counted for the pager; more shows as 10,000+
 PENDING_SHOWN = 20
 MAX_CSV_ROWS = 100_000
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 FINANCE_ROLES = ("owner", "finance")
 
 TRANSFER_KINDS: dict[str, str] = {
@@ -157,7 +156,7 @@ class EntryPage:
 
 
 def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(), BUSINESS_TZ)
+    return datetime.combine(day, time(), clock.BUSINESS_TZ)
 
 
 def _shop_accounts(db: Session, shop_id: int) -> list[int]:
@@ -250,7 +249,7 @@ def shop_entries_csv(db: Session, actor: Actor, shop_id: int, filters: EntryFilt
         entry = _entry(row)
         writer.writerow(
             (
-                entry.at.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S"),
+                entry.at.astimezone(clock.BUSINESS_TZ).strftime("%Y-%m-%d %H:%M:%S"),
                 entry.kind,
                 entry.account,
                 format_fen(entry.amount_fen, symbol="", thousands=""),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -35,7 +35,7 @@ from xiaodian.ledger import service
 from xiaodian.ledger.models import LedgerWithdrawal as Withdrawal
 from xiaodian.ledger.models import WithdrawalStatus as WithdrawalStatus  # re-exported
 from xiaodian.ledger.service import AVAILABLE, CLEARING, OWES, PLATFORM, WITHDRAWING, Leg
-from xiaodian.ledger.statements import BUSINESS_TZ, require_finance
+from xiaodian.ledger.statements import require_finance
 from xiaodian.money import format_fen
 
 S = WithdrawalStatus
@@ -54,10 +54,6 @@ STATUS_LABELS: dict[str, str] = {
 }
 LIST_LIMIT = 50
 OUTCOMES = ("success", "fail", "processing")
-
-
-def business_day() -> date:
-    return clock.now().astimezone(BUSINESS_TZ).date()
 
 
 def _move(
@@ -96,7 +92,7 @@ def request_withdrawal(db: Session, actor: Actor, shop_id: int, *, amount_fen: i
         )
     # The lock first: a concurrent request of this shop waits here, then sees this one.
     service.account_ids(db, [(AVAILABLE, shop_id)], lock=True)
-    day = business_day()
+    day = clock.today()
     today = db.scalar(
         select(func.count())
         .select_from(Withdrawal)
