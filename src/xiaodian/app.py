@@ -123,7 +123,8 @@ def _include_routers(app: FastAPI) -> None:
 
     # Starlette tries the routers in turn, each route's pattern in turn: the everyday
     # purchase's routers (checkout, payment, the cashier) come first so its requests are
-    # matched at once. No two routers share a path (tests/web: test_routes_resolve_once).
+    # matched at once. No two routers answer the same path, so the order decides nothing
+    # else (tests/web/test_route_order.py).
     app.include_router(health.router)
     for module in (
         orders_api,
