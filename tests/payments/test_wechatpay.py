@@ -239,3 +239,33 @@ def test_wechatpay_settings_name_what_is_missing(tmp_path: Any) -> None:
     assert "XIAODIAN_WECHATPAY_PRIVATE_KEY_PATH" in message
     assert "PUBLIC_KEY_PATH" not in message  # platform certificate mode
     assert load_settings(data_dir=tmp_path).payment_provider == "sandbox"
+
+
+def test_daily_bills_are_asked_for_and_not_ready_or_absent_is_said(
+    db: Session, use_wechatpay: Any, fake_wechat: FakeWeChat
+) -> None:
+    """``GET /v3/bill/tradebill`` and ``/fundflowbill``: the download address and hash, a
+    bill still being made (try later) and a day without one (no trade)."""
+    from datetime import date
+
+    from xiaodian.payments.providers.base import BillNotReady
+
+    provider = get_provider(db)
+    answer = {
+        "download_url": "https://api.mch.weixin.qq.com/v3/billdownload/file?token=abc",
+        "hash_type": "SHA1",
+        "hash_value": "79bb0f45fc4c42234a918000b2668d689e2bde04",
+    }
+    fake_wechat.answer("GET", "/v3/bill/tradebill", 200, answer)
+    found = provider.apply_bill("trade", date(2026, 6, 18))
+    assert found is not None and found.download_url == answer["download_url"]
+    assert fake_wechat.requests[-1]["path"] == (
+        "/v3/bill/tradebill?bill_date=2026-06-18&bill_type=ALL&tar_type=GZIP"
+    )
+    creating = {"code": "STATEMENT_CREATING", "message": "账单生成中"}
+    fake_wechat.answer("GET", "/v3/bill/fundflowbill", 400, creating)
+    with pytest.raises(BillNotReady):
+        provider.apply_bill("fundflow", date(2026, 6, 18))
+    absent = {"code": "NO_STATEMENT_EXIST", "message": "账单不存在"}
+    fake_wechat.answer("GET", "/v3/bill/tradebill", 400, absent)
+    assert provider.apply_bill("trade", date(2026, 6, 17)) is None

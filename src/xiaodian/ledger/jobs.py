@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from huey import crontab
 
-from xiaodian.ledger import settlement
+from xiaodian.ledger import reconciliation, settlement
 from xiaodian.tasks import huey, job_session
 
 
@@ -14,3 +14,11 @@ def ledger_settle_due() -> int:
     """Move the income whose after-sales window has passed to the merchants' balances."""
     with job_session() as db:
         return settlement.settle_due(db)
+
+
+@huey.periodic_task(crontab(minute="30"))  # type: ignore[untyped-decorator]
+def ledger_reconcile_due() -> int:
+    """Match WeChat Pay's bills of yesterday (ready from 10:00 Beijing time; asked for every
+    hour until they are) and of the last week's days still not ready."""
+    with job_session() as db:
+        return reconciliation.reconcile_due(db)

@@ -153,3 +153,55 @@ class LedgerWithdrawal(Base):
     requested_at: Mapped[datetime] = mapped_column(default=clock.now)
     decided_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]  # paid, failed or rejected
+
+
+class BillStatus(enum.StrEnum):
+    DONE = "done"  # read and matched
+    EMPTY = "empty"  # WeChat Pay has no bill for the day (no trade)
+    NOT_READY = "not_ready"  # still being made: the job asks again later
+    MALFORMED = "malformed"  # not readable as WeChat Pay writes it: nothing of it used
+    FAILED = "failed"  # the provider could not be reached: asked again later
+
+
+class ReconciliationRun(Base):
+    """The reconciliation (对账) of one day's bill of one kind (``trade``, ``fundflow``):
+    its last outcome, how many rows it read and how many breaks it found."""
+
+    __tablename__ = "reconciliation_runs"
+    __table_args__ = (UniqueConstraint("bill_date", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bill_date: Mapped[date]
+    kind: Mapped[str] = mapped_column(String(10))
+    status: Mapped[BillStatus] = mapped_column(str_enum(BillStatus))
+    rows: Mapped[int] = mapped_column(default=0)
+    breaks: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str] = mapped_column(String(300), default="")
+    file_hash: Mapped[str] = mapped_column(String(64), default="")
+    checked_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class ReconciliationBreak(Base):
+    """One difference between WeChat Pay's bill and xiaodian's records, in the operators'
+    queue until someone resolves it with a note (or a later day's bill explains it)."""
+
+    __tablename__ = "reconciliation_breaks"
+    __table_args__ = (
+        UniqueConstraint("bill_date", "kind", "ref", "issue"),
+        Index("ix_reconciliation_breaks_open", "resolved_at", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bill_date: Mapped[date]
+    kind: Mapped[str] = mapped_column(String(10))  # trade | fundflow
+    # missing_ours | missing_theirs | amount | status | transaction | fee
+    issue: Mapped[str] = mapped_column(String(20))
+    ref: Mapped[str] = mapped_column(String(64))  # out_trade_no, out_refund_no, ...
+    ours_fen: Mapped[int | None]
+    theirs_fen: Mapped[int | None]
+    detail: Mapped[str] = mapped_column(String(300), default="")
+    opened_at: Mapped[datetime] = mapped_column(default=clock.now)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(String(300), default="")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
 from xiaodian.errors import InvalidInput, _
-from xiaodian.ledger import statements, withdrawals
+from xiaodian.ledger import reconciliation, statements, withdrawals
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import yuan_field
 from xiaodian.web import forms, routing
@@ -209,4 +209,60 @@ def ops_withdrawal_payout(
         db,
         actor,
         lambda: withdrawals.resolve_payout(db, actor, withdrawal_id, outcome=outcome),
+    )
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+Note = Annotated[str, Form(max_length=300)]
+Day = Annotated[str, Form(max_length=10)]
+
+
+def _reconciliation_context(db: Session, actor: Actor, everything: bool = False) -> dict[str, Any]:
+    return {
+        "section": "reconciliation",
+        "runs": reconciliation.recent_runs(db, actor),
+        "rows": reconciliation.breaks(db, actor, open_only=not everything),
+        "everything": everything,
+    }
+
+
+@router.get("/ops/reconciliation")
+def ops_reconciliation(
+    request: Request, db: DbDep, actor: PageUser, everything: Everything = ""
+) -> Response:
+    """Operators: the last days' bills and the breaks waiting for a note, oldest first."""
+    ctx = _reconciliation_context(db, actor, everything == "1")
+    return render(request, "ledger/ops_reconciliation.html", ctx)
+
+
+def _reconciliation_action(request: Request, db: Session, actor: Actor, call: Any) -> Response:
+    return forms.submit(
+        request,
+        db,
+        call,
+        done="/ops/reconciliation",
+        template="ledger/ops_reconciliation.html",
+        context=lambda: _reconciliation_context(db, actor),
+        page_errors=(401,),
+    )
+
+
+@router.post("/ops/reconciliation/run")
+def ops_reconciliation_run(request: Request, db: DbDep, actor: PageUser, day: Day = "") -> Response:
+    def call() -> Any:
+        parsed = _day(day)
+        if parsed is None:
+            raise InvalidInput(_("Give the day as YYYY-MM-DD."), code="bad_day")
+        return reconciliation.run_for_operator(db, actor, parsed)
+
+    return _reconciliation_action(request, db, actor, call)
+
+
+@router.post("/ops/reconciliation/breaks/{break_id}/resolve")
+def ops_reconciliation_resolve(
+    request: Request, break_id: Id, db: DbDep, actor: PageUser, note: Note = ""
+) -> Response:
+    return _reconciliation_action(
+        request, db, actor, lambda: reconciliation.resolve_break(db, actor, break_id, note=note)
     )

@@ -10,7 +10,7 @@ minutes of ``clock.now()``. Idempotency is the caller's business (the notify end
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -46,6 +46,19 @@ class ProviderRejected(ProviderError):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class BillNotReady(ProviderRejected):
+    """The day's bill is still being made (``STATEMENT_CREATING``): ask again later."""
+
+
+@dataclass(frozen=True)
+class BillFile:
+    """Where a day's bill can be fetched (``download_url``) and the file's hash."""
+
+    download_url: str
+    hash_type: str
+    hash_value: str
 
 
 class BadNotification(Exception):
@@ -126,3 +139,10 @@ class PaymentProvider(Protocol):
 
     def parse_notification(self, headers: dict[str, str], body: bytes) -> Notification:
         """Verify and decrypt, or raise BadNotification."""
+
+    def apply_bill(self, kind: str, bill_date: date) -> BillFile | None:
+        """Ask for a day's bill (``trade``: the ALL trade bill; ``fundflow``: the basic
+        account's). None: the day has no bill (no trade). Raises BillNotReady."""
+
+    def download_bill(self, url: str) -> bytes:
+        """The bill file at ``download_url`` (gzip)."""

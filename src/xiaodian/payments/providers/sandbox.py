@@ -23,6 +23,7 @@ import shutil
 import string
 from base64 import b64encode
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,11 @@ from xiaodian.payments.models import (
     SandboxTrade,
     SandboxTradeState,
 )
+from xiaodian.payments.providers import sandbox_bills
 from xiaodian.payments.providers.base import (
     REFUND_NOT_FOUND,
     TRADE_NOT_FOUND,
+    BillFile,
     Notification,
     PrepayResult,
     ProviderRejected,
@@ -457,6 +460,14 @@ class SandboxProvider:
         self.db.add(delivery)
         self.db.flush()
         return delivery
+
+    # --- daily bills (payments/providers/sandbox_bills.py) -------------------------------
+
+    def apply_bill(self, kind: str, bill_date: date) -> BillFile | None:
+        return sandbox_bills.apply(self.db, kind, bill_date)
+
+    def download_bill(self, url: str) -> bytes:
+        return sandbox_bills.download(self.db, url)
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from wechatpayv3 import WeChatPay, WeChatPayType
@@ -24,6 +24,8 @@ from xiaodian.payments.providers.base import (
     REFUND_NOT_FOUND,
     TRADE_NOT_FOUND,
     BadNotification,
+    BillFile,
+    BillNotReady,
     Notification,
     PrepayResult,
     ProviderError,
@@ -178,6 +180,35 @@ class WeChatPayProvider:
         if code == 404:
             return RefundState(out_refund_no=out_refund_no, status=REFUND_NOT_FOUND)
         return _refund_state(out_refund_no, data)
+
+    # --- daily bills ----------------------------------------------------------------------
+
+    def apply_bill(self, kind: str, bill_date: date) -> BillFile | None:
+        day = bill_date.isoformat()
+        fn = self.sdk.trade_bill if kind == "trade" else self.sdk.fundflow_bill
+        try:
+            _code, data = self._call(fn, day)
+        except ProviderRejected as exc:
+            if exc.code == "NO_STATEMENT_EXIST":
+                return None
+            if exc.code == "STATEMENT_CREATING":
+                raise BillNotReady(exc.code, exc.message) from None
+            raise
+        url, hash_type, hash_value = (
+            data.get(k) for k in ("download_url", "hash_type", "hash_value")
+        )
+        if not (isinstance(url, str) and isinstance(hash_value, str)):
+            raise ProviderError("wechatpay returned no download_url")
+        return BillFile(download_url=url, hash_type=str(hash_type or "SHA1"), hash_value=hash_value)
+
+    def download_bill(self, url: str) -> bytes:
+        try:
+            code, body = self.sdk.download_bill(url)
+        except Exception as exc:
+            raise ProviderError(f"wechatpay bill download failed: {exc}") from exc
+        if code != 200:
+            raise ProviderError(f"wechatpay bill download answered {code}")
+        return body if isinstance(body, bytes) else str(body).encode("utf-8")
 
     # --- notifications ------------------------------------------------------------------
 
