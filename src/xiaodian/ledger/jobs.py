@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from huey import crontab
 
-from xiaodian.ledger import reconciliation, settlement
+from xiaodian.ledger import checkpoints, reconciliation, settlement
 from xiaodian.tasks import huey, job_session
 
 
@@ -22,3 +22,17 @@ def ledger_reconcile_due() -> int:
     hour until they are) and of the last week's days still not ready."""
     with job_session() as db:
         return reconciliation.reconcile_due(db)
+
+
+@huey.periodic_task(crontab(minute="*/10"))  # type: ignore[untyped-decorator]
+def ledger_checkpoint() -> int:
+    """Move the balance checkpoints up to the postings surely committed."""
+    with job_session() as db:
+        return checkpoints.checkpoint(db)
+
+
+@huey.periodic_task(crontab(hour="19", minute="45"))  # type: ignore[untyped-decorator]
+def ledger_drift_check() -> int:
+    """Recompute every checkpoint from the postings (03:45 Beijing time, when it is quiet)."""
+    with job_session() as db:
+        return len(checkpoints.drift_check(db).drifted)

@@ -205,3 +205,30 @@ class ReconciliationBreak(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str] = mapped_column(String(300), default="")
+
+
+class LedgerCheckpoint(Base):
+    """An account's balance up to a posting (``posting_id``: the postings with an id up to
+    it, summed): balances read the checkpoint plus the postings after it, so an account of
+    a million postings sums a few. Derived, never the truth: written only by the
+    checkpoint job, from the postings, and checked against a full recomputation by the
+    drift check (``ledger/checkpoints.py``)."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), primary_key=True)
+    posting_id: Mapped[int]
+    balance_fen: Mapped[int]  # raw: the sum of the postings up to posting_id
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class LedgerDriftCheck(Base):
+    """One run of the drift check: how many checkpoints it recomputed and which differed."""
+
+    __tablename__ = "ledger_drift_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+    accounts: Mapped[int]
+    drifted: Mapped[int]
+    detail: Mapped[str] = mapped_column(String(500), default="")

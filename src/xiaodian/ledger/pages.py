@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
 from xiaodian.errors import InvalidInput, _
-from xiaodian.ledger import reconciliation, statements, withdrawals
+from xiaodian.ledger import checkpoints, reconciliation, statements, withdrawals
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import yuan_field
 from xiaodian.web import forms, routing
@@ -149,7 +149,12 @@ def merchant_finance_csv(
 def ops_ledger(request: Request, db: DbDep, actor: PageUser) -> Response:
     """Operators: the trial balance (every kind of account; the sum is zero)."""
     trial = statements.trial_balance(db, actor)
-    ctx = {"section": "ledger", "trial": trial, "accounts": statements.ACCOUNT_LABELS}
+    ctx = {
+        "section": "ledger",
+        "trial": trial,
+        "accounts": statements.ACCOUNT_LABELS,
+        "drift": checkpoints.last_drift_check(db),
+    }
     return render(request, "ledger/ops_trial_balance.html", ctx)
 
 

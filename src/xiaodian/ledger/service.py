@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import bulk, clock
 from xiaodian.ledger.models import HoldStatus as HoldStatus  # re-exported: pages, tests
-from xiaodian.ledger.models import LedgerAccount, LedgerPosting, LedgerTransfer
+from xiaodian.ledger.models import LedgerAccount, LedgerCheckpoint, LedgerPosting, LedgerTransfer
 
 _ACCOUNTS = cast(Table, LedgerAccount.__table__)
 _TRANSFERS = cast(Table, LedgerTransfer.__table__)
@@ -217,24 +217,32 @@ def transfer_keys(db: Session, keys: Iterable[str]) -> set[str]:
 
 
 def raw_balances(db: Session, keys: Iterable[AccountKey]) -> dict[AccountKey, int]:
-    """The sum of the postings of each account (raw: debit positive), one query."""
+    """The sum of the postings of each account (raw: debit positive), one query: the
+    account's checkpoint (``checkpoints.py``) plus its postings after it."""
     wanted = set(keys)
     if not wanted:
         return {}
     kinds = {kind for kind, _owner in wanted}
     owners = {owner for _kind, owner in wanted}
+    since = func.coalesce(LedgerCheckpoint.posting_id, 0)
+    after = (
+        select(func.coalesce(func.sum(LedgerPosting.amount_fen), 0))
+        .where(LedgerPosting.account_id == LedgerAccount.id, LedgerPosting.id > since)
+        .scalar_subquery()
+    )
     rows = db.execute(
         select(
             LedgerAccount.kind,
             LedgerAccount.owner_id,
-            func.coalesce(func.sum(LedgerPosting.amount_fen), 0),
+            func.coalesce(LedgerCheckpoint.balance_fen, 0) + after,
         )
         .select_from(LedgerAccount)
-        .outerjoin(LedgerPosting, LedgerPosting.account_id == LedgerAccount.id)
+        .outerjoin(LedgerCheckpoint, LedgerCheckpoint.account_id == LedgerAccount.id)
         .where(LedgerAccount.kind.in_(kinds), LedgerAccount.owner_id.in_(owners))
-        .group_by(LedgerAccount.kind, LedgerAccount.owner_id)
     )
-    found = {(kind, owner): int(total) for kind, owner, total in rows}
+    found: dict[AccountKey, int] = {}
+    for kind, owner, total in rows:
+        found[(kind, owner)] = found.get((kind, owner), 0) + int(total)
     return {key: found.get(key, 0) for key in wanted}
 
 
