@@ -102,6 +102,7 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.aftersales import api as aftersales_api
     from xiaodian.aftersales import pages as aftersales_pages
     from xiaodian.campaigns import api as campaigns_api
+    from xiaodian.campaigns import pages as campaigns_pages
     from xiaodian.catalog import api as catalog_api
     from xiaodian.catalog import pages as catalog_pages
     from xiaodian.catalog.storefront import api as storefront_api
@@ -153,6 +154,7 @@ def _include_routers(app: FastAPI) -> None:
         ledger_pages,
         content_pages,
         live_pages,
+        campaigns_pages,
         ops_pages,
     ):
         app.include_router(module.router)
