@@ -58,7 +58,16 @@ def limit_reached(limit: int) -> Conflict:
 
 
 def not_claimable() -> IllegalTransition:
+    """Stopped or past its window: for good."""
     return IllegalTransition(_("This coupon cannot be claimed now."), code="not_claimable")
+
+
+def not_started() -> IllegalTransition:
+    return IllegalTransition(_("This coupon cannot be claimed now."), code="not_started")
+
+
+# Refusals that stay true: the template never issues again.
+_FINAL = frozenset({"coupons_gone", "budget_spent", "not_claimable"})
 
 
 def _remember_spent(template_id: int, error: DomainError) -> None:
@@ -99,9 +108,7 @@ def claim(db: Session, actor: Actor, template_id: int) -> tuple[Coupon, CouponTe
         db.rollback()
         if admitted and gate is not None:
             gate.give_back(template_id, buyer_id)
-        if exc.code in ("coupons_gone", "budget_spent") or (
-            exc.code == "not_claimable" and exc.params.get("final")
-        ):
+        if exc.code in _FINAL:
             _remember_spent(template_id, exc)
         raise
     except BaseException:
@@ -123,11 +130,9 @@ def claim(db: Session, actor: Actor, template_id: int) -> tuple[Coupon, CouponTe
 def _refusal(template: CouponTemplate) -> DomainError | None:
     now = clock.now()
     if template.status != TemplateStatus.ACTIVE or template.ends_at <= now:
-        error = not_claimable()
-        error.params["final"] = True
-        return error
-    if template.starts_at > now:
         return not_claimable()
+    if template.starts_at > now:
+        return not_started()
     if template.issued >= template.quantity:
         return sold_out()
     return None
