@@ -133,3 +133,15 @@ def test_expiry_moves_with_the_clock(scene: Scene, make_user: Any, clock: Any) -
         assert service.my_coupons(db, actor_for(buyer), usable_only=True) == []
         assert len(service.my_coupons(db, actor_for(buyer))) == 1
     assert isinstance(clock, clock_module.FrozenClock)
+
+
+def test_a_claim_is_four_statements(scene: Scene, make_user: Any, count_queries: Any) -> None:
+    """The template's read, the buyer's count, the coupon, the template's conditional
+    UPDATE: however many coupons were claimed before."""
+    template = scene.template(per_buyer_limit=3)
+    buyer = make_user()
+    _claim(scene, buyer, template.id)
+    with count_queries() as counter:
+        _claim(scene, buyer, template.id)
+    assert counter.count == 4, counter.statements
+    assert "UPDATE coupon_templates" in counter.statements[-1]
