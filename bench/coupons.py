@@ -19,7 +19,8 @@ The last line of output is one JSON object: ``claims_per_s`` (claim requests ans
 second, 201 or 409 alike), ``baseline_per_s`` (``/healthz`` per second, the same server in
 the same run), ``quantity``, ``issued`` (rows in ``coupons``, equal to the template's count
 or ``issued`` is -1), ``over_limit`` (buyers holding more than the limit), ``claimed``
-(201 answers), ``errors`` (anything but 201 and 409), ``claims``, ``concurrency``,
+(201 answers), ``errors`` (anything but 201 and 409, or a ``/healthz`` not 200) with
+``error_kinds``, ``claims``, ``concurrency``,
 ``database``, ``redis`` and the machine.
 """
 
@@ -150,6 +151,8 @@ def main() -> None:
             base_s, base_out = asyncio.run(_drive(server.url, health, args.concurrency))
             claim_s, outcomes = asyncio.run(_drive(server.url, claims, args.concurrency))
         issued, over_limit = tally(database_url, template_id)
+        kinds = Counter({k: n for k, n in outcomes.items() if k not in ("201", "409")})
+        kinds.update({f"healthz {k}": n for k, n in base_out.items() if k != "200"})
         summary: dict[str, Any] = {
             "claims_per_s": round(len(claims) / claim_s, 1),
             "baseline_per_s": round(len(health) / base_s, 1),
@@ -157,8 +160,8 @@ def main() -> None:
             "issued": issued,
             "over_limit": over_limit,
             "claimed": outcomes.get("201", 0),
-            "errors": sum(n for k, n in outcomes.items() if k not in ("201", "409"))
-            + sum(n for k, n in base_out.items() if k != "200"),
+            "errors": sum(kinds.values()),
+            "error_kinds": dict(kinds),
             "claims": len(claims),
             "concurrency": args.concurrency,
             "database": "postgresql" if database_url.startswith("postgresql") else "sqlite",
