@@ -101,6 +101,8 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.accounts import pages as accounts_pages
     from xiaodian.aftersales import api as aftersales_api
     from xiaodian.aftersales import pages as aftersales_pages
+    from xiaodian.campaigns import api as campaigns_api
+    from xiaodian.campaigns import pages as campaigns_pages
     from xiaodian.catalog import api as catalog_api
     from xiaodian.catalog import pages as catalog_pages
     from xiaodian.catalog.storefront import api as storefront_api
@@ -137,6 +139,7 @@ def _include_routers(app: FastAPI) -> None:
         ledger_api,
         content_api,
         live_api,
+        campaigns_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for module in (
@@ -151,6 +154,7 @@ def _include_routers(app: FastAPI) -> None:
         ledger_pages,
         content_pages,
         live_pages,
+        campaigns_pages,
         ops_pages,
     ):
         app.include_router(module.router)

@@ -15,6 +15,7 @@ def load_models() -> None:
     """Import every table's model, so ``Base.metadata`` knows them all (migrations)."""
     import xiaodian.accounts.models
     import xiaodian.aftersales.models
+    import xiaodian.campaigns.models
     import xiaodian.catalog.models
     import xiaodian.categories.models
     import xiaodian.content.live.models
@@ -32,6 +33,8 @@ def load() -> None:
     import xiaodian.accounts.service
     import xiaodian.aftersales.refunds
     import xiaodian.aftersales.service
+    import xiaodian.campaigns.claims
+    import xiaodian.campaigns.service
     import xiaodian.catalog.service
     import xiaodian.categories.service
     import xiaodian.content.live.flash_returns

@@ -1,0 +1,1 @@
+"""Campaigns: coupons (优惠券) first."""

@@ -1,0 +1,146 @@
+"""The campaigns' JSON API: a shop's coupon templates (its staff), the platform's
+(operators), claiming (buyers) and the buyer's coupons."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import status
+from pydantic import BaseModel, ConfigDict, Field
+
+from xiaodian.campaigns import claims, service, templates
+from xiaodian.campaigns.service import CouponTemplate
+from xiaodian.web import routing
+from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.errors import error_responses
+from xiaodian.web.types import BodyId, Count, Fen, Id
+
+router = routing.router(tags=["campaigns"], responses=error_responses(401, 403, 404, 409, 422))
+
+
+class TemplateIn(BaseModel):
+    name: str = Field(min_length=1, max_length=60)
+    kind: Literal["threshold", "percent", "no_threshold"]
+    level: Literal["product", "shop", "platform"]
+    starts_at: datetime
+    ends_at: datetime
+    quantity: Count = Field(ge=1)
+    off_fen: Fen = 0
+    rate_percent: Count = Field(default=100, le=100)
+    cap_fen: Fen = 0
+    min_spend_fen: Fen = 0
+    scope: Literal["all", "categories", "products"] = "all"
+    scope_ids: list[BodyId] = Field(default_factory=list, max_length=100)
+    per_buyer_limit: Count = Field(default=1, ge=1)
+    budget_fen: Fen | None = None
+    valid_days: Count | None = None
+
+    def to_input(self) -> templates.TemplateInput:
+        return templates.TemplateInput(**self.model_dump())
+
+
+class TemplateOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    shop_id: int | None
+    name: str
+    kind: str
+    level: str
+    off_fen: int
+    rate_percent: int
+    cap_fen: int
+    min_spend_fen: int
+    scope: str
+    scope_ids: list[int]
+    quantity: int
+    issued: int
+    per_buyer_limit: int
+    budget_fen: int | None
+    committed_fen: int
+    starts_at: datetime
+    ends_at: datetime
+    valid_days: int | None
+    status: str
+
+
+class CouponOut(BaseModel):
+    id: int
+    template_id: int
+    status: str
+    claimed_at: datetime
+    valid_from: datetime
+    expires_at: datetime
+    template: TemplateOut
+
+
+def _out(template: CouponTemplate) -> TemplateOut:
+    return TemplateOut.model_validate(template)
+
+
+def _coupon(coupon: service.Coupon, template: CouponTemplate) -> CouponOut:
+    return CouponOut(
+        id=coupon.id,
+        template_id=coupon.template_id,
+        status=coupon.status,
+        claimed_at=coupon.claimed_at,
+        valid_from=coupon.valid_from,
+        expires_at=coupon.expires_at,
+        template=_out(template),
+    )
+
+
+@router.get("/merchant/shops/{shop_id}/coupons")
+def shop_templates(shop_id: Id, db: DbDep, actor: SignedIn) -> list[TemplateOut]:
+    """The shop's coupon templates, newest first (its staff)."""
+    return [_out(t) for t in service.shop_templates(db, actor, shop_id)]
+
+
+@router.post("/merchant/shops/{shop_id}/coupons", status_code=status.HTTP_201_CREATED)
+def create_shop_template(shop_id: Id, body: TemplateIn, db: DbDep, actor: SignedIn) -> TemplateOut:
+    """A coupon of the shop, product or shop level, within WeChat's floors."""
+    return _out(templates.create_shop_template(db, actor, shop_id, body.to_input()))
+
+
+@router.post("/coupons/{template_id}/stop")
+def stop_template(template_id: Id, db: DbDep, actor: SignedIn) -> TemplateOut:
+    """No more claims (the shop's staff, or operators for a platform coupon)."""
+    return _out(templates.stop_template(db, actor, template_id))
+
+
+@router.get("/ops/coupons", tags=["ops"])
+def platform_templates(db: DbDep, actor: SignedIn) -> list[TemplateOut]:
+    """The platform's coupon templates (operators)."""
+    return [_out(t) for t in service.platform_templates(db, actor)]
+
+
+@router.post("/ops/coupons", tags=["ops"], status_code=status.HTTP_201_CREATED)
+def create_platform_template(body: TemplateIn, db: DbDep, actor: SignedIn) -> TemplateOut:
+    """A platform coupon, funded by the platform (operators)."""
+    return _out(templates.create_platform_template(db, actor, body.to_input()))
+
+
+@router.get("/shops/{shop_id}/coupons")
+def claimable(shop_id: Id, db: DbDep) -> list[TemplateOut]:
+    """The shop's coupons anyone may claim now."""
+    return [_out(t) for t in service.claimable(db, shop_id=shop_id)]
+
+
+@router.get("/platform/coupons")
+def claimable_platform(db: DbDep) -> list[TemplateOut]:
+    """The platform's coupons anyone may claim now."""
+    return [_out(t) for t in service.claimable(db, shop_id=None)]
+
+
+@router.post("/coupons/{template_id}/claim", status_code=status.HTTP_201_CREATED)
+def claim(template_id: Id, db: DbDep, actor: SignedIn) -> CouponOut:
+    """Claim one coupon of the template (atomic: never more than the quantity, never above
+    the limit per buyer)."""
+    return _coupon(*claims.claim(db, actor, template_id))
+
+
+@router.get("/me/coupons")
+def my_coupons(db: DbDep, actor: SignedIn, usable: bool = False) -> list[CouponOut]:
+    """The buyer's coupons, newest first (``usable``: unused and not expired)."""
+    return [_coupon(c, t) for c, t in service.my_coupons(db, actor, usable_only=usable)]

@@ -1,0 +1,131 @@
+"""Tables of the campaigns: coupon templates, who claimed how many, the coupons themselves.
+
+- A template (``coupon_templates``) is what a merchant (``shop_id``) or the platform
+  (``shop_id`` NULL) offers: its kind, its level, its floors checked when it is written
+  (``rules.py``), how many may be issued, to each buyer how many, when, for what. ``issued``
+  and ``committed_fen`` move only by the claim's one conditional UPDATE, and the CHECKs
+  below hold them inside ``quantity`` and ``budget_fen`` whatever a writer does.
+- ``coupon_claimers`` counts each buyer's claims of a template (the per-buyer limit under
+  concurrency: one conditional upsert).
+- A coupon (``coupons``) is one claimed copy, valid from ``valid_from`` to ``expires_at``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from xiaodian import clock
+from xiaodian.db import Base, str_enum
+
+
+class CouponKind(enum.StrEnum):
+    THRESHOLD = "threshold"  # 满减: off_fen off from min_spend_fen
+    PERCENT = "percent"  # 折扣: pay rate_percent % of the price, at most cap_fen off
+    NO_THRESHOLD = "no_threshold"  # 无门槛: off_fen off, whatever the spend
+
+
+class CouponLevel(enum.StrEnum):
+    PRODUCT = "product"  # a shop's coupon for listed products (商品券)
+    SHOP = "shop"  # a shop's coupon for the shop's products in scope (店铺券)
+    PLATFORM = "platform"  # the platform's, funded by it (平台券)
+
+
+class CouponScope(enum.StrEnum):
+    ALL = "all"
+    CATEGORIES = "categories"
+    PRODUCTS = "products"
+
+
+class TemplateStatus(enum.StrEnum):
+    ACTIVE = "active"
+    STOPPED = "stopped"  # no more claims; coupons already claimed stay usable
+
+
+class CouponStatus(enum.StrEnum):
+    UNUSED = "unused"
+    USED = "used"
+
+
+class CouponTemplate(Base):
+    __tablename__ = "coupon_templates"
+    __table_args__ = (
+        Index("ix_coupon_templates_shop_id", "shop_id", "id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("issued >= 0 AND issued <= quantity", name="issued_within_quantity"),
+        CheckConstraint("per_buyer_limit > 0", name="limit_positive"),
+        CheckConstraint("off_fen >= 0 AND off_fen <= 20000", name="off_within_floor"),
+        CheckConstraint("rate_percent >= 20 AND rate_percent <= 100", name="rate_within_floor"),
+        CheckConstraint("min_spend_fen >= 0", name="min_spend_nonnegative"),
+        CheckConstraint("cap_fen >= 0", name="cap_nonnegative"),
+        CheckConstraint("committed_fen >= 0", name="committed_nonnegative"),
+        CheckConstraint(
+            "budget_fen IS NULL OR committed_fen <= budget_fen", name="committed_within_budget"
+        ),
+        CheckConstraint("valid_days IS NULL OR valid_days > 0", name="valid_days_positive"),
+        CheckConstraint("ends_at > starts_at", name="window_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"))  # None: platform
+    name: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[CouponKind] = mapped_column(str_enum(CouponKind))
+    level: Mapped[CouponLevel] = mapped_column(str_enum(CouponLevel))
+    off_fen: Mapped[int] = mapped_column(default=0)  # threshold and no-threshold kinds
+    rate_percent: Mapped[int] = mapped_column(default=100)  # percent kind: 80 is 8折
+    cap_fen: Mapped[int] = mapped_column(default=0)  # percent kind: the most it takes off
+    min_spend_fen: Mapped[int] = mapped_column(default=0)
+    scope: Mapped[CouponScope] = mapped_column(str_enum(CouponScope), default=CouponScope.ALL)
+    scope_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # categories or products
+    quantity: Mapped[int]
+    issued: Mapped[int] = mapped_column(default=0)
+    per_buyer_limit: Mapped[int] = mapped_column(default=1)
+    budget_fen: Mapped[int | None]  # None: no budget beyond the quantity
+    committed_fen: Mapped[int] = mapped_column(default=0)  # the issued coupons' most value
+    starts_at: Mapped[datetime]  # claimable from
+    ends_at: Mapped[datetime]  # claimable until, and usable until unless valid_days
+    valid_days: Mapped[int | None]  # usable for N days from the claim (else the window)
+    status: Mapped[TemplateStatus] = mapped_column(
+        str_enum(TemplateStatus), default=TemplateStatus.ACTIVE
+    )
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class CouponClaimer(Base):
+    """How many coupons of a template one buyer claimed: the per-buyer limit."""
+
+    __tablename__ = "coupon_claimers"
+    __table_args__ = (
+        UniqueConstraint("template_id", "buyer_id"),
+        CheckConstraint("claimed > 0", name="claimed_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("coupon_templates.id"))
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    claimed: Mapped[int]
+
+
+class Coupon(Base):
+    """One claimed coupon."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        Index("ix_coupons_buyer_status", "buyer_id", "status"),
+        Index("ix_coupons_template_id", "template_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("coupon_templates.id"))
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[CouponStatus] = mapped_column(
+        str_enum(CouponStatus), default=CouponStatus.UNUSED
+    )
+    claimed_at: Mapped[datetime]
+    valid_from: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
