@@ -13,17 +13,6 @@ from __future__ import annotations
 
 def load_models() -> None:
     """Import every table's model, so ``Base.metadata`` knows them all (migrations)."""
-    import xiaodian.accounts.models
-    import xiaodian.aftersales.models
-    import xiaodian.catalog.models
-    import xiaodian.categories.models
-    import xiaodian.content.live.models
-    import xiaodian.content.models
-    import xiaodian.ledger.models
-    import xiaodian.merchants.models
-    import xiaodian.orders.models
-    import xiaodian.payments.models
-    import xiaodian.realtime  # noqa: F401 (infrastructure with a table of its own: the outbox)
 
 
 def load() -> None:
@@ -37,8 +26,11 @@ def load() -> None:
     import xiaodian.content.live.flash_returns
     import xiaodian.content.live.service
     import xiaodian.content.service
+    import xiaodian.health.hooks
+    import xiaodian.health.service
     import xiaodian.ledger.income
     import xiaodian.ledger.service
     import xiaodian.merchants.service
     import xiaodian.orders.service
-    import xiaodian.payments.service  # noqa: F401
+    import xiaodian.payments.service
+    import xiaodian.reviews.service  # noqa: F401
