@@ -3,7 +3,7 @@ over the last 90 days. Pure functions of the facts other domains hand in (orders
 after-sales' cases, reviews' stars) and a window, so each is tested with hand-computed
 examples and the whole with a property test.
 
-Every fact is judged as it stood at the window's end: a time outside ``[start, end)`` did
+Every fact is judged as it stood at the window's end: a time outside ``(start, end]`` did
 not happen (an order shipped after the end was not shipped by then). A measure with nothing
 to judge scores its full weight and says so ("no data" is not a fault).
 
@@ -96,7 +96,7 @@ MEASURES: dict[str, tuple[str, str, str]] = {
 
 @dataclass(frozen=True)
 class Window:
-    """``[start, end)``: the 90 days ending now."""
+    """``(start, end]``: the 90 days ending now (what happened this instant counts)."""
 
     start: datetime
     end: datetime
@@ -106,11 +106,11 @@ class Window:
         return cls(end - timedelta(days=days), end)
 
     def __contains__(self, at: object) -> bool:
-        return isinstance(at, datetime) and self.start <= at < self.end
+        return isinstance(at, datetime) and self.start < at <= self.end
 
     def by_end(self, at: datetime | None) -> datetime | None:
         """``at`` if it happened before the end, else None (not yet, as of the end)."""
-        return at if at is not None and at < self.end else None
+        return at if at is not None and at <= self.end else None
 
 
 class OrderFact(Protocol):
@@ -387,7 +387,8 @@ def dispute_ratio(window: Window, cases: Iterable[CaseFact], weight: int = 10) -
 
 
 def arbitration_lost(window: Window, cases: Iterable[CaseFact], weight: int = 5) -> Measure:
-    lost = [c for c in cases if c.opened_at in window and window.by_end(c.lost_at) is not None]
+    inside = [c for c in cases if c.opened_at in window]
+    lost = [c for c in inside if window.by_end(c.lost_at) is not None]
     lowered = [
         Lowered(
             "arbitration_lost",
@@ -404,9 +405,9 @@ def arbitration_lost(window: Window, cases: Iterable[CaseFact], weight: int = 5)
         "arbitration_lost",
         weight,
         weight * _clamp(1 - len(lost) / LOST_ZERO),
-        {"lost": len(lost)},
+        {"cases": len(inside), "lost": len(lost)},
         lowered,
-        no_data=not lost,
+        no_data=not inside,
     )
 
 

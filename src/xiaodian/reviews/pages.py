@@ -170,6 +170,7 @@ def _product_ctx(
         "photos": photos,
         "sorts": browse.SORTS,
         "voted": browse.voted(db, actor, [i.id for i in result.items]),
+        "me": actor.user_id,
         "masked": service.masked,
     }
 
