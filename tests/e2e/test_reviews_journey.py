@@ -14,6 +14,7 @@ from sqlalchemy import select
 from tests.e2e.conftest import LiveServer, shot, sign_in, wait_for
 from tests.factories import make_address, make_product, make_shop
 from xiaodian.accounts import service as accounts
+from xiaodian.health import service as health_service
 from xiaodian.orders import fulfilment
 from xiaodian.orders import service as orders_service
 from xiaodian.orders.checkout import checkout
@@ -107,3 +108,11 @@ def test_a_buyer_reviews_with_a_photo_and_the_merchant_replies(
     assert page.locator(".review-photos img").count() == 1
     assert "感谢您的认可" in page.locator("[data-testid=reply]").inner_text()
     shot(page, "review-product")
+
+    # The night's health score: the merchant sees it with each part and measure.
+    with live_server.database.session() as db:
+        health_service.compute_all(db)
+    merchant.goto(f"/merchant/shops/{shop_id}/health")
+    assert merchant.locator("[data-testid=health-score] b").inner_text() == "100"
+    assert merchant.locator("[data-measure]").count() == 8
+    shot(merchant, "health-merchant")

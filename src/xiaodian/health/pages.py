@@ -23,6 +23,7 @@ def _labels() -> dict[str, Any]:
     return {
         "parts": score.PARTS,
         "measure_labels": score.MEASURES,
+        "input_labels": score.INPUTS,
         "live_min": score.LIVE_MIN,
         "marketplace_min": score.MARKETPLACE_MIN,
     }

@@ -93,6 +93,23 @@ MEASURES: dict[str, tuple[str, str, str]] = {
     ),
 }
 
+INPUTS: dict[str, str] = {
+    "reviews": _("reviews"),
+    "star_sum": _("stars in all"),
+    "average": _("average"),
+    "paid_orders": _("paid orders"),
+    "fault_cases": _("fault cases"),
+    "rate": _("rate"),
+    "due": _("due"),
+    "late": _("late"),
+    "received": _("received"),
+    "average_days": _("average days"),
+    "cases": _("cases"),
+    "disputes": _("disputes"),
+    "ratio": _("ratio"),
+    "lost": _("lost"),
+}
+
 
 @dataclass(frozen=True)
 class Window:
