@@ -112,6 +112,7 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.content import pages as content_pages
     from xiaodian.content.live import api as live_api
     from xiaodian.content.live import pages as live_pages
+    from xiaodian.health import pages as health_pages
     from xiaodian.ledger import api as ledger_api
     from xiaodian.ledger import pages as ledger_pages
     from xiaodian.merchants import api as merchants_api
@@ -121,6 +122,8 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.orders import pages as orders_pages
     from xiaodian.payments import api as payments_api
     from xiaodian.payments import pages as payments_pages
+    from xiaodian.reviews import api as reviews_api
+    from xiaodian.reviews import pages as reviews_pages
     from xiaodian.web import health
 
     # Starlette tries the routers in turn, each route's pattern in turn: the everyday
@@ -140,6 +143,7 @@ def _include_routers(app: FastAPI) -> None:
         content_api,
         live_api,
         campaigns_api,
+        reviews_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for module in (
@@ -155,6 +159,8 @@ def _include_routers(app: FastAPI) -> None:
         content_pages,
         live_pages,
         campaigns_pages,
+        reviews_pages,
+        health_pages,
         ops_pages,
     ):
         app.include_router(module.router)

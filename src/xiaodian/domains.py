@@ -20,11 +20,13 @@ def load_models() -> None:
     import xiaodian.categories.models
     import xiaodian.content.live.models
     import xiaodian.content.models
+    import xiaodian.health.models
     import xiaodian.ledger.models
     import xiaodian.merchants.models
     import xiaodian.orders.models
     import xiaodian.payments.models
-    import xiaodian.realtime  # noqa: F401 (infrastructure with a table of its own: the outbox)
+    import xiaodian.realtime  # (infrastructure with a table of its own: the outbox)
+    import xiaodian.reviews.models  # noqa: F401
 
 
 def load() -> None:
@@ -40,8 +42,11 @@ def load() -> None:
     import xiaodian.content.live.flash_returns
     import xiaodian.content.live.service
     import xiaodian.content.service
+    import xiaodian.health.hooks
+    import xiaodian.health.service
     import xiaodian.ledger.income
     import xiaodian.ledger.service
     import xiaodian.merchants.service
     import xiaodian.orders.service
-    import xiaodian.payments.service  # noqa: F401
+    import xiaodian.payments.service
+    import xiaodian.reviews.service  # noqa: F401

@@ -299,3 +299,71 @@ def _sync_order_flag(db: Session, case: AftersaleCase) -> None:
         .limit(1)
     )
     orders_service.set_aftersale_open(db, order_id=case.order_id, open=still_open is not None)
+
+
+# --------------------------------------------------------------------------- merchant health
+
+
+@dataclass(frozen=True)
+class CaseTimes:
+    """What merchant health reads of a case: when it was opened, whether it is the
+    merchant's fault (``states.FAULT_REASONS``), when the merchant first answered, whether
+    it became a dispute (escalated) and whether the platform ruled against the merchant."""
+
+    shop_id: int
+    case_id: int
+    order_no: str
+    fault: bool
+    opened_at: datetime
+    respond_by: datetime
+    answered_at: datetime | None  # the merchant's first approve or reject
+    escalated_at: datetime | None
+    lost_at: datetime | None  # the platform ruled for the buyer
+
+
+def case_times(
+    db: Session, *, since: datetime, shop_ids: list[int] | None = None
+) -> list[CaseTimes]:
+    """Cases opened since ``since`` (every shop, or these), oldest first, with the times
+    health counts. One query. Joins the caller's transaction (read only)."""
+    E = AftersaleEvent
+
+    def first(cond: Any) -> Any:
+        return (
+            select(func.min(E.at))
+            .where(E.case_id == AftersaleCase.id, cond)
+            .correlate(AftersaleCase)
+            .scalar_subquery()
+        )
+
+    query = (
+        select(
+            AftersaleCase.shop_id,
+            AftersaleCase.id,
+            AftersaleCase.order_no,
+            AftersaleCase.reason,
+            AftersaleCase.created_at,
+            AftersaleCase.respond_by,
+            first((E.role == "merchant") & E.action.in_(["approve", "reject"])),
+            AftersaleCase.escalated_at,
+            first(E.action == "arbitrate_approve"),
+        )
+        .where(AftersaleCase.created_at >= since)
+        .order_by(AftersaleCase.created_at, AftersaleCase.id)
+    )
+    if shop_ids is not None:
+        query = query.where(AftersaleCase.shop_id.in_(shop_ids))
+    return [
+        CaseTimes(
+            shop_id=row[0],
+            case_id=row[1],
+            order_no=row[2],
+            fault=row[3] in states.FAULT_REASONS,
+            opened_at=row[4],
+            respond_by=row[5],
+            answered_at=row[6],
+            escalated_at=row[7],
+            lost_at=row[8],
+        )
+        for row in db.execute(query)
+    ]

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from xiaodian.aftersales import arbitration as aftersales_arbitration
 from xiaodian.catalog import review as catalog_review
 from xiaodian.content import moderation
+from xiaodian.health import service as health_service
 from xiaodian.merchants import applications as merchant_applications
 from xiaodian.payments import service as payments_service
 from xiaodian.web import routing
@@ -31,5 +32,10 @@ def dashboard(request: Request, db: DbDep, actor: PageUser) -> Response:
     return render(
         request,
         "ops/dashboard.html",
-        {"section": "overview", "application_counts": counts, "waiting": waiting},
+        {
+            "section": "overview",
+            "application_counts": counts,
+            "waiting": waiting,
+            "health": health_service.count_restricted(db, actor),
+        },
     )

@@ -591,3 +591,32 @@ def shop_summary(db: Session, *, shop_id: int, today: date) -> ShopSummary:
         today_refunded_fen=int(refunds[0]),
         week_refunded_fen=int(refunds[1]),
     )
+
+
+# --------------------------------------------------------------------------- merchant health
+
+
+@dataclass(frozen=True)
+class OrderTimes:
+    """What merchant health reads of an order: when it was paid, shipped and completed."""
+
+    shop_id: int
+    order_no: str
+    paid_at: datetime | None
+    shipped_at: datetime | None
+    completed_at: datetime | None
+
+
+def order_times(
+    db: Session, *, since: datetime, shop_ids: list[int] | None = None
+) -> list[OrderTimes]:
+    """Orders paid or completed since ``since`` (every shop, or these), by payment time.
+    One query. Joins the caller's transaction (read only)."""
+    query = (
+        select(Order.shop_id, Order.order_no, Order.paid_at, Order.shipped_at, Order.completed_at)
+        .where(or_(Order.paid_at >= since, Order.completed_at >= since))
+        .order_by(Order.paid_at, Order.id)
+    )
+    if shop_ids is not None:
+        query = query.where(Order.shop_id.in_(shop_ids))
+    return [OrderTimes(*row) for row in db.execute(query)]

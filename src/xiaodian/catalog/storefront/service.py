@@ -14,6 +14,7 @@ Several words are ANDed. Results whose title holds every term rank first, then s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -40,6 +41,21 @@ MAX_TERMS = 8
 TRIGRAM = 3  # the shortest term the trigram index can match
 
 _shop = merchants_service.shops_to_join()
+
+MarketplaceRule = Callable[[Any], ColumnElement[bool]]
+_marketplace_rules: list[MarketplaceRule] = []
+
+
+def marketplace_rule(rule: MarketplaceRule) -> MarketplaceRule:
+    """Register a condition a shop must meet for its products to be listed in the
+    marketplace (home, categories, search), as merchant health's threshold does. The rule
+    gets the shop id column and returns SQL true for the shops listed; it joins the
+    listing's query (no statement of its own). A shop's own page and its product pages
+    ignore it."""
+    _marketplace_rules.append(rule)
+    return rule
+
+
 _fts = sa.table("products_fts", sa.column("rowid", sa.Integer), sa.column("products_fts"))
 
 
@@ -228,6 +244,8 @@ def list_products(
         filters.append(Product.category_id.in_(node.ids))
     if shop_id is not None:
         filters.append(Product.shop_id == shop_id)
+    else:
+        filters += [rule(Product.shop_id) for rule in _marketplace_rules]
     if terms:
         filters.append(_search_filter(db, terms))
 

@@ -11,6 +11,7 @@ docstring says it joins the caller's transaction.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ from xiaodian.content.live.models import (
 )
 from xiaodian.errors import (
     Conflict,
+    DomainError,
     IllegalTransition,
     InvalidInput,
     NotFound,
@@ -294,6 +296,25 @@ def _set_products(db: Session, room: LiveRoom, ids: list[int]) -> None:
         room.pinned_product_id = None
 
 
+RoomCheck = Callable[[Session, int], DomainError | None]
+_room_checks: list[RoomCheck] = []
+
+
+def room_check(check: RoomCheck) -> RoomCheck:
+    """Register a check of "may this shop open a new live room?" (a higher domain's, as
+    merchant health's threshold): it gets the shop id and returns the error to refuse with,
+    or None. Asked by ``create_room`` for a shop's room, in registration order."""
+    _room_checks.append(check)
+    return check
+
+
+def _may_open_room(db: Session, shop_id: int) -> None:
+    for check in _room_checks:
+        refusal = check(db, shop_id)
+        if refusal is not None:
+            raise refusal
+
+
 def create_room(
     db: Session,
     actor: Actor,
@@ -306,6 +327,7 @@ def create_room(
     user_id = actor.require_user()
     if data.shop_id is not None:
         actor.require_shop(data.shop_id)
+        _may_open_room(db, data.shop_id)
     elif not actor.is_creator:
         raise PermissionDenied(_("Only creators and merchants can host a live."), code="not_a_host")
     title = _clean_title(data.title)

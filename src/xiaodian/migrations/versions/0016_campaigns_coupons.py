@@ -1,7 +1,7 @@
 """campaigns: coupon templates, claimers and coupons
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import xiaodian.db
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
