@@ -112,6 +112,8 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.content.live import pages as live_pages
     from xiaodian.ledger import api as ledger_api
     from xiaodian.ledger import pages as ledger_pages
+    from xiaodian.logistics import api as logistics_api
+    from xiaodian.logistics import pages as logistics_pages
     from xiaodian.merchants import api as merchants_api
     from xiaodian.merchants import pages as merchants_pages
     from xiaodian.ops import pages as ops_pages
@@ -137,6 +139,7 @@ def _include_routers(app: FastAPI) -> None:
         ledger_api,
         content_api,
         live_api,
+        logistics_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for module in (
@@ -151,6 +154,7 @@ def _include_routers(app: FastAPI) -> None:
         ledger_pages,
         content_pages,
         live_pages,
+        logistics_pages,
         ops_pages,
     ):
         app.include_router(module.router)

@@ -20,6 +20,7 @@ def load_models() -> None:
     import xiaodian.content.live.models
     import xiaodian.content.models
     import xiaodian.ledger.models
+    import xiaodian.logistics.models
     import xiaodian.merchants.models
     import xiaodian.orders.models
     import xiaodian.payments.models
@@ -39,6 +40,7 @@ def load() -> None:
     import xiaodian.content.service
     import xiaodian.ledger.income
     import xiaodian.ledger.service
+    import xiaodian.logistics.service
     import xiaodian.merchants.service
     import xiaodian.orders.service
     import xiaodian.payments.service  # noqa: F401
