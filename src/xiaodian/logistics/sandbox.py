@@ -54,6 +54,9 @@ JOURNEY: tuple[Step, ...] = (
 )
 
 
+_SCRIPT = frozenset(step.context for step in JOURNEY)
+
+
 def http_sender(base_url: str | None = None) -> Send:
     """Send pushes to a running server's push endpoint (the worker, the CLI)."""
     url = (base_url or settings_module.current().public_base_url).rstrip("/") + PUSH_PATH
@@ -78,9 +81,10 @@ def _push(parcel: Parcel, events: list[kuaidi100.Event], state: str, send: Send)
 
 def _next(db: Session, parcel: Parcel) -> tuple[Step, list[kuaidi100.Event], datetime] | None:
     events = _events_so_far(db, parcel)
-    if len(events) >= len(JOURNEY):
+    played = sum(1 for e in events if e.context in _SCRIPT)  # a 疑难 is no step
+    if played >= len(JOURNEY):
         return None
-    step = JOURNEY[len(events)]
+    step = JOURNEY[played]
     previous = max((e.at for e in events), default=parcel.shipped_at)
     return step, events, previous + step.after
 
