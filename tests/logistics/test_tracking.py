@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -285,3 +286,40 @@ def test_the_merchant_page_and_its_sandbox_buttons(
     assert r.status_code == 404
     assert owner.post(f"{base}/999999/sandbox/step", data=csrf).status_code in (403, 404)
     assert _counts(db) == (1, 1)
+
+
+def test_racing_copies_of_one_push_store_each_event_once(
+    database: Any, db: Session, scene: Scene
+) -> None:
+    """Kuaidi100 retries: four copies of one 签收 push at once, on four connections."""
+    order_no = shipped_order(db, scene)
+    param = _param(
+        "3",
+        (timedelta(hours=1), "【杭州市】快递员已揽收", "揽收"),
+        (timedelta(hours=30), "已签收，签收人：本人", "签收"),
+    )
+    sign = _signed(param)
+    db.rollback()
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def push() -> None:
+        try:
+            barrier.wait()
+            with database.session() as session:
+                service.receive_push(session, param=param, sign=sign)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=push) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert _counts(db) == (2, 1)
+    delivered = db.scalar(
+        select(func.count()).select_from(OrderEvent).where(OrderEvent.action == "delivered")
+    )
+    assert delivered == 1
+    assert _order(db, order_no).delivered_at is not None
