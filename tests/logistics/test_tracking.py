@@ -87,7 +87,7 @@ def test_a_forged_or_missing_sign_is_refused_and_writes_nothing(
     shipped_order(db, scene)
     param = _param("3", (timedelta(hours=1), "已签收", "签收"))
     forged = kuaidi100.sign(param, "not-our-salt")
-    for sign in (forged, "A" * 32, _signed(param + " ")):
+    for sign in (forged, "A" * 32, _signed(param + " "), "½", "签名" * 8):
         r = send(param, sign)
         assert r.status_code == 403, r.text
         assert r.json()["error"]["code"] == "bad_push_signature"

@@ -83,7 +83,8 @@ def sign(param: str, salt: str) -> str:
 def verify(param: str, signature: str, salt: str) -> None:
     """Refuse a push whose sign is not MD5(param + salt) (compared in constant time)."""
     expected = sign(param, salt)
-    if not salt or not hmac.compare_digest(expected, (signature or "").strip().upper()):
+    sent = (signature or "").strip().upper().encode("utf-8")  # bytes: any text compares
+    if not salt or not hmac.compare_digest(expected.encode("ascii"), sent):
         raise PermissionDenied(_("The tracking push is not signed by our tracking service."),
                                code="bad_push_signature")  # fmt: skip
 
