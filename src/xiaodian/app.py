@@ -115,6 +115,8 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.health import pages as health_pages
     from xiaodian.ledger import api as ledger_api
     from xiaodian.ledger import pages as ledger_pages
+    from xiaodian.logistics import api as logistics_api
+    from xiaodian.logistics import pages as logistics_pages
     from xiaodian.merchants import api as merchants_api
     from xiaodian.merchants import pages as merchants_pages
     from xiaodian.ops import pages as ops_pages
@@ -144,6 +146,7 @@ def _include_routers(app: FastAPI) -> None:
         live_api,
         campaigns_api,
         reviews_api,
+        logistics_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for module in (
@@ -161,6 +164,7 @@ def _include_routers(app: FastAPI) -> None:
         campaigns_pages,
         reviews_pages,
         health_pages,
+        logistics_pages,
         ops_pages,
     ):
         app.include_router(module.router)

@@ -22,6 +22,7 @@ def load_models() -> None:
     import xiaodian.content.models
     import xiaodian.health.models
     import xiaodian.ledger.models
+    import xiaodian.logistics.models
     import xiaodian.merchants.models
     import xiaodian.orders.models
     import xiaodian.payments.models
@@ -46,6 +47,7 @@ def load() -> None:
     import xiaodian.health.service
     import xiaodian.ledger.income
     import xiaodian.ledger.service
+    import xiaodian.logistics.service
     import xiaodian.merchants.service
     import xiaodian.orders.service
     import xiaodian.payments.service

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     )
     payment_reconcile_after_minutes: int = Field(default=5, gt=0)
 
+    # logistics (tracking pushes in Kuaidi100's format)
+    logistics_push_salt: str = Field(
+        default="", description="the salt given when subscribing; default: from SECRET_KEY"
+    )
+    logistics_stale_hours: int = Field(default=72, gt=0, description="no news: attention")
+    logistics_sandbox: bool = Field(default=True, description="play parcels' journeys locally")
+
     @field_validator(
         "wechatpay_mchid",
         "wechatpay_appid",

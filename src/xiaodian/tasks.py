@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 JOB_MODULES = (
     "xiaodian.orders.jobs",
     "xiaodian.payments.jobs",
+    "xiaodian.logistics.jobs",
     "xiaodian.aftersales.jobs",
     "xiaodian.ledger.jobs",
     "xiaodian.content.jobs",

@@ -124,6 +124,9 @@ def test_who_may_host(db: Any, scene: Scene, make_user: Any) -> None:
         "ftp://x/y.m3u8",
         "http://",
         "not a url",
+        "//evil.example.com/media/a.m3u8",
+        "/media/../private/a.m3u8",
+        "/static/live/a.m3u8",
     ],
 )
 def test_stream_url_must_be_http(db: Any, scene: Scene, url: str) -> None:
@@ -142,6 +145,8 @@ def test_stream_url_accepts_http_and_https(db: Any) -> None:
     )
     assert live.check_stream_url("http://10.0.0.2:8080/hls/room") == "http://10.0.0.2:8080/hls/room"
     assert live.check_stream_url("") is None
+    # the demo's stream, generated into this deployment's media directory
+    assert live.check_stream_url("/media/live/demo/index.m3u8") == "/media/live/demo/index.m3u8"
 
 
 def test_pin_comment_announce(db: Any, scene: Scene, make_user: Any) -> None:

@@ -574,6 +574,7 @@ _ORDER_DEFAULTS: dict[str, Any] = {
     "tracking_no": None,
     "paid_at": None,
     "shipped_at": None,
+    "delivered_at": None,
     "completed_at": None,
     "cancelled_at": None,
     "closed_at": None,

@@ -24,6 +24,10 @@ Events (``Change.event``): ``created``, ``paid``, ``shipped``, ``completed``, ``
 refunded before shipping), ``refunded`` (one refund counted: ``amount_fen``, ``ref``),
 ``aftersale_opened`` and ``aftersale_closed``.
 
+The buyer's order page shows what higher domains know of the order (the parcel's
+tracking timeline) through ``order_panel``: each registered source returns a template and
+its context, or None; orders renders them without knowing what they are.
+
 Besides events, orders asks other domains to prove a sales channel a buyer's page claims
 (``channel_check``): content proves "video" (a published video featuring the product), the
 live rooms prove "live" (the room's 小黄车 lists it).
@@ -34,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -120,3 +125,32 @@ def prove_channel(db: Session, kind: str, ref_id: int | None, product_ids: list[
     if check is None or ref_id is None:
         return None
     return check(db, ref_id, product_ids)
+
+
+# --------------------------------------------------------------------------- order page panels
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A part of the buyer's order page drawn by another domain: ``template`` is included
+    with ``context`` added to the page's."""
+
+    template: str
+    context: dict[str, Any]
+
+
+PanelSource = Callable[[Session, Any], Panel | None]  # (db, order) -> panel or nothing
+_panel_sources: list[PanelSource] = []
+
+
+def order_panel(source: PanelSource) -> PanelSource:
+    """Register the decorated ``source(db, order)`` drawing a panel of the order page.
+    Reads only (joins the page's transaction); registering twice keeps one."""
+    if source not in _panel_sources:
+        _panel_sources.append(source)
+    return source
+
+
+def order_panels(db: Session, order: Any) -> list[Panel]:
+    """The panels of one order's page, in the order their sources registered."""
+    return [p for p in (source(db, order) for source in list(_panel_sources)) if p is not None]

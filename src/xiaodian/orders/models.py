@@ -83,6 +83,7 @@ class Order(Base):
         Index("ix_orders_shop_status_created", "shop_id", "status", "created_at"),
         Index("ix_orders_status_deadline", "status", "pay_deadline"),
         Index("ix_orders_status_shipped", "status", "shipped_at"),
+        Index("ix_orders_status_delivered", "status", "delivered_at"),
         CheckConstraint("items_fen >= 0", name="items_nonnegative"),
         CheckConstraint("shipping_fen >= 0", name="shipping_nonnegative"),
         CheckConstraint("total_fen = items_fen + shipping_fen", name="total_sum"),
@@ -116,6 +117,9 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     paid_at: Mapped[datetime | None]
     shipped_at: Mapped[datetime | None]
+    # The parcel was signed for (签收, reported by the carrier): the confirmation countdown
+    # runs from here instead of ``shipped_at``.
+    delivered_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from xiaodian.actor import Actor
 from xiaodian.errors import InvalidInput, _
 from xiaodian.merchants import service as merchants_service
-from xiaodian.orders import addresses, cart, fulfilment, service, states
+from xiaodian.orders import addresses, cart, fulfilment, lifecycle, service, states
 from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.api import csv_response, pay_url
 from xiaodian.orders.checkout import Channel, checkout
@@ -384,6 +384,7 @@ def _order_ctx(db: DbDep, actor: Actor, order_no: str) -> dict[str, Any]:
     return {
         "order": order,
         "events": service.order_events(db, order.id),
+        "panels": lifecycle.order_panels(db, order),
         "pay_url": pay_url([order.order_no]),
         **_common(),
     }

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Table,
+    and_,
     case,
     delete,
     func,
@@ -448,12 +449,16 @@ def cancel_expired_orders(db: Session) -> int:
 
 
 def auto_complete_orders(db: Session) -> int:
-    """Complete orders shipped ``order_auto_complete_days`` ago with no open after-sales."""
+    """Complete orders with no open after-sales ``order_auto_complete_days`` after the
+    parcel was signed for, or after shipping when no signature was reported."""
     days = settings_module.current().order_auto_complete_days
     cutoff = clock.now() - timedelta(days=days)
     conds = [
         Order.status == S.SHIPPED,
-        Order.shipped_at <= cutoff,
+        or_(
+            and_(Order.delivered_at.is_(None), Order.shipped_at <= cutoff),
+            Order.delivered_at <= cutoff,
+        ),
         Order.aftersale_open.is_(False),
     ]
     total = 0
@@ -464,6 +469,33 @@ def auto_complete_orders(db: Session) -> int:
         total += len(moved)
         if len(ids) < JOB_BATCH:
             return total
+
+
+def mark_delivered(db: Session, *, order_ids: list[int], at: datetime, note: str = "") -> int:
+    """Record that the parcels of shipped orders were signed for at ``at`` (the carrier's
+    time), which restarts their confirmation countdown from then. Only the first report
+    counts (a replayed or repeated 签收 changes nothing); orders no longer shipped are left
+    alone. Joins the caller's transaction (logistics calls it from its push); returns how
+    many orders it marked."""
+    if not order_ids:
+        return 0
+    marked = list(
+        db.scalars(
+            update(Order)
+            .where(
+                Order.id.in_(set(order_ids)),
+                Order.status == S.SHIPPED,
+                Order.delivered_at.is_(None),
+            )
+            .values(delivered_at=at)
+            .returning(Order.id)
+        )
+    )
+    db.add_all(
+        OrderEvent(order_id=oid, actor_kind="system", action="delivered", note=note[:200] or None)
+        for oid in marked
+    )
+    return len(marked)
 
 
 # --------------------------------------------------------------------------- content (live)

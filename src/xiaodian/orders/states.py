@@ -77,6 +77,7 @@ ACTION_LABELS: dict[str, str] = {
     "refund": _("Refund"),
     "aftersale_opened": _("After-sales opened"),
     "aftersale_closed": _("After-sales closed"),
+    "delivered": _("Signed for"),
 }
 
 # For the CSV export, which is read by Chinese spreadsheets.

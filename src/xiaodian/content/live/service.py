@@ -91,17 +91,20 @@ class RoomInput:
 
 
 def check_stream_url(value: str | None) -> str | None:
-    """An http(s) URL (an HLS playlist usually ends with .m3u8) or None; else 422."""
+    """An http(s) URL (an HLS playlist usually ends with .m3u8), a file of this
+    deployment's ``/media/`` (the demo's generated stream), or None; else 422."""
     value = (value or "").strip()
     if not value:
         return None
     parts = urlsplit(value)
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or len(value) > 500
-        or any(c.isspace() for c in value)
-    ):
+    own_media = (
+        not parts.scheme
+        and not parts.netloc
+        and parts.path.startswith("/media/")
+        and ".." not in parts.path.split("/")
+    )
+    web = parts.scheme in ("http", "https") and bool(parts.hostname)
+    if not (web or own_media) or len(value) > 500 or any(c.isspace() for c in value):
         raise InvalidInput(
             _("The stream address must be an http:// or https:// URL."), code="bad_stream_url"
         )

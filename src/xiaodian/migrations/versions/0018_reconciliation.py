@@ -1,7 +1,7 @@
 """reconciliation (对账) with WeChat Pay's daily bills: runs and breaks
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import xiaodian.db
 
 revision = "0018"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -53,6 +53,13 @@
     }).catch(function () { video.hidden = true; cover.hidden = false; });
   }
 
+  // A room still on air whose stream ends (a recorded clip, as the demo's) plays it again.
+  $("live-video").addEventListener("ended", function () {
+    var video = $("live-video");
+    if (roomStatus !== "live" || !video.dataset.playing) return;
+    video.currentTime = 0; video.play().catch(function () {});
+  });
+
   /* ---------------------------------------------------------------- drawing */
   function drawRoom(room) {
     roomStatus = room.status;
@@ -83,7 +90,9 @@
     var title = document.createElement("span"); title.className = "pin-title"; title.textContent = " " + p.title + " ";
     var price = document.createElement("b"); price.className = "price"; price.textContent = fen(p.price_fen);
     span.appendChild(badge); span.appendChild(title); span.appendChild(price);
-    a.appendChild(img); a.appendChild(span); box.appendChild(a);
+    var buy = document.createElement("span"); buy.className = "btn primary small pin-buy";
+    buy.dataset.testid = "pin-buy"; buy.textContent = T.buy_pinned;
+    a.appendChild(img); a.appendChild(span); a.appendChild(buy); box.appendChild(a);
   }
 
   function drawSale(s) {
