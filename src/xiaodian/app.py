@@ -99,6 +99,8 @@ def _size_worker_threads(db: Database) -> None:
 def _include_routers(app: FastAPI) -> None:
     from xiaodian.accounts import api as accounts_api
     from xiaodian.accounts import pages as accounts_pages
+    from xiaodian.affiliates import api as affiliates_api
+    from xiaodian.affiliates import pages as affiliates_pages
     from xiaodian.aftersales import api as aftersales_api
     from xiaodian.aftersales import pages as aftersales_pages
     from xiaodian.catalog import api as catalog_api
@@ -137,6 +139,7 @@ def _include_routers(app: FastAPI) -> None:
         ledger_api,
         content_api,
         live_api,
+        affiliates_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for module in (
@@ -151,6 +154,7 @@ def _include_routers(app: FastAPI) -> None:
         ledger_pages,
         content_pages,
         live_pages,
+        affiliates_pages,
         ops_pages,
     ):
         app.include_router(module.router)

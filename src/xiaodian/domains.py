@@ -14,6 +14,7 @@ from __future__ import annotations
 def load_models() -> None:
     """Import every table's model, so ``Base.metadata`` knows them all (migrations)."""
     import xiaodian.accounts.models
+    import xiaodian.affiliates.models
     import xiaodian.aftersales.models
     import xiaodian.catalog.models
     import xiaodian.categories.models
@@ -30,6 +31,8 @@ def load() -> None:
     """Import every domain's service and its listeners. Idempotent."""
     load_models()
     import xiaodian.accounts.service
+    import xiaodian.affiliates.attribution
+    import xiaodian.affiliates.service
     import xiaodian.aftersales.refunds
     import xiaodian.aftersales.service
     import xiaodian.catalog.service
