@@ -53,6 +53,7 @@ class Scene:
     def buy(self, client: TestClient, buyer: Any, product: Any = None) -> int:
         """Checkout over the API from ``client`` (its cookies ride along); the order id."""
         product = product or self.product
+        self.db.rollback()
         address_id = make_address(self.db, buyer.id)
         token = _token(self.db, buyer)
         r = client.post(
@@ -67,18 +68,26 @@ class Scene:
         assert r.status_code == 201, r.text
         self.db.rollback()
         no = r.json()["orders"][0]["order_no"]
-        return orders_service.get_order_by_no(self.db, order_no=no).id
+        order_id = orders_service.get_order_by_no(self.db, order_no=no).id
+        self.db.rollback()
+        return order_id
 
     def touches(self, order_id: int) -> list[Touch]:
         self.db.rollback()
-        return list(self.db.scalars(select(Touch).where(Touch.order_id == order_id)))
+        rows = list(self.db.scalars(select(Touch).where(Touch.order_id == order_id)))
+        for row in rows:
+            self.db.expunge(row)  # kept as read; the session ends its read at once
+        self.db.rollback()
+        return rows
 
     def counts(self) -> dict[str, int]:
         self.db.rollback()
-        return {
+        found = {
             name: len(list(self.db.scalars(select(model))))
             for name, model in (("plans", Plan), ("clicks", Click), ("locks", Lock))
         }
+        self.db.rollback()
+        return found
 
 
 def _token(db: Any, user: Any) -> str:

@@ -121,7 +121,12 @@ def test_the_rule_is_the_owners_and_counts_its_versions(scene: Any) -> None:
     r = scene.merchant.get(url)
     assert r.json()["product_days"] == 5 and r.json()["content_order_days"] == 35
     assert r.json()["version"] == 0
-    body = {"product_days": 3, "product_order_days": 15, "content_days": 7, "content_order_days": 30}
+    body = {
+        "product_days": 3,
+        "product_order_days": 15,
+        "content_days": 7,
+        "content_order_days": 30,
+    }
     r = scene.merchant.put(url, json=body)
     assert r.status_code == 200 and r.json()["version"] == 1
     r = scene.merchant.put(url, json={**body, "product_order_days": 2})
