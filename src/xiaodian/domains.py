@@ -32,6 +32,7 @@ def load() -> None:
     load_models()
     import xiaodian.accounts.service
     import xiaodian.affiliates.attribution
+    import xiaodian.affiliates.commissions
     import xiaodian.affiliates.service
     import xiaodian.aftersales.refunds
     import xiaodian.aftersales.service

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.factories import make_address, make_product, make_shop
+from tests.ledger.conftest import ledger_sandbox_keys, sandbox, trade  # noqa: F401 (fixtures)
 from xiaodian.affiliates.models import Click, Lock, Plan, Touch
 from xiaodian.orders import service as orders_service
 

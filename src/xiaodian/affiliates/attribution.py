@@ -25,7 +25,7 @@ statement (``tests/trading/test_statement_counts.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -133,10 +133,22 @@ def _chosen(candidates: list[_Lock]) -> _Lock | None:
     return min(candidates, key=lambda c: (c.product_id == 0, c.clicked_at, c.id))
 
 
+def _per_product(lines: list[orders_service.PaidLine]) -> list[orders_service.PaidLine]:
+    """One line per order and product (several SKUs of a product are one touch)."""
+    merged: dict[tuple[int, int], orders_service.PaidLine] = {}
+    for line in lines:
+        key = (line.order_id, line.product_id)
+        seen = merged.get(key)
+        merged[key] = (
+            line if seen is None else replace(seen, amount_fen=seen.amount_fen + line.amount_fen)
+        )
+    return list(merged.values())
+
+
 @lifecycle.on("created")
 def attribute(db: Session, change: lifecycle.Change) -> None:
     """Decide and store every new line's touch. Joins the checkout's transaction."""
-    lines = orders_service.paid_lines(db, order_ids=change.order_ids)
+    lines = _per_product(orders_service.paid_lines(db, order_ids=change.order_ids))
     if not lines:
         return
     now = change.at

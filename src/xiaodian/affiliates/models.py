@@ -153,3 +153,39 @@ class Touch(Base):
     rule: Mapped[dict[str, Any]] = mapped_column(JSON)  # the windows and their version
     chain: Mapped[list[Any]] = mapped_column(JSON)  # every touch weighed, with its verdict
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class CommissionStatus(enum.StrEnum):
+    PENDING = "pending"  # paid, the order not settled: in promoter:pending
+    RELEASED = "released"  # the order settled: in promoter:available
+    VOID = "void"  # refunds before settlement took it all
+
+
+class Commission(Base):
+    """A payee's commission on one paid order: ``amount_fen`` is what it is now (reduced in
+    proportion by refunds; ``clawed_fen`` what refunds after settlement took back)."""
+
+    __tablename__ = "affiliate_commissions"
+    __table_args__ = (
+        UniqueConstraint("order_id", "promoter_id"),
+        Index("ix_affiliate_commissions_promoter_id", "promoter_id", "id"),
+        CheckConstraint("amount_fen >= 0 AND full_fen >= amount_fen", name="amount_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    order_no: Mapped[str] = mapped_column(String(24))
+    shop_id: Mapped[int]
+    promoter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    link_id: Mapped[int | None]
+    paid_fen: Mapped[int]  # the order's paid amount (the base of the proportion)
+    full_fen: Mapped[int]  # the commission at payment
+    amount_fen: Mapped[int]  # the commission now
+    clawed_fen: Mapped[int] = mapped_column(default=0)
+    refunded_fen: Mapped[int] = mapped_column(default=0)  # the order's refunds counted
+    status: Mapped[CommissionStatus] = mapped_column(
+        str_enum(CommissionStatus), default=CommissionStatus.PENDING
+    )
+    expected_available_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    released_at: Mapped[datetime | None]

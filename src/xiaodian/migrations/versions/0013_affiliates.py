@@ -205,9 +205,54 @@ def upgrade() -> None:
             "plan_id", "promoter_id", name=op.f("uq_affiliate_plan_invites_plan_id_promoter_id")
         ),
     )
+    op.create_table(
+        "affiliate_commissions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("order_no", sa.String(length=24), nullable=False),
+        sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column("promoter_id", sa.Integer(), nullable=False),
+        sa.Column("link_id", sa.Integer(), nullable=True),
+        sa.Column("paid_fen", sa.Integer(), nullable=False),
+        sa.Column("full_fen", sa.Integer(), nullable=False),
+        sa.Column("amount_fen", sa.Integer(), nullable=False),
+        sa.Column("clawed_fen", sa.Integer(), nullable=False),
+        sa.Column("refunded_fen", sa.Integer(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending", "released", "void", name="commissionstatus", native_enum=False, length=30
+            ),
+            nullable=False,
+        ),
+        sa.Column("expected_available_at", xiaodian.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", xiaodian.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("released_at", xiaodian.db.UTCDateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "amount_fen >= 0 AND full_fen >= amount_fen",
+            name=op.f("ck_affiliate_commissions_amount_range"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_affiliate_commissions_order_id_orders")
+        ),
+        sa.ForeignKeyConstraint(
+            ["promoter_id"], ["users.id"], name=op.f("fk_affiliate_commissions_promoter_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_affiliate_commissions")),
+        sa.UniqueConstraint(
+            "order_id", "promoter_id", name=op.f("uq_affiliate_commissions_order_id_promoter_id")
+        ),
+    )
+    op.create_index(
+        "ix_affiliate_commissions_promoter_id",
+        "affiliate_commissions",
+        ["promoter_id", "id"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("affiliate_commissions")
     op.drop_table("affiliate_plan_invites")
     op.drop_table("affiliate_plans")
     op.drop_table("affiliate_order_touches")
