@@ -137,3 +137,17 @@ def test_commission_never_exceeds_paid_less_the_platform_fee(
     _settle(trade, s)
     assert amount <= 9999 - balance(db, ledger.FEE_INCOME)
     assert_books_balance(db)
+
+
+def test_the_earnings_page_and_csv_show_pending_with_its_date(
+    trade: Trade, db: Any, login_client: Any
+) -> None:
+    s = _promoted(trade)
+    browser = login_client(s["promoter"])
+    page = browser.get("/me/earnings")
+    assert page.status_code == 200
+    assert 'data-balance="pending">¥10.00' in page.text
+    assert s["no"] in page.text
+    csv = browser.get("/me/earnings.csv")
+    assert csv.status_code == 200 and f"{s['no']},".encode() in csv.content
+    assert b",pending,10.00,10.00,0.00," in csv.content

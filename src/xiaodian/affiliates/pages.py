@@ -4,6 +4,8 @@ links page."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,9 +15,10 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.actor import Actor
-from xiaodian.affiliates import links, plans, rules
+from xiaodian.affiliates import commissions, links, plans, rules
 from xiaodian.errors import InvalidInput, _
 from xiaodian.merchants import service as merchants_service
+from xiaodian.money import format_fen
 from xiaodian.web import forms, routing
 from xiaodian.web.deps import TOUCH_COOKIE, CurrentActor, DbDep, PageUser, request_touch
 from xiaodian.web.templating import render
@@ -270,4 +273,47 @@ def make_link(
         template=LINKS,
         context=lambda: _links_ctx(db, actor),
         values={"product_id": product_id},
+    )
+
+
+STATUS_LABELS = {
+    "pending": _("Pending"),
+    "released": _("Available"),
+    "void": _("Refunded"),
+}
+
+
+@router.get("/me/earnings")
+def my_earnings(request: Request, db: DbDep, actor: PageUser) -> Response:
+    """The promoter's commission: pending (with the date it becomes available), available,
+    withdrawn; per link and per order."""
+    ctx = {"earnings": commissions.my_earnings(db, actor), "statuses": STATUS_LABELS}
+    return render(request, "affiliates/my_earnings.html", ctx)
+
+
+@router.get("/me/earnings.csv")
+def my_earnings_csv(request: Request, db: DbDep, actor: PageUser) -> Response:
+    """Every commission as CSV (amounts in yuan, as a spreadsheet reads them)."""
+    earnings = commissions.my_earnings(db, actor)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["order_no", "link_id", "status", "commission", "full", "clawed_back", "available_at"]
+    )
+    for c in earnings.commissions:
+        writer.writerow(
+            [
+                c.order_no,
+                c.link_id or "",
+                str(c.status),
+                format_fen(c.amount_fen, symbol="", thousands=""),
+                format_fen(c.full_fen, symbol="", thousands=""),
+                format_fen(c.clawed_fen, symbol="", thousands=""),
+                (c.released_at or c.expected_available_at).isoformat(),
+            ]
+        )
+    return Response(
+        ("\ufeff" + out.getvalue()).encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="commission.csv"'},
     )
