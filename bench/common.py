@@ -220,7 +220,9 @@ def prepare(database_url: str, data_dir: Path, **extra_env: str) -> dict[str, st
 
 
 @contextmanager
-def run_server(env: dict[str, str], *, workers: int = 1) -> Iterator[Server]:
+def run_server(
+    env: dict[str, str], *, workers: int = 1, start_timeout: float = 30
+) -> Iterator[Server]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(env, XIAODIAN_PUBLIC_BASE_URL=url)
@@ -248,7 +250,7 @@ def run_server(env: dict[str, str], *, workers: int = 1) -> Iterator[Server]:
         env=env,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 if httpx.get(url + "/healthz", timeout=1).status_code == 200:

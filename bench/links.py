@@ -182,12 +182,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--promoters", type=int, default=100)
+    parser.add_argument("--start-timeout", type=float, default=120.0, help="seconds")
     args = parser.parse_args()
 
     with common.fresh_database(args.database_url or None) as (database_url, data_dir):
         env = common.prepare(database_url, data_dir)
         codes = seed(database_url, promoters=args.promoters)
-        with common.run_server(env) as server:
+        with common.run_server(env, start_timeout=args.start_timeout) as server:
             run = {
                 "concurrency": args.concurrency,
                 "warmup": args.warmup,
