@@ -31,7 +31,7 @@ from xiaodian import clock
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
 from xiaodian.affiliates import rules
-from xiaodian.affiliates.models import Click, Link, LinkKind, Lock, Touch
+from xiaodian.affiliates.models import Click, Link, LinkKind, Lock, ShopRule, Touch
 from xiaodian.catalog import service as catalog_service
 from xiaodian.errors import InvalidInput, NotFound, _
 from xiaodian.merchants import service as merchants_service
@@ -168,9 +168,14 @@ def follow(db: Session, actor: Actor, *, code: str, touch: str, user_agent: str)
     written). Commits."""
     if not CODE_PATTERN.match(code):
         raise NotFound(_("This link does not exist."), code="link_not_found")
-    link = db.scalar(select(Link).where(Link.code == code))
-    if link is None:
+    found = db.execute(
+        select(Link, ShopRule)
+        .outerjoin(ShopRule, ShopRule.shop_id == Link.shop_id)
+        .where(Link.code == code)
+    ).first()
+    if found is None:
         raise NotFound(_("This link does not exist."), code="link_not_found")
+    link, rule_row = found
     target = target_of(link)
     visitor = f"u:{actor.user_id}" if actor.user_id is not None else visitor_of_touch(touch)
     new_cookie = ""
@@ -182,6 +187,11 @@ def follow(db: Session, actor: Actor, *, code: str, touch: str, user_agent: str)
         db.commit()
         return Followed(target, False, new_cookie)
     now = clock.now()
+    rule = rules.rule_of(rule_row, link.shop_id)
+    if new_cookie:  # a visitor seen for the first time has no click and no lock yet
+        db.add(Click(link_id=link.id, visitor=visitor, at=now))
+        db.add(_new_lock(link, visitor, now, rule))
+        return _commit(db, target, new_cookie)
     repeat = db.scalar(
         select(Click.id)
         .where(Click.link_id == link.id, Click.visitor == visitor, Click.at > now - CLICK_DEDUPE)
@@ -191,7 +201,11 @@ def follow(db: Session, actor: Actor, *, code: str, touch: str, user_agent: str)
         db.commit()
         return Followed(target, False, new_cookie)
     db.add(Click(link_id=link.id, visitor=visitor, at=now))
-    _lock(db, link, visitor, now)
+    _lock(db, link, visitor, now, rule)
+    return _commit(db, target, new_cookie)
+
+
+def _commit(db: Session, target: str, new_cookie: str) -> Followed:
     try:
         db.commit()
     except IntegrityError:  # the same visitor's lock made by a concurrent click: it counts
@@ -200,9 +214,24 @@ def follow(db: Session, actor: Actor, *, code: str, touch: str, user_agent: str)
     return Followed(target, True, new_cookie)
 
 
-def _lock(db: Session, link: Link, visitor: str, now: datetime) -> None:
-    rule = rules.rule_for(db, link.shop_id)
-    days = rule.content_days if link.kind is LinkKind.CONTENT else rule.product_days
+def _window(link: Link, rule: rules.Rule) -> timedelta:
+    return timedelta(days=rule.content_days if link.kind is LinkKind.CONTENT else rule.product_days)
+
+
+def _new_lock(link: Link, visitor: str, now: datetime, rule: rules.Rule) -> Lock:
+    return Lock(
+        visitor=visitor,
+        shop_id=link.shop_id,
+        product_id=link.product_id,
+        promoter_id=link.promoter_id,
+        link_id=link.id,
+        kind=link.kind,
+        clicked_at=now,
+        locked_until=now + _window(link, rule),
+    )
+
+
+def _lock(db: Session, link: Link, visitor: str, now: datetime, rule: rules.Rule) -> None:
     extended = (
         select(func.max(Touch.extends_until)).where(Touch.lock_id == Lock.id).scalar_subquery()
     )
@@ -213,20 +242,9 @@ def _lock(db: Session, link: Link, visitor: str, now: datetime) -> None:
             Lock.product_id == link.product_id,
         )
     ).first()
-    until = now + timedelta(days=days)
+    until = now + _window(link, rule)
     if row is None:
-        db.add(
-            Lock(
-                visitor=visitor,
-                shop_id=link.shop_id,
-                product_id=link.product_id,
-                promoter_id=link.promoter_id,
-                link_id=link.id,
-                kind=link.kind,
-                clicked_at=now,
-                locked_until=until,
-            )
-        )
+        db.add(_new_lock(link, visitor, now, rule))
         return
     lock, extension = row
     ends = max(lock.locked_until, extension) if extension is not None else lock.locked_until

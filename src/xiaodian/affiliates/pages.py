@@ -20,7 +20,14 @@ from xiaodian.errors import InvalidInput, _
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import format_fen
 from xiaodian.web import forms, routing
-from xiaodian.web.deps import TOUCH_COOKIE, CurrentActor, DbDep, PageUser, request_touch
+from xiaodian.web.deps import (
+    TOUCH_COOKIE,
+    CurrentActor,
+    DbDep,
+    PageUser,
+    WriteDbDep,
+    request_touch,
+)
 from xiaodian.web.templating import render
 from xiaodian.web.types import Id, form_int
 
@@ -33,7 +40,7 @@ LINKS = "affiliates/my_links.html"
 
 
 @router.get("/s/{code}")
-def follow_link(request: Request, code: str, db: DbDep, actor: CurrentActor) -> Response:
+def follow_link(request: Request, code: str, db: WriteDbDep, actor: CurrentActor) -> Response:
     """A tracked link: the click recorded, then the product (or shop) with the attribution
     in the URL and, for a visitor without one, the touch cookie."""
     followed = links.follow(
@@ -277,7 +284,7 @@ def make_link(
 
 
 STATUS_LABELS = {
-    "pending": _("Pending"),
+    "pending": _("Pending settlement"),
     "released": _("Available"),
     "void": _("Refunded"),
 }

@@ -59,6 +59,12 @@ def _of(row: ShopRule) -> Rule:
     )
 
 
+def rule_of(row: ShopRule | None, shop_id: int) -> Rule:
+    """The rule a shop's row says (the defaults without one): for a caller that read the
+    row in its own query (a tracked link's click)."""
+    return Rule(shop_id) if row is None else _of(row)
+
+
 def rules_for(db: Session, shop_ids: Iterable[int]) -> dict[int, Rule]:
     """Each shop's rule (the defaults for a shop without one), one query. Joins the
     caller's transaction (read only)."""

@@ -47,6 +47,19 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 DbDep = Annotated[Session, Depends(get_db)]
 
 
+async def get_write_db(request: Request) -> AsyncIterator[Session]:
+    """A write session whatever the method: a GET that records something (a tracked link's
+    click) queues with the writers on SQLite instead of failing to upgrade its read."""
+    db = request.app.state.db.session(write=True)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+WriteDbDep = Annotated[Session, Depends(get_write_db)]
+
+
 def request_touch(request: Request) -> str:
     """The touch cookie's value as the request carried it ("" when none or too long)."""
     value = request.cookies.get(TOUCH_COOKIE, "")
