@@ -101,9 +101,9 @@ def _plans_ctx(db: Session, actor: Actor, shop_id: int) -> dict[str, Any]:
 
 
 KIND_LABELS = {
-    "open": "Open (普通)",
-    "targeted": "Targeted (定向)",
-    "exclusive": "Exclusive (专属)",
+    "open": _("Open (for every promoter)"),
+    "targeted": _("Targeted (invited promoters)"),
+    "exclusive": _("Exclusive (one promoter)"),
 }
 
 
