@@ -99,6 +99,8 @@ def _size_worker_threads(db: Database) -> None:
 def _include_routers(app: FastAPI) -> None:
     from xiaodian.accounts import api as accounts_api
     from xiaodian.accounts import pages as accounts_pages
+    from xiaodian.affiliates import api as affiliates_api
+    from xiaodian.affiliates import pages as affiliates_pages
     from xiaodian.aftersales import api as aftersales_api
     from xiaodian.aftersales import pages as aftersales_pages
     from xiaodian.campaigns import api as campaigns_api
@@ -147,6 +149,7 @@ def _include_routers(app: FastAPI) -> None:
         campaigns_api,
         reviews_api,
         logistics_api,
+        affiliates_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for module in (
@@ -165,6 +168,7 @@ def _include_routers(app: FastAPI) -> None:
         reviews_pages,
         health_pages,
         logistics_pages,
+        affiliates_pages,
         ops_pages,
     ):
         app.include_router(module.router)

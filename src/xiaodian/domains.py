@@ -14,6 +14,7 @@ from __future__ import annotations
 def load_models() -> None:
     """Import every table's model, so ``Base.metadata`` knows them all (migrations)."""
     import xiaodian.accounts.models
+    import xiaodian.affiliates.models
     import xiaodian.aftersales.models
     import xiaodian.campaigns.models
     import xiaodian.catalog.models
@@ -34,6 +35,9 @@ def load() -> None:
     """Import every domain's service and its listeners. Idempotent."""
     load_models()
     import xiaodian.accounts.service
+    import xiaodian.affiliates.attribution
+    import xiaodian.affiliates.commissions
+    import xiaodian.affiliates.service
     import xiaodian.aftersales.refunds
     import xiaodian.aftersales.service
     import xiaodian.campaigns.claims

@@ -106,8 +106,67 @@ def test_a_paid_order_costs_the_same_statements_for_1_line_10_lines_and_10_shops
     # products' categories, the fee rates, its accounts (an INSERT that skips known ones, a
     # SELECT), then one INSERT each of the transfers, their postings and the pending income;
     # the live rooms' listener of "paid" adds 1 (its flash rows of these orders marked paid,
-    # one UPDATE, now that no job polls for them).
+    # one UPDATE, now that no job polls for them); the affiliates' listener of "paid" adds 1
+    # (the orders' credited touches, none here: nothing more to post).
     before_the_ledger = {"sqlite": 21, "postgresql": 23}[database.engine.dialect.name]
-    assert steps["1 line"].pay_and_notify == before_the_ledger + 8 + 1, steps
+    assert steps["1 line"].pay_and_notify == before_the_ledger + 8 + 1 + 1, steps
     if __import__("os").environ.get("SHOW_STEPS"):
         print(steps)
+
+
+def test_checkout_with_a_promoters_attribution_costs_no_more_statements_than_without(
+    database: Database,
+    db: Any,
+    make_user: Any,
+    client: TestClient,
+    count_queries: Any,
+) -> None:
+    """The affiliates' "created" listener reads the same rows and writes the same touch
+    rows whether or not the request carried a tracked link's cookie (and the lock, the
+    plan and the rate it finds)."""
+    from datetime import timedelta
+
+    from xiaodian import clock as clock_module
+    from xiaodian.actor import Actor
+    from xiaodian.affiliates import links, plans
+    from xiaodian.affiliates.models import Touch
+
+    owner, promoter, buyer = make_user(), make_user(), make_user()
+    shop = make_shop(db, owner)
+    product = make_product(db, shop, skus=[("标准", 5000, 100)])
+    plans.create_plan(
+        db,
+        Actor(user_id=owner.id, shop_roles={shop.id: "owner"}),
+        shop.id,
+        product_id=product.id,
+        terms=plans.PlanTerms("open", 10, clock_module.now() - timedelta(days=1)),
+    )
+    link = links.get_or_create_link(db, Actor(user_id=promoter.id), product_id=product.id)
+    address_id = make_address(db, buyer.id)
+    with database.session() as session:
+        token = accounts_service.issue_token(session, user_id=buyer.id)
+    db.rollback()
+
+    def checkout() -> int:
+        with count_queries() as counted:
+            r = client.post(
+                "/api/v1/checkout",
+                json={
+                    "lines": [{"sku_id": product.skus[0].id, "quantity": 1}],
+                    "address_id": address_id,
+                    "from_cart": False,
+                },
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
+            )
+        assert r.status_code == 201, r.text
+        return int(counted.count)
+
+    without = checkout()
+    r = client.get(f"/s/{link.code}", headers={"User-Agent": "Mozilla/5.0"}, follow_redirects=False)
+    assert r.status_code == 302
+    with_touch = checkout()
+    from sqlalchemy import select
+
+    reasons = [t.reason for t in db.scalars(select(Touch).order_by(Touch.id))]
+    assert reasons == ["no_touch", "credited"]
+    assert with_touch <= without, (with_touch, without)

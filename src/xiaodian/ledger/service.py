@@ -43,6 +43,13 @@ PAYMENT_FEES = "platform:payment_fees"  # the provider's fee, recovered from mer
 SUBSIDY = "platform:subsidy"  # platform-funded coupons (later)
 BUYER_REFUNDS = "buyer:refunds"  # refunds owed to buyers (later: platform-advanced ones)
 
+# Promoters (creators, sharers, affiliates; owner: the user): commission pending until the
+# order settles, then available, then withdrawing (the affiliates domain posts them).
+PROMOTER_PENDING = "promoter:pending"
+PROMOTER_AVAILABLE = "promoter:available"
+PROMOTER_WITHDRAWING = "promoter:withdrawing"
+PROMOTER_KINDS = (PROMOTER_PENDING, PROMOTER_AVAILABLE, PROMOTER_WITHDRAWING)
+
 # Debit-normal kinds (assets, receivables); every other kind is credit-normal.
 DEBIT_NORMAL = frozenset({CLEARING, OWES, SUBSIDY, BUYER_REFUNDS})
 MERCHANT_KINDS = (PENDING, AVAILABLE, WITHDRAWING, DEPOSIT, OWES)

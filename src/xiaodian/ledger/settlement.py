@@ -7,10 +7,16 @@ case open. Each batch is one transaction: its holds are resolved by ONE conditio
 (``status = 'pending'`` in its WHERE: a hold resolves at most once) and their transfers
 posted under their business keys (``order:<id>:settled``), so a run killed mid-way loses
 only its open batch, and a rerun (or a second worker) posts nothing twice.
+
+The ledger announces the orders a batch settled (``on_settled``) to the domains above it
+(the affiliates release their commission), in the batch's transaction, after its
+transfers: a listener's postings commit or roll back with the settlement.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -22,6 +28,28 @@ from xiaodian.ledger.models import HoldStatus, LedgerHold
 from xiaodian.ledger.service import AVAILABLE, FEE_INCOME, PAYMENT_FEES, PENDING, PLATFORM, Leg
 
 BATCH = 500
+
+
+@dataclass(frozen=True)
+class Settled:
+    """An order whose income settled: what settled (paid less refunds before it)."""
+
+    order_id: int
+    order_no: str
+    shop_id: int
+    settled_fen: int
+
+
+SettledListener = Callable[[Session, list[Settled], datetime], None]
+_settled_listeners: list[SettledListener] = []
+
+
+def on_settled(listener: SettledListener) -> SettledListener:
+    """Register ``listener(db, settled, at)``, called in each batch's transaction with the
+    orders it settled. Registering the same function twice keeps one."""
+    if listener not in _settled_listeners:
+        _settled_listeners.append(listener)
+    return listener
 
 
 def settle_batch(db: Session, *, now: datetime | None = None, limit: int = BATCH) -> int:
@@ -60,8 +88,10 @@ def settle_batch(db: Session, *, now: datetime | None = None, limit: int = BATCH
         .execution_options(synchronize_session=False)
     ).all()
     transfers = []
+    done = []
     for order_id, order_no, shop_id, amount, voided, weight, payment_bp in rows:
         settled = amount - voided
+        done.append(Settled(order_id, order_no, shop_id, settled))
         fees = service.settlement_fees(
             settled_fen=settled, paid_fen=amount, fee_weight=weight, payment_fee_bp=payment_bp
         )
@@ -81,6 +111,8 @@ def settle_batch(db: Session, *, now: datetime | None = None, limit: int = BATCH
             )
         )
     service.post_transfers(db, transfers, at=now)
+    for listener in list(_settled_listeners):
+        listener(db, done, now)
     return len(rows)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Annotated
 
@@ -28,7 +29,7 @@ from xiaodian.orders.schemas import (
     ShipIn,
 )
 from xiaodian.web import routing
-from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.deps import DbDep, SignedIn, request_touch
 from xiaodian.web.errors import error_responses
 from xiaodian.web.types import Id, PageNo
 
@@ -110,6 +111,7 @@ def delete_address(address_id: Id, db: DbDep, actor: SignedIn) -> None:
 
 @router.post("/checkout", status_code=status.HTTP_201_CREATED)
 def post_checkout(
+    request: Request,
     body: CheckoutIn,
     db: DbDep,
     actor: SignedIn,
@@ -121,6 +123,7 @@ def post_checkout(
     with a different body is 409. Then pay at ``pay_url``.
     """
     channel = Channel(body.channel.type, body.channel.id) if body.channel else Channel()
+    channel = replace(channel, touch=request_touch(request))
     result = checkout(
         db,
         actor,

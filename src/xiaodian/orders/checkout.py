@@ -81,6 +81,10 @@ class Channel:
     type: str = "shelf"
     ref_id: int | None = None
     promoter_id: int | None = None
+    # What the buyer's request carried for a higher domain (``web.deps.request_touch``: a
+    # promoter's tracked link), handed on opaque with the "created" change; not part of
+    # the Idempotency-Key's body.
+    touch: str = ""
 
 
 @dataclass
@@ -377,8 +381,10 @@ def create_orders_for_buyers(
     return out
 
 
-def _announce_created(db: Session, order_ids: list[int], at: datetime) -> None:
-    lifecycle.announce(db, lifecycle.Change("created", tuple(order_ids), at, action="created"))
+def _announce_created(db: Session, order_ids: list[int], at: datetime, touch: str = "") -> None:
+    lifecycle.announce(
+        db, lifecycle.Change("created", tuple(order_ids), at, action="created", touch=touch)
+    )
 
 
 def _order_rows(
@@ -560,7 +566,7 @@ def _write_orders(
         db.add_all([order, *order_lines])
         set_committed_value(order, "lines", order_lines)
         orders.append(order)
-    _announce_created(db, ids, now)
+    _announce_created(db, ids, now, channel.touch)
     out: list[list[Order]] = [[] for _cart in carts]
     for index, order in zip(owners, orders, strict=True):
         out[index].append(order)

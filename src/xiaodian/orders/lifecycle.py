@@ -22,7 +22,8 @@ Guarantees (docs/architecture.md, "The order lifecycle"):
 Events (``Change.event``): ``created``, ``paid``, ``shipped``, ``completed``, ``cancelled``
 (the buyer's cancel or the payment timeout: ``Change.action``), ``closed`` (paid, then fully
 refunded before shipping), ``refunded`` (one refund counted: ``amount_fen``, ``ref``),
-``aftersale_opened`` and ``aftersale_closed``.
+``aftersale_opened`` and ``aftersale_closed``. A ``created`` change carries the opaque
+``touch`` of the checkout request (a promoter's tracked link, read by the affiliates domain).
 
 The buyer's order page shows what higher domains know of the order (the parcel's
 tracking timeline) through ``order_panel``: each registered source returns a template and
@@ -67,6 +68,9 @@ class Change:
     actor_id: int | None = None
     amount_fen: int | None = None
     ref: str | None = None
+    # ``created``: the opaque touch the checkout request carried (``Channel.touch``), for
+    # the domain that set it; orders never reads it.
+    touch: str = ""
 
 
 Listener = Callable[[Session, Change], None]

@@ -4,6 +4,7 @@ merchant console's orders section."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 
@@ -20,7 +21,7 @@ from xiaodian.orders.checkout import Channel, checkout
 from xiaodian.orders.models import OrderStatus
 from xiaodian.orders.preview import preview
 from xiaodian.web import forms, routing
-from xiaodian.web.deps import DbDep, PageUser, safe_next
+from xiaodian.web.deps import DbDep, PageUser, request_touch, safe_next
 from xiaodian.web.forms import see_other
 from xiaodian.web.templating import render
 from xiaodian.web.types import Id, PageNo, form_int
@@ -228,7 +229,10 @@ async def checkout_submit(request: Request, db: DbDep, actor: PageUser) -> Respo
             note=note,
             idempotency_key=field("form_key", 100) or None,
             from_cart=from_cart,
-            channel=_page_channel(field("channel", 10), field("channel_id", 12)),
+            channel=replace(
+                _page_channel(field("channel", 10), field("channel_id", 12)),
+                touch=request_touch(request),
+            ),
         )
 
     return forms.submit(

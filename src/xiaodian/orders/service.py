@@ -520,11 +520,13 @@ class PaidLine:
     paid_at: datetime | None
     product_id: int
     amount_fen: int
+    buyer_id: int = 0
 
 
 def paid_lines(db: Session, *, order_ids: Iterable[int]) -> list[PaidLine]:
-    """The lines of these orders with their order's number, shop, paid amount and time, in
-    ONE query however many orders (the ledger, when orders are paid). Joins the caller's
+    """The lines of these orders with their order's number, shop, paid amount and time and
+    buyer, in ONE query however many orders (the ledger, when orders are paid; the
+    affiliates, when they are created). Joins the caller's
     transaction (read only)."""
     ids = set(order_ids)
     if not ids:
@@ -538,6 +540,7 @@ def paid_lines(db: Session, *, order_ids: Iterable[int]) -> list[PaidLine]:
             Order.paid_at,
             OrderLine.product_id,
             OrderLine.amount_fen,
+            Order.buyer_id,
         )
         .join(OrderLine, OrderLine.order_id == Order.id)
         .where(Order.id.in_(ids))

@@ -27,6 +27,9 @@ from xiaodian.actor import Actor
 from xiaodian.errors import NotAuthenticated, _
 
 SESSION_COOKIE = "xd_session"
+# A promoter's touch (set by a tracked link's redirect): checkout carries its value to the
+# domain that set it, opaque (``orders.checkout.Channel.touch``).
+TOUCH_COOKIE = "xd_touch"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -42,6 +45,25 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
 
 DbDep = Annotated[Session, Depends(get_db)]
+
+
+async def get_write_db(request: Request) -> AsyncIterator[Session]:
+    """A write session whatever the method: a GET that records something (a tracked link's
+    click) queues with the writers on SQLite instead of failing to upgrade its read."""
+    db = request.app.state.db.session(write=True)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+WriteDbDep = Annotated[Session, Depends(get_write_db)]
+
+
+def request_touch(request: Request) -> str:
+    """The touch cookie's value as the request carried it ("" when none or too long)."""
+    value = request.cookies.get(TOUCH_COOKIE, "")
+    return value if len(value) <= 100 else ""
 
 
 def request_token(request: Request) -> tuple[str | None, str]:

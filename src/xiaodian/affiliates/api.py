@@ -1,0 +1,122 @@
+"""The affiliates' JSON API: a shop's plans, invites and attribution rule (its staff; the
+rule its owner), a promoter's tracked links, and an order's touches (the shop's staff)."""
+
+from __future__ import annotations
+
+from fastapi import status
+
+from xiaodian.affiliates import attribution, links, plans, rules
+from xiaodian.affiliates.schemas import (
+    InviteIn,
+    InviteOut,
+    LinkIn,
+    LinkOut,
+    PlanCreate,
+    PlanOut,
+    PlanUpdate,
+    RuleIn,
+    RuleOut,
+    TouchOut,
+)
+from xiaodian.affiliates.service import Link
+from xiaodian.web import routing
+from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.errors import error_responses
+from xiaodian.web.types import Id
+
+router = routing.router(tags=["affiliates"], responses=error_responses(401, 403, 404, 409, 422))
+
+
+def _plan_out(row: plans.PlanRow) -> PlanOut:
+    out = PlanOut.model_validate(row.plan)
+    out.invites = [InviteOut.model_validate(i) for i in row.invites]
+    return out
+
+
+def _link_out(link: Link) -> LinkOut:
+    return LinkOut(
+        id=link.id,
+        code=link.code,
+        kind=str(link.kind),
+        shop_id=link.shop_id,
+        product_id=link.product_id,
+        url=f"/s/{link.code}",
+    )
+
+
+@router.get("/merchant/shops/{shop_id}/affiliate-plans")
+def list_plans(shop_id: Id, db: DbDep, actor: SignedIn) -> list[PlanOut]:
+    """The shop's plans, newest first, with the invites of its 定向 plans."""
+    return [_plan_out(row) for row in plans.shop_plans(db, actor, shop_id)]
+
+
+@router.post("/merchant/shops/{shop_id}/affiliate-plans", status_code=status.HTTP_201_CREATED)
+def create_plan(shop_id: Id, body: PlanCreate, db: DbDep, actor: SignedIn) -> PlanOut:
+    """Put a product into a 普通 (open), 定向 (targeted) or 专属 (exclusive) plan."""
+    terms = plans.PlanTerms(
+        body.kind, body.rate_pct, body.starts_at, body.ends_at, body.promoter_id
+    )
+    plan = plans.create_plan(db, actor, shop_id, product_id=body.product_id, terms=terms)
+    return PlanOut.model_validate(plan)
+
+
+@router.put("/merchant/shops/{shop_id}/affiliate-plans/{plan_id}")
+def update_plan(shop_id: Id, plan_id: Id, body: PlanUpdate, db: DbDep, actor: SignedIn) -> PlanOut:
+    """A new rate, end or activity, for orders created from now on."""
+    plan = plans.update_plan(
+        db,
+        actor,
+        shop_id,
+        plan_id,
+        rate_pct=body.rate_pct,
+        ends_at=body.ends_at,
+        is_active=body.is_active,
+    )
+    return PlanOut.model_validate(plan)
+
+
+@router.post(
+    "/merchant/shops/{shop_id}/affiliate-plans/{plan_id}/invites",
+    status_code=status.HTTP_201_CREATED,
+)
+def invite(shop_id: Id, plan_id: Id, body: InviteIn, db: DbDep, actor: SignedIn) -> InviteOut:
+    """Invite a promoter into a 定向 plan with their own rate."""
+    row = plans.invite_promoter(
+        db, actor, shop_id, plan_id, promoter_id=body.promoter_id, rate_pct=body.rate_pct
+    )
+    return InviteOut.model_validate(row)
+
+
+@router.get("/merchant/shops/{shop_id}/affiliate-rule")
+def get_rule(shop_id: Id, db: DbDep, actor: SignedIn) -> RuleOut:
+    """The shop's lock windows (WeChat's defaults until changed) and its version."""
+    return RuleOut.model_validate(rules.shop_rule(db, actor, shop_id))
+
+
+@router.put("/merchant/shops/{shop_id}/affiliate-rule")
+def put_rule(shop_id: Id, body: RuleIn, db: DbDep, actor: SignedIn) -> RuleOut:
+    """The owner changes the windows; the version goes up by one."""
+    rule = rules.update_rule(db, actor, shop_id, **body.model_dump())
+    return RuleOut.model_validate(rule)
+
+
+@router.get("/merchant/shops/{shop_id}/orders/{order_id}/touches")
+def order_touches(shop_id: Id, order_id: Id, db: DbDep, actor: SignedIn) -> list[TouchOut]:
+    """Why each line of the shop's order was or was not credited to a promoter."""
+    rows = attribution.shop_order_touches(db, actor, shop_id, order_id)
+    return [TouchOut.model_validate(row) for row in rows]
+
+
+@router.get("/affiliates/links")
+def my_links(db: DbDep, actor: SignedIn) -> list[LinkOut]:
+    """The signed-in promoter's tracked links, newest first."""
+    return [_link_out(link) for link in links.my_links(db, actor)]
+
+
+@router.post("/affiliates/links", status_code=status.HTTP_201_CREATED)
+def make_link(body: LinkIn, db: DbDep, actor: SignedIn) -> LinkOut:
+    """The promoter's link for a product (or content) or a whole shop (the same again)."""
+    link = links.get_or_create_link(
+        db, actor, product_id=body.product_id, shop_id=body.shop_id, kind=body.kind
+    )
+    return _link_out(link)

@@ -1,0 +1,326 @@
+"""HTML pages of the affiliates: the tracked link's redirect (``/s/{code}``, public), the
+merchant console's plans page (plans, invites, the attribution rule) and a promoter's
+links page."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from xiaodian import clock
+from xiaodian.actor import Actor
+from xiaodian.affiliates import commissions, links, plans, rules
+from xiaodian.errors import InvalidInput, _
+from xiaodian.merchants import service as merchants_service
+from xiaodian.money import format_fen
+from xiaodian.web import forms, routing
+from xiaodian.web.deps import (
+    TOUCH_COOKIE,
+    CurrentActor,
+    DbDep,
+    PageUser,
+    WriteDbDep,
+    request_touch,
+)
+from xiaodian.web.templating import render
+from xiaodian.web.types import Id, form_int
+
+router = routing.router(include_in_schema=False)
+
+Text = Annotated[str, Form(max_length=40)]
+TOUCH_MAX_AGE = 90 * 86400  # longer than any lock window a shop may set
+PLANS = "affiliates/merchant_plans.html"
+LINKS = "affiliates/my_links.html"
+
+
+@router.get("/s/{code}")
+def follow_link(request: Request, code: str, db: WriteDbDep, actor: CurrentActor) -> Response:
+    """A tracked link: the click recorded, then the product (or shop) with the attribution
+    in the URL and, for a visitor without one, the touch cookie."""
+    followed = links.follow(
+        db,
+        actor,
+        code=code[:40],
+        touch=request_touch(request),
+        user_agent=request.headers.get("user-agent", "")[:300],
+    )
+    response = RedirectResponse(followed.target, status_code=302)
+    if followed.touch:
+        response.set_cookie(
+            TOUCH_COOKIE,
+            followed.touch,
+            max_age=TOUCH_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.settings.cookie_secure,
+        )
+    return response
+
+
+# --------------------------------------------------------------------------- merchant
+
+
+def _when(value: str, *, label: str, required: bool = False) -> datetime | None:
+    """A ``datetime-local`` field, read in the business time zone."""
+    value = value.strip()
+    if not value:
+        if required:
+            raise InvalidInput(_("Please give %(field)s."), code="bad_time", field=label)
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(_("Times are written like 2026-12-01 08:00."), code="bad_time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=clock.BUSINESS_TZ)
+    return clock.as_utc(moment)
+
+
+def _number(value: str, *, code: str, message: str) -> int:
+    try:
+        return form_int(value.strip())
+    except ValueError:
+        raise InvalidInput(message, code=code) from None
+
+
+def _plans_ctx(db: Session, actor: Actor, shop_id: int) -> dict[str, Any]:
+    return {
+        "shop": merchants_service.console_shop(db, actor, shop_id),
+        "section": "affiliates",
+        "plans": plans.shop_plans(db, actor, shop_id),
+        "rule": rules.shop_rule(db, actor, shop_id),
+        "is_owner": actor.shop_roles.get(shop_id) == "owner",
+        "kinds": KIND_LABELS,
+    }
+
+
+KIND_LABELS = {
+    "open": _("Open (for every promoter)"),
+    "targeted": _("Targeted (invited promoters)"),
+    "exclusive": _("Exclusive (one promoter)"),
+}
+
+
+@router.get("/merchant/shops/{shop_id}/affiliates")
+def merchant_plans(request: Request, shop_id: Id, db: DbDep, actor: PageUser) -> Response:
+    """The shop's plans and its attribution rule."""
+    return render(request, PLANS, _plans_ctx(db, actor, shop_id))
+
+
+@router.post("/merchant/shops/{shop_id}/affiliates/plans")
+def merchant_create_plan(
+    request: Request,
+    shop_id: Id,
+    db: DbDep,
+    actor: PageUser,
+    product_id: Text = "",
+    kind: Text = "",
+    rate_pct: Text = "",
+    starts_at: Text = "",
+    ends_at: Text = "",
+    promoter_id: Text = "",
+) -> Response:
+    def call() -> Any:
+        product = _number(product_id, code="bad_product", message=_("Choose a product."))
+        rate = _number(rate_pct, code="bad_rate", message=_("The rate must be a whole percent."))
+        promoter = None
+        if kind == "exclusive":
+            promoter = _number(
+                promoter_id, code="bad_plan_promoter", message=_("Give the promoter's id.")
+            )
+        start = _when(starts_at, label=_("the start")) or clock.now()
+        terms = plans.PlanTerms(kind, rate, start, _when(ends_at, label=_("the end")), promoter)
+        return plans.create_plan(db, actor, shop_id, product_id=product, terms=terms)
+
+    return forms.submit(
+        request,
+        db,
+        call,
+        done=f"/merchant/shops/{shop_id}/affiliates",
+        template=PLANS,
+        context=lambda: _plans_ctx(db, actor, shop_id),
+        values={"product_id": product_id, "kind": kind, "rate_pct": rate_pct},
+    )
+
+
+@router.post("/merchant/shops/{shop_id}/affiliates/plans/{plan_id}")
+def merchant_update_plan(
+    request: Request,
+    shop_id: Id,
+    plan_id: Id,
+    db: DbDep,
+    actor: PageUser,
+    rate_pct: Text = "",
+    active: Text = "",
+) -> Response:
+    def call() -> Any:
+        plan = plans.get_plan(db, actor, shop_id, plan_id)
+        rate = _number(rate_pct, code="bad_rate", message=_("The rate must be a whole percent."))
+        return plans.update_plan(
+            db,
+            actor,
+            shop_id,
+            plan_id,
+            rate_pct=rate,
+            ends_at=plan.ends_at,
+            is_active=active == "1",
+        )
+
+    return forms.submit(
+        request,
+        db,
+        call,
+        done=f"/merchant/shops/{shop_id}/affiliates",
+        template=PLANS,
+        context=lambda: _plans_ctx(db, actor, shop_id),
+    )
+
+
+@router.post("/merchant/shops/{shop_id}/affiliates/plans/{plan_id}/invites")
+def merchant_invite(
+    request: Request,
+    shop_id: Id,
+    plan_id: Id,
+    db: DbDep,
+    actor: PageUser,
+    promoter_id: Text = "",
+    rate_pct: Text = "",
+) -> Response:
+    def call() -> Any:
+        promoter = _number(promoter_id, code="bad_promoter", message=_("Give the promoter's id."))
+        rate = _number(rate_pct, code="bad_rate", message=_("The rate must be a whole percent."))
+        return plans.invite_promoter(
+            db, actor, shop_id, plan_id, promoter_id=promoter, rate_pct=rate
+        )
+
+    return forms.submit(
+        request,
+        db,
+        call,
+        done=f"/merchant/shops/{shop_id}/affiliates",
+        template=PLANS,
+        context=lambda: _plans_ctx(db, actor, shop_id),
+    )
+
+
+@router.post("/merchant/shops/{shop_id}/affiliates/rule")
+def merchant_rule(
+    request: Request,
+    shop_id: Id,
+    db: DbDep,
+    actor: PageUser,
+    product_days: Text = "",
+    product_order_days: Text = "",
+    content_days: Text = "",
+    content_order_days: Text = "",
+    allow_self_purchase: Text = "",
+) -> Response:
+    def call() -> Any:
+        message = _("A window is a whole number of days from 1 to %(max)s.")
+        days = [
+            _number(v, code="bad_window", message=message)
+            for v in (product_days, product_order_days, content_days, content_order_days)
+        ]
+        return rules.update_rule(
+            db,
+            actor,
+            shop_id,
+            product_days=days[0],
+            product_order_days=days[1],
+            content_days=days[2],
+            content_order_days=days[3],
+            allow_self_purchase=allow_self_purchase == "1",
+        )
+
+    return forms.submit(
+        request,
+        db,
+        call,
+        done=f"/merchant/shops/{shop_id}/affiliates",
+        template=PLANS,
+        context=lambda: _plans_ctx(db, actor, shop_id),
+    )
+
+
+# --------------------------------------------------------------------------- promoters
+
+
+def _links_ctx(db: Session, actor: Actor) -> dict[str, Any]:
+    return {"links": links.my_links(db, actor)}
+
+
+@router.get("/me/links")
+def my_links(request: Request, db: DbDep, actor: PageUser) -> Response:
+    """The promoter's tracked links, and a form to make one for a product."""
+    return render(request, LINKS, _links_ctx(db, actor))
+
+
+@router.post("/me/links")
+def make_link(
+    request: Request, db: DbDep, actor: PageUser, product_id: Text = "", shop_id: Text = ""
+) -> Response:
+    def call() -> Any:
+        if shop_id.strip():
+            shop = _number(shop_id, code="bad_link_target", message=_("Choose a product."))
+            return links.get_or_create_link(db, actor, shop_id=shop, kind="shop")
+        product = _number(product_id, code="bad_link_target", message=_("Choose a product."))
+        return links.get_or_create_link(db, actor, product_id=product)
+
+    return forms.submit(
+        request,
+        db,
+        call,
+        done="/me/links",
+        template=LINKS,
+        context=lambda: _links_ctx(db, actor),
+        values={"product_id": product_id},
+    )
+
+
+STATUS_LABELS = {
+    "pending": _("Pending settlement"),
+    "released": _("Available"),
+    "void": _("Refunded"),
+}
+
+
+@router.get("/me/earnings")
+def my_earnings(request: Request, db: DbDep, actor: PageUser) -> Response:
+    """The promoter's commission: pending (with the date it becomes available), available,
+    withdrawn; per link and per order."""
+    ctx = {"earnings": commissions.my_earnings(db, actor), "statuses": STATUS_LABELS}
+    return render(request, "affiliates/my_earnings.html", ctx)
+
+
+@router.get("/me/earnings.csv")
+def my_earnings_csv(request: Request, db: DbDep, actor: PageUser) -> Response:
+    """Every commission as CSV (amounts in yuan, as a spreadsheet reads them)."""
+    earnings = commissions.my_earnings(db, actor)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["order_no", "link_id", "status", "commission", "full", "clawed_back", "available_at"]
+    )
+    for c in earnings.commissions:
+        writer.writerow(
+            [
+                c.order_no,
+                c.link_id or "",
+                str(c.status),
+                format_fen(c.amount_fen, symbol="", thousands=""),
+                format_fen(c.full_fen, symbol="", thousands=""),
+                format_fen(c.clawed_fen, symbol="", thousands=""),
+                (c.released_at or c.expected_available_at).isoformat(),
+            ]
+        )
+    return Response(
+        ("\ufeff" + out.getvalue()).encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="commission.csv"'},
+    )

@@ -1,0 +1,117 @@
+"""A promoter's journey in a real browser: the merchant puts a product in a 普通 plan; the
+promoter takes a tracked link; a buyer opens it signed out (as from Moments), lands on the
+product, signs in and buys; once paid the commission shows pending with its date; the
+clock moves past settlement and it is available."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.e2e.conftest import LiveServer, shot, sign_in, wait_for
+from tests.factories import make_address, make_product, make_shop
+from xiaodian import clock as clock_module
+from xiaodian.accounts import service as accounts
+from xiaodian.ledger import settlement
+from xiaodian.orders import fulfilment
+from xiaodian.orders import service as orders_service
+from xiaodian.orders.models import Order
+from xiaodian.payments import delivery
+from xiaodian.payments import service as payments
+
+
+@pytest.fixture
+def frozen(live_server: LiveServer) -> Iterator[clock_module.FrozenClock]:
+    clock = clock_module.FrozenClock(clock_module.now().replace(microsecond=0))
+    previous = clock_module.use(clock)
+    yield clock
+    clock_module.use(previous)
+
+
+def _order(live_server: LiveServer, order_no: str) -> Order:
+    with live_server.database.session(write=False) as db:
+        order = db.scalar(select(Order).where(Order.order_no == order_no))
+        assert order is not None
+        return order
+
+
+def test_a_link_opened_signed_out_earns_its_promoter_a_commission(
+    live_server: LiveServer, new_page: Any, frozen: clock_module.FrozenClock
+) -> None:
+    with live_server.database.session() as db:
+        owner = accounts.register(db, login="13600000041", password="merchant123")
+        accounts.register(db, login="13700000041", password="creator123")
+        buyer = accounts.register(db, login="13900000041", password="buyer1234")
+        shop = make_shop(db, owner, name="山野茶铺")
+        shop_id = shop.id
+        tea = make_product(db, shop, title="明前西湖龙井 250g", skus=[("罐装", 26800, 8)])
+        tea_id, sku_id = tea.id, tea.skus[0].id
+        address_id = make_address(db, buyer.id, name="李小买", phone="13900000041")
+
+    merchant = new_page(phone=False)
+    sign_in(merchant, "13600000041", "merchant123")
+    merchant.goto(f"/merchant/shops/{shop_id}/affiliates")
+    merchant.fill("input[name=product_id]", str(tea_id))
+    merchant.fill("input[name=rate_pct]", "91")
+    merchant.click("button:has-text('创建计划')")
+    merchant.wait_for_load_state()
+    assert "0 至 90" in merchant.locator("[role=alert]").inner_text()
+    merchant.fill("input[name=rate_pct]", "15")
+    merchant.click("button:has-text('创建计划')")
+    merchant.wait_for_load_state()
+    assert "15%" in merchant.locator("[data-testid=plans] tbody tr").first.inner_text()
+    shot(merchant, "merchant-affiliate-plans")
+
+    creator = new_page()
+    sign_in(creator, "13700000041", "creator123")
+    creator.goto("/me/links")
+    creator.fill("input[name=product_id]", str(tea_id))
+    creator.click("button:has-text('生成我的链接')")
+    creator.wait_for_load_state()
+    code = creator.locator("[data-testid=links] li").first.get_attribute("data-code")
+    assert code
+    shot(creator, "promoter-links")
+
+    visitor = new_page()  # from Moments: nobody signed in
+    visitor.goto(f"/s/{code}")
+    assert f"/p/{tea_id}?aff={code}" in visitor.url
+    assert "明前西湖龙井" in visitor.content()
+    shot(visitor, "tracked-link-landing")
+    sign_in(visitor, "13900000041", "buyer1234")
+    visitor.goto(f"/checkout?sku={sku_id}&qty=1")
+    visitor.click("form[action^='/checkout'] button.primary")
+    visitor.wait_for_load_state()
+
+    with live_server.database.session() as db:
+        buyer_actor = accounts.actor_for_user(db, accounts.get(db, buyer.id))
+        order = db.scalar(select(Order).where(Order.buyer_id == buyer.id))
+        assert order is not None and address_id
+        order_no = order.order_no
+        start = payments.start_payment(db, buyer_actor, order_nos=[order_no], method="sandbox")
+        payments.sandbox_pay(db, buyer_actor, start.out_trade_no)
+        delivery.deliver_due(db, out_trade_no=start.out_trade_no)
+    wait_for(lambda: _order(live_server, order_no).status == "paid")
+
+    creator.goto("/me/earnings")
+    assert creator.locator("[data-balance=pending]").inner_text() == "¥40.20"
+    row = creator.locator("[data-testid=commissions] tbody tr").first
+    assert order_no in row.inner_text() and "待结算" in row.inner_text()
+    shot(creator, "promoter-commission-pending")
+
+    with live_server.database.session() as db:
+        owner_actor = accounts.actor_for_user(db, accounts.get(db, owner.id))
+        fulfilment.ship_order(
+            db, owner_actor, shop_id, order_no, carrier="SF", tracking_no="SF123456789012"
+        )
+        orders_service.confirm_receipt(db, buyer_actor, order_no)
+    frozen.advance(timedelta(days=7, seconds=1))
+    with live_server.database.session() as db:
+        assert settlement.settle_due(db) == 1
+    creator.reload()
+    assert creator.locator("[data-balance=available]").inner_text() == "¥40.20"
+    assert creator.locator("[data-balance=pending]").inner_text() == "¥0.00"
+    shot(creator, "promoter-commission-available")
