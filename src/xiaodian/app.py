@@ -120,6 +120,7 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.payments import api as payments_api
     from xiaodian.payments import pages as payments_pages
     from xiaodian.web import health
+    from xiaodian.wechat import pages as wechat_pages
 
     # Starlette tries the routers in turn, each route's pattern in turn: the everyday
     # purchase's routers (checkout, payment, the cashier) come first so its requests are
@@ -152,5 +153,7 @@ def _include_routers(app: FastAPI) -> None:
         content_pages,
         live_pages,
         ops_pages,
+        wechat_pages,
     ):
         app.include_router(module.router)
+    app.state.sign_in_url = wechat_pages.sign_in_url  # inside WeChat: WeChat's authorization

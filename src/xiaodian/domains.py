@@ -23,7 +23,8 @@ def load_models() -> None:
     import xiaodian.merchants.models
     import xiaodian.orders.models
     import xiaodian.payments.models
-    import xiaodian.realtime  # noqa: F401 (infrastructure with a table of its own: the outbox)
+    import xiaodian.realtime  # (infrastructure with a table of its own: the outbox)
+    import xiaodian.wechat.models  # noqa: F401
 
 
 def load() -> None:
@@ -41,4 +42,5 @@ def load() -> None:
     import xiaodian.ledger.service
     import xiaodian.merchants.service
     import xiaodian.orders.service
-    import xiaodian.payments.service  # noqa: F401
+    import xiaodian.payments.service
+    import xiaodian.wechat.service  # noqa: F401
