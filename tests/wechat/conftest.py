@@ -98,3 +98,12 @@ def code_of(url: str) -> str:
     match = re.search(r"code=([0-9a-f]+)", url)
     assert match, url
     return match.group(1)
+
+
+# the payments tests' orders, sandbox keys and notification delivery
+from tests.payments.conftest import (  # noqa: E402, F401
+    _sandbox_keys,
+    sandbox_key_template,
+    sandbox_poster,
+    scene,
+)
