@@ -120,6 +120,7 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.payments import api as payments_api
     from xiaodian.payments import pages as payments_pages
     from xiaodian.web import health
+    from xiaodian.wechat import api as wechat_api
     from xiaodian.wechat import pages as wechat_pages
 
     # Starlette tries the routers in turn, each route's pattern in turn: the everyday
@@ -138,6 +139,7 @@ def _include_routers(app: FastAPI) -> None:
         ledger_api,
         content_api,
         live_api,
+        wechat_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for module in (

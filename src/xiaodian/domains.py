@@ -43,4 +43,5 @@ def load() -> None:
     import xiaodian.merchants.service
     import xiaodian.orders.service
     import xiaodian.payments.service
+    import xiaodian.wechat.messages
     import xiaodian.wechat.service  # noqa: F401

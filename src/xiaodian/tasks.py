@@ -38,6 +38,7 @@ JOB_MODULES = (
     "xiaodian.ledger.jobs",
     "xiaodian.content.jobs",
     "xiaodian.content.live.jobs",
+    "xiaodian.wechat.jobs",
 )
 
 huey = Huey("xiaodian", results=False, utc=True, storage_class=MemoryStorage)

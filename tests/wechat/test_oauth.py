@@ -158,7 +158,7 @@ def test_a_used_code_falls_back_to_the_ordinary_sign_in(phone: Any, client: Any,
         },
     )  # someone exchanged it first
     answer = p.callback(location)
-    assert answer.status_code == 400 and "40163" in answer.text
+    assert answer.status_code == 409 and "40163" in answer.text
     _nothing_signed_in(p, answer, db)
     assert _count(db, OAuthState) == 0  # the state is not spent: nothing was written
 

@@ -19,9 +19,9 @@ from xiaodian.accounts.pages import signed_in
 from xiaodian.db import Database
 from xiaodian.errors import DomainError, InvalidInput, _
 from xiaodian.web import forms, routing
-from xiaodian.web.deps import CurrentActor, DbDep, safe_next
+from xiaodian.web.deps import CurrentActor, DbDep, PageUser, safe_next
 from xiaodian.web.templating import render
-from xiaodian.wechat import oauth, sandbox, service
+from xiaodian.wechat import messages, oauth, sandbox, service
 
 router = routing.router(include_in_schema=False)
 
@@ -158,7 +158,43 @@ def welcome_link(
     )
 
 
+# --------------------------------------------------------------------------- messages
+
+
+@router.get("/wechat/messages")
+def messages_page(request: Request, db: DbDep, actor: PageUser) -> Response:
+    """Whether the buyer gets order messages in WeChat; subscribe or refuse."""
+    ctx = {"subscribed": messages.consent(db, actor), "sandbox": service.is_sandbox()}
+    return render(request, "wechat/messages.html", ctx)
+
+
+@router.post("/wechat/messages")
+def messages_consent(
+    request: Request,
+    db: DbDep,
+    actor: PageUser,
+    subscribe: Annotated[int, Form(ge=0, le=1)],
+) -> Response:
+    """Subscribe to order messages (1) or refuse them (0)."""
+    return forms.submit(
+        request,
+        db,
+        lambda: messages.set_consent(db, actor, subscribed=bool(subscribe)),
+        done="/wechat/messages",
+        template="wechat/messages.html",
+        context=lambda: {"subscribed": messages.consent(db, actor)},
+    )
+
+
 # --------------------------------------------------------------------------- the sandbox
+
+
+@router.get("/sandbox/wechat/outbox")
+def sandbox_outbox(request: Request, db: DbDep, actor: PageUser) -> Response:
+    """What the sandbox's WeChat delivered: a buyer sees their own, an operator all."""
+    _sandbox_only()
+    ctx = {"messages": sandbox.outbox_for(db, actor)}
+    return render(request, "wechat/sandbox_outbox.html", ctx)
 
 
 def _sandbox_only() -> None:

@@ -19,6 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
+from xiaodian.accounts import service as accounts_service
+from xiaodian.actor import Actor
 from xiaodian.errors import InvalidInput, NotFound, _
 from xiaodian.wechat import service
 from xiaodian.wechat.models import (
@@ -91,14 +93,23 @@ def authorize(db: Session, *, openid: str, appid: str, scope: str) -> str:
     return code
 
 
-def outbox(db: Session, *, limit: int = 50) -> list[tuple[SandboxOutboxMessage, str]]:
-    """The newest messages the sandbox's WeChat received, with the recipient's nickname."""
-    rows = db.execute(
+def outbox_for(
+    db: Session, actor: Actor, *, limit: int = 50
+) -> list[tuple[SandboxOutboxMessage, str]]:
+    """The newest messages the sandbox's WeChat delivered, with the recipient's nickname:
+    to the actor's own openid, or to anyone for an operator."""
+    query = (
         select(SandboxOutboxMessage, SandboxUser.nickname)
         .outerjoin(SandboxUser, SandboxUser.openid == SandboxOutboxMessage.openid)
         .order_by(SandboxOutboxMessage.id.desc())
         .limit(limit)
-    ).all()
+    )
+    if not actor.is_operator:
+        mine = accounts_service.openid_for(
+            db, user_id=actor.require_user(), app_id=service.app_id()
+        )
+        query = query.where(SandboxOutboxMessage.openid == (mine or ""))
+    rows = db.execute(query).all()
     return [(message, nickname or "") for message, nickname in rows]
 
 
@@ -205,12 +216,11 @@ class SandboxServers:
         row = self._credential("access_token", access_token)
         if isinstance(row, dict):
             return row
-        seconds = int((row.expires_at - clock.now()).total_seconds())
         return {
             "errcode": 0,
             "errmsg": "ok",
             "ticket": self._issue("jsapi_ticket", seconds=TOKEN_SECONDS),
-            "expires_in": min(TOKEN_SECONDS, max(seconds, 0) or TOKEN_SECONDS),
+            "expires_in": TOKEN_SECONDS,
         }
 
     def send_template(self, *, access_token: str, message: dict[str, Any]) -> dict[str, Any]:

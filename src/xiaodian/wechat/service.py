@@ -30,7 +30,7 @@ class WeChatUnavailable(DomainError):
 class WeChatRefused(DomainError):
     """WeChat answered with an ``errcode`` (a used or unknown code, an expired token...)."""
 
-    status_code = 400
+    status_code = 409
     code = "wechat_refused"
 
 
