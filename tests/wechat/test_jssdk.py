@@ -115,3 +115,22 @@ def test_the_sandbox_token_endpoints_answer_as_wechat(client: Any, clock: Any) -
         "/sandbox/wechat/cgi-bin/ticket/getticket", params={"access_token": "x", "type": "jsapi"}
     ).json()
     assert unknown["errcode"] == 40001
+
+
+def test_the_product_page_sets_its_share_card_only_inside_wechat(
+    db: Any, make_user: Any, client: Any, app: Any
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.factories import make_product, make_shop
+    from tests.wechat.conftest import WECHAT_UA
+
+    shop = make_shop(db, make_user())
+    product = make_product(db, shop)
+    outside = client.get(f"/products/{product.id}")
+    assert outside.status_code == 200 and "wechat-share" not in outside.text
+    with TestClient(app, headers={"User-Agent": WECHAT_UA}) as phone:
+        inside = phone.get(f"/products/{product.id}")
+    assert 'id="wechat-share"' in inside.text and product.title in inside.text
+    assert "/static/wechat/sandbox-jweixin.js" in inside.text  # the sandbox's JS-SDK
+    assert "res.wx.qq.com" not in inside.text

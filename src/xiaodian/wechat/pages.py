@@ -18,12 +18,22 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from xiaodian.accounts.pages import signed_in
 from xiaodian.db import Database
 from xiaodian.errors import DomainError, InvalidInput, _
-from xiaodian.web import forms, routing
+from xiaodian.web import forms, routing, templating
 from xiaodian.web.deps import CurrentActor, DbDep, PageUser, safe_next
 from xiaodian.web.templating import render
 from xiaodian.wechat import messages, oauth, sandbox, service
 
 router = routing.router(include_in_schema=False)
+
+
+def share_context(request: Request) -> dict[str, bool] | None:
+    """For ``wechat/_share.html``: inside WeChat, whether the JS-SDK is the sandbox's."""
+    if not service.is_wechat(request.headers.get("user-agent")):
+        return None
+    return {"sandbox": service.is_sandbox()}
+
+
+templating.templates.env.globals["wechat_share"] = share_context
 
 OAUTH_COOKIE = "xd_wx_oauth"
 PENDING_COOKIE = "xd_wx_pending"
