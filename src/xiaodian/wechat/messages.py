@@ -87,11 +87,21 @@ def _data(order: Any, event: str) -> dict[str, Any]:
 
 
 def _queue(db: Session, change: orders_lifecycle.Change) -> None:
-    """One message per order of the change, unless this (order, event) has one already."""
+    """One message per order of the change whose buyer subscribed, unless this (order,
+    event) has one already. Three statements for buyers who did not subscribe (the orders
+    with their lines, the consents), whatever the number of orders."""
     orders = orders_service.orders_by_ids(db, order_ids=list(change.order_ids))
+    if not orders:
+        return
+    subscribed = set(
+        db.scalars(
+            select(Consent.user_id).where(
+                Consent.user_id.in_({o.buyer_id for o in orders.values()}),
+                Consent.subscribed.is_(True),
+            )
+        )
+    )
     base = settings_module.current().public_base_url.rstrip("/")
-    table: Any = OrderMessage.__table__
-    insert_ = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     rows = [
         {
             "order_id": order.id,
@@ -108,19 +118,12 @@ def _queue(db: Session, change: orders_lifecycle.Change) -> None:
             "created_at": clock.now(),
         }
         for order in orders.values()
+        if order.buyer_id in subscribed  # the others: nothing at all
     ]
     if not rows:
         return
-    subscribed = set(
-        db.scalars(
-            select(Consent.user_id).where(
-                Consent.user_id.in_({r["user_id"] for r in rows}), Consent.subscribed.is_(True)
-            )
-        )
-    )
-    rows = [r for r in rows if r["user_id"] in subscribed]  # the others: nothing at all
-    if not rows:
-        return
+    table: Any = OrderMessage.__table__
+    insert_ = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     created = db.execute(
         insert_(table)
         .values(rows)
