@@ -129,6 +129,8 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.reviews import api as reviews_api
     from xiaodian.reviews import pages as reviews_pages
     from xiaodian.web import health
+    from xiaodian.wechat import api as wechat_api
+    from xiaodian.wechat import pages as wechat_pages
 
     # Starlette tries the routers in turn, each route's pattern in turn: the everyday
     # purchase's routers (checkout, payment, the cashier) come first so its requests are
@@ -150,6 +152,7 @@ def _include_routers(app: FastAPI) -> None:
         reviews_api,
         logistics_api,
         affiliates_api,
+        wechat_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for module in (
@@ -170,5 +173,7 @@ def _include_routers(app: FastAPI) -> None:
         logistics_pages,
         affiliates_pages,
         ops_pages,
+        wechat_pages,
     ):
         app.include_router(module.router)
+    app.state.sign_in_url = wechat_pages.sign_in_url  # inside WeChat: WeChat's authorization

@@ -174,6 +174,9 @@ def demo(
     typer.echo("demo logins (password for all: demo1234):")
     for role, login in DEMO_LOGINS:
         typer.echo(f"  {role:<10} {login}")
+    typer.echo(
+        f"inside WeChat (a MicroMessenger user agent): messages at {url}sandbox/wechat/outbox"
+    )
     sys.stdout.flush()
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 

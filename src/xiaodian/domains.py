@@ -28,7 +28,8 @@ def load_models() -> None:
     import xiaodian.orders.models
     import xiaodian.payments.models
     import xiaodian.realtime  # (infrastructure with a table of its own: the outbox)
-    import xiaodian.reviews.models  # noqa: F401
+    import xiaodian.reviews.models
+    import xiaodian.wechat.models  # noqa: F401
 
 
 def load() -> None:
@@ -55,4 +56,6 @@ def load() -> None:
     import xiaodian.merchants.service
     import xiaodian.orders.service
     import xiaodian.payments.service
-    import xiaodian.reviews.service  # noqa: F401
+    import xiaodian.reviews.service
+    import xiaodian.wechat.messages
+    import xiaodian.wechat.service  # noqa: F401

@@ -134,6 +134,37 @@ class Settings(BaseSettings):
         default="success", description="what the sandbox payout of a withdrawal answers"
     )
 
+    # WeChat official account (公众号): sign-in (网页授权), JS-SDK, order messages. "sandbox"
+    # plays WeChat's servers locally (the demo, tests); "official" talks to api.weixin.qq.com.
+    wechat_mode: Literal["sandbox", "official"] = "sandbox"
+    wechat_app_id: str = Field(
+        default="",
+        validate_default=True,
+        description="the official account's AppID (the same as WeChat Pay's appid)",
+    )
+    wechat_app_secret: str = Field(
+        default="", validate_default=True, description="the official account's AppSecret"
+    )
+    wechat_template_shipped: str = Field(default="", description="message template id: shipped")
+    wechat_template_paid: str = Field(default="", description="message template id: paid")
+    wechat_template_completed: str = Field(
+        default="", description="message template id: delivered / completed"
+    )
+    wechat_template_aftersale: str = Field(
+        default="", description="message template id: after-sales case changed"
+    )
+    wechat_messages_per_hour: int = Field(
+        default=10, ge=1, le=1000, description="order messages per buyer per hour"
+    )
+
+    @field_validator("wechat_app_id", "wechat_app_secret")
+    @classmethod
+    def _check_wechat(cls, value: str, info: ValidationInfo) -> str:
+        """``wechat_mode=official`` needs the official account's AppID and AppSecret."""
+        if info.data.get("wechat_mode") == "official" and not value:
+            raise ValueError("required when XIAODIAN_WECHAT_MODE=official")
+        return value
+
     # catalog
     prohibited_words: str = Field(
         default="",

@@ -40,6 +40,7 @@ JOB_MODULES = (
     "xiaodian.content.jobs",
     "xiaodian.content.live.jobs",
     "xiaodian.health.jobs",
+    "xiaodian.wechat.jobs",
 )
 
 huey = Huey("xiaodian", results=False, utc=True, storage_class=MemoryStorage)

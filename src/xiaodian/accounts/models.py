@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian import clock
@@ -49,3 +49,27 @@ class AuthSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class WeChatIdentity(Base):
+    """An openid of an account: who a WeChat user is to one official account (app id).
+
+    One account may hold several (one per app id); an openid belongs to one account. The
+    unionid, when the official account is bound to an open platform, is the same person
+    across the platform's apps.
+    """
+
+    __tablename__ = "wechat_identities"
+    __table_args__ = (
+        UniqueConstraint("app_id", "openid", name="uq_wechat_identities_openid"),
+        UniqueConstraint("user_id", "app_id", name="uq_wechat_identities_user_app"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    app_id: Mapped[str] = mapped_column(String(32))
+    openid: Mapped[str] = mapped_column(String(128))
+    unionid: Mapped[str | None] = mapped_column(String(128), index=True)
+    nickname: Mapped[str] = mapped_column(String(64), default="")
+    avatar_url: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -13,7 +13,9 @@ from xiaodian.web.templating import render
 router = routing.router(include_in_schema=False)
 
 
-def _signed_in(request: Request, token: str, target: str) -> Response:
+def signed_in(request: Request, token: str, target: str) -> Response:
+    """Signed in: the session cookie, a fresh CSRF token, and on to ``target`` (also after
+    signing in with WeChat)."""
     csrf.rotate(request, session_token=token)
     response = RedirectResponse(safe_next(target), status_code=303)
     response.set_cookie(
@@ -44,7 +46,7 @@ def login(
         request,
         db,
         lambda: service.login(db, login=login, password=password),
-        done=lambda signed_in: _signed_in(request, signed_in[1], next),
+        done=lambda result: signed_in(request, result[1], next),
         template="accounts/login.html",
         context={"next": safe_next(next)},
         values={"login": login},
@@ -73,7 +75,7 @@ def register(
         request,
         db,
         register_and_sign_in,
-        done=lambda token: _signed_in(request, token, next),
+        done=lambda token: signed_in(request, token, next),
         template="accounts/register.html",
         context={"next": safe_next(next)},
         values={"login": login, "display_name": display_name},

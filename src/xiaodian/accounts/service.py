@@ -11,11 +11,12 @@ from typing import Any
 
 from sqlalchemy import String, literal, select, update
 from sqlalchemy import event as sa_event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xiaodian import bulk, clock, settings
 from xiaodian.accounts import security
-from xiaodian.accounts.models import AuthSession
+from xiaodian.accounts.models import AuthSession, WeChatIdentity
 from xiaodian.accounts.models import User as User  # re-exported: other domains use this
 from xiaodian.actor import ANONYMOUS, Actor
 from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, _
@@ -372,3 +373,100 @@ def users_by_ids(db: Session, ids: Iterable[int]) -> dict[int, User]:
     if not wanted:
         return {}
     return {u.id: u for u in db.scalars(select(User).where(User.id.in_(wanted)))}
+
+
+# --------------------------------------------------------------------------- WeChat openids
+
+# No password matches this (it is no argon2 hash): an account made by signing in with WeChat
+# has no password until its owner sets one.
+NO_PASSWORD = "!wechat"
+
+
+@dataclass(frozen=True)
+class WeChatUser:
+    """What WeChat's OAuth told us about a visitor (``xiaodian.wechat`` asks for it)."""
+
+    app_id: str
+    openid: str
+    unionid: str | None = None
+    nickname: str = ""
+    avatar_url: str = ""
+
+
+def openid_for(db: Session, *, user_id: int, app_id: str) -> str | None:
+    """The account's openid under the official account ``app_id`` (payments' JSAPI payer)."""
+    return db.scalar(
+        select(WeChatIdentity.openid).where(
+            WeChatIdentity.user_id == user_id, WeChatIdentity.app_id == app_id
+        )
+    )
+
+
+def sign_in_wechat(db: Session, who: WeChatUser) -> tuple[User, str] | None:
+    """Sign in the account that holds this openid (a new session token), or None when the
+    openid is new (nothing written). Joins the caller's transaction (``xiaodian.wechat``)."""
+    user = db.scalar(
+        select(User)
+        .join(WeChatIdentity, WeChatIdentity.user_id == User.id)
+        .where(WeChatIdentity.app_id == who.app_id, WeChatIdentity.openid == who.openid)
+    )
+    if user is None or not user.is_active:
+        return None
+    user.last_login_at = clock.now()
+    return user, _open_session(db, user_id=user.id, kind="cookie")
+
+
+def _check_openid(who: WeChatUser) -> None:
+    if not (0 < len(who.openid) <= 128 and 0 < len(who.app_id) <= 32):
+        raise InvalidInput(_("WeChat did not say who you are."), code="bad_openid")
+
+
+def _add_identity(db: Session, user_id: int, who: WeChatUser) -> None:
+    """The openid's row, in a savepoint: an openid linked meanwhile is a Conflict, and the
+    caller's transaction goes on."""
+    try:
+        with db.begin_nested():
+            db.add(
+                WeChatIdentity(
+                    user_id=user_id,
+                    app_id=who.app_id,
+                    openid=who.openid,
+                    unionid=who.unionid[:128] if who.unionid else None,
+                    nickname=who.nickname[:64],
+                    avatar_url=who.avatar_url[:300],
+                )
+            )
+    except IntegrityError:
+        raise Conflict(
+            _("This WeChat account is already linked to an account."), code="openid_linked"
+        ) from None
+
+
+def register_wechat(db: Session, who: WeChatUser) -> tuple[User, str]:
+    """A buyer account for an openid seen for the first time, signed in (a session token).
+    Raises Conflict if the openid is linked already. Joins the caller's transaction."""
+    _check_openid(who)
+    name = who.nickname.strip()[:40] or "微信用户"
+    user = User(password_hash=NO_PASSWORD, display_name=name, last_login_at=clock.now())
+    db.add(user)
+    db.flush()
+    _add_identity(db, user.id, who)
+    return user, _open_session(db, user_id=user.id, kind="cookie")
+
+
+def link_wechat(db: Session, who: WeChatUser, *, login: str, password: str) -> tuple[User, str]:
+    """Link the openid to an existing account after one sign-in with its phone (or email)
+    and password, and sign it in. Raises what ``authenticate`` raises (a failure is counted
+    and committed, as any sign-in's), Conflict when the openid, or another openid of this
+    app id, is linked already. Otherwise joins the caller's transaction."""
+    _check_openid(who)
+    user = authenticate(db, login=login, password=password)
+    held = openid_for(db, user_id=user.id, app_id=who.app_id)
+    if held is not None and held != who.openid:
+        raise Conflict(
+            _("This account is already linked to another WeChat account."),
+            code="account_linked",
+        )
+    if held is None:
+        _add_identity(db, user.id, who)
+    return user, _open_session(db, user_id=user.id, kind="cookie")

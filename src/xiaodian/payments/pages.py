@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated
+from typing import Annotated, Any
 
 import qrcode
 import qrcode.image.svg
-from fastapi import BackgroundTasks, Query, Request
+from fastapi import BackgroundTasks, Body, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
@@ -35,9 +35,15 @@ def pay(request: Request, actor: PageUser, orders: str = "") -> Response:
     order_nos = [no.strip() for no in orders.split(",") if no.strip()][:50]
     settings = request.app.state.settings
     method = "sandbox" if settings.payment_provider == "sandbox" else "native"
+    inside_wechat = "MicroMessenger" in request.headers.get("user-agent", "")
     database: Database = request.app.state.db
     with database.session(write=True) as db:
+        if inside_wechat and service.payer_openid(db, actor):  # signed in with WeChat
+            method = "jsapi"
         start = service.start_payment(db, actor, order_nos=order_nos, method=method)
+    if start.jsapi:
+        sandbox = settings.payment_provider == "sandbox"
+        return render(request, "payments/jsapi.html", {"start": start, "sandbox": sandbox})
     if start.cashier_url:
         return RedirectResponse(start.cashier_url, status_code=303)
     return render(
@@ -107,6 +113,20 @@ def cashier_pay(
             {"status": payment.status.value, "poll": f"/api/v1/payments/{out_trade_no}"}
         )
     return RedirectResponse(f"/sandbox/cashier/{out_trade_no}?paying=1", status_code=303)
+
+
+@router.post("/sandbox/wechat/pay")
+def bridge_pay(
+    request: Request,
+    db: DbDep,
+    actor: PageUser,
+    background: BackgroundTasks,
+    params: Annotated[dict[str, Any], Body(max_length=20)],
+) -> Response:
+    """The sandbox's WeixinJSBridge: getBrandWCPayRequest, answered with WeChat's err_msg."""
+    payment = service.sandbox_bridge_pay(db, actor, params)
+    background.add_task(_deliver_soon, request.app.state.db, payment.out_trade_no)
+    return JSONResponse({"err_msg": "get_brand_wcpay_request:ok"})
 
 
 @router.post("/sandbox/cashier/{out_trade_no}/cancel")

@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from xiaodian import clock
 from xiaodian import settings as settings_module
+from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
 from xiaodian.db import loaded
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
@@ -78,7 +79,7 @@ P = PaymentStatus
 R = RefundStatus
 
 METHODS = {
-    "sandbox": (PaymentMethod.SANDBOX, PaymentMethod.NATIVE),
+    "sandbox": (PaymentMethod.SANDBOX, PaymentMethod.NATIVE, PaymentMethod.JSAPI),
     "wechatpay": (PaymentMethod.NATIVE, PaymentMethod.JSAPI),
 }
 MAX_ORDERS = 20
@@ -146,6 +147,8 @@ def start_payment(
     chosen = _method(provider.name, method)
     if len(order_nos) > MAX_ORDERS:
         raise InvalidInput(_("Too many orders in one payment."), code="too_many_orders")
+    if chosen == PaymentMethod.JSAPI and openid is None:  # the buyer's own, signed in by WeChat
+        openid = accounts_service.openid_for(db, user_id=buyer_id, app_id=provider.appid)
     if chosen == PaymentMethod.JSAPI and not (openid and len(openid) <= 128):
         raise InvalidInput(_("Paying inside WeChat needs the payer's openid."), code="no_openid")
     orders = sorted(orders_service.payable_orders(db, actor, order_nos), key=lambda o: o.id)
@@ -606,6 +609,43 @@ def sandbox_pay(db: Session, actor: Actor, out_trade_no: str) -> Payment:
     sandbox = get_sandbox(db)
     if sandbox.buyer_pays(out_trade_no, openid=f"o-sandbox-{payment.buyer_id}"):
         core.event(db, "buyer_paid", payment_id=payment.id, actor_id=payment.buyer_id)
+    db.commit()
+    return payment
+
+
+def payer_openid(db: Session, actor: Actor) -> str | None:
+    """The signed-in buyer's openid under the provider's appid (JSAPI inside WeChat)."""
+    provider = get_provider(db)
+    return accounts_service.openid_for(db, user_id=actor.require_user(), app_id=provider.appid)
+
+
+def sandbox_bridge_pay(db: Session, actor: Actor, params: dict[str, Any]) -> Payment:
+    """The sandbox's WeixinJSBridge: ``getBrandWCPayRequest`` with the parameters the page
+    got from prepay. WeChat checks the paySign against the merchant's key and that the
+    payer is the openid the prepay named; then the trade succeeds and WeChat notifies.
+
+    Raises InvalidInput (a paySign that does not verify, parameters not of a prepay),
+    NotFound (someone else's payment), IllegalTransition (closed, expired). Commits."""
+    sandbox = get_sandbox(db)
+    try:
+        out_trade_no = sandbox.check_pay_request(params)
+    except ProviderRejected:
+        raise InvalidInput(
+            _("The payment request's signature is not valid."), code="bad_pay_sign"
+        ) from None
+    payment = _sandbox_payment(db, actor, out_trade_no, with_orders=False)
+    if payment.status == P.PAID:
+        db.commit()
+        return payment
+    if payment.status == P.CLOSED:
+        raise IllegalTransition(_("This payment has been closed."), code="payment_closed")
+    if clock.now() >= payment.expires_at:
+        raise IllegalTransition(_("The time to pay has run out."), code="payment_expired")
+    openid = accounts_service.openid_for(db, user_id=payment.buyer_id, app_id=sandbox.appid)
+    if openid is None or not sandbox.is_payer(out_trade_no, openid):
+        raise InvalidInput(_("This payment is for another WeChat user."), code="wrong_payer")
+    if sandbox.buyer_pays(out_trade_no, openid=openid):
+        core.event(db, "buyer_paid", payment_id=payment.id, actor_id=payment.buyer_id, note="jsapi")
     db.commit()
     return payment
 

@@ -93,9 +93,15 @@ def error_response(request: Request, status: int, code: str, message: str) -> Re
     )
 
 
-def to_sign_in(next_path: str) -> Response:
-    """To the sign-in page, then back to ``next_path`` (a local path, see ``safe_next``)."""
-    return RedirectResponse(f"/login?{urlencode({'next': safe_next(next_path)})}", status_code=303)
+def to_sign_in(next_path: str, request: Request | None = None) -> Response:
+    """To the sign-in page, then back to ``next_path`` (a local path, see ``safe_next``).
+
+    An app may choose another way to sign in for some visitors (``app.state.sign_in_url``,
+    ``(request, next_path) -> URL | None``: inside WeChat, WeChat's authorization)."""
+    target = safe_next(next_path)
+    chooser = getattr(request.app.state, "sign_in_url", None) if request is not None else None
+    url = chooser(request, target) if chooser is not None else None
+    return RedirectResponse(url or f"/login?{urlencode({'next': target})}", status_code=303)
 
 
 def _gettext(request: Request) -> Any:
@@ -134,7 +140,7 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> Response:
         wants_page = request.method == "GET" and not _wants_json(request)
         if isinstance(exc, NotAuthenticated) and wants_page:
-            return to_sign_in(page_asked_for(request))
+            return to_sign_in(page_asked_for(request), request)
         response = error_response(request, exc.status_code, exc.code, exc.render(_gettext(request)))
         if isinstance(exc, DatabaseBusy):
             response.headers["Retry-After"] = str(exc.retry_after)
@@ -145,7 +151,7 @@ def install(app: FastAPI) -> None:
         """``PageUser`` found no signed-in person: sign in first, then come back."""
         if _wants_json(request):
             return await _domain(request, NotAuthenticated(_("Please sign in first.")))
-        return to_sign_in(exc.next_path)
+        return to_sign_in(exc.next_path, request)
 
     @app.exception_handler(PoolTimeout)
     async def _pool_timeout(request: Request, exc: PoolTimeout) -> Response:

@@ -1,7 +1,7 @@
 """buyer reviews (评价), their figures per product and shop, and merchant health (体验分)
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import xiaodian.db
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

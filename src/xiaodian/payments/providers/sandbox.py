@@ -21,13 +21,14 @@ import os
 import secrets
 import shutil
 import string
-from base64 import b64encode
+from base64 import b64decode, b64encode
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -60,6 +61,7 @@ MCHID = "1900000109"
 APPID = "wxd678efh567hg6787"
 PUBLIC_KEY_ID = "PUB_KEY_ID_0119000001092026061800000000000001"
 REFUND_MODES = ("success", "processing")
+PREPAY_PREFIX = "wx_sandbox_"  # a sandbox prepay_id is this and the out_trade_no
 
 _FILES = ("platform_private_key.pem", "merchant_private_key.pem", "apiv3_key")
 
@@ -188,8 +190,10 @@ class SandboxProvider:
     # --- the provider interface ---------------------------------------------------------
 
     def prepay(self, payment: Any, method: str, *, openid: str | None = None) -> PrepayResult:
-        if method not in ("sandbox", "native"):
+        if method not in ("sandbox", "native", "jsapi"):
             raise ProviderRejected("PARAM_ERROR", f"the sandbox does not support {method}")
+        if method == "jsapi" and not openid:
+            raise ProviderRejected("PARAM_ERROR", "payer openid is required for JSAPI")
         # WeChat's answer to the same out_trade_no again is the same prepay, unless the
         # amount differs: one INSERT in the usual case, a read only when it already exists.
         table: Any = SandboxTrade.__table__
@@ -203,7 +207,8 @@ class SandboxProvider:
                 transaction_id="4200" + clock.now().strftime("%Y%m%d") + _digits(16),
                 mchid=MCHID,
                 appid=APPID,
-                trade_type="NATIVE",
+                trade_type="JSAPI" if method == "jsapi" else "NATIVE",
+                payer_openid=openid if method == "jsapi" else None,
                 description=payment.description,
                 amount_fen=payment.amount_fen,
                 notify_url=self.notify_url,
@@ -218,6 +223,11 @@ class SandboxProvider:
             trade = self._trade(payment.out_trade_no)
             if trade is None or trade.amount_fen != payment.amount_fen:
                 raise ProviderRejected("INVALID_REQUEST", "out_trade_no used with another amount")
+        if method == "jsapi":  # the page calls WeixinJSBridge with these, signed as WeChat's
+            return PrepayResult(
+                method=method,
+                jsapi=self.verifier.jsapi_params(PREPAY_PREFIX + payment.out_trade_no),
+            )
         path = f"/sandbox/cashier/{payment.out_trade_no}"
         return PrepayResult(
             method=method, cashier_url=path, code_url=path if method == "native" else None
@@ -312,6 +322,36 @@ class SandboxProvider:
             out_trade_no=out_trade_no,
         )
         return True
+
+    def check_pay_request(self, params: dict[str, Any]) -> str:
+        """What WeChat checks of a ``getBrandWCPayRequest``: our appid, signType RSA, and the
+        paySign, SHA256withRSA over ``appId\ntimeStamp\nnonceStr\npackage\n``, verified
+        with the merchant's public key. The trade's out_trade_no, or ProviderRejected."""
+        fields = ("appId", "timeStamp", "nonceStr", "package", "signType", "paySign")
+        if not all(isinstance(params.get(name), str) for name in fields):
+            raise ProviderRejected("PARAM_ERROR", "missing parameters")
+        package = params["package"]
+        if params["appId"] != APPID or params["signType"] != "RSA":
+            raise ProviderRejected("PARAM_ERROR", "wrong appId or signType")
+        if not package.startswith("prepay_id=" + PREPAY_PREFIX):
+            raise ProviderRejected("PARAM_ERROR", "not a prepay of this merchant")
+        message = "".join(
+            f"{params[name]}\n" for name in ("appId", "timeStamp", "nonceStr", "package")
+        ).encode()
+        try:
+            _platform_key(self.keys.merchant_private_pem).public_key().verify(
+                b64decode(params["paySign"], validate=True),
+                message,
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
+        except (InvalidSignature, ValueError):
+            raise ProviderRejected("SIGN_ERROR", "paySign does not verify") from None
+        return package.removeprefix("prepay_id=" + PREPAY_PREFIX)[:32]
+
+    def is_payer(self, out_trade_no: str, openid: str) -> bool:
+        trade = self._trade(out_trade_no)
+        return trade is not None and trade.trade_type == "JSAPI" and trade.payer_openid == openid
 
     def settle_refund(self, row: SandboxRefund, status: SandboxRefundStatus) -> bool:
         """A processing refund reaches its outcome; WeChat sends REFUND.<STATUS>."""
