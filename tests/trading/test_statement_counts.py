@@ -108,10 +108,10 @@ def test_a_paid_order_costs_the_same_statements_for_1_line_10_lines_and_10_shops
     # the live rooms' listener of "paid" adds 1 (its flash rows of these orders marked paid,
     # one UPDATE, now that no job polls for them); the affiliates' listener of "paid" adds 1
     # (the orders' credited touches, none here: nothing more to post); WeChat's listener of
-    # "paid" adds 3 for a buyer who did not subscribe to order messages (the orders and their
-    # lines, as orders' service loads them, and the buyers' consents).
+    # "paid" adds 1 for a buyer who did not subscribe to order messages (the consents of the
+    # orders' buyers).
     before_the_ledger = {"sqlite": 21, "postgresql": 23}[database.engine.dialect.name]
-    assert steps["1 line"].pay_and_notify == before_the_ledger + 8 + 1 + 1 + 3, steps
+    assert steps["1 line"].pay_and_notify == before_the_ledger + 8 + 1 + 1 + 1, steps
     if __import__("os").environ.get("SHOW_STEPS"):
         print(steps)
 

@@ -88,19 +88,20 @@ def _data(order: Any, event: str) -> dict[str, Any]:
 
 def _queue(db: Session, change: orders_lifecycle.Change) -> None:
     """One message per order of the change whose buyer subscribed, unless this (order,
-    event) has one already. Three statements for buyers who did not subscribe (the orders
-    with their lines, the consents), whatever the number of orders."""
-    orders = orders_service.orders_by_ids(db, order_ids=list(change.order_ids))
-    if not orders:
-        return
+    event) has one already. One statement when no buyer of the change subscribed (the
+    consents of the orders' buyers, in one query with orders' own subquery); the orders are
+    loaded only for buyers who did."""
     subscribed = set(
         db.scalars(
             select(Consent.user_id).where(
-                Consent.user_id.in_({o.buyer_id for o in orders.values()}),
+                Consent.user_id.in_(orders_service.buyers_of(change.order_ids)),
                 Consent.subscribed.is_(True),
             )
         )
     )
+    if not subscribed:
+        return
+    orders = orders_service.orders_by_ids(db, order_ids=list(change.order_ids))
     base = settings_module.current().public_base_url.rstrip("/")
     rows = [
         {
