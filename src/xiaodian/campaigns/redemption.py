@@ -52,6 +52,23 @@ def _refusal(coupon: Coupon, now: object) -> tuple[str, str] | None:
 
 
 class CouponAdjuster:
+    def available(self, db: Session, buyer_id: int) -> list[int]:
+        """The buyer's unused, valid coupons, oldest expiry first (one query)."""
+        now = clock.now()
+        return list(
+            db.scalars(
+                select(Coupon.id)
+                .where(
+                    Coupon.buyer_id == buyer_id,
+                    Coupon.status == CouponStatus.UNUSED,
+                    Coupon.valid_from <= now,
+                    Coupon.expires_at > now,
+                )
+                .order_by(Coupon.expires_at, Coupon.id)
+                .limit(adjust.MAX_CHOSEN)
+            )
+        )
+
     def quote(
         self,
         db: Session,

@@ -71,6 +71,10 @@ class Adjustment:
 
 
 class Adjuster(Protocol):
+    def available(self, db: Session, buyer_id: int) -> list[int]:
+        """The ids the buyer could choose now (the cart and checkout pages quote them)."""
+        ...
+
     def quote(
         self, db: Session, buyer_id: int, lines: list[Line], chosen: list[int], *, strict: bool
     ) -> Adjustment:
@@ -93,6 +97,14 @@ def register(adjuster: Adjuster) -> Adjuster:
     if adjuster not in _adjusters:
         _adjusters.append(adjuster)
     return adjuster
+
+
+def available(db: Session, buyer_id: int) -> list[int]:
+    """What the buyer could choose, of every adjuster (one query each)."""
+    ids: list[int] = []
+    for adjuster in list(_adjusters):
+        ids.extend(i for i in adjuster.available(db, buyer_id) if i not in ids)
+    return ids[:MAX_CHOSEN]
 
 
 def check_chosen(chosen: object) -> list[int]:
@@ -127,6 +139,14 @@ class Quoted:
     @property
     def notes(self) -> list[Note]:
         return [note for _adjuster, part in self.parts for note in part.notes]
+
+    @property
+    def applied(self) -> list[Note]:
+        return [note for note in self.notes if note.applied]
+
+    @property
+    def not_applied(self) -> list[Note]:
+        return [note for note in self.notes if not note.applied]
 
     @property
     def total_fen(self) -> int:
