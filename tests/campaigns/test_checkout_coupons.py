@@ -266,3 +266,40 @@ def test_checkout_with_two_coupons_costs_the_same_for_1_line_as_for_10(
     # the coupons cost their read, the conditional UPDATE that uses them and the INSERT
     # of where they were used: three statements over a plain checkout
     assert one[1] == one[0] + 3, one
+
+
+def test_one_coupon_in_concurrent_checkouts_is_used_once(scene: Scene, make_user: Any) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    template = scene.template()
+    buyer = make_user()
+    coupon_id = _claim(scene, buyer, template.id)
+    with scene.database.session() as db:
+        address_id = make_address(db, buyer.id)
+    racers = 6
+    gate = threading.Barrier(racers)
+
+    def attempt(_n: int) -> str:
+        gate.wait()
+        try:
+            with scene.database.session() as db:
+                checkout_module.checkout(
+                    db,
+                    actor_for(buyer),
+                    lines=[(scene.sku_id, 1)],
+                    address_id=address_id,
+                    coupons=[coupon_id],
+                    from_cart=False,
+                )
+            return "ok"
+        except DomainError as exc:
+            return exc.code or "error"
+
+    with ThreadPoolExecutor(racers) as pool:
+        outcomes = sorted(pool.map(attempt, range(racers)))
+    assert outcomes == ["coupon_used"] * (racers - 1) + ["ok"], outcomes
+    assert _written(scene) == (1, 1, 1)
+    with scene.database.session(write=False) as db:
+        line = db.scalars(select(OrderLine)).one()
+        assert line.discount_fen == 2000
