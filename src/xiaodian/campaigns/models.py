@@ -129,3 +129,24 @@ class Coupon(Base):
     valid_from: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class CouponRedemption(Base):
+    """A coupon used on an order (a platform coupon spread over shops is on several):
+    what it took off the order. ``returned_at``: the orders were all refunded and the
+    coupon given back."""
+
+    __tablename__ = "coupon_redemptions"
+    __table_args__ = (
+        UniqueConstraint("coupon_id", "order_id"),
+        Index("ix_coupon_redemptions_order_id", "order_id"),
+        CheckConstraint("discount_fen >= 0", name="discount_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    discount_fen: Mapped[int]
+    at: Mapped[datetime]
+    returned_at: Mapped[datetime | None]

@@ -22,7 +22,16 @@ from xiaodian import settings as settings_module
 from xiaodian.catalog import service as catalog_service
 from xiaodian.ledger import service
 from xiaodian.ledger.models import HoldStatus, LedgerFeeRate, LedgerHold
-from xiaodian.ledger.service import AVAILABLE, CLEARING, DEPOSIT, OWES, PENDING, PLATFORM, Leg
+from xiaodian.ledger.service import (
+    AVAILABLE,
+    CLEARING,
+    DEPOSIT,
+    OWES,
+    PENDING,
+    PLATFORM,
+    SUBSIDY,
+    Leg,
+)
 from xiaodian.orders import lifecycle
 from xiaodian.orders import service as orders_service
 
@@ -58,9 +67,11 @@ def fee_rates(db: Session, category_ids: set[int]) -> dict[int, int]:
 
 @lifecycle.on("paid")
 def record_paid(db: Session, change: lifecycle.Change) -> None:
-    """Each paid order: debit the provider's clearing account, credit the shop's pending
-    income with what was paid, and record its pending entry (its date, the fee rates of
-    the moment). Seven statements however many orders."""
+    """Each paid order: debit the provider's clearing account with what the buyer paid and
+    the platform's subsidy with its coupons' part (``platform:subsidy``), credit the shop's
+    pending income with both (the merchant is paid as if the buyer paid the platform's
+    coupon; a shop's own coupon simply lowers what was paid), and record its pending entry
+    (its date, the fee rates of the moment). Seven statements however many orders."""
     lines = orders_service.paid_lines(db, order_ids=change.order_ids)
     if not lines:
         return
@@ -79,7 +90,8 @@ def record_paid(db: Session, change: lifecycle.Change) -> None:
             kind="paid",
             legs=(
                 Leg(CLEARING, PLATFORM, order.paid_fen),
-                Leg(PENDING, order.shop_id, -order.paid_fen),
+                *((Leg(SUBSIDY, PLATFORM, order.subsidy_fen),) if order.subsidy_fen else ()),
+                Leg(PENDING, order.shop_id, -(order.paid_fen + order.subsidy_fen)),
             ),
             order_id=order.order_id,
             order_no=order.order_no,
@@ -95,7 +107,7 @@ def record_paid(db: Session, change: lifecycle.Change) -> None:
             "order_no": order.order_no,
             "shop_id": order.shop_id,
             "transfer_id": posted.new[f"order:{order.order_id}:paid"],
-            "amount_fen": order.paid_fen,
+            "amount_fen": order.paid_fen + order.subsidy_fen,
             "voided_fen": 0,
             "fee_weight": weights[order.order_id],
             "payment_fee_bp": payment_bp,
@@ -173,7 +185,9 @@ def release_case(db: Session, change: lifecycle.Change) -> None:
 def record_refund(db: Session, change: lifecycle.Change) -> None:
     """A refund counted for one order: void that much of its pending income while it is
     pending, else take it from the shop's available balance, then its deposit, and record
-    the rest as owed to the platform. Posted once per refund reference."""
+    the rest as owed to the platform. The part of the platform's subsidy the refund covers
+    goes back to ``platform:subsidy`` and comes off the shop the same way. Posted once per
+    refund reference."""
     if not change.amount_fen or not change.ref:
         return
     for order_id in change.order_ids:
@@ -189,7 +203,10 @@ def _refund_one(db: Session, order_id: int, amount: int, ref: str, at: datetime)
     if service.transfer_keys(db, [key]):
         return  # posted already
     legs = [Leg(CLEARING, PLATFORM, -amount)]
-    rest = amount
+    subsidy = orders_service.subsidy_returned(db, order_id=order_id, refund_fen=amount)
+    if subsidy:
+        legs.append(Leg(SUBSIDY, PLATFORM, -subsidy))
+    rest = amount + subsidy
     if hold.status == HoldStatus.PENDING:
         void = min(rest, hold.amount_fen - hold.voided_fen)
         if void > 0:

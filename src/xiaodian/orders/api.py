@@ -133,6 +133,7 @@ def post_checkout(
         channel=channel,
         idempotency_key=idempotency_key,
         from_cart=body.from_cart,
+        coupons=body.coupon_ids,
     )
     return CheckoutOut(
         orders=[OrderOut.of(o) for o in result.orders],

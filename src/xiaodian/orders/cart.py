@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 from xiaodian.actor import Actor
 from xiaodian.catalog.sellability import PurchaseInfo, SkuInfo
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
+from xiaodian.orders import adjust
 from xiaodian.orders.checkout import (
     MAX_QUANTITY,
+    adjust_lines,
     available_skus,
     bought_quantities,
     check_quantity,
@@ -66,6 +68,8 @@ class CartGroup:
 @dataclass
 class CartView:
     groups: list[CartGroup]
+    # What the buyer's coupons would take off the selected lines, and why some would not.
+    discounts: adjust.Quoted = field(default_factory=adjust.Quoted)
 
     @property
     def lines(self) -> list[CartLine]:
@@ -78,6 +82,14 @@ class CartView:
     @property
     def selected_fen(self) -> int:
         return sum(line.amount_fen for line in self.selected if not line.problem)
+
+    @property
+    def discount_fen(self) -> int:
+        return self.discounts.total_fen
+
+    @property
+    def pay_fen(self) -> int:
+        return self.selected_fen - self.discount_fen
 
     @property
     def count(self) -> int:
@@ -116,7 +128,18 @@ def get_cart(db: Session, actor: Actor) -> CartView:
             line.problem, line.problem_n = _problem(refusal.reason), refusal.n
         group = groups.setdefault(info.shop_id, CartGroup(info.shop_id, info.shop_name))
         group.lines.append(line)
-    return CartView(groups=list(groups.values()))
+    view = CartView(groups=list(groups.values()))
+    sellable = {line.info.sku_id: line.item.quantity for line in view.selected if not line.problem}
+    chosen = adjust.available(db, buyer_id) if sellable else []
+    if chosen:
+        view.discounts = adjust.quote(
+            db,
+            buyer_id,
+            adjust_lines(sellable, dict.fromkeys(sellable), offers),
+            chosen,
+            strict=False,
+        )
+    return view
 
 
 def _own_item(db: Session, buyer_id: int, item_id: int) -> CartItem:

@@ -25,7 +25,7 @@ import json
 import secrets
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -42,7 +42,7 @@ from xiaodian.catalog import inventory, sellability
 from xiaodian.catalog.sellability import PurchaseInfo, SkuInfo
 from xiaodian.db import MAX_ID, loaded
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
-from xiaodian.orders import lifecycle
+from xiaodian.orders import adjust, lifecycle
 from xiaodian.orders.addresses import get_address
 from xiaodian.orders.models import (
     CartItem,
@@ -253,6 +253,7 @@ def create_orders(
     enforce_limits: bool = True,
     reserve_stock: bool = True,
     verify_live: bool = False,
+    coupons: list[int] | None = None,
 ) -> list[Order]:
     """Write one order per shop for ``lines`` and reserve their stock. Does NOT commit
     (joins the caller's transaction; on an error the caller must roll back).
@@ -265,8 +266,14 @@ def create_orders(
     Raises NotFound (unknown SKU), Conflict (the sellability policy's refusal: off sale,
     out of stock, over the purchase limit, in that order; stock is decided for good by the
     reservation).
+
+    ``coupons``: the buyer's chosen coupon ids, given to the registered adjusters
+    (``orders/adjust.py``); each line then stores its discount and the platform's part, and
+    the adjusters mark what was used in this transaction. One that does not apply is the
+    adjuster's DomainError, before anything is written.
     """
     channel = channel or Channel()
+    chosen = adjust.check_chosen(coupons)
     if channel.type not in CHANNELS:
         raise InvalidInput(_("Unknown sales channel."), code="bad_channel")
     wanted = merge_lines([(line.sku_id, line.quantity) for line in lines])
@@ -285,15 +292,37 @@ def create_orders(
     if enforce_limits and any(o.sku.purchase_limit is not None for o in offers.values()):
         lock_buyer(db, buyer_id)  # before the limit is read (a no-op if checkout holds it)
         check_limits(db, buyer_id=buyer_id, wanted=wanted, offers=offers)
+    quoted = adjust.quote(db, buyer_id, adjust_lines(wanted, prices, offers), chosen, strict=True)
 
-    return _write_orders(
+    orders = _write_orders(
         db,
-        [_Cart(buyer_id, wanted, prices, address)],
+        [_Cart(buyer_id, wanted, prices, address, quoted.discount_fen, quoted.subsidy_fen)],
         offers=offers,
         channel=channel,
         note=note,
         reserve_stock=reserve_stock,
     )[0]
+    if quoted.parts:
+        adjust.redeem(
+            db,
+            buyer_id,
+            quoted,
+            {line.sku_id: order.id for order in orders for line in order.lines},
+        )
+    return orders
+
+
+def adjust_lines(
+    wanted: dict[int, int], prices: dict[int, int | None], offers: dict[int, PurchaseInfo]
+) -> list[adjust.Line]:
+    """The lines as the adjusters see them: what each costs at the price it is ordered at."""
+    out = []
+    for sku_id, quantity in wanted.items():
+        info = offers[sku_id]
+        price = prices.get(sku_id)
+        unit = info.price_fen if price is None else price
+        out.append(adjust.Line(sku_id, info.sku.shop_id, info.sku.product_id, unit * quantity))
+    return out
 
 
 @dataclass(frozen=True)
@@ -302,6 +331,8 @@ class _Cart:
     wanted: dict[int, int]
     prices: dict[int, int | None]
     address: dict[str, str]
+    discounts: dict[int, int] = field(default_factory=dict)  # SKU -> fen off (adjusters)
+    subsidies: dict[int, int] = field(default_factory=dict)  # SKU -> the platform's part
 
 
 @dataclass(frozen=True)
@@ -419,11 +450,15 @@ def _order_rows(
     for order_no, (index, cart, shop_id, sku_ids) in zip(numbers, groups, strict=True):
         rows: list[dict[str, Any]] = []
         items = 0
+        discount = 0
+        subsidy = 0
         for sku_id in sku_ids:
             info = offers[sku_id].sku
             price = cart.prices[sku_id]
             unit = offers[sku_id].price_fen if price is None else price
             quantity = cart.wanted[sku_id]
+            off = cart.discounts.get(sku_id, 0)
+            funded = cart.subsidies.get(sku_id, 0)
             rows.append(
                 {
                     "product_id": info.product_id,
@@ -433,11 +468,15 @@ def _order_rows(
                     "thumb_path": info.cover_path,
                     "unit_price_fen": unit,
                     "quantity": quantity,
-                    "amount_fen": unit * quantity,
+                    "amount_fen": unit * quantity - off,
+                    "discount_fen": off,
+                    "subsidy_fen": funded,
                 }
             )
             moves.append(inventory.Move(sku_id, quantity, order_no))
-            items += unit * quantity
+            items += unit * quantity - off
+            discount += off
+            subsidy += funded
         line_rows.append(rows)
         owners.append(index)
         orders.append(
@@ -450,6 +489,8 @@ def _order_rows(
                 "shipping_fen": 0,
                 "total_fen": items,
                 "paid_fen": 0,
+                "discount_fen": discount,
+                "subsidy_fen": subsidy,
                 "refunded_fen": 0,
                 "aftersale_open": False,
                 "address": dict(cart.address),
@@ -615,15 +656,22 @@ def _dialect_insert(db: Session) -> Any:
 
 
 def _body_hash(
-    wanted: dict[int, int], address_id: int, note: str, channel: Channel, from_cart: bool
+    wanted: dict[int, int],
+    address_id: int,
+    note: str,
+    channel: Channel,
+    from_cart: bool,
+    coupons: list[int] | None = None,
 ) -> str:
-    body = {
+    body: dict[str, Any] = {
         "lines": sorted(wanted.items()),
         "address_id": address_id,
         "note": note,
         "channel": [channel.type, channel.ref_id],
         "from_cart": from_cart,
     }
+    if coupons:
+        body["coupons"] = sorted(coupons)
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -665,6 +713,7 @@ def checkout(
     channel: Channel | None = None,
     idempotency_key: str | None = None,
     from_cart: bool = True,
+    coupons: list[int] | None = None,
 ) -> CheckoutResult:
     """Place the buyer's orders (one per shop) at today's prices; commits.
 
@@ -678,7 +727,8 @@ def checkout(
         raise InvalidInput(_("The note can be at most 200 characters."), code="bad_note")
     key = _check_key(idempotency_key)
     wanted = merge_lines(lines)
-    body_hash = _body_hash(wanted, address_id, note, channel, from_cart)
+    chosen = adjust.check_chosen(coupons)
+    body_hash = _body_hash(wanted, address_id, note, channel, from_cart, chosen)
     # One checkout per buyer at a time (PostgreSQL; SQLite writers queue anyway): a repeat
     # of an Idempotency-Key then finds the first request's orders instead of racing it,
     # and purchase limits count the orders of a checkout that committed a moment ago.
@@ -698,6 +748,7 @@ def checkout(
             channel=channel,
             note=note,
             verify_live=True,
+            coupons=chosen,
         )
         if key:
             # Last, with the orders' ids: a concurrent request with the same key that

@@ -101,6 +101,10 @@ class Order(Base):
     shipping_fen: Mapped[int] = mapped_column(default=0)  # 0: free shipping
     total_fen: Mapped[int]
     paid_fen: Mapped[int] = mapped_column(default=0)
+    # What the checkout's adjusters (coupons) took off the lines, already out of
+    # ``items_fen``, and the part of it the platform funds (its subsidy, ``orders/adjust.py``).
+    discount_fen: Mapped[int] = mapped_column(default=0, server_default="0")
+    subsidy_fen: Mapped[int] = mapped_column(default=0, server_default="0")
     refunded_fen: Mapped[int] = mapped_column(default=0)
     aftersale_open: Mapped[bool] = mapped_column(default=False)
     payment_ref: Mapped[str | None] = mapped_column(String(64))
@@ -153,7 +157,11 @@ class Order(Base):
 
 
 class OrderLine(Base):
-    """One SKU of an order, with the price and names as they were at checkout."""
+    """One SKU of an order, with the price and names as they were at checkout.
+
+    ``amount_fen`` is what the buyer pays for the line: unit price x quantity less
+    ``discount_fen`` (the adjusters' share of this line), of which ``subsidy_fen`` is the
+    platform's. Refunds and commissions work from ``amount_fen``."""
 
     __tablename__ = "order_lines"
     __table_args__ = (
@@ -171,6 +179,8 @@ class OrderLine(Base):
     unit_price_fen: Mapped[int]
     quantity: Mapped[int]
     amount_fen: Mapped[int]
+    discount_fen: Mapped[int] = mapped_column(default=0, server_default="0")
+    subsidy_fen: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class OrderEvent(Base):

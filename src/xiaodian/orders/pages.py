@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from xiaodian.actor import Actor
 from xiaodian.errors import InvalidInput, _
 from xiaodian.merchants import service as merchants_service
-from xiaodian.orders import addresses, cart, fulfilment, lifecycle, service, states
+from xiaodian.orders import addresses, adjust, cart, fulfilment, lifecycle, service, states
 from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.api import csv_response, pay_url
 from xiaodian.orders.checkout import Channel, checkout
@@ -160,8 +160,9 @@ def _checkout_ctx(
     *,
     from_cart: bool,
     address_id: int | None = None,
+    coupons: list[int] | None = None,
 ) -> dict[str, Any]:
-    view = preview(db, actor, lines=lines) if lines else None
+    view = preview(db, actor, lines=lines, coupons=coupons) if lines else None
     my_addresses = addresses.list_addresses(db, actor)
     chosen = address_id or (my_addresses[0].id if my_addresses else None)
     return {
@@ -212,6 +213,10 @@ async def checkout_submit(request: Request, db: DbDep, actor: PageUser) -> Respo
     except ValueError:
         raise InvalidInput(_("Choose at least one item.")) from None
     lines = list(zip(skus, qtys, strict=True))
+    try:  # the coupons ticked on the page (none ticked: none)
+        coupons = [form_int(v) for v in form.getlist("coupon_id")][: adjust.MAX_CHOSEN + 1]
+    except ValueError:
+        raise InvalidInput(_("Coupons must be a list of ids."), code="bad_coupons") from None
     note = field("note", 400)
     try:
         address_id: int | None = form_int(field("address_id", 12))
@@ -233,6 +238,7 @@ async def checkout_submit(request: Request, db: DbDep, actor: PageUser) -> Respo
                 _page_channel(field("channel", 10), field("channel_id", 12)),
                 touch=request_touch(request),
             ),
+            coupons=coupons,
         )
 
     return forms.submit(
@@ -241,7 +247,9 @@ async def checkout_submit(request: Request, db: DbDep, actor: PageUser) -> Respo
         place,
         done=lambda result: pay_url([o.order_no for o in result.orders]),
         template=CHECKOUT,
-        context=lambda: _checkout_ctx(db, actor, lines, from_cart=from_cart, address_id=address_id),
+        context=lambda: _checkout_ctx(
+            db, actor, lines, from_cart=from_cart, address_id=address_id, coupons=coupons
+        ),
         values={"note": note},
         page_errors=(),
     )

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from xiaodian.actor import Actor
 from xiaodian.catalog.sellability import PurchaseInfo, SkuInfo
 from xiaodian.errors import Conflict, NotFound, _
-from xiaodian.orders.checkout import check_limits, merge_lines, offers_for
+from xiaodian.orders import adjust
+from xiaodian.orders.checkout import adjust_lines, check_limits, merge_lines, offers_for
 
 
 @dataclass
@@ -28,9 +29,15 @@ class PreviewLine:
     def price_fen(self) -> int:
         return self.offer.price_fen
 
+    discount_fen: int = 0  # what the chosen coupons take off this line
+
     @property
     def amount_fen(self) -> int:
         return self.offer.price_fen * self.quantity
+
+    @property
+    def pay_fen(self) -> int:
+        return self.amount_fen - self.discount_fen
 
 
 @dataclass
@@ -41,7 +48,11 @@ class PreviewGroup:
 
     @property
     def items_fen(self) -> int:
-        return sum(line.amount_fen for line in self.lines)
+        return sum(line.pay_fen for line in self.lines)
+
+    @property
+    def discount_fen(self) -> int:
+        return sum(line.discount_fen for line in self.lines)
 
 
 @dataclass
@@ -49,6 +60,7 @@ class CheckoutPreview:
     groups: list[PreviewGroup]
     problems: list[str]  # msgids, one per line with a problem
     limit_error: Conflict | None = None
+    discounts: adjust.Quoted = field(default_factory=adjust.Quoted)
 
     @property
     def ok(self) -> bool:
@@ -59,13 +71,25 @@ class CheckoutPreview:
         return sum(group.items_fen for group in self.groups)
 
     @property
+    def discount_fen(self) -> int:
+        return sum(group.discount_fen for group in self.groups)
+
+    @property
     def lines(self) -> list[tuple[int, int]]:
         return [(ln.info.sku_id, ln.quantity) for g in self.groups for ln in g.lines]
 
 
-def preview(db: Session, actor: Actor, *, lines: list[tuple[int, int]]) -> CheckoutPreview:
+def preview(
+    db: Session,
+    actor: Actor,
+    *,
+    lines: list[tuple[int, int]],
+    coupons: list[int] | None = None,
+) -> CheckoutPreview:
     """What checkout would create, at the policy's prices, with any problem named per
-    line (off sale, not enough stock) and the purchase limit's refusal, if any."""
+    line (off sale, not enough stock) and the purchase limit's refusal, if any; with what
+    the ``coupons`` (None: every coupon the buyer could choose) take off, which apply and
+    which do not and why (``orders/adjust.py``)."""
     buyer_id = actor.require_user()
     wanted = merge_lines(lines)
     offers = offers_for(db, list(wanted), buyer_id)
@@ -89,4 +113,19 @@ def preview(db: Session, actor: Actor, *, lines: list[tuple[int, int]]) -> Check
         check_limits(db, buyer_id=buyer_id, wanted=wanted, offers=offers)
     except Conflict as exc:
         limit_error = exc
-    return CheckoutPreview(groups=list(groups.values()), problems=problems, limit_error=limit_error)
+    result = CheckoutPreview(
+        groups=list(groups.values()), problems=problems, limit_error=limit_error
+    )
+    chosen = adjust.available(db, buyer_id) if coupons is None else adjust.check_chosen(coupons)
+    sellable = {
+        ln.info.sku_id: ln.quantity for g in result.groups for ln in g.lines if not ln.problem
+    }
+    if chosen and sellable:
+        prices: dict[int, int | None] = dict.fromkeys(sellable)
+        result.discounts = adjust.quote(
+            db, buyer_id, adjust_lines(sellable, prices, offers), chosen, strict=False
+        )
+        for group in result.groups:
+            for line in group.lines:
+                line.discount_fen = result.discounts.discount_fen.get(line.info.sku_id, 0)
+    return result

@@ -144,6 +144,8 @@ class CheckoutIn(BaseModel):
     note: Annotated[str, Field(max_length=200)] = ""
     channel: ChannelIn | None = None
     from_cart: bool = True
+    # The buyer's chosen coupons (at most one shop coupon per shop, one platform coupon).
+    coupon_ids: Annotated[list[BodyId], Field(max_length=10)] = []
 
 
 # --------------------------------------------------------------------------- orders
@@ -158,7 +160,9 @@ class OrderLineOut(BaseModel):
     thumb_path: str | None
     unit_price_fen: int
     quantity: int
-    amount_fen: int
+    amount_fen: int  # what the buyer pays for the line, after discounts
+    discount_fen: int = 0
+    subsidy_fen: int = 0  # the platform-funded part of the discount
 
 
 class OrderEventOut(BaseModel):
@@ -183,6 +187,8 @@ class OrderOut(BaseModel):
     items_fen: int
     shipping_fen: int
     total_fen: int
+    discount_fen: int = 0
+    subsidy_fen: int = 0
     paid_fen: int
     refunded_fen: int
     aftersale_open: bool

@@ -515,6 +515,21 @@ def buyers_of(order_ids: Iterable[int]) -> Any:
     return select(Order.buyer_id).where(Order.id.in_(set(order_ids)))
 
 
+def subsidy_returned(db: Session, *, order_id: int, refund_fen: int) -> int:
+    """The part of the order's platform subsidy that a refund of ``refund_fen`` (already
+    counted into ``refunded_fen``) gives back to the platform: the subsidy in proportion to
+    what was refunded, in whole fen, cumulative so that a full refund gives back exactly
+    all of it. Reads the order (from the session when loaded). 0 for an unknown order."""
+    order = db.get(Order, order_id)
+    if order is None or order.subsidy_fen <= 0 or order.paid_fen <= 0:
+        return 0
+    after = min(order.refunded_fen, order.paid_fen)
+    before = max(0, after - refund_fen)
+    return (
+        order.subsidy_fen * after // order.paid_fen - order.subsidy_fen * before // order.paid_fen
+    )
+
+
 @dataclass(frozen=True)
 class PaidLine:
     """A line of a paid order with what the ledger records of its order."""
@@ -527,6 +542,7 @@ class PaidLine:
     product_id: int
     amount_fen: int
     buyer_id: int = 0
+    subsidy_fen: int = 0  # the order's platform-funded discount (the platform's subsidy)
 
 
 def paid_lines(db: Session, *, order_ids: Iterable[int]) -> list[PaidLine]:
@@ -547,6 +563,7 @@ def paid_lines(db: Session, *, order_ids: Iterable[int]) -> list[PaidLine]:
             OrderLine.product_id,
             OrderLine.amount_fen,
             Order.buyer_id,
+            Order.subsidy_fen,
         )
         .join(OrderLine, OrderLine.order_id == Order.id)
         .where(Order.id.in_(ids))
