@@ -62,7 +62,7 @@ class Server:
         self.proc = subprocess.Popen(
             command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + 60  # imports alone take seconds on a busy machine
+        deadline = time.monotonic() + 180  # imports alone take seconds on a busy machine
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
