@@ -89,6 +89,19 @@ def _number(value: str, *, code: str, message: str) -> int:
         raise InvalidInput(message, code=code) from None
 
 
+def _plans_submit(request: Request, db: Session, actor: Actor, shop_id: int, call: Any) -> Response:
+    """A form of the plans page: the one service call, then back to the page (or the page
+    again with the error)."""
+    return forms.submit(
+        request,
+        db,
+        call,
+        done=f"/merchant/shops/{shop_id}/affiliates",
+        template=PLANS,
+        context=lambda: _plans_ctx(db, actor, shop_id),
+    )
+
+
 def _plans_ctx(db: Session, actor: Actor, shop_id: int) -> dict[str, Any]:
     return {
         "shop": merchants_service.console_shop(db, actor, shop_id),
@@ -172,14 +185,7 @@ def merchant_update_plan(
             is_active=active == "1",
         )
 
-    return forms.submit(
-        request,
-        db,
-        call,
-        done=f"/merchant/shops/{shop_id}/affiliates",
-        template=PLANS,
-        context=lambda: _plans_ctx(db, actor, shop_id),
-    )
+    return _plans_submit(request, db, actor, shop_id, call)
 
 
 @router.post("/merchant/shops/{shop_id}/affiliates/plans/{plan_id}/invites")
@@ -199,14 +205,7 @@ def merchant_invite(
             db, actor, shop_id, plan_id, promoter_id=promoter, rate_pct=rate
         )
 
-    return forms.submit(
-        request,
-        db,
-        call,
-        done=f"/merchant/shops/{shop_id}/affiliates",
-        template=PLANS,
-        context=lambda: _plans_ctx(db, actor, shop_id),
-    )
+    return _plans_submit(request, db, actor, shop_id, call)
 
 
 @router.post("/merchant/shops/{shop_id}/affiliates/rule")
@@ -238,14 +237,7 @@ def merchant_rule(
             allow_self_purchase=allow_self_purchase == "1",
         )
 
-    return forms.submit(
-        request,
-        db,
-        call,
-        done=f"/merchant/shops/{shop_id}/affiliates",
-        template=PLANS,
-        context=lambda: _plans_ctx(db, actor, shop_id),
-    )
+    return _plans_submit(request, db, actor, shop_id, call)
 
 
 # --------------------------------------------------------------------------- promoters
