@@ -53,6 +53,8 @@ class Server:
             "XIAODIAN_SECRET_KEY": "test-secret-key-" + "x" * 32,
             "XIAODIAN_REDIS_URL": redis.url if redis is not None else "",
             "XIAODIAN_PUBLIC_BASE_URL": self.url,
+            # SIGABRT prints every thread's stack: what a server that never answered was doing.
+            "PYTHONFAULTHANDLER": "1",
             **({"XIAODIAN_REDIS_PREFIX": redis.prefix} if redis is not None else {}),
             **(env or {}),
         }
@@ -63,15 +65,30 @@ class Server:
             command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 180  # imports alone take seconds on a busy machine
+        last = "no answer"
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                # A generous wait per try: a first answer slower than the timeout would
+                # otherwise be abandoned again and again while the queue behind it grows.
+                answer = httpx.get(self.url + "/healthz", timeout=10)
+                if answer.status_code == 200:
                     return
-            except httpx.HTTPError:
-                time.sleep(0.1)
+                last = f"{answer.status_code} {answer.text[:200]}"
+            except httpx.HTTPError as error:
+                last = repr(error)
+            time.sleep(0.2)
         code = self.proc.poll()
+        if code is None:
+            self.proc.send_signal(signal.SIGABRT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
         self.stop()
-        raise RuntimeError(f"server {name} did not start (exit code {code}): {self.text()}")
+        raise RuntimeError(
+            f"server {name} did not start (exit code {code}, last answer: {last}): {self.text()}"
+        )
 
     def text(self) -> str:
         """What the server printed so far."""

@@ -173,10 +173,11 @@ class Hub:
         for task in self._tasks:
             with contextlib.suppress(RuntimeError):
                 task.cancel()
-        for task in self._tasks:
-            if task.get_loop() is current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        # Wait for them, but not forever: a Redis client cancelled while it connects can
+        # hang in its own clean-up, and a server that cannot stop cannot start again.
+        mine = [task for task in self._tasks if task.get_loop() is current]
+        if mine:
+            await asyncio.wait(mine, timeout=5)
         self._tasks.clear()
         self.fanout.stop()
         self._loop = None

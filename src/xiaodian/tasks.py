@@ -52,9 +52,13 @@ def configure(settings: Settings, *, database: Database | None = None) -> Huey:
     """Point the queue at its storage and the jobs at the database; import every job."""
     global _database
     if settings.redis_url:
+        # The queue's keys carry the deployment's prefix, as realtime's channels do: two
+        # shops (or two test runs) on one Redis never take each other's jobs.
+        huey.name = f"{settings.redis_prefix}tasks"
         huey.storage_class = RedisStorage
-        huey.storage_kwargs = {"url": settings.redis_url}
+        huey.storage_kwargs = {"url": settings.redis_url, "clean_name": False}
     else:
+        huey.name = "xiaodian"
         assert settings.data_dir is not None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         huey.storage_class = SqliteStorage
@@ -68,6 +72,7 @@ def configure(settings: Settings, *, database: Database | None = None) -> Huey:
 def reset() -> None:
     """Back to the in-memory queue and no database (tests that ran a real worker)."""
     global _database
+    huey.name = "xiaodian"
     huey.storage_class = MemoryStorage
     huey.storage_kwargs = {}
     huey.storage = huey.create_storage()

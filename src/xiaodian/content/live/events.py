@@ -610,7 +610,8 @@ async def ensure_started(app: FastAPI) -> None:
     loop = asyncio.get_running_loop()
     if runtime.database is database and runtime.loop is loop:
         return
-    await stop_runtime()
+    if runtime.database is not None:  # another app's or another loop's runtime
+        await stop_runtime()
     settings = app.state.settings
     _tune_gc()
     realtime.configure_for(database, settings.redis_url, settings.redis_prefix)
