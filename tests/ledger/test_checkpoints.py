@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from tests.ledger.conftest import Trade
 from xiaodian.ledger import checkpoints
@@ -114,6 +114,40 @@ def test_the_drift_check_finds_and_repairs_a_checkpoint_that_differs(
         db.rollback()
     page = login_client(_operator_user(database, trade)).get("/ops/ledger")
     assert page.status_code == 200 and "不符" in page.text
+
+
+def test_the_drift_check_counts_postings_that_name_no_account(
+    trade: Trade, clock: Any, database: Any, login_client: Any
+) -> None:
+    """Postings have no foreign key on their account (settlement's speed): the nightly check
+    is what finds one naming an account that does not exist."""
+    _trade_some(trade)
+    with database.session() as db:
+        assert checkpoints.drift_check(db).orphan_postings == 0
+        top = db.scalar(select(func.max(LedgerAccount.id)))
+        posted = ledger.post_transfers(
+            db,
+            [
+                ledger.NewTransfer(
+                    key="test:orphan",
+                    kind="paid",
+                    legs=(
+                        ledger.Leg(ledger.CLEARING, 0, 5),
+                        ledger.Leg(ledger.PENDING, 1, -5),
+                    ),
+                )
+            ],
+        )
+        transfer_id = posted.new["test:orphan"]
+        db.execute(
+            insert(LedgerPosting).values(
+                transfer_id=transfer_id, account_id=int(top or 0) + 1000, amount_fen=7
+            )
+        )
+        db.commit()
+        assert checkpoints.drift_check(db).orphan_postings == 1
+    page = login_client(_operator_user(database, trade)).get("/ops/ledger")
+    assert page.status_code == 200 and "1 条分录指向不存在的账本账户" in page.text
 
 
 def _operator_user(database: Any, trade: Trade) -> Any:

@@ -25,7 +25,13 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import bulk, clock
-from xiaodian.ledger.models import LedgerAccount, LedgerCheckpoint, LedgerDriftCheck, LedgerPosting
+from xiaodian.ledger.models import (
+    LedgerAccount,
+    LedgerCheckpoint,
+    LedgerDriftCheck,
+    LedgerPosting,
+    LedgerTransfer,
+)
 
 SETTLE_SECONDS = 600
 _CHECKPOINTS = cast(Table, LedgerCheckpoint.__table__)
@@ -105,6 +111,7 @@ def checkpoint(db: Session) -> int:
 class DriftReport:
     accounts: int
     drifted: list[tuple[int, int, int]]  # (account id, checkpoint, recomputed)
+    orphan_postings: int = 0  # postings naming an account that does not exist
 
 
 def drift_check(db: Session) -> DriftReport:
@@ -128,10 +135,25 @@ def drift_check(db: Session) -> DriftReport:
             .where(LedgerCheckpoint.account_id == account_id)
             .values(balance_fen=real)
         )
+    # What foreign keys would refuse (postings have none: see the model).
+    account = select(LedgerAccount.id).where(LedgerAccount.id == LedgerPosting.account_id)
+    transfer = select(LedgerTransfer.id).where(LedgerTransfer.id == LedgerPosting.transfer_id)
+    orphans = db.scalar(
+        select(func.count())
+        .select_from(LedgerPosting)
+        .where(~account.exists() | ~transfer.exists())
+    )
     detail = ", ".join(f"{a}: {kept} != {real}" for a, kept, real in drifted[:20])
-    db.add(LedgerDriftCheck(accounts=len(rows), drifted=len(drifted), detail=detail[:500]))
+    db.add(
+        LedgerDriftCheck(
+            accounts=len(rows),
+            drifted=len(drifted),
+            orphan_postings=int(orphans or 0),
+            detail=detail[:500],
+        )
+    )
     db.commit()
-    return DriftReport(len(rows), drifted)
+    return DriftReport(len(rows), drifted, int(orphans or 0))
 
 
 def last_drift_check(db: Session) -> LedgerDriftCheck | None:

@@ -62,8 +62,12 @@ class LedgerPosting(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    transfer_id: Mapped[int] = mapped_column(ForeignKey("ledger_transfers.id"), index=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    # No foreign keys: their checks, a lookup and a row lock per posting, were half of
+    # settlement's time (docs/architecture.md). ``post_transfers`` is the only writer, in
+    # the statement that inserts the transfers, with the ids of the accounts it has just
+    # found; the nightly drift check counts postings naming no transfer or no account.
+    transfer_id: Mapped[int] = mapped_column(index=True)
+    account_id: Mapped[int]
     amount_fen: Mapped[int]
     at: Mapped[datetime] = mapped_column(default=clock.now)
 
@@ -83,7 +87,8 @@ class LedgerHold(Base):
 
     __tablename__ = "ledger_holds"
     __table_args__ = (
-        Index("ix_ledger_holds_due", "status", "expected_available_at"),
+        # settlement's batches, the oldest due first: read in order, never sorted
+        Index("ix_ledger_holds_due", "status", "expected_available_at", "id"),
         Index("ix_ledger_holds_shop_id", "shop_id", "status"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
         CheckConstraint("voided_fen >= 0 AND voided_fen <= amount_fen", name="voided_capped"),
@@ -231,4 +236,5 @@ class LedgerDriftCheck(Base):
     at: Mapped[datetime] = mapped_column(default=clock.now)
     accounts: Mapped[int]
     drifted: Mapped[int]
+    orphan_postings: Mapped[int] = mapped_column(default=0)  # naming no transfer or account
     detail: Mapped[str] = mapped_column(String(500), default="")

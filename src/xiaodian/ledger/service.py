@@ -13,12 +13,14 @@ it (``settlement.py``, ``statements.py``); the order listeners in ``income.py``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import DateTime, Table, bindparam, func, select
+from sqlalchemy import text as sa_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -95,13 +97,21 @@ def account_ids(
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    now = clock.now()
-    _insert_skipping(
-        db,
-        _ACCOUNTS,
-        [{"kind": kind, "owner_id": owner, "created_at": now} for kind, owner in wanted],
-        ["kind", "owner_id"],
-    )
+    found = _account_rows(db, wanted, lock=lock)
+    missing = [key for key in wanted if key not in found]
+    if missing:  # an account's first posting: made once, then found by the one SELECT
+        now = clock.now()
+        _insert_skipping(
+            db,
+            _ACCOUNTS,
+            [{"kind": kind, "owner_id": owner, "created_at": now} for kind, owner in missing],
+            ["kind", "owner_id"],
+        )
+        found = _account_rows(db, wanted, lock=lock)
+    return {key: found[key] for key in wanted}
+
+
+def _account_rows(db: Session, wanted: list[AccountKey], *, lock: bool) -> dict[AccountKey, int]:
     kinds = {kind for kind, _owner in wanted}
     owners = {owner for _kind, owner in wanted}
     query = (
@@ -114,8 +124,7 @@ def account_ids(
     )
     if lock:
         query = query.with_for_update()
-    found = {(kind, owner): id_ for id_, kind, owner in db.execute(query)}
-    return {key: found[key] for key in wanted}
+    return {(kind, owner): id_ for id_, kind, owner in db.execute(query)}
 
 
 # --------------------------------------------------------------------------- transfers
@@ -177,6 +186,11 @@ def post_transfers(
         raise ValueError("the same business key twice in one call")
     ids = account_ids(db, [(leg.kind, leg.owner_id) for t in transfers for leg in t.legs])
     stamp = at if at is not None else clock.now()
+    if bulk.is_postgresql(db):
+        rows = _post_together(db, transfers, ids, stamp)
+        result.new = {key: id_ for id_, key in rows}
+        result.existing = [t.key for t in transfers if t.key not in result.new]
+        return result
     rows = _insert_skipping(
         db,
         _TRANSFERS,
@@ -213,6 +227,76 @@ def post_transfers(
     if postings:
         bulk.insert_rows(db, _POSTINGS, postings)
     return result
+
+
+# PostgreSQL: the transfers and their postings in ONE statement (a data-modifying CTE): the
+# transfers as one jsonb parameter, the postings as three integer arrays (which transfer,
+# account, amount) and the date as one parameter, so nothing is converted value by value on
+# the client; one round trip, and the postings of a known key are never sent to be filtered.
+_POST_TOGETHER = sa_text(
+    """
+    WITH heads AS (
+        SELECT h.*
+        FROM jsonb_to_recordset(CAST(:transfers AS jsonb)) AS h(
+            n int, key text, kind text, order_id bigint, order_no text, ref text, note text)
+    ), new_transfers AS (
+        INSERT INTO ledger_transfers (key, kind, order_id, order_no, ref, note, at)
+        SELECT key, kind, order_id, order_no, ref, note, :at FROM heads ORDER BY n
+        ON CONFLICT (key) DO NOTHING
+        RETURNING id, key
+    ), new_postings AS (
+        INSERT INTO ledger_postings (transfer_id, account_id, amount_fen, at)
+        SELECT t.id, l.account_id, l.amount_fen, :at
+        FROM unnest(
+            CAST(:leg_transfers AS int[]), CAST(:leg_accounts AS bigint[]),
+            CAST(:leg_amounts AS bigint[])
+        ) WITH ORDINALITY AS l(n, account_id, amount_fen, i)
+        JOIN heads AS h ON h.n = l.n
+        JOIN new_transfers AS t ON t.key = h.key
+        ORDER BY l.i
+    )
+    SELECT id, key FROM new_transfers
+    """
+).bindparams(bindparam("at", type_=DateTime(timezone=True)))
+
+
+def _post_together(
+    db: Session, transfers: list[NewTransfer], ids: dict[AccountKey, int], stamp: datetime
+) -> list[Any]:
+    heads = []
+    leg_transfers: list[int] = []
+    leg_accounts: list[int] = []
+    leg_amounts: list[int] = []
+    for n, t in enumerate(transfers):
+        heads.append(
+            {
+                "n": n,
+                "key": t.key,
+                "kind": t.kind,
+                "order_id": t.order_id,
+                "order_no": t.order_no,
+                "ref": t.ref,
+                "note": t.note[:200],
+            }
+        )
+        for leg in t.legs:
+            if leg.amount_fen != 0:
+                leg_transfers.append(n)
+                leg_accounts.append(ids[(leg.kind, leg.owner_id)])
+                leg_amounts.append(leg.amount_fen)
+    params = {
+        "transfers": json.dumps(heads, ensure_ascii=False, separators=(",", ":")),
+        "leg_transfers": _int_array(leg_transfers),
+        "leg_accounts": _int_array(leg_accounts),
+        "leg_amounts": _int_array(leg_amounts),
+        "at": stamp,
+    }
+    return list(db.execute(_POST_TOGETHER, params))
+
+
+def _int_array(values: list[int]) -> str:
+    """A PostgreSQL array literal of integers (``{1,-2,3}``): built in C, not per value."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def transfer_keys(db: Session, keys: Iterable[str]) -> set[str]:

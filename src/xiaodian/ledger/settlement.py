@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import any_, func, select, text, update
 from sqlalchemy.orm import Session
 
-from xiaodian import bulk, clock
+from xiaodian import clock
 from xiaodian.ledger import service
 from xiaodian.ledger.models import HoldStatus, LedgerHold
 from xiaodian.ledger.service import AVAILABLE, FEE_INCOME, PAYMENT_FEES, PENDING, PLATFORM, Leg
@@ -67,26 +67,35 @@ def settle_batch(db: Session, *, now: datetime | None = None, limit: int = BATCH
         .order_by(LedgerHold.expected_available_at, LedgerHold.id)
         .limit(limit)
     )
+    # One statement: the due holds chosen (and locked) inside the UPDATE that posts them.
     if db.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)  # two workers take different batches
-    ids = list(db.scalars(due))
-    if not ids:
-        return 0
-    rows = db.execute(
-        update(LedgerHold)
-        .where(bulk.in_values(db, LedgerHold.id, ids), LedgerHold.status == HoldStatus.PENDING)
-        .values(status=HoldStatus.POSTED, resolved_at=now)
-        .returning(
-            LedgerHold.order_id,
-            LedgerHold.order_no,
-            LedgerHold.shop_id,
-            LedgerHold.amount_fen,
-            LedgerHold.voided_fen,
-            LedgerHold.fee_weight,
-            LedgerHold.payment_fee_bp,
+        # ``= ANY(ARRAY(...))``: the chosen ids found by primary key, not by a scan of
+        # every pending hold joined to them.
+        chosen = LedgerHold.id == any_(func.array(due.scalar_subquery()))
+    else:
+        chosen = LedgerHold.id.in_(due.scalar_subquery())
+    rows = (
+        db.connection()
+        .execute(  # Core: rows as they come, no ORM bookkeeping
+            update(LedgerHold)
+            .where(chosen, LedgerHold.status == HoldStatus.PENDING)
+            .values(status=HoldStatus.POSTED, resolved_at=now)
+            .returning(
+                LedgerHold.order_id,
+                LedgerHold.order_no,
+                LedgerHold.shop_id,
+                LedgerHold.amount_fen,
+                LedgerHold.voided_fen,
+                LedgerHold.fee_weight,
+                LedgerHold.payment_fee_bp,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).all()
+        .all()
+    )
+    if not rows:
+        return 0
     transfers = []
     done = []
     for order_id, order_no, shop_id, amount, voided, weight, payment_bp in rows:
@@ -121,7 +130,13 @@ def settle_due(db: Session, *, limit: int = BATCH, max_batches: int | None = Non
     Idempotent and resumable: run it again after a crash and it settles what is left."""
     total = 0
     batches = 0
+    postgresql = db.get_bind().dialect.name == "postgresql"
     while max_batches is None or batches < max_batches:
+        if postgresql:
+            # A batch is redone whole if the server crashes before its commit reaches the
+            # disk (its holds are pending again then): it need not wait for the flush. A
+            # later commit that saw its balances flushes it too (docs/architecture.md).
+            db.execute(text("SET LOCAL synchronous_commit = off"))
         settled = settle_batch(db, limit=limit)
         db.commit()
         total += settled
