@@ -13,6 +13,7 @@ from tests.e2e.conftest import CHROMIUM, LiveServer, shot, sign_in, wait_for
 from tests.factories import make_product, make_shop
 from tests.wechat.conftest import WECHAT_UA
 from xiaodian.accounts import service as accounts
+from xiaodian.affiliates.models import Link
 from xiaodian.orders.models import Order
 from xiaodian.wechat.models import SandboxOutboxMessage
 
@@ -89,6 +90,10 @@ def test_buy_inside_wechat_pay_by_jsapi_and_hear_it_shipped(
     phone.wait_for_load_state()
 
     phone.goto(f"/p/{tea_id}")
+    # Signed in now: the card a share would send carries the buyer's own tracked link.
+    phone.wait_for_function("window.wechatSandboxShare && window.wechatSandboxShare.appMessage")
+    shared = phone.evaluate("window.wechatSandboxShare.appMessage")
+    assert shared["title"] == "明前西湖龙井 250g" and "/s/" in shared["link"], shared
     phone.click("#add-to-cart")
     phone.wait_for_load_state()
     phone.goto("/cart")
@@ -118,6 +123,16 @@ def test_buy_inside_wechat_pay_by_jsapi_and_hear_it_shipped(
     shot(phone, f"wechat-outbox-{tag}")
     # everything inside the viewport's width at this size (nothing scrolls sideways)
     assert phone.evaluate("document.documentElement.scrollWidth") <= size["width"]
+
+    # A friend opens the shared card: the product, with the sharer's attribution.
+    friend = _wechat_page(browser, live_server, size)
+    friend.goto(shared["link"])
+    friend.wait_for_url(f"**/p/{tea_id}**")
+    code = shared["link"].rsplit("/s/", 1)[1]
+    with live_server.database.session(write=False) as db:
+        link = db.scalar(select(Link).where(Link.code == code))
+        assert link is not None and link.product_id == tea_id
+        assert link.promoter_id == _orders(live_server)[0].buyer_id  # the buyer who shared
 
 
 pytestmark = [

@@ -134,3 +134,39 @@ def test_the_product_page_sets_its_share_card_only_inside_wechat(
     assert 'id="wechat-share"' in inside.text and product.title in inside.text
     assert "/static/wechat/sandbox-jweixin.js" in inside.text  # the sandbox's JS-SDK
     assert "res.wx.qq.com" not in inside.text
+
+
+def test_a_signed_in_sharers_product_card_asks_for_their_tracked_link(
+    db: Any, make_user: Any, app: Any, database: Any
+) -> None:
+    """Inside WeChat a signed-in visitor's product page names the product for share.js,
+    which makes (or finds) their tracked link and puts it on the card; signed out, the card
+    links to the page itself."""
+    from fastapi.testclient import TestClient
+
+    from tests.factories import make_product, make_shop
+    from tests.wechat.conftest import WECHAT_UA
+    from xiaodian.accounts import service as accounts_service
+
+    shop = make_shop(db, make_user())
+    product = make_product(db, shop)
+    sharer = make_user()
+    with database.session() as session:
+        token = accounts_service.issue_token(session, user_id=sharer.id)
+    with TestClient(app, headers={"User-Agent": WECHAT_UA}) as phone:
+        signed_out = phone.get(f"/products/{product.id}")
+        signed_in = phone.get(
+            f"/products/{product.id}", headers={"Authorization": f"Bearer {token}"}
+        )
+        made = phone.post(
+            "/api/v1/affiliates/links",
+            json={"product_id": product.id, "kind": "product"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    def card(page: str) -> str:
+        return next(line for line in page.splitlines() if 'id="wechat-share"' in line)
+
+    assert "data-product=" not in card(signed_out.text)
+    assert f'data-product="{product.id}"' in card(signed_in.text)
+    assert made.status_code == 201 and made.json()["url"].startswith("/s/")
