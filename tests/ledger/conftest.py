@@ -81,8 +81,9 @@ class Trade:
             )
             return [o.order_no for o in result.orders]
 
-    def pay(self, buyer: tuple[Actor, int], order_nos: list[str]) -> None:
-        """Pay at the sandbox; reconciliation (6 minutes later) finds the payment."""
+    def pay(self, buyer: tuple[Actor, int], order_nos: list[str]) -> str:
+        """Pay at the sandbox; reconciliation (6 minutes later) finds the payment. The
+        payment's out_trade_no (its notification waits in the sandbox, undelivered)."""
         actor = buyer[0]
         with self.session() as db:
             start = payments_service.start_payment(db, actor, order_nos=order_nos, method="sandbox")
@@ -91,6 +92,7 @@ class Trade:
         self.clock.advance(minutes=6)
         with self.session() as db:
             payments_service.reconcile(db)
+        return start.out_trade_no
 
     def ship(self, owner: Actor, shop_id: int, order_no: str) -> None:
         with self.session() as db:

@@ -1,7 +1,15 @@
 """The ledger under random sequences (hypothesis, stateful): checkout and payment of one or
 two orders at once, shipping, confirmation, partial and full refunds before and after
 settlement, settlement runs (some killed before their commit), withdrawals (requested,
-left waiting, approved and paid, rejected, or failed at the payout), clock moves.
+left waiting, approved and paid, rejected, or failed at the payout), clock moves; and the
+faults a real provider brings: its notifications arriving late, out of order, twice, or
+again under a new id (after reconciliation already applied them); refunds it closes (they
+fail, the operator retries, the retry succeeds); the daily bills fetched days late and
+matched against the books.
+
+The same machine runs as a seeded simulator (``test_simulator.py``): thousands of steps
+chosen by ``random.Random(seed)``, the invariants checked after every one, a failing seed
+replayed exactly.
 
 A model kept by the test (each order's paid amount, what was refunded while its income was
 pending and after it settled, its fees computed here with exact fractions) is compared
@@ -20,6 +28,7 @@ Runs on SQLite and, with XIAODIAN_TEST_POSTGRES_URL, on PostgreSQL.
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -33,11 +42,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import select
 
 from tests.ledger.conftest import Trade, assert_books_balance, balance, order_totals
+from tests.trading.test_invariants import as_new_notification, set_sandbox_refund_mode
 from xiaodian import clock as clock_module
 from xiaodian import settings as settings_module
 from xiaodian.errors import DomainError
+from xiaodian.ledger import reconciliation, settlement, withdrawals
 from xiaodian.ledger import service as ledger
-from xiaodian.ledger import settlement, withdrawals
 from xiaodian.ledger.models import HoldStatus, LedgerHold
 from xiaodian.ledger.service import (
     AVAILABLE,
@@ -48,6 +58,10 @@ from xiaodian.ledger.service import (
     Leg,
     NewTransfer,
 )
+from xiaodian.payments import notify
+from xiaodian.payments import service as payments_service
+from xiaodian.payments.models import SandboxDelivery
+from xiaodian.payments.providers import get_sandbox
 
 EXAMPLES = int(os.environ.get("XIAODIAN_LEDGER_EXAMPLES", "10"))
 STEPS = 20
@@ -106,6 +120,7 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
                     session.commit()
             self.buyer = trade.buyer()
             self.orders: list[Model] = []
+            self.trades: list[str] = []  # this example's payments (out_trade_no)
 
         def pick(self, i: int, ok: Any) -> Model | None:
             found = [o for o in self.orders if ok(o)]
@@ -128,7 +143,7 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
         def buy_and_pay(self, both: bool, qty: int) -> None:
             shops = self.shops if both else self.shops[:1]
             nos = trade.buy(self.buyer, [(s.sku, qty) for s in shops])
-            trade.pay(self.buyer, nos)
+            self.trades.append(trade.pay(self.buyer, nos))
             for no in nos:
                 order = trade.order(no)
                 model = Model(no, order.shop_id, order.paid_fen, order.items_fen)
@@ -165,12 +180,92 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
                 assert amount > rest
                 return
             assert amount <= rest
+            self.refunded(model, amount)
+
+        def refunded(self, model: Model, amount: int) -> None:
             if model.settled:
                 model.after += amount
             else:
                 model.voided += amount
             if model.refunded == model.paid and not model.shipped:
                 model.closed = True  # fully refunded before shipping: nothing more happens
+
+        @rule(i=st.integers(0, 50), half=st.booleans())
+        def refund_fails_then_is_retried(self, i: int, half: bool) -> None:
+            """The provider closes a refund (its money never left): nothing changes in the
+            books; the operator sends it again, and the retry succeeds."""
+            model = self.pick(i, lambda o: o.refunded < o.paid)
+            if model is None:
+                return
+            rest = model.paid - model.refunded
+            amount = max(1, rest // 2) if half else rest
+            set_sandbox_refund_mode("processing")
+            try:
+                with trade.session() as session:
+                    sent = payments_service.operator_refund(
+                        session, trade.operator, order_no=model.no, amount_fen=amount, reason="测试"
+                    ).out_refund_no
+                with trade.session() as session:
+                    payments_service.submit_refunds(session)
+                with trade.session() as session:
+                    payments_service.sandbox_refund_outcome(
+                        session, trade.operator, out_refund_no=sent, outcome="closed"
+                    )
+                clock.advance(timedelta(minutes=6))
+                with trade.session() as session:
+                    payments_service.reconcile(session)
+                assert trade.order(model.no).refunded_fen == model.refunded  # nothing counted
+                self.balances_match_the_model()
+                self.every_order_adds_up()
+            finally:
+                set_sandbox_refund_mode("success")
+            with trade.session() as session:
+                payments_service.retry_refund(session, trade.operator, out_refund_no=sent)
+            with trade.session() as session:
+                payments_service.submit_refunds(session)
+            self.refunded(model, amount)
+
+        @rule(seed=st.integers(0, 2**32), twice=st.booleans(), fresh=st.booleans())
+        def notifications_arrive(self, seed: int, twice: bool, fresh: bool) -> None:
+            """The provider's notifications of this example's payments and refunds arrive
+            late (reconciliation applied them already), in any order, some twice, some
+            again under a new id: each is answered 204 and nothing changes."""
+            with trade.session() as session:
+                bodies = list(
+                    session.scalars(
+                        select(SandboxDelivery.body)
+                        .where(SandboxDelivery.out_trade_no.in_(self.trades))
+                        .order_by(SandboxDelivery.id)
+                    )
+                )
+            random.Random(seed).shuffle(bodies)
+            for body in bodies:
+                for _time in range(2 if twice else 1):
+                    with trade.session() as session:
+                        headers = get_sandbox(session).sign(body)
+                        session.rollback()
+                        answer = notify.handle_notification(
+                            session, headers=headers, body=body.encode()
+                        )
+                    assert answer.status_code == 204, answer
+                if fresh:
+                    with trade.session() as session:
+                        headers, again = as_new_notification(session, body)
+                        session.rollback()
+                        answer = notify.handle_notification(session, headers=headers, body=again)
+                    assert answer.status_code == 204, answer
+
+        @rule(days_back=st.integers(2, 6))
+        def late_bills(self, days_back: int) -> None:
+            """A past day's bills fetched late (or again) and matched against the books:
+            every trade and refund of the day is found, nothing is a break."""
+            day = clock_module.today() - timedelta(days=days_back)
+            with trade.session() as session:
+                runs = reconciliation.reconcile_day(session, day)
+                session.commit()
+                assert [(r.kind, r.breaks) for r in runs] == [(r.kind, 0) for r in runs], [
+                    (b.kind, b.ref, b.issue) for b in reconciliation.breaks(session, trade.operator)
+                ]
 
         @rule(days=st.sampled_from([0.5, 1, 3, 7, 8]))
         def time_passes(self, days: float) -> None:
