@@ -7,10 +7,17 @@ import csv
 import io
 from typing import Any
 
+import pytest
+from sqlalchemy import select
+
 from tests.factories import make_shop
 from tests.ledger.conftest import Trade
+from xiaodian import clock as clock_module
 from xiaodian.accounts.service import User
-from xiaodian.ledger import settlement
+from xiaodian.actor import Actor
+from xiaodian.errors import DomainError
+from xiaodian.ledger import settlement, statements
+from xiaodian.orders.models import Order
 
 
 def _scene(trade: Trade, database: Any, clock: Any) -> tuple[Any, Any, str]:
@@ -95,6 +102,40 @@ def test_operators_see_a_trial_balance_that_sums_to_zero(
     assert page.status_code == 200
     assert "全部分录合计为零" in page.text
     assert 'data-kind="platform:fee_income"' in page.text and "¥1.00" in page.text
+
+
+def test_operators_see_each_days_money_from_the_postings(
+    trade: Trade, database: Any, clock: Any, make_user: Any, login_client: Any
+) -> None:
+    """Day one: ¥100.00 paid, pending. Day nine: it settles (¥1.00 platform fee, ¥0.60
+    payment fee) and a second order of ¥200.00 is paid; ¥30.00 of the first is refunded
+    after settlement (from the merchant's available income: the fees stay)."""
+    paid_day = clock_module.today()
+    _scene(trade, database, clock)
+    settle_day = clock_module.today()
+    with database.session() as db:  # the scene's first order is the settled one
+        first_no = db.scalars(select(Order.order_no).order_by(Order.id)).first()
+    trade.refund(first_no, 3000)
+    assert trade.order(first_no).refunded_fen == 3000
+    operator = make_user(operator=True)
+    with database.session() as db:
+        days = statements.daily_figures(db, Actor(user_id=operator.id, is_operator=True))
+    by_day = {d.day: d for d in days}
+    assert len(days) == statements.DAYS_SHOWN and days[-1].day == settle_day
+    first, last = by_day[paid_day], by_day[settle_day]
+    assert (first.paid_fen, first.settled_fen, first.pending_fen) == (10000, 0, 10000)
+    assert (last.paid_fen, last.settled_fen, last.refunds_fen) == (20000, 10000, 3000)
+    assert (last.fee_income_fen, last.payment_fees_fen) == (100, 60)
+    assert last.pending_fen == 20000  # the second order only
+    quiet = by_day[paid_day + (settle_day - paid_day) / 2]
+    assert (quiet.paid_fen, quiet.pending_fen) == (0, 10000)  # nothing moved, still pending
+    page = login_client(operator).get("/ops/ledger")
+    assert page.status_code == 200 and "最近 14 天" in page.text
+    assert f'data-day="{settle_day.isoformat()}"' in page.text and "¥200.00" in page.text
+    with database.session() as db:
+        stranger = Actor(user_id=make_user().id)
+        with pytest.raises(DomainError):
+            statements.daily_figures(db, stranger)
 
 
 def test_the_owner_gives_and_takes_back_the_finance_role(

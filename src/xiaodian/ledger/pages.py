@@ -154,6 +154,7 @@ def ops_ledger(request: Request, db: DbDep, actor: PageUser) -> Response:
         "trial": trial,
         "accounts": statements.ACCOUNT_LABELS,
         "drift": checkpoints.last_drift_check(db),
+        "days": statements.daily_figures(db, actor),
     }
     return render(request, "ledger/ops_trial_balance.html", ctx)
 
