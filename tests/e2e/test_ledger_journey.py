@@ -158,3 +158,15 @@ def test_pending_income_becomes_available_after_the_window(
         ("withdraw", "merchant:withdrawing", "-100.00"),
     ]
     shot(page, "merchant-withdrawal-paid")
+
+    # The month on one page: each account's opening, its movements and its closing.
+    page.click("[data-testid=monthly-statement-link]")
+    page.wait_for_url("**/finance/statement")
+    available = page.locator(
+        "[data-testid=monthly-statement] tr[data-account='merchant:available']"
+    )
+    assert available.locator("[data-col=closing]").inner_text() == "¥163.71"
+    shot(page, "merchant-monthly-statement")
+    console.goto("/ops/ledger")
+    assert console.locator("[data-testid=daily-figures] tbody tr").count() == 14
+    shot(console, "ops-ledger-days")

@@ -138,6 +138,58 @@ def test_operators_see_each_days_money_from_the_postings(
             statements.daily_figures(db, stranger)
 
 
+def test_the_monthly_statement_opens_moves_and_closes_each_account(
+    trade: Trade, database: Any, clock: Any, make_user: Any, login_client: Any, db: Any
+) -> None:
+    """Last month: ¥100.00 paid (pending). This month: it settles (¥98.40 available) and
+    ¥200.00 more is paid. Each month's closing is the next one's opening, and this month's
+    closing is the balance now."""
+    clock.set(clock.now().replace(day=26, hour=4))  # eight days on: the next month
+    last_month = clock_module.today().replace(day=1)
+    shop, owner_actor, _pending = _scene(trade, database, clock)
+    this_month = clock_module.today().replace(day=1)
+    assert this_month != last_month
+    with database.session() as session:
+        before = statements.monthly_statement(session, owner_actor, shop.id, last_month)
+        now = statements.monthly_statement(session, owner_actor, shop.id, this_month)
+        balance = statements.shop_balance(session, owner_actor, shop.id)
+    lines = {line.kind: line for line in before.lines}
+    pending = lines["merchant:pending"]
+    assert (pending.opening_fen, pending.moves, pending.closing_fen) == (0, {"paid": 10000}, 10000)
+    assert lines["merchant:available"].closing_fen == 0
+    lines = {line.kind: line for line in now.lines}
+    pending, available = lines["merchant:pending"], lines["merchant:available"]
+    assert pending.opening_fen == 10000
+    assert pending.moves == {"settle": -10000, "paid": 20000} and pending.closing_fen == 20000
+    assert (available.opening_fen, available.moves, available.closing_fen) == (
+        0,
+        {"settle": 9840},
+        9840,
+    )
+    assert (pending.closing_fen, available.closing_fen) == (
+        balance.pending_fen,
+        balance.available_fen,
+    )
+    owner = db.get(User, owner_actor.user_id)
+    client = login_client(owner)
+    page = client.get(f"/merchant/shops/{shop.id}/finance/statement")
+    assert page.status_code == 200 and "月度账单" in page.text and "¥98.40" in page.text
+    csv_file = client.get(
+        f"/merchant/shops/{shop.id}/finance/statement.csv",
+        params={"month": last_month.strftime("%Y-%m")},
+    )
+    rows = list(csv.reader(io.StringIO(csv_file.content.decode("utf-8-sig"))))
+    assert rows[0][:2] == ["账户", "期初余额"] and rows[1][1:] == ["0.00", "100.00", "100.00"]
+    assert (
+        client.get(
+            f"/merchant/shops/{shop.id}/finance/statement", params={"month": "2026-13"}
+        ).status_code
+        == 422
+    )
+    stranger = login_client(make_user())
+    assert stranger.get(f"/merchant/shops/{shop.id}/finance/statement").status_code == 404
+
+
 def test_the_owner_gives_and_takes_back_the_finance_role(
     trade: Trade, database: Any, clock: Any, make_user: Any, login_client: Any, db: Any
 ) -> None:

@@ -11,6 +11,7 @@ from fastapi import Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from xiaodian import clock
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
 from xiaodian.errors import InvalidInput, _
@@ -142,6 +143,44 @@ def merchant_finance_csv(
         data,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="entries-{shop_id}.csv"'},
+    )
+
+
+Month = Annotated[str, Query(max_length=7)]
+
+
+@router.get("/merchant/shops/{shop_id}/finance/statement")
+def merchant_statement(
+    request: Request, shop_id: Id, db: DbDep, actor: PageUser, month: Month = ""
+) -> Response:
+    """The shop's monthly statement (月度账单): each account's opening balance, its
+    movements by kind, its closing balance."""
+    shop = merchants_service.console_shop(db, actor, shop_id)
+    statement = statements.monthly_statement(db, actor, shop_id, statements.parse_month(month))
+    kinds = sorted({k for line in statement.lines for k in line.moves})
+    ctx = {
+        "shop": shop,
+        "section": "finance",
+        "statement": statement,
+        "kinds": kinds,
+        "kind_labels": statements.TRANSFER_KINDS,
+        "accounts": statements.ACCOUNT_LABELS,
+        "this_month": clock.today().replace(day=1),
+    }
+    return render(request, "ledger/merchant_statement.html", ctx)
+
+
+@router.get("/merchant/shops/{shop_id}/finance/statement.csv")
+def merchant_statement_csv(
+    request: Request, shop_id: Id, db: DbDep, actor: PageUser, month: Month = ""
+) -> Response:
+    first = statements.parse_month(month)
+    data = statements.monthly_statement_csv(db, actor, shop_id, first, request.state.gettext)
+    name = f"statement-{shop_id}-{first:%Y-%m}.csv"
+    return Response(
+        data,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

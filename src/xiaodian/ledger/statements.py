@@ -382,3 +382,107 @@ def daily_figures(db: Session, actor: Actor, *, days: int = DAYS_SHOWN) -> list[
         )
         pending -= service.shown(service.PENDING, raw(b, service.PENDING))
     return list(reversed(figures))
+
+
+# --------------------------------------------------------------------------- monthly
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    kind: str  # the merchant account kind
+    opening_fen: int  # shown on the account's normal side, at the month's first moment
+    moves: dict[str, int]  # by transfer kind, shown the same way
+    closing_fen: int
+
+
+@dataclass(frozen=True)
+class MonthlyStatement:
+    month: date  # its first day
+    lines: list[StatementLine]
+
+    @property
+    def next_month(self) -> date:
+        return _month_after(self.month)
+
+    @property
+    def previous_month(self) -> date:
+        return (self.month - timedelta(days=1)).replace(day=1)
+
+
+def _month_after(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def parse_month(value: str) -> date:
+    """``2026-12`` -> its first day; empty: this month (business time)."""
+    if not value:
+        return clock.today().replace(day=1)
+    try:
+        year, month = value.split("-")
+        if len(year) != 4 or len(month) != 2:
+            raise ValueError(value)
+        return date(int(year), int(month), 1)
+    except ValueError:
+        raise InvalidInput(_("Months are written like 2026-12."), code="bad_month") from None
+
+
+def monthly_statement(db: Session, actor: Actor, shop_id: int, month: date) -> MonthlyStatement:
+    """The shop's month (月度账单): each account's opening balance, its movements by kind
+    and its closing balance. Two queries: the balances now (checkpoints) and the postings
+    since the month began grouped by account, kind and whether they fall in the month;
+    the opening is what is now less what came since."""
+    require_finance(actor, shop_id)
+    start, end = _day_start(month), _day_start(_month_after(month))
+    raw_now = service.raw_balances(db, [(kind, shop_id) for kind in service.MERCHANT_KINDS])
+    accounts = _shop_accounts(db, shop_id)
+    inside = case((LedgerPosting.at < end, True), else_=False).label("inside")
+    rows = (
+        db.execute(
+            select(
+                LedgerAccount.kind, LedgerTransfer.kind, inside, func.sum(LedgerPosting.amount_fen)
+            )
+            .select_from(LedgerPosting)
+            .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
+            .join(LedgerTransfer, LedgerTransfer.id == LedgerPosting.transfer_id)
+            .where(LedgerPosting.account_id.in_(accounts), LedgerPosting.at >= start)
+            .group_by(LedgerAccount.kind, LedgerTransfer.kind, inside)
+        ).all()
+        if accounts
+        else []
+    )
+    lines = []
+    for kind in service.MERCHANT_KINDS:
+        since = sum(int(t) for a, _k, _in, t in rows if a == kind)
+        moves: dict[str, int] = {}
+        for a, transfer, is_inside, total in rows:
+            if a == kind and is_inside:
+                moves[transfer] = moves.get(transfer, 0) + service.shown(kind, int(total))
+        opening = service.shown(kind, raw_now[(kind, shop_id)] - since)
+        lines.append(StatementLine(kind, opening, moves, opening + sum(moves.values())))
+    return MonthlyStatement(month, lines)
+
+
+def monthly_statement_csv(
+    db: Session, actor: Actor, shop_id: int, month: date, gettext: Any
+) -> bytes:
+    """The month's statement as CSV (UTF-8 with a BOM), its words in the reader's language."""
+    statement = monthly_statement(db, actor, shop_id, month)
+
+    def yuan(fen: int) -> str:
+        return format_fen(fen, symbol="", thousands="")
+
+    kinds = sorted({k for line in statement.lines for k in line.moves})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [gettext("Ledger account"), gettext("Opening balance")]
+        + [gettext(TRANSFER_KINDS.get(k, k)) for k in kinds]
+        + [gettext("Closing balance")]
+    )
+    for line in statement.lines:
+        writer.writerow(
+            [gettext(ACCOUNT_LABELS.get(line.kind, line.kind)), yuan(line.opening_fen)]
+            + [yuan(line.moves.get(k, 0)) for k in kinds]
+            + [yuan(line.closing_fen)]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
