@@ -194,18 +194,7 @@ def post_transfers(
     rows = _insert_skipping(
         db,
         _TRANSFERS,
-        [
-            {
-                "key": t.key,
-                "kind": t.kind,
-                "order_id": t.order_id,
-                "order_no": t.order_no,
-                "ref": t.ref,
-                "note": t.note[:200],
-                "at": stamp,
-            }
-            for t in transfers
-        ],
+        [{**_head(t), "at": stamp} for t in transfers],
         ["key"],
         _TRANSFERS.c.id,
         _TRANSFERS.c.key,
@@ -260,6 +249,18 @@ _POST_TOGETHER = sa_text(
 ).bindparams(bindparam("at", type_=DateTime(timezone=True)))
 
 
+def _head(t: NewTransfer) -> dict[str, Any]:
+    """A transfer's row, as both paths write it (less its date)."""
+    return {
+        "key": t.key,
+        "kind": t.kind,
+        "order_id": t.order_id,
+        "order_no": t.order_no,
+        "ref": t.ref,
+        "note": t.note[:200],
+    }
+
+
 def _post_together(
     db: Session, transfers: list[NewTransfer], ids: dict[AccountKey, int], stamp: datetime
 ) -> list[Any]:
@@ -268,17 +269,7 @@ def _post_together(
     leg_accounts: list[int] = []
     leg_amounts: list[int] = []
     for n, t in enumerate(transfers):
-        heads.append(
-            {
-                "n": n,
-                "key": t.key,
-                "kind": t.kind,
-                "order_id": t.order_id,
-                "order_no": t.order_no,
-                "ref": t.ref,
-                "note": t.note[:200],
-            }
-        )
+        heads.append({"n": n, **_head(t)})
         for leg in t.legs:
             if leg.amount_fen != 0:
                 leg_transfers.append(n)
