@@ -73,6 +73,9 @@ class Settings(BaseSettings):
         default=None, validate_default=True, description="WeChat Pay platform public key (PEM)"
     )
     wechatpay_public_key_id: str = Field(default="", validate_default=True)
+    wechatpay_transfer_scene_id: str = Field(
+        default="1005", description="商家转账's scene for withdrawals (1005: 佣金报酬)"
+    )
     wechatpay_notify_url: str = Field(
         default="", description="default: PUBLIC_BASE_URL/api/v1/payments/notify"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from huey import crontab
 
-from xiaodian.ledger import checkpoints, reconciliation, settlement
+from xiaodian.ledger import checkpoints, reconciliation, settlement, withdrawals
 from xiaodian.tasks import huey, job_session
 
 
@@ -36,3 +36,10 @@ def ledger_drift_check() -> int:
     """Recompute every checkpoint from the postings (03:45 Beijing time, when it is quiet)."""
     with job_session() as db:
         return len(checkpoints.drift_check(db).drifted)
+
+
+@huey.periodic_task(crontab(minute="*/5"))  # type: ignore[untyped-decorator]
+def ledger_payouts_due() -> int:
+    """Ask WeChat Pay about withdrawals' transfers still under way; record the final ones."""
+    with job_session() as db:
+        return withdrawals.payouts_due(db)

@@ -12,16 +12,18 @@ A request locks the shop's ``merchant:available`` account row (``FOR UPDATE`` on
 PostgreSQL; on SQLite the write transaction itself serialises writers) and only then reads
 the balance and the day's requests, so concurrent requests queue and never overdraw.
 
-The payout is the ledger's sandbox (``XIAODIAN_LEDGER_PAYOUT_MODE``: success, fail, or
-processing, which an operator then resolves); WeChat Pay's 商家转账 is a later step.
-Every public function is one transaction and commits.
+The payout is WeChat Pay's 商家转账 to the owner who asked (their openid: they signed in
+with WeChat once), through payments' provider; the sandbox answers as
+``XIAODIAN_LEDGER_PAYOUT_MODE`` says (success, fail, or processing, which an operator then
+resolves). Every public function commits: one transaction, except the approval, which
+commits before it calls the provider (``approve``).
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,13 +32,22 @@ from sqlalchemy.orm import Session
 from xiaodian import clock, transitions
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
-from xiaodian.errors import Conflict, InvalidInput, NotFound, _
+from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, _
 from xiaodian.ledger import service
 from xiaodian.ledger.models import LedgerWithdrawal as Withdrawal
 from xiaodian.ledger.models import WithdrawalStatus as WithdrawalStatus  # re-exported
 from xiaodian.ledger.service import AVAILABLE, CLEARING, OWES, PLATFORM, WITHDRAWING, Leg
 from xiaodian.ledger.statements import require_finance
 from xiaodian.money import format_fen
+from xiaodian.payments import service as payments_service
+from xiaodian.payments.providers.base import (
+    TRANSFER_FAILED,
+    TRANSFER_NOT_FOUND,
+    TRANSFER_SUCCESS,
+    ProviderError,
+    ProviderRejected,
+    TransferState,
+)
 
 S = WithdrawalStatus
 TRANSITIONS: dict[str, transitions.Transition[WithdrawalStatus]] = {
@@ -175,15 +186,92 @@ def _finish(db: Session, withdrawal: Withdrawal, outcome: str, reason: str = "")
 
 
 def approve(db: Session, actor: Actor, withdrawal_id: int) -> Withdrawal:
-    """An operator approves: the sandbox payout is submitted and answers at once (success
-    or fail) or stays processing (``resolve_payout``); commits."""
+    """An operator approves: the payout (商家转账 to the owner who asked, or the sandbox's)
+    is sent. Two commits: the approval with its bill number first, so a crash during the
+    call leaves a payout the job (``payouts_due``) asks about by that number, never a
+    second one; then the provider's answer (paid, failed: the amount returns, or still
+    processing)."""
     user_id = actor.require_operator()
     withdrawal = _locked(db, withdrawal_id)
     _advance(withdrawal, "approve", user_id)
-    withdrawal.provider_ref = f"SBXPO{withdrawal.id:010d}{secrets.token_hex(4).upper()}"
-    _finish(db, withdrawal, settings_module.current().ledger_payout_mode, "sandbox payout failed")
+    payments_service.payee_openid(db, user_id=withdrawal.requested_by)  # refused: nothing sent
+    withdrawal.provider_ref = f"XDWD{withdrawal.id:010d}{secrets.token_hex(4).upper()}"
+    db.commit()
+    return _pay_out(db, withdrawal.id)
+
+
+def _pay_out(db: Session, withdrawal_id: int) -> Withdrawal:
+    """Send (or send again: the same bill number is the same transfer) and record."""
+    withdrawal = _locked(db, withdrawal_id)
+    ref, payee, amount = withdrawal.provider_ref, withdrawal.requested_by, withdrawal.amount_fen
+    db.commit()  # no lock held while the provider answers
+    assert ref is not None
+    try:
+        state = payments_service.transfer(
+            db, out_bill_no=ref, user_id=payee, amount_fen=amount, remark=PAYOUT_REMARK
+        )
+    except ProviderRejected as exc:  # refused for good: the money never left
+        state = TransferState(ref, "FAIL", fail_reason=f"{exc.code}: {exc.message}")
+    except (ProviderError, DomainError):  # no answer, or no payee: the job asks again
+        db.rollback()
+        return _locked_and_committed(db, withdrawal_id)
+    return _record(db, withdrawal_id, state)
+
+
+def _record(db: Session, withdrawal_id: int, state: TransferState) -> Withdrawal:
+    withdrawal = _locked(db, withdrawal_id)
+    if withdrawal.status == S.APPROVED:
+        if state.state == TRANSFER_SUCCESS:
+            _finish(db, withdrawal, "success")
+        elif state.state in TRANSFER_FAILED:
+            _finish(db, withdrawal, "fail", state.fail_reason or state.state)
     db.commit()
     return withdrawal
+
+
+def _locked_and_committed(db: Session, withdrawal_id: int) -> Withdrawal:
+    withdrawal = _locked(db, withdrawal_id)
+    db.commit()
+    return withdrawal
+
+
+PAYOUT_REMARK = "店铺提现"
+PAYOUT_QUIET = timedelta(minutes=1)  # a payout just sent is left to its own answer
+
+
+def payouts_due(db: Session, *, limit: int = 50) -> int:
+    """The worker: ask the provider about approved payouts still under way (a bill it never
+    received is sent again, the same bill number); record the final ones. Commits each;
+    returns how many finished."""
+    before = clock.now() - PAYOUT_QUIET
+    ids = list(
+        db.scalars(
+            select(Withdrawal.id)
+            .where(
+                Withdrawal.status == S.APPROVED,
+                Withdrawal.provider_ref.is_not(None),
+                Withdrawal.decided_at <= before,
+            )
+            .order_by(Withdrawal.id)
+            .limit(limit)
+        )
+    )
+    db.commit()
+    finished = 0
+    for withdrawal_id in ids:
+        ref = db.scalar(select(Withdrawal.provider_ref).where(Withdrawal.id == withdrawal_id))
+        db.commit()
+        try:
+            state = payments_service.query_transfer(db, out_bill_no=str(ref))
+        except ProviderError:
+            db.rollback()
+            continue
+        if state.state == TRANSFER_NOT_FOUND:
+            done = _pay_out(db, withdrawal_id)
+        else:
+            done = _record(db, withdrawal_id, state)
+        finished += done.status != S.APPROVED
+    return finished
 
 
 def reject(db: Session, actor: Actor, withdrawal_id: int, *, reason: str) -> Withdrawal:
@@ -201,8 +289,11 @@ def reject(db: Session, actor: Actor, withdrawal_id: int, *, reason: str) -> Wit
 
 
 def resolve_payout(db: Session, actor: Actor, withdrawal_id: int, *, outcome: str) -> Withdrawal:
-    """An operator tells the sandbox how a processing payout ended (success or fail)."""
+    """An operator tells the sandbox how a processing payout ended (success or fail); with
+    WeChat Pay its own answer decides (``payouts_due``)."""
     actor.require_operator()
+    if settings_module.current().payment_provider != "sandbox":
+        raise NotFound(_("Withdrawal not found."), code="withdrawal_not_found")
     if outcome not in ("success", "fail"):
         raise InvalidInput(_("Unknown payout outcome."), code="bad_outcome")
     withdrawal = _locked(db, withdrawal_id)

@@ -58,6 +58,7 @@ from xiaodian.payments.providers.base import (
     TRADE_SUCCESS,
     ProviderError,
     ProviderRejected,
+    TransferState,
 )
 
 __all__ = [
@@ -617,6 +618,39 @@ def payer_openid(db: Session, actor: Actor) -> str | None:
     """The signed-in buyer's openid under the provider's appid (JSAPI inside WeChat)."""
     provider = get_provider(db)
     return accounts_service.openid_for(db, user_id=actor.require_user(), app_id=provider.appid)
+
+
+# --------------------------------------------------------------------------- transfers
+
+
+def payee_openid(db: Session, *, user_id: int) -> str | None:
+    """The openid a 商家转账 to this account goes to (None: never signed in with WeChat;
+    the sandbox pays without one)."""
+    provider = get_provider(db)
+    if provider.name != "wechatpay":
+        return None
+    found = accounts_service.openid_for(db, user_id=user_id, app_id=provider.appid)
+    if found is None:
+        raise Conflict(
+            _("The shop owner must sign in with WeChat once to receive payouts."),
+            code="payee_without_wechat",
+        )
+    return found
+
+
+def transfer(
+    db: Session, *, out_bill_no: str, user_id: int, amount_fen: int, remark: str
+) -> TransferState:
+    """Pay ``amount_fen`` to the account's WeChat (商家转账); ``out_bill_no`` makes a
+    repeat the same transfer. Writes nothing: the caller records the answer."""
+    openid = payee_openid(db, user_id=user_id)
+    return get_provider(db).transfer(
+        out_bill_no, openid=openid, amount_fen=amount_fen, remark=remark
+    )
+
+
+def query_transfer(db: Session, *, out_bill_no: str) -> TransferState:
+    return get_provider(db).query_transfer(out_bill_no)
 
 
 def sandbox_bridge_pay(db: Session, actor: Actor, params: dict[str, Any]) -> Payment:

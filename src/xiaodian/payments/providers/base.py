@@ -102,6 +102,21 @@ class RefundState:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+# 商家转账 (transfer-bills) states: SUCCESS and FAIL / CANCELLED are final; ACCEPTED,
+# PROCESSING, WAIT_USER_CONFIRM, TRANSFERING and CANCELING are under way.
+TRANSFER_SUCCESS = "SUCCESS"
+TRANSFER_FAILED = frozenset({"FAIL", "CANCELLED"})
+TRANSFER_NOT_FOUND = "NOT_FOUND"  # the request never reached the provider
+
+
+@dataclass(frozen=True)
+class TransferState:
+    out_bill_no: str
+    state: str
+    transfer_bill_no: str | None = None
+    fail_reason: str = ""
+
+
 @dataclass(frozen=True)
 class Notification:
     id: str
@@ -146,3 +161,10 @@ class PaymentProvider(Protocol):
 
     def download_bill(self, url: str) -> bytes:
         """The bill file at ``download_url`` (gzip)."""
+
+    def transfer(
+        self, out_bill_no: str, *, openid: str | None, amount_fen: int, remark: str
+    ) -> TransferState:
+        """商家转账 to a WeChat user; ``out_bill_no`` is the idempotency key there too."""
+
+    def query_transfer(self, out_bill_no: str) -> TransferState: ...

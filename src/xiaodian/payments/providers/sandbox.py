@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
+from xiaodian import settings as settings_module
 from xiaodian.payments.models import (
     SandboxDelivery,
     SandboxRefund,
@@ -54,6 +55,7 @@ from xiaodian.payments.providers.base import (
     ProviderRejected,
     RefundState,
     TradeState,
+    TransferState,
 )
 from xiaodian.payments.providers.wechatpay import SIGNATURE_TYPE, WeChatPayProvider, wechat_time
 
@@ -295,6 +297,20 @@ class SandboxProvider:
 
     def parse_notification(self, headers: Any, body: bytes) -> Notification:
         return self.verifier.parse_notification(headers, body)
+
+    def transfer(
+        self, out_bill_no: str, *, openid: str | None, amount_fen: int, remark: str
+    ) -> TransferState:
+        """商家转账 in the sandbox: it answers as ``XIAODIAN_LEDGER_PAYOUT_MODE`` says
+        (success, fail, or processing until an operator decides); no openid needed."""
+        mode = settings_module.current().ledger_payout_mode
+        state = {"success": "SUCCESS", "fail": "FAIL"}.get(mode, "PROCESSING")
+        reason = "sandbox payout failed" if state == "FAIL" else ""
+        return TransferState(out_bill_no, state, f"SBXTB{out_bill_no}", reason)
+
+    def query_transfer(self, out_bill_no: str) -> TransferState:
+        """A processing sandbox transfer stays so until an operator decides it."""
+        return TransferState(out_bill_no, "PROCESSING", f"SBXTB{out_bill_no}")
 
     # --- the "WeChat side" --------------------------------------------------------------
 
