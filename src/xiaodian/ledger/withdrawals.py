@@ -214,23 +214,18 @@ def _pay_out(db: Session, withdrawal_id: int) -> Withdrawal:
         state = TransferState(ref, "FAIL", fail_reason=f"{exc.code}: {exc.message}")
     except (ProviderError, DomainError):  # no answer, or no payee: the job asks again
         db.rollback()
-        return _locked_and_committed(db, withdrawal_id)
+        return _record(db, withdrawal_id, None)
     return _record(db, withdrawal_id, state)
 
 
-def _record(db: Session, withdrawal_id: int, state: TransferState) -> Withdrawal:
+def _record(db: Session, withdrawal_id: int, state: TransferState | None) -> Withdrawal:
+    """The provider's answer recorded (None: no answer yet, nothing changes); commits."""
     withdrawal = _locked(db, withdrawal_id)
-    if withdrawal.status == S.APPROVED:
+    if state is not None and withdrawal.status == S.APPROVED:
         if state.state == TRANSFER_SUCCESS:
             _finish(db, withdrawal, "success")
         elif state.state in TRANSFER_FAILED:
             _finish(db, withdrawal, "fail", state.fail_reason or state.state)
-    db.commit()
-    return withdrawal
-
-
-def _locked_and_committed(db: Session, withdrawal_id: int) -> Withdrawal:
-    withdrawal = _locked(db, withdrawal_id)
     db.commit()
     return withdrawal
 
@@ -244,9 +239,9 @@ def payouts_due(db: Session, *, limit: int = 50) -> int:
     received is sent again, the same bill number); record the final ones. Commits each;
     returns how many finished."""
     before = clock.now() - PAYOUT_QUIET
-    ids = list(
-        db.scalars(
-            select(Withdrawal.id)
+    due = list(
+        db.execute(
+            select(Withdrawal.id, Withdrawal.provider_ref)
             .where(
                 Withdrawal.status == S.APPROVED,
                 Withdrawal.provider_ref.is_not(None),
@@ -254,13 +249,11 @@ def payouts_due(db: Session, *, limit: int = 50) -> int:
             )
             .order_by(Withdrawal.id)
             .limit(limit)
-        )
+        ).all()
     )
     db.commit()
     finished = 0
-    for withdrawal_id in ids:
-        ref = db.scalar(select(Withdrawal.provider_ref).where(Withdrawal.id == withdrawal_id))
-        db.commit()
+    for withdrawal_id, ref in due:
         try:
             state = payments_service.query_transfer(db, out_bill_no=str(ref))
         except ProviderError:
