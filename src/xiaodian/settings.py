@@ -136,6 +136,22 @@ class Settings(BaseSettings):
     ledger_payout_mode: Literal["success", "fail", "processing"] = Field(
         default="success", description="what the sandbox payout of a withdrawal answers"
     )
+    # profit sharing (分账): payments made while it is on are frozen at WeChat Pay until
+    # split; at settlement the platform fee goes to ``profit_sharing_platform_mchid`` (left
+    # with the collecting account when empty) and promoters' commission to their WeChat,
+    # within the collecting merchant's maximum ratio; the rest is unfrozen
+    profit_sharing: bool = Field(
+        default=False, description="create payments with profit_sharing and split them"
+    )
+    profit_sharing_platform_mchid: str = Field(
+        default="", max_length=32, description="merchant number receiving the platform fee"
+    )
+    profit_sharing_platform_name: str = Field(
+        default="", max_length=100, description="that merchant's full name (receivers/add)"
+    )
+    profit_sharing_max_ratio_bp: int = Field(
+        default=3000, ge=0, le=10000, description="the collecting merchant's maximum ratio"
+    )
 
     # WeChat official account (公众号): sign-in (网页授权), JS-SDK, order messages. "sandbox"
     # plays WeChat's servers locally (the demo, tests); "official" talks to api.weixin.qq.com.

@@ -402,6 +402,19 @@ def openid_for(db: Session, *, user_id: int, app_id: str) -> str | None:
     )
 
 
+def openids_for(db: Session, *, user_ids: Iterable[int], app_id: str) -> dict[int, str]:
+    """The openids of these accounts under ``app_id`` (absent: none), one query."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    rows = db.execute(
+        select(WeChatIdentity.user_id, WeChatIdentity.openid).where(
+            WeChatIdentity.user_id.in_(wanted), WeChatIdentity.app_id == app_id
+        )
+    )
+    return {user_id: openid for user_id, openid in rows}
+
+
 def sign_in_wechat(db: Session, who: WeChatUser) -> tuple[User, str] | None:
     """Sign in the account that holds this openid (a new session token), or None when the
     openid is new (nothing written). Joins the caller's transaction (``xiaodian.wechat``)."""

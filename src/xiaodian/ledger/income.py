@@ -77,7 +77,9 @@ def record_paid(db: Session, change: lifecycle.Change) -> None:
         return
     categories = catalog_service.category_ids(db, {line.product_id for line in lines})
     rates = fee_rates(db, set(categories.values()))
-    payment_bp = settings_module.current().ledger_payment_fee_bp
+    conf = settings_module.current()
+    payment_bp = conf.ledger_payment_fee_bp
+    share_state = "due" if conf.profit_sharing else None
     orders: dict[int, orders_service.PaidLine] = {}
     weights: dict[int, int] = {}
     for line in lines:
@@ -115,6 +117,7 @@ def record_paid(db: Session, change: lifecycle.Change) -> None:
             "expected_available_at": estimated_available_at(order.paid_at or change.at),
             "case_open": False,
             "paid_at": order.paid_at or change.at,
+            "share_state": share_state,
         }
         for order in orders.values()
         if f"order:{order.order_id}:paid" in posted.new

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from huey import crontab
 
-from xiaodian.ledger import checkpoints, reconciliation, settlement, withdrawals
+from xiaodian import settings as settings_module
+from xiaodian.ledger import checkpoints, reconciliation, settlement, sharing, withdrawals
 from xiaodian.tasks import huey, job_session
 
 
@@ -43,3 +44,13 @@ def ledger_payouts_due() -> int:
     """Ask WeChat Pay about withdrawals' transfers still under way; record the final ones."""
     with job_session() as db:
         return withdrawals.payouts_due(db)
+
+
+@huey.periodic_task(crontab(minute="*/5"))  # type: ignore[untyped-decorator]
+def ledger_profit_sharing() -> int:
+    """Split what settled (分账) when profit sharing is on; ask about splits under way."""
+    if not settings_module.current().profit_sharing:
+        with job_session() as db:  # turned off later: what was planned still finishes
+            return sharing.send_due(db)
+    with job_session() as db:
+        return sharing.run(db)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian import clock
@@ -90,6 +91,7 @@ class LedgerHold(Base):
         # settlement's batches, the oldest due first: read in order, never sorted
         Index("ix_ledger_holds_due", "status", "expected_available_at", "id"),
         Index("ix_ledger_holds_shop_id", "shop_id", "status"),
+        Index("ix_ledger_holds_share", "share_state", "status"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
         CheckConstraint("voided_fen >= 0 AND voided_fen <= amount_fen", name="voided_capped"),
         CheckConstraint("fee_weight >= 0 AND payment_fee_bp >= 0", name="rates_nonnegative"),
@@ -110,6 +112,9 @@ class LedgerHold(Base):
     case_open: Mapped[bool] = mapped_column(default=False)  # an open case delays settlement
     paid_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+    # profit sharing (sharing.py): "due" when paid while it was on, "planned" once its split
+    # is recorded after it resolved, "none" when its payment was not made to be split
+    share_state: Mapped[str | None] = mapped_column(String(8))
 
 
 class LedgerFeeRate(Base):
@@ -238,3 +243,38 @@ class LedgerDriftCheck(Base):
     drifted: Mapped[int]
     orphan_postings: Mapped[int] = mapped_column(default=0)  # naming no transfer or account
     detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class ShareStatus(enum.StrEnum):
+    PLANNED = "planned"  # recorded, not sent yet (or to be sent again)
+    PROCESSING = "processing"  # accepted by the provider, not finished
+    FINISHED = "finished"  # every receiver's result recorded
+    FAILED = "failed"  # refused for good: the reserved commission went back
+
+
+class LedgerShare(Base):
+    """A profit-sharing request (分账) of one paid trade: a split of a settled order's
+    platform fee and commission (``kind`` split) or the unfreeze of the trade's rest
+    (``kind`` unfreeze, once every order of the trade resolved). ``receivers`` is what was
+    asked: each with its ``type``, ``account``, ``amount``, ``description`` and whom it pays
+    in the ledger (``party`` platform or promoter, ``owner``)."""
+
+    __tablename__ = "ledger_shares"
+    __table_args__ = (Index("ix_ledger_shares_due", "status", "next_try_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    out_order_no: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    order_id: Mapped[int | None] = mapped_column(index=True)
+    order_no: Mapped[str | None] = mapped_column(String(24))
+    out_trade_no: Mapped[str] = mapped_column(String(32), index=True)
+    transaction_id: Mapped[str] = mapped_column(String(64))
+    receivers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    amount_fen: Mapped[int] = mapped_column(default=0)
+    status: Mapped[ShareStatus] = mapped_column(str_enum(ShareStatus), default=ShareStatus.PLANNED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_try_at: Mapped[datetime]
+    provider_order_id: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None]

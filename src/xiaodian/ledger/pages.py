@@ -15,7 +15,7 @@ from xiaodian import clock
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
 from xiaodian.errors import InvalidInput, _
-from xiaodian.ledger import checkpoints, reconciliation, statements, withdrawals
+from xiaodian.ledger import checkpoints, reconciliation, sharing, statements, withdrawals
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import yuan_field
 from xiaodian.web import forms, routing
@@ -194,6 +194,7 @@ def ops_ledger(request: Request, db: DbDep, actor: PageUser) -> Response:
         "accounts": statements.ACCOUNT_LABELS,
         "drift": checkpoints.last_drift_check(db),
         "days": statements.daily_figures(db, actor),
+        "sharing": sharing.overview(db, actor),
     }
     return render(request, "ledger/ops_trial_balance.html", ctx)
 

@@ -44,6 +44,7 @@ FEE_INCOME = "platform:fee_income"  # 技术服务费
 PAYMENT_FEES = "platform:payment_fees"  # the provider's fee, recovered from merchants
 SUBSIDY = "platform:subsidy"  # platform-funded coupons (later)
 BUYER_REFUNDS = "buyer:refunds"  # refunds owed to buyers (later: platform-advanced ones)
+OPERATING = "platform:operating"  # the platform's own merchant account (profit sharing)
 
 # Promoters (creators, sharers, affiliates; owner: the user): commission pending until the
 # order settles, then available, then withdrawing (the affiliates domain posts them).
@@ -53,7 +54,7 @@ PROMOTER_WITHDRAWING = "promoter:withdrawing"
 PROMOTER_KINDS = (PROMOTER_PENDING, PROMOTER_AVAILABLE, PROMOTER_WITHDRAWING)
 
 # Debit-normal kinds (assets, receivables); every other kind is credit-normal.
-DEBIT_NORMAL = frozenset({CLEARING, OWES, SUBSIDY, BUYER_REFUNDS})
+DEBIT_NORMAL = frozenset({CLEARING, OWES, SUBSIDY, BUYER_REFUNDS, OPERATING})
 MERCHANT_KINDS = (PENDING, AVAILABLE, WITHDRAWING, DEPOSIT, OWES)
 PLATFORM = 0  # the owner id of the platform's and the provider's accounts
 

@@ -40,6 +40,7 @@ TRANSFER_KINDS: dict[str, str] = {
     "settle": _("Settled"),
     "withdraw": _("Withdrawal"),
     "adjust": _("Adjustment"),
+    "share": _("Profit sharing"),
 }
 ACCOUNT_LABELS: dict[str, str] = {
     service.CLEARING: _("Held at WeChat Pay"),
@@ -52,6 +53,7 @@ ACCOUNT_LABELS: dict[str, str] = {
     service.PAYMENT_FEES: _("Payment fees"),
     service.SUBSIDY: _("Platform subsidies"),
     service.BUYER_REFUNDS: _("Refunds to buyers"),
+    service.OPERATING: _("Platform's own account"),
 }
 
 

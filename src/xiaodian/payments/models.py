@@ -68,6 +68,8 @@ class Payment(Base):
     prepay: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     transaction_id: Mapped[str | None] = mapped_column(String(64))
     payer_total_fen: Mapped[int | None]
+    # created with settle_info.profit_sharing: frozen at WeChat Pay until split (分账)
+    profit_sharing: Mapped[bool] = mapped_column(default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     expires_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
@@ -225,6 +227,38 @@ class SandboxTrade(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     time_expire: Mapped[datetime | None]
     success_time: Mapped[datetime | None]
+    profit_sharing: Mapped[bool] = mapped_column(default=False, server_default="0")
+    unfrozen_at: Mapped[datetime | None]  # the unsplit rest given back (分账完结)
+
+
+class SandboxSharingReceiver(Base):
+    """A receiver added to the sandbox's profit sharing (``/v3/profitsharing/receivers/add``)."""
+
+    __tablename__ = "sandbox_sharing_receivers"
+    __table_args__ = (UniqueConstraint("type", "account"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class SandboxSharingOrder(Base):
+    """A profit-sharing order at the sandbox (a split, or the unfreeze of the rest): its
+    receivers with their results, PROCESSING until the trade's money has settled there."""
+
+    __tablename__ = "sandbox_sharing_orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    out_order_no: Mapped[str] = mapped_column(String(64), unique=True)
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    transaction_id: Mapped[str] = mapped_column(String(32), index=True)
+    unfreeze: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16))
+    receivers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None]
 
 
 class SandboxRefund(Base):

@@ -175,6 +175,7 @@ def start_payment(
         open_key=open_key,
         expires_at=min(o.pay_deadline for o in orders),
         created_at=clock.now(),
+        profit_sharing=settings_module.current().profit_sharing,
     )
     db.add(payment)
     try:

@@ -117,6 +117,43 @@ class TransferState:
     fail_reason: str = ""
 
 
+# Profit sharing (分账): a request is PROCESSING until WeChat Pay has split it (FINISHED);
+# each receiver's result is PENDING, then SUCCESS or CLOSED (the money stays with the payee).
+SHARING_PROCESSING = "PROCESSING"
+SHARING_FINISHED = "FINISHED"
+SHARING_NOT_FOUND = "NOT_FOUND"
+RECEIVER_MERCHANT = "MERCHANT_ID"
+RECEIVER_PERSONAL = "PERSONAL_OPENID"
+MAX_SHARING_RECEIVERS = 50  # per request
+MAX_SHARING_REQUESTS = 50  # per payment (transaction_id)
+
+
+@dataclass(frozen=True)
+class SharingReceiver:
+    type: str  # MERCHANT_ID | PERSONAL_OPENID
+    account: str
+    amount: int  # whole fen, > 0
+    description: str
+    result: str = "PENDING"  # in answers: PENDING | SUCCESS | CLOSED
+    fail_reason: str = ""
+
+    def as_request(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "account": self.account,
+            "amount": self.amount,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class SharingState:
+    out_order_no: str
+    state: str
+    order_id: str | None = None  # WeChat Pay's 分账单号
+    receivers: tuple[SharingReceiver, ...] = ()
+
+
 @dataclass(frozen=True)
 class Notification:
     id: str
@@ -168,3 +205,22 @@ class PaymentProvider(Protocol):
         """商家转账 to a WeChat user; ``out_bill_no`` is the idempotency key there too."""
 
     def query_transfer(self, out_bill_no: str) -> TransferState: ...
+
+    def add_sharing_receiver(self, type: str, account: str, *, name: str = "") -> None:
+        """Register a receiver of profit sharing (adding one twice is no error)."""
+
+    def share(
+        self,
+        out_order_no: str,
+        *,
+        transaction_id: str,
+        receivers: list[SharingReceiver],
+        unfreeze_unsplit: bool,
+    ) -> SharingState:
+        """Request a split of a payment made with ``profit_sharing``; ``out_order_no`` is
+        the idempotency key there too. Answered PROCESSING; the query tells the end."""
+
+    def query_sharing(self, out_order_no: str, *, transaction_id: str) -> SharingState: ...
+
+    def unfreeze(self, out_order_no: str, *, transaction_id: str, description: str) -> SharingState:
+        """Give the payment's unsplit rest back to the collecting merchant (分账完结)."""

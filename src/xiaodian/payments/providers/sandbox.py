@@ -45,7 +45,7 @@ from xiaodian.payments.models import (
     SandboxTrade,
     SandboxTradeState,
 )
-from xiaodian.payments.providers import sandbox_bills
+from xiaodian.payments.providers import sandbox_bills, sandbox_sharing
 from xiaodian.payments.providers.base import (
     REFUND_NOT_FOUND,
     TRADE_NOT_FOUND,
@@ -54,6 +54,8 @@ from xiaodian.payments.providers.base import (
     PrepayResult,
     ProviderRejected,
     RefundState,
+    SharingReceiver,
+    SharingState,
     TradeState,
     TransferState,
 )
@@ -217,6 +219,7 @@ class SandboxProvider:
                 state=SandboxTradeState.NOTPAY,
                 time_expire=payment.expires_at,
                 created_at=clock.now(),
+                profit_sharing=bool(getattr(payment, "profit_sharing", False)),
             )
             .on_conflict_do_nothing(index_elements=["out_trade_no"])
             .returning(table.c.id)
@@ -311,6 +314,27 @@ class SandboxProvider:
     def query_transfer(self, out_bill_no: str) -> TransferState:
         """A processing sandbox transfer stays so until an operator decides it."""
         return TransferState(out_bill_no, "PROCESSING", f"SBXTB{out_bill_no}")
+
+    def add_sharing_receiver(self, type: str, account: str, *, name: str = "") -> None:
+        sandbox_sharing.add_receiver(self.db, MCHID, type, account, name)
+
+    def share(
+        self,
+        out_order_no: str,
+        *,
+        transaction_id: str,
+        receivers: list[SharingReceiver],
+        unfreeze_unsplit: bool,
+    ) -> SharingState:
+        return sandbox_sharing.share(
+            self.db, out_order_no, transaction_id, receivers, unfreeze_unsplit
+        )
+
+    def query_sharing(self, out_order_no: str, *, transaction_id: str) -> SharingState:
+        return sandbox_sharing.query(self.db, out_order_no, transaction_id)
+
+    def unfreeze(self, out_order_no: str, *, transaction_id: str, description: str) -> SharingState:
+        return sandbox_sharing.unfreeze(self.db, out_order_no, transaction_id)
 
     # --- the "WeChat side" --------------------------------------------------------------
 

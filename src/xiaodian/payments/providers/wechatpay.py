@@ -22,7 +22,9 @@ from xiaodian import settings as settings_module
 from xiaodian.clock import BUSINESS_TZ
 from xiaodian.payments.providers.base import (
     MAX_CLOCK_SKEW_SECONDS,
+    RECEIVER_MERCHANT,
     REFUND_NOT_FOUND,
+    SHARING_NOT_FOUND,
     TRADE_NOT_FOUND,
     TRANSFER_NOT_FOUND,
     BadNotification,
@@ -33,6 +35,8 @@ from xiaodian.payments.providers.base import (
     ProviderError,
     ProviderRejected,
     RefundState,
+    SharingReceiver,
+    SharingState,
     TradeState,
     TransferState,
 )
@@ -117,6 +121,8 @@ class WeChatPayProvider:
             "time_expire": wechat_time(payment.expires_at),
             "notify_url": self.notify_url,
         }
+        if getattr(payment, "profit_sharing", False):  # frozen until split (分账)
+            kwargs["settle_info"] = {"profit_sharing": True}
         if method == "jsapi":
             if not openid:
                 raise ProviderRejected("PARAM_ERROR", "payer openid is required for JSAPI")
@@ -240,6 +246,54 @@ class WeChatPayProvider:
             return TransferState(out_bill_no=out_bill_no, state=TRANSFER_NOT_FOUND)
         return _transfer_state(out_bill_no, data)
 
+    # --- profit sharing (分账) --------------------------------------------------------------
+
+    def add_sharing_receiver(self, type: str, account: str, *, name: str = "") -> None:
+        relation = "PARTNER" if type == RECEIVER_MERCHANT else "DISTRIBUTOR"
+        self._call(
+            self.sdk.profitsharing_add_receiver,
+            account_type=type,
+            account=account,
+            relation_type=relation,
+            name=name or None,
+        )
+
+    def share(
+        self,
+        out_order_no: str,
+        *,
+        transaction_id: str,
+        receivers: list[SharingReceiver],
+        unfreeze_unsplit: bool,
+    ) -> SharingState:
+        _code, data = self._call(
+            self.sdk.profitsharing_order,
+            transaction_id=transaction_id,
+            out_order_no=out_order_no,
+            receivers=[r.as_request() for r in receivers],
+            unfreeze_unsplit=unfreeze_unsplit,
+        )
+        return _sharing_state(out_order_no, data)
+
+    def query_sharing(self, out_order_no: str, *, transaction_id: str) -> SharingState:
+        code, data = self._call(
+            self.sdk.profitsharing_order_query,
+            transaction_id=transaction_id,
+            out_order_no=out_order_no,
+        )
+        if code == 404:
+            return SharingState(out_order_no=out_order_no, state=SHARING_NOT_FOUND)
+        return _sharing_state(out_order_no, data)
+
+    def unfreeze(self, out_order_no: str, *, transaction_id: str, description: str) -> SharingState:
+        _code, data = self._call(
+            self.sdk.profitsharing_unfreeze,
+            transaction_id=transaction_id,
+            out_order_no=out_order_no,
+            description=description[:80],
+        )
+        return _sharing_state(out_order_no, data)
+
     # --- notifications ------------------------------------------------------------------
 
     def parse_notification(self, headers: Any, body: bytes) -> Notification:
@@ -338,4 +392,36 @@ def _transfer_state(out_bill_no: str, data: dict[str, Any]) -> TransferState:
         state=state,
         transfer_bill_no=data.get("transfer_bill_no"),
         fail_reason=str(data.get("fail_reason") or ""),
+    )
+
+
+def _sharing_state(out_order_no: str, data: dict[str, Any]) -> SharingState:
+    """A profit-sharing order as WeChat Pay answers it (the request, the query, the
+    unfreeze): its state and each receiver's result."""
+    state = str(data.get("state") or "")
+    if not state:
+        raise ProviderError("wechatpay returned no profit-sharing state")
+    receivers = []
+    for item in data.get("receivers") or []:
+        if not isinstance(item, dict):
+            continue
+        try:
+            amount = int(item.get("amount") or 0)
+        except (TypeError, ValueError):
+            raise ProviderError("wechatpay returned a receiver without an amount") from None
+        receivers.append(
+            SharingReceiver(
+                type=str(item.get("type") or ""),
+                account=str(item.get("account") or ""),
+                amount=amount,
+                description=str(item.get("description") or ""),
+                result=str(item.get("result") or "PENDING"),
+                fail_reason=str(item.get("fail_reason") or ""),
+            )
+        )
+    return SharingState(
+        out_order_no=out_order_no,
+        state=state,
+        order_id=data.get("order_id"),
+        receivers=tuple(receivers),
     )
