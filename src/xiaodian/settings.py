@@ -147,11 +147,22 @@ class Settings(BaseSettings):
         default="", max_length=32, description="merchant number receiving the platform fee"
     )
     profit_sharing_platform_name: str = Field(
-        default="", max_length=100, description="that merchant's full name (receivers/add)"
+        default="",
+        max_length=100,
+        validate_default=True,
+        description="that merchant's full name (receivers/add)",
     )
     profit_sharing_max_ratio_bp: int = Field(
         default=3000, ge=0, le=10000, description="the collecting merchant's maximum ratio"
     )
+
+    @field_validator("profit_sharing_platform_name")
+    @classmethod
+    def _check_sharing_name(cls, value: str, info: ValidationInfo) -> str:
+        """WeChat Pay adds a merchant receiver only with its full name."""
+        if info.data.get("profit_sharing_platform_mchid") and not value.strip():
+            raise ValueError("required when XIAODIAN_PROFIT_SHARING_PLATFORM_MCHID is set")
+        return value
 
     # WeChat official account (公众号): sign-in (网页授权), JS-SDK, order messages. "sandbox"
     # plays WeChat's servers locally (the demo, tests); "official" talks to api.weixin.qq.com.

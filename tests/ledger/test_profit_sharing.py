@@ -301,7 +301,8 @@ def test_an_answer_lost_on_the_way_is_asked_for_under_the_same_number(
     monkeypatch.setattr(payments_sharing, "share", received_then_lost)
     _run(trade)
     split = _shares(db)[0]
-    assert (split.status, split.attempts, split.last_error) == (S.PLANNED, 1, "timed out")
+    # sent once: from now on it is asked about by its number before anything is sent again
+    assert (split.status, split.attempts, split.last_error) == (S.PROCESSING, 1, "timed out")
     monkeypatch.setattr(payments_sharing, "share", real)
     for _ in range(3):
         trade.clock.advance(timedelta(minutes=5))
@@ -312,3 +313,103 @@ def test_an_answer_lost_on_the_way_is_asked_for_under_the_same_number(
     assert balance(db, ledger.PROMOTER_WITHDRAWING, s["promoter"].id) == 0
     assert balance(db, ledger.OPERATING) == 100
     assert_books_balance(db)
+
+
+def test_a_refused_query_is_not_taken_for_a_refused_split(
+    trade: Trade, db: Any, sharing_on: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xiaodian.payments import sharing as payments_sharing
+
+    s = _promoted(trade)
+    _settle(trade, s)
+    _run(trade)  # sent, PROCESSING at the sandbox
+    real = payments_sharing.query
+
+    def refused(db: Any, **kwargs: Any) -> Any:
+        raise ProviderRejected("FREQUENCY_LIMITED", "too many queries")
+
+    monkeypatch.setattr(payments_sharing, "query", refused)
+    trade.clock.advance(timedelta(minutes=2))
+    _run(trade)
+    split = _shares(db)[0]
+    assert split.status == S.PROCESSING and "FREQUENCY_LIMITED" in (split.last_error or "")
+    promoter = s["promoter"].id
+    assert balance(db, ledger.PROMOTER_WITHDRAWING, promoter) == 1000  # still reserved
+    monkeypatch.setattr(payments_sharing, "query", real)
+    for _ in range(3):
+        trade.clock.advance(timedelta(minutes=5))
+        _run(trade)
+    assert [r.status for r in _shares(db)] == [S.FINISHED, S.FINISHED]
+    assert balance(db, ledger.PROMOTER_WITHDRAWING, promoter) == 0
+    assert balance(db, ledger.PROMOTER_AVAILABLE, promoter) == 0  # paid once, not returned
+    assert balance(db, ledger.OPERATING) == 100
+    assert_books_balance(db)
+
+
+def test_a_payment_made_to_be_split_is_split_after_sharing_is_turned_off(
+    trade: Trade, db: Any, sharing_on: Any, settings: Any
+) -> None:
+    from xiaodian.payments import service as payments_service
+
+    shop, owner, sku = trade.shop(price=10000)
+    buyer = trade.buyer()
+    no = trade.buy(buyer, [(sku, 1)])[0]
+    with trade.session() as s:
+        start = payments_service.start_payment(s, buyer[0], order_nos=[no], method="sandbox")
+    settings_module.install(sharing_on.model_copy(update={"profit_sharing": False}))
+    with trade.session() as s:
+        payments_service.sandbox_pay(s, buyer[0], start.out_trade_no)
+    trade.clock.advance(minutes=6)
+    with trade.session() as s:
+        payments_service.reconcile(s)
+    _run(trade)  # the job, every 5 minutes: the hold is adopted
+    assert db.scalar(select(LedgerHold.share_state)) == "due"
+    db.rollback()
+    trade.ship(owner, shop.id, no)
+    trade.confirm(buyer, no)
+    trade.clock.advance(timedelta(days=8))
+    with trade.session() as s:
+        settlement.settle_due(s)
+    for _ in range(4):
+        _run(trade)
+        trade.clock.advance(timedelta(minutes=3))
+    assert [(r.kind, r.status) for r in _shares(db)] == [
+        ("split", S.FINISHED),
+        ("unfreeze", S.FINISHED),
+    ]
+    assert db.scalar(select(SandboxTrade.unfrozen_at)) is not None
+    db.rollback()
+
+
+def test_two_planners_of_one_payment_plan_its_unfreeze_once(
+    trade: Trade, db: Any, sharing_on: Any, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the race is PostgreSQL's")
+    import threading
+
+    shop_a, owner_a, sku_a = trade.shop(price=10000)
+    shop_b, owner_b, sku_b = trade.shop(price=20000)
+    buyer = trade.buyer()
+    first, second = trade.buy(buyer, [(sku_a, 1), (sku_b, 1)])
+    trade.pay(buyer, [first, second])
+    for owner, shop, no in ((owner_a, shop_a, first), (owner_b, shop_b, second)):
+        trade.ship(owner, shop.id, no)
+        trade.confirm(buyer, no)
+    trade.clock.advance(timedelta(days=8))
+    with trade.session() as s:
+        assert settlement.settle_due(s) == 2
+    barrier = threading.Barrier(2)
+
+    def planner() -> None:
+        barrier.wait()
+        with trade.session() as s:
+            sharing.plan(s, limit=1)
+
+    threads = [threading.Thread(target=planner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    kinds = sorted(r.kind for r in _shares(db))
+    assert kinds == ["split", "split", "unfreeze"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from huey import crontab
 
-from xiaodian import settings as settings_module
 from xiaodian.ledger import checkpoints, reconciliation, settlement, sharing, withdrawals
 from xiaodian.tasks import huey, job_session
 
@@ -48,9 +47,6 @@ def ledger_payouts_due() -> int:
 
 @huey.periodic_task(crontab(minute="*/5"))  # type: ignore[untyped-decorator]
 def ledger_profit_sharing() -> int:
-    """Split what settled (分账) when profit sharing is on; ask about splits under way."""
-    if not settings_module.current().profit_sharing:
-        with job_session() as db:  # turned off later: what was planned still finishes
-            return sharing.send_due(db)
+    """Split what settled (分账) of payments made to be split; ask about splits under way."""
     with job_session() as db:
         return sharing.run(db)

@@ -93,12 +93,38 @@ COMMISSION_TEXT = "推广佣金"
 _SHARES = cast(Table, LedgerShare.__table__)
 
 
+ADOPT_WINDOW = timedelta(days=2)
+
+
 def run(db: Session, *, now: datetime | None = None) -> int:
     """The worker: plan the splits of what resolved, then send or ask about every request
-    that is due. Commits per batch and per request; returns how many requests finished."""
+    that is due. Commits per batch and per request; returns how many requests finished.
+    Runs whether profit sharing is on or not: payments made to be split are split."""
+    adopt(db, now=now)
     while plan(db, now=now) == BATCH:
         pass
     return send_due(db, now=now)
+
+
+def adopt(db: Session, *, now: datetime | None = None) -> int:
+    """While profit sharing is off, the holds of payments made to be split before it was
+    turned off (paid afterwards, so not marked at payment) become due too. One
+    transaction; returns how many it marked."""
+    if settings_module.current().profit_sharing:
+        db.commit()
+        return 0  # every hold is marked at payment
+    now = now or clock.now()
+    orders = payments_sharing.sharing_orders_paid_since(db, now - ADOPT_WINDOW)
+    marked = 0
+    if orders:
+        marked = db.execute(
+            update(LedgerHold)
+            .where(LedgerHold.order_id.in_(orders), LedgerHold.share_state.is_(None))
+            .values(share_state="due")
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+    db.commit()
+    return int(marked or 0)
 
 
 # --------------------------------------------------------------------------- planning
@@ -121,7 +147,7 @@ def plan(db: Session, *, now: datetime | None = None, limit: int = BATCH) -> int
     if not holds:
         db.commit()
         return 0
-    trades = payments_sharing.trades_of(db, [h.order_id for h in holds])
+    trades = payments_sharing.trades_of(db, [h.order_id for h in holds], lock=True)
     fees, commissions = _amounts(db, [h.order_id for h in holds if h.status == HoldStatus.POSTED])
     promoters = {p for parts in commissions.values() for p in parts}
     accounts = payments_sharing.receiver_accounts(db, promoters) if promoters else {}
@@ -337,22 +363,35 @@ def _unfreezes(
 # --------------------------------------------------------------------------- sending
 
 
-def send_due(db: Session, *, now: datetime | None = None, limit: int = 50) -> int:
+def send_due(
+    db: Session, *, now: datetime | None = None, limit: int = 50, batches: int = 20
+) -> int:
     """Send the planned requests and ask about those under way whose pause is over (the
-    oldest first); each recorded in its own transaction. Returns how many finished."""
+    oldest first), ``limit`` at a time for up to ``batches`` rounds; each recorded in its
+    own transaction. Returns how many finished."""
     now = now or clock.now()
-    due = list(
-        db.scalars(
-            select(LedgerShare.id)
-            .where(
-                LedgerShare.status.in_((S.PLANNED, S.PROCESSING)), LedgerShare.next_try_at <= now
+    finished = 0
+    seen: set[int] = set()
+    for _round in range(batches):
+        due = [
+            share_id
+            for share_id in db.scalars(
+                select(LedgerShare.id)
+                .where(
+                    LedgerShare.status.in_((S.PLANNED, S.PROCESSING)),
+                    LedgerShare.next_try_at <= now,
+                )
+                .order_by(LedgerShare.next_try_at, LedgerShare.id)
+                .limit(limit)
             )
-            .order_by(LedgerShare.next_try_at, LedgerShare.id)
-            .limit(limit)
-        )
-    )
-    db.commit()
-    return sum(_send(db, share_id, now) for share_id in due)
+            if share_id not in seen
+        ]
+        db.commit()
+        if not due:
+            break
+        seen.update(due)
+        finished += sum(_send(db, share_id, now) for share_id in due)
+    return finished
 
 
 def _locked(db: Session, share_id: int) -> LedgerShare:
@@ -362,32 +401,48 @@ def _locked(db: Session, share_id: int) -> LedgerShare:
 
 
 def _send(db: Session, share_id: int, now: datetime) -> bool:
+    """One request: sent the first time; after that asked about by its number (it may have
+    been received), and sent again under that number only when the provider never got it.
+    A refusal of the split itself is final; anything else is noted and tried again."""
     row = _locked(db, share_id)
     if row.status not in (S.PLANNED, S.PROCESSING):
         db.commit()
         return False
     if row.kind == "unfreeze" and _splits_under_way(db, row.out_trade_no):
-        row.next_try_at = now + PAUSE
+        row.next_try_at = now + MAX_PAUSE  # woken when its payment's last split ends
         db.commit()
         return False
-    status, kind, no, transaction_id = row.status, row.kind, row.out_order_no, row.transaction_id
+    first = row.status == S.PLANNED
+    kind, no, transaction_id = row.kind, row.out_order_no, row.transaction_id
     receivers = [dict(r) for r in row.receivers]
-    row.attempts += 1  # a crash during the call: the next run asks by the same number
+    row.status = S.PROCESSING  # from here on it may have been received: ask before sending
+    row.attempts += 1
     row.next_try_at = now + min(PAUSE * 2 ** min(row.attempts - 1, 12), MAX_PAUSE)
     db.commit()
     try:
-        state = _call(db, status, kind, no, transaction_id, receivers)
-    except ProviderRejected as exc:  # refused for good: nothing was split
-        _fail(db, share_id, f"{exc.code}: {exc.message}", now)
-        return False
-    except ProviderError as exc:  # no answer: asked again after the pause
-        db.rollback()
-        log.warning("profit sharing %s: %s", no, exc)
-        row = _locked(db, share_id)
-        row.last_error = str(exc)[:200]
-        db.commit()
+        if not first:
+            state = payments_sharing.query(db, out_order_no=no, transaction_id=transaction_id)
+            if state.state != SHARING_NOT_FOUND:
+                return _record(db, share_id, state, now)
+        try:
+            state = _request(db, kind, no, transaction_id, receivers)
+        except ProviderRejected as exc:
+            if kind != "split":
+                raise
+            _fail(db, share_id, f"{exc.code}: {exc.message}", now)  # never split
+            return False
+    except ProviderError as exc:  # no answer, or a refusal to retry: noted, asked again
+        _note(db, share_id, exc)
         return False
     return _record(db, share_id, state, now)
+
+
+def _note(db: Session, share_id: int, exc: ProviderError) -> None:
+    db.rollback()
+    log.warning("profit sharing %s: %s", share_id, exc)
+    row = _locked(db, share_id)
+    row.last_error = str(exc)[:200]
+    db.commit()
 
 
 def _splits_under_way(db: Session, out_trade_no: str) -> bool:
@@ -405,19 +460,24 @@ def _splits_under_way(db: Session, out_trade_no: str) -> bool:
     ) > 0
 
 
-def _call(
-    db: Session,
-    status: ShareStatus,
-    kind: str,
-    no: str,
-    transaction_id: str,
-    receivers: list[dict[str, Any]],
+def _wake_unfreeze(db: Session, out_trade_no: str, now: datetime) -> None:
+    """A split of the payment ended: its unfreeze (if planned) is due now."""
+    db.execute(
+        update(LedgerShare)
+        .where(
+            LedgerShare.out_trade_no == out_trade_no,
+            LedgerShare.kind == "unfreeze",
+            LedgerShare.status.in_((S.PLANNED, S.PROCESSING)),
+        )
+        .values(next_try_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _request(
+    db: Session, kind: str, no: str, transaction_id: str, receivers: list[dict[str, Any]]
 ) -> SharingState:
-    if status == S.PROCESSING:
-        state = payments_sharing.query(db, out_order_no=no, transaction_id=transaction_id)
-        if state.state != SHARING_NOT_FOUND:
-            return state
-    if kind == "unfreeze":  # first time, or never received: the same number again
+    if kind == "unfreeze":
         return payments_sharing.unfreeze(db, out_order_no=no, transaction_id=transaction_id)
     conf = settings_module.current()
     for r in receivers:
@@ -435,7 +495,8 @@ def _call(
 
 
 def _record(db: Session, share_id: int, state: SharingState, now: datetime) -> bool:
-    """The provider's answer: every receiver's result posted once the request finished."""
+    """The provider's answer: every receiver's result posted once the request finished
+    (what reached its receivers becomes the request's amount)."""
     row = _locked(db, share_id)
     if row.status not in (S.PLANNED, S.PROCESSING):
         db.commit()
@@ -447,12 +508,13 @@ def _record(db: Session, share_id: int, state: SharingState, now: datetime) -> b
         if state.state == SHARING_FINISHED:
             row.amount_fen = sum(r.amount for r in state.receivers)
     elif state.state == SHARING_FINISHED:
-        steps = []
+        steps, reached = [], 0
         for r in row.receivers:
             found = results.get((r["type"], r["account"]))
             result = found.result if found is not None else "PENDING"
             if result == "SUCCESS":
                 steps.append(_step(row.out_order_no, r, "paid", row.order_id, row.order_no))
+                reached += int(r["amount"])
             elif result == "CLOSED":
                 if r["party"] == "promoter":
                     steps.append(_step(row.out_order_no, r, "returned", row.order_id, row.order_no))
@@ -461,8 +523,11 @@ def _record(db: Session, share_id: int, state: SharingState, now: datetime) -> b
                 break
         else:
             service.post_transfers(db, steps, at=now)
+            row.amount_fen = reached
     if state.state == SHARING_FINISHED:
         row.status, row.finished_at = S.FINISHED, now
+        if row.kind == "split":
+            _wake_unfreeze(db, row.out_trade_no, now)
     else:
         row.status = S.PROCESSING
     db.commit()
@@ -474,6 +539,7 @@ def _fail(db: Session, share_id: int, reason: str, now: datetime) -> None:
     row = _locked(db, share_id)
     if row.status in (S.PLANNED, S.PROCESSING):
         row.status, row.last_error, row.finished_at = S.FAILED, reason[:200], now
+        _wake_unfreeze(db, row.out_trade_no, now)
         if row.kind == "split":
             service.post_transfers(
                 db,

@@ -14,7 +14,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, and_
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
@@ -52,6 +52,7 @@ class NotificationOutcome(enum.StrEnum):
 
 class Payment(Base):
     __tablename__ = "payments"
+    __table_args__ = (Index("ix_payments_sharing", "profit_sharing", "paid_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)

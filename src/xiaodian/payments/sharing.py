@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,8 +29,12 @@ class SharingTrade:
     order_ids: tuple[int, ...]
 
 
-def trades_of(db: Session, order_ids: Iterable[int]) -> dict[int, SharingTrade]:
-    """Each order's paid trade (orders never paid are absent), two queries however many."""
+def trades_of(
+    db: Session, order_ids: Iterable[int], *, lock: bool = False
+) -> dict[int, SharingTrade]:
+    """Each order's paid trade (the payment that paid it; orders never paid are absent),
+    two queries however many. ``lock`` (PostgreSQL) holds the payments' rows, in id order,
+    until the transaction ends, so two planners of one payment take turns (three)."""
     wanted = sorted(set(order_ids))
     if not wanted:
         return {}
@@ -44,13 +49,27 @@ def trades_of(db: Session, order_ids: Iterable[int]) -> dict[int, SharingTrade]:
                 Payment.profit_sharing,
             )
             .join(Payment, Payment.id == PaymentOrder.payment_id)
-            .where(PaymentOrder.order_id.in_(wanted), Payment.status == PaymentStatus.PAID)
+            .where(
+                PaymentOrder.order_id.in_(wanted),
+                PaymentOrder.outcome == "paid",  # not a payment refunded as unpayable
+                Payment.status == PaymentStatus.PAID,
+            )
         )
     )
+    if lock and paid and db.get_bind().dialect.name == "postgresql":
+        db.execute(
+            select(Payment.id)
+            .where(Payment.id.in_(sorted({row[1] for row in paid})))
+            .order_by(Payment.id)
+            .with_for_update()
+        )
     covered: dict[int, list[int]] = {}
     for order_id, payment_id in db.execute(
         select(PaymentOrder.order_id, PaymentOrder.payment_id)
-        .where(PaymentOrder.payment_id.in_({row[1] for row in paid}))
+        .where(
+            PaymentOrder.payment_id.in_({row[1] for row in paid}),
+            PaymentOrder.outcome == "paid",
+        )
         .order_by(PaymentOrder.order_id)
     ):
         covered.setdefault(payment_id, []).append(order_id)
@@ -64,6 +83,23 @@ def trades_of(db: Session, order_ids: Iterable[int]) -> dict[int, SharingTrade]:
         )
         for order_id, payment_id, out_trade_no, transaction_id, amount, sharing in paid
     }
+
+
+def sharing_orders_paid_since(db: Session, since: datetime) -> list[int]:
+    """The orders paid since ``since`` by payments made to be split (an index keeps it
+    small when profit sharing is off: only payments made before it was turned off)."""
+    return list(
+        db.scalars(
+            select(PaymentOrder.order_id)
+            .join(Payment, Payment.id == PaymentOrder.payment_id)
+            .where(
+                Payment.profit_sharing.is_(True),
+                Payment.paid_at >= since,
+                Payment.status == PaymentStatus.PAID,
+                PaymentOrder.outcome == "paid",
+            )
+        )
+    )
 
 
 def receiver_accounts(db: Session, user_ids: Iterable[int]) -> dict[int, str]:

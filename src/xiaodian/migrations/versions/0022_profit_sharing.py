@@ -23,6 +23,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("profit_sharing", sa.Boolean(), server_default="0", nullable=False)
         )
+    op.create_index("ix_payments_sharing", "payments", ["profit_sharing", "paid_at"])
     with op.batch_alter_table("sandbox_trades") as batch:
         batch.add_column(
             sa.Column("profit_sharing", sa.Boolean(), server_default="0", nullable=False)
@@ -113,5 +114,6 @@ def downgrade() -> None:
     with op.batch_alter_table("sandbox_trades") as batch:
         batch.drop_column("unfrozen_at")
         batch.drop_column("profit_sharing")
+    op.drop_index("ix_payments_sharing", table_name="payments")
     with op.batch_alter_table("payments") as batch:
         batch.drop_column("profit_sharing")

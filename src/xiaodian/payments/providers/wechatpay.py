@@ -248,9 +248,18 @@ class WeChatPayProvider:
 
     # --- profit sharing (分账) --------------------------------------------------------------
 
+    def _sent(self, fn: Any, **kwargs: Any) -> dict[str, Any]:
+        """A request that creates something: a 404 is a refusal (the trade is unknown)."""
+        code, data = self._call(fn, **kwargs)
+        if code == 404:
+            raise ProviderRejected(
+                str(data.get("code") or "RESOURCE_NOT_EXISTS"), str(data.get("message") or "")
+            )
+        return data
+
     def add_sharing_receiver(self, type: str, account: str, *, name: str = "") -> None:
         relation = "PARTNER" if type == RECEIVER_MERCHANT else "DISTRIBUTOR"
-        self._call(
+        self._sent(
             self.sdk.profitsharing_add_receiver,
             account_type=type,
             account=account,
@@ -266,7 +275,7 @@ class WeChatPayProvider:
         receivers: list[SharingReceiver],
         unfreeze_unsplit: bool,
     ) -> SharingState:
-        _code, data = self._call(
+        data = self._sent(
             self.sdk.profitsharing_order,
             transaction_id=transaction_id,
             out_order_no=out_order_no,
@@ -286,7 +295,7 @@ class WeChatPayProvider:
         return _sharing_state(out_order_no, data)
 
     def unfreeze(self, out_order_no: str, *, transaction_id: str, description: str) -> SharingState:
-        _code, data = self._call(
+        data = self._sent(
             self.sdk.profitsharing_unfreeze,
             transaction_id=transaction_id,
             out_order_no=out_order_no,
