@@ -42,6 +42,7 @@ def load() -> None:
     import xiaodian.aftersales.refunds
     import xiaodian.aftersales.service
     import xiaodian.campaigns.claims
+    import xiaodian.campaigns.discounts
     import xiaodian.campaigns.redemption
     import xiaodian.campaigns.service
     import xiaodian.catalog.service

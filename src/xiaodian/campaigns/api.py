@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import status
 from pydantic import BaseModel, ConfigDict, Field
 
-from xiaodian.campaigns import claims, service, templates
+from xiaodian.campaigns import claims, discounts, service, templates
 from xiaodian.campaigns.service import CouponTemplate
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
@@ -144,3 +144,79 @@ def claim(template_id: Id, db: DbDep, actor: SignedIn) -> CouponOut:
 def my_coupons(db: DbDep, actor: SignedIn, usable: bool = False) -> list[CouponOut]:
     """The buyer's coupons, newest first (``usable``: unused and not expired)."""
     return [_coupon(c, t) for c, t in service.my_coupons(db, actor, usable_only=usable)]
+
+
+# --------------------------------------------------------------------------- discounts
+
+
+class DiscountItemIn(BaseModel):
+    sku_id: BodyId
+    rate_percent: Count | None = Field(default=None, le=100)
+    price_fen: Fen | None = None
+
+
+class DiscountIn(BaseModel):
+    name: str = Field(min_length=1, max_length=40)
+    starts_at: datetime
+    ends_at: datetime
+    items: list[DiscountItemIn] = Field(min_length=1, max_length=discounts.MAX_ITEMS)
+
+
+class DiscountItemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    sku_id: int
+    rate_percent: int | None
+    price_fen: int | None
+
+
+class DiscountOut(BaseModel):
+    id: int
+    shop_id: int
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    state: str  # scheduled | on | ended | cancelled
+    items: list[DiscountItemOut]
+
+
+def _discount(row: discounts.DiscountRow) -> DiscountOut:
+    d = row.discount
+    return DiscountOut(
+        id=d.id,
+        shop_id=d.shop_id,
+        name=d.name,
+        starts_at=d.starts_at,
+        ends_at=d.ends_at,
+        status=d.status,
+        state=row.state,
+        items=[DiscountItemOut.model_validate(i) for i in row.items],
+    )
+
+
+@router.get("/merchant/shops/{shop_id}/discounts")
+def shop_discounts(shop_id: Id, db: DbDep, actor: SignedIn) -> list[DiscountOut]:
+    """The shop's limited-time discounts, newest first (its staff)."""
+    return [_discount(r) for r in discounts.shop_discounts(db, actor, shop_id)]
+
+
+@router.post("/merchant/shops/{shop_id}/discounts", status_code=status.HTTP_201_CREATED)
+def create_discount(shop_id: Id, body: DiscountIn, db: DbDep, actor: SignedIn) -> DiscountOut:
+    """A limited-time discount (限时折扣) of the shop's SKUs: a percentage paid (20-99) or a
+    set price, between two times; one discount per SKU at a time."""
+    data = discounts.DiscountInput(
+        name=body.name,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        items=[discounts.ItemInput(**i.model_dump()) for i in body.items],
+    )
+    found = discounts.create_discount(db, actor, shop_id, data)
+    return _discount(discounts.discount_row(db, actor, found.id))
+
+
+@router.post("/discounts/{discount_id}/cancel")
+def cancel_discount(discount_id: Id, db: DbDep, actor: SignedIn) -> DiscountOut:
+    """End the discount now (the shop's staff)."""
+    discounts.cancel_discount(db, actor, discount_id)
+    return _discount(discounts.discount_row(db, actor, discount_id))

@@ -150,3 +150,59 @@ class CouponRedemption(Base):
     discount_fen: Mapped[int]
     at: Mapped[datetime]
     returned_at: Mapped[datetime | None]
+
+
+class DiscountStatus(enum.StrEnum):
+    ACTIVE = "active"
+    CANCELLED = "cancelled"  # ended early by the shop
+
+
+class Discount(Base):
+    """A limited-time discount (限时折扣) of a shop: listed SKUs at a percentage or a set
+    price between two times (``discounts.py``)."""
+
+    __tablename__ = "discounts"
+    __table_args__ = (
+        Index("ix_discounts_shop_id", "shop_id", "id"),
+        CheckConstraint("ends_at > starts_at", name="window_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    name: Mapped[str] = mapped_column(String(40))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    status: Mapped[DiscountStatus] = mapped_column(
+        str_enum(DiscountStatus), default=DiscountStatus.ACTIVE
+    )
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    cancelled_at: Mapped[datetime | None]
+
+
+class DiscountItem(Base):
+    """One SKU of a discount: pay ``rate_percent`` % of its price (80 is 8折), or the set
+    ``price_fen``. The window is copied from the discount (and cut short when it is
+    cancelled), so the price rule and the one-discount-per-SKU check read this table only."""
+
+    __tablename__ = "discount_items"
+    __table_args__ = (
+        Index("ix_discount_items_sku", "sku_id", "ends_at"),
+        UniqueConstraint("discount_id", "sku_id"),
+        CheckConstraint("(rate_percent IS NULL) <> (price_fen IS NULL)", name="rate_or_price"),
+        CheckConstraint(
+            "rate_percent IS NULL OR (rate_percent >= 20 AND rate_percent <= 99)",
+            name="rate_within_floor",
+        ),
+        CheckConstraint("price_fen IS NULL OR price_fen > 0", name="price_positive"),
+        CheckConstraint("ends_at > starts_at", name="window_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    discount_id: Mapped[int] = mapped_column(ForeignKey("discounts.id"))
+    shop_id: Mapped[int]
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    rate_percent: Mapped[int | None]
+    price_fen: Mapped[int | None]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.actor import Actor
-from xiaodian.campaigns import claims, service, templates
+from xiaodian.campaigns import claims, discounts, service, templates
+from xiaodian.catalog import service as catalog_service
+from xiaodian.catalog.models import ProductStatus
 from xiaodian.errors import InvalidInput, _
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import yuan_field
@@ -295,4 +297,105 @@ def claim(request: Request, template_id: Id, db: DbDep, actor: PageUser) -> Resp
         done="/me/coupons",
         template="campaigns/my_coupons.html",
         context=lambda: _mine_context(db, actor),
+    )
+
+
+# --------------------------------------------------------------------------- discounts
+
+DISCOUNT_STATES = {
+    "scheduled": _("Scheduled"),
+    "on": _("On now"),
+    "ended": _("Ended"),
+    "cancelled": _("Cancelled"),
+}
+
+
+def _discount_context(db: Session, actor: Actor, shop_id: int) -> dict[str, Any]:
+    shop = merchants_service.console_shop(db, actor, shop_id)
+    products = catalog_service.list_shop_products(
+        db, actor, shop_id, status=ProductStatus.ON_SALE, per_page=100
+    ).items
+    now = clock.now().astimezone(clock.BUSINESS_TZ).replace(second=0, microsecond=0)
+    return {
+        "shop": shop,
+        "section": "discounts",
+        "rows": discounts.shop_discounts(db, actor, shop_id),
+        "products": products,
+        "states": DISCOUNT_STATES,
+        "form": {
+            "name": "",
+            "rate_percent": "80",
+            "starts_at": now.strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (now + timedelta(days=1))
+            .replace(hour=0, minute=0)
+            .strftime("%Y-%m-%dT%H:%M"),
+            "sku_ids": [],
+        },
+    }
+
+
+@router.get("/merchant/shops/{shop_id}/discounts")
+def merchant_discounts(request: Request, shop_id: Id, db: DbDep, actor: PageUser) -> Response:
+    """The shop's limited-time discounts and the form for a new one."""
+    return render(
+        request, "campaigns/merchant_discounts.html", _discount_context(db, actor, shop_id)
+    )
+
+
+@router.post("/merchant/shops/{shop_id}/discounts")
+def merchant_discount_create(
+    request: Request,
+    shop_id: Id,
+    db: DbDep,
+    actor: PageUser,
+    name: Field = "",
+    rate_percent: Field = "",
+    starts_at: Field = "",
+    ends_at: Field = "",
+    sku_ids: Annotated[list[str], Form(max_length=discounts.MAX_ITEMS)] = [],  # noqa: B006
+) -> Response:
+    """A new discount: the chosen SKUs at one percentage of their price."""
+    form = {
+        "name": name,
+        "rate_percent": rate_percent,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "sku_ids": sku_ids,
+    }
+
+    def call() -> Any:
+        rate = _number(rate_percent, _("the percent paid"), default=0) or 0
+        data = discounts.DiscountInput(
+            name=name,
+            starts_at=_time(starts_at, _("a start time")),
+            ends_at=_time(ends_at, _("an end time")),
+            items=[
+                discounts.ItemInput(sku_id=i, rate_percent=rate) for i in _ids(",".join(sku_ids))
+            ],
+        )
+        return discounts.create_discount(db, actor, shop_id, data)
+
+    return forms.submit(
+        request,
+        db,
+        call,
+        done=f"/merchant/shops/{shop_id}/discounts",
+        template="campaigns/merchant_discounts.html",
+        context=lambda: _discount_context(db, actor, shop_id),
+        values={"form": form},
+    )
+
+
+@router.post("/merchant/shops/{shop_id}/discounts/{discount_id}/cancel")
+def merchant_discount_cancel(
+    request: Request, shop_id: Id, discount_id: Id, db: DbDep, actor: PageUser
+) -> Response:
+    """End the discount now."""
+    return forms.submit(
+        request,
+        db,
+        lambda: discounts.cancel_discount(db, actor, discount_id),
+        done=f"/merchant/shops/{shop_id}/discounts",
+        template="campaigns/merchant_discounts.html",
+        context=lambda: _discount_context(db, actor, shop_id),
     )

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, select
@@ -199,6 +200,11 @@ class PurchaseInfo:
     sku: SkuInfo
     price_fen: int  # what this buyer pays per unit now
     unavailable: Refusal | None  # why it cannot be bought at all (None: it can)
+    note: Priced | None = None  # the last rule that repriced it, when it said why
+
+    @property
+    def discounted(self) -> bool:
+        return self.price_fen < self.sku.price_fen
 
     @property
     def is_available_to_buy(self) -> bool:
@@ -239,9 +245,20 @@ class PurchaseInfo:
         )
 
 
-# rule(db, skus, buyer, prices so far) -> {sku_id: new price} for the SKUs it reprices
+@dataclass(frozen=True)
+class Priced:
+    """A rule's price with what the buyer is told about it: a label ("限时折扣") and when
+    it ends (a countdown), for the pages that show prices."""
+
+    price_fen: int
+    label: str = ""
+    until: datetime | None = None
+
+
+# rule(db, skus, buyer, prices so far) -> {sku_id: new price (or Priced)} for the SKUs it
+# reprices
 PriceRule = Callable[
-    [Session, Sequence[SkuInfo], Buyer | None, Mapping[int, int]], Mapping[int, int]
+    [Session, Sequence[SkuInfo], Buyer | None, Mapping[int, int]], Mapping[int, "int | Priced"]
 ]
 
 
@@ -277,15 +294,26 @@ class Policy:
 
     def prices(self, db: Session, skus: Sequence[SkuInfo], buyer: Buyer | None) -> dict[int, int]:
         """Each SKU's price for this buyer: its own, then each rule in turn."""
+        return self._priced(db, skus, buyer)[0]
+
+    def _priced(
+        self, db: Session, skus: Sequence[SkuInfo], buyer: Buyer | None
+    ) -> tuple[dict[int, int], dict[int, Priced]]:
         prices = {s.sku_id: s.price_fen for s in skus}
+        notes: dict[int, Priced] = {}
         for rule in self.price_rules:
-            for sku_id, price in rule(db, skus, buyer, dict(prices)).items():
+            for sku_id, answer in rule(db, skus, buyer, dict(prices)).items():
                 if sku_id not in prices:
                     continue
+                price = answer.price_fen if isinstance(answer, Priced) else answer
                 if not isinstance(price, int) or isinstance(price, bool) or price < 0:
                     raise ValueError(f"a price rule gave SKU {sku_id} the price {price!r}")
                 prices[sku_id] = price
-        return prices
+                if isinstance(answer, Priced):
+                    notes[sku_id] = answer
+                else:
+                    notes.pop(sku_id, None)
+        return prices, notes
 
     def offers(
         self, db: Session, skus: Mapping[int, SkuInfo] | Sequence[SkuInfo], buyer: Buyer | None
@@ -293,8 +321,11 @@ class Policy:
         """The answer for each SKU (by id) for this buyer (None: a visitor, or a batch of
         many buyers). No statement of its own unless a rule reads one for the batch."""
         rows = list(skus.values()) if isinstance(skus, Mapping) else list(skus)
-        prices = self.prices(db, rows, buyer) if rows else {}
-        return {s.sku_id: PurchaseInfo(s, prices[s.sku_id], self.availability(s)) for s in rows}
+        prices, notes = self._priced(db, rows, buyer) if rows else ({}, {})
+        return {
+            s.sku_id: PurchaseInfo(s, prices[s.sku_id], self.availability(s), notes.get(s.sku_id))
+            for s in rows
+        }
 
 
 policy = Policy()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
@@ -119,12 +120,21 @@ class ShopCard:
 
 
 @dataclass(frozen=True)
+class Deal:
+    """A price rule's discount as the page shows it: its label and its end (a countdown)."""
+
+    label: str
+    until: datetime | None
+
+
+@dataclass(frozen=True)
 class SkuView:
     id: int
     spec_values: dict[str, str]
     price_fen: int
     list_price_fen: int | None
     stock: int
+    deal: Deal | None = None
 
     @property
     def available(self) -> bool:
@@ -160,6 +170,7 @@ class ProductDetail:
     images: list[ImageView] = field(default_factory=list)
     specs: list[SpecView] = field(default_factory=list)
     skus: list[SkuView] = field(default_factory=list)
+    deal: Deal | None = None  # the cheapest SKU's
 
     @property
     def paragraphs(self) -> list[str]:
@@ -372,6 +383,12 @@ def _ordering(sort: str, terms: list[str]) -> list[Any]:
 # --- product and shop ----------------------------------------------------------------------
 
 
+def _deal(offer: sellability.PurchaseInfo) -> Deal | None:
+    if offer.note is None or not offer.discounted:
+        return None
+    return Deal(offer.note.label, offer.note.until)
+
+
 def get_product(db: Session, product_id: int, *, buyer_id: int | None = None) -> ProductDetail:
     """The product page: a visible product with its images, specs, the SKUs the
     sellability policy offers (at the price it gives the signed-in buyer, or a visitor
@@ -396,8 +413,11 @@ def get_product(db: Session, product_id: int, *, buyer_id: int | None = None) ->
             id=s.id,
             spec_values={str(k): str(v) for k, v in s.spec_values.items()},
             price_fen=offers[s.id].price_fen,
-            list_price_fen=s.list_price_fen,
+            # discounted: the SKU's own price struck through (one it sells at), else the
+            # merchant's list price
+            list_price_fen=s.price_fen if offers[s.id].discounted else s.list_price_fen,
             stock=offers[s.id].num_available,
+            deal=_deal(offers[s.id]),
         )
         for s in product.skus
         if offers[s.id].is_available_to_buy
@@ -416,6 +436,7 @@ def get_product(db: Session, product_id: int, *, buyer_id: int | None = None) ->
         min_price_fen=min(prices),
         max_price_fen=max(prices),
         list_price_fen=cheapest.list_price_fen if cheapest else None,
+        deal=cheapest.deal if cheapest else None,
         purchase_limit=product.purchase_limit,
         return_days=product.return_days,
         images=images,
