@@ -5,7 +5,7 @@ found by reconciliation, its refunds succeeding when submitted)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -147,15 +147,28 @@ def assert_books_balance(db: Session) -> None:
 
 def order_totals(db: Session, order_id: int) -> dict[str, int]:
     """What an order's transfers gave each side: merchant (shown), platform, refunded."""
-    rows = db.execute(
-        select(LedgerAccount.kind, func.sum(LedgerPosting.amount_fen))
-        .join(LedgerPosting, LedgerPosting.account_id == LedgerAccount.id)
-        .join(LedgerTransfer, LedgerTransfer.id == LedgerPosting.transfer_id)
-        .where(LedgerTransfer.order_id == order_id)
-        .group_by(LedgerAccount.kind)
-    ).all()
+    return orders_totals(db, [order_id])[order_id]
+
+
+def orders_totals(db: Session, order_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """``order_totals`` of many orders, one query per 500 of them."""
+    ids = sorted(set(order_ids))
+    by_order: dict[int, dict[str, int]] = {order_id: {} for order_id in ids}
+    for start in range(0, len(ids), 500):
+        rows = db.execute(
+            select(LedgerTransfer.order_id, LedgerAccount.kind, func.sum(LedgerPosting.amount_fen))
+            .join(LedgerPosting, LedgerPosting.account_id == LedgerAccount.id)
+            .join(LedgerTransfer, LedgerTransfer.id == LedgerPosting.transfer_id)
+            .where(LedgerTransfer.order_id.in_(ids[start : start + 500]))
+            .group_by(LedgerTransfer.order_id, LedgerAccount.kind)
+        ).all()
+        for order_id, kind, total in rows:
+            by_order[order_id][kind] = int(total)
     db.rollback()
-    by_kind = {kind: int(total) for kind, total in rows}
+    return {order_id: _sides(by_kind) for order_id, by_kind in by_order.items()}
+
+
+def _sides(by_kind: dict[str, int]) -> dict[str, int]:
     # what the merchant is owed net (credit-normal; "owes" is a debit against it)
     merchant = -sum(by_kind.get(kind, 0) for kind in ledger.MERCHANT_KINDS)
     platform = -(by_kind.get(ledger.FEE_INCOME, 0) + by_kind.get(ledger.PAYMENT_FEES, 0))

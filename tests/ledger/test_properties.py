@@ -22,6 +22,12 @@ with the ledger after every step:
   provider for it is paid - refunded;
 - no posting is ever updated or deleted.
 
+Here every invariant reads everything after every step (the runs are short). The simulator
+checks each step incrementally (``check_step``: the postings since the last check, the
+transfers, accounts and orders they touched, the orders whose model changed, every shop's
+balances from running sums) and everything (``check_all``) every few hundred steps and at
+the end; the incremental view is also checked here after every step, beside the full one.
+
 Runs on SQLite and, with XIAODIAN_TEST_POSTGRES_URL, on PostgreSQL.
 """
 
@@ -39,25 +45,34 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from tests.ledger.conftest import Trade, assert_books_balance, balance, order_totals
+from tests.ledger.conftest import Trade, assert_books_balance, balance, orders_totals
 from tests.trading.test_invariants import as_new_notification, set_sandbox_refund_mode
 from xiaodian import clock as clock_module
 from xiaodian import settings as settings_module
 from xiaodian.errors import DomainError
 from xiaodian.ledger import reconciliation, settlement, withdrawals
 from xiaodian.ledger import service as ledger
-from xiaodian.ledger.models import HoldStatus, LedgerHold
+from xiaodian.ledger.models import (
+    HoldStatus,
+    LedgerAccount,
+    LedgerHold,
+    LedgerPosting,
+    LedgerTransfer,
+)
 from xiaodian.ledger.service import (
     AVAILABLE,
     CLEARING,
     OWES,
     PENDING,
     WITHDRAWING,
+    AccountKey,
     Leg,
     NewTransfer,
 )
+from xiaodian.orders.models import Order
 from xiaodian.payments import notify
 from xiaodian.payments import service as payments_service
 from xiaodian.payments.models import SandboxDelivery
@@ -65,6 +80,7 @@ from xiaodian.payments.providers import get_sandbox
 
 EXAMPLES = int(os.environ.get("XIAODIAN_LEDGER_EXAMPLES", "10"))
 STEPS = 20
+REDELIVERED = 12  # at most this many payments' notifications arrive again per step
 WINDOW = timedelta(days=7)
 PLATFORM_BP = 100  # the default rate of a category without one
 PAYMENT_BP = 60
@@ -80,6 +96,7 @@ class Model:
     shop: int
     paid: int = 0
     items: int = 0
+    order_id: int = 0
     shipped: bool = False
     closed: bool = False
     completed_at: datetime | None = None
@@ -87,6 +104,15 @@ class Model:
     after: int = 0  # refunded after settlement
     settled: bool = False
     fees: int = 0
+    # the numbers of the models changed since the last check (set last: every change after
+    # construction, the construction itself included, lands there)
+    changed: set[str] | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        changed = self.__dict__.get("changed")
+        if changed is not None:
+            changed.add(self.no)
 
     @property
     def refunded(self) -> int:
@@ -98,11 +124,75 @@ class ShopModel:
     id: int
     owner: Any
     sku: int
-    orders: list[Model] = field(default_factory=list)
+    orders: list[Model] = field(default_factory=list, repr=False)
     funded: int = 0  # an opening available balance (so withdrawals happen early)
     withdrawing: int = 0  # requested or approved, not paid out yet
     withdrawn: int = 0  # paid out
     days: list[Any] = field(default_factory=list)  # business days of counted requests
+
+
+@dataclass
+class Fresh:
+    """What the postings read by one ``Books.read`` touched."""
+
+    transfers: set[int] = field(default_factory=set)
+    accounts: set[int] = field(default_factory=set)
+    orders: set[int] = field(default_factory=set)  # order ids named by their transfers
+
+
+class Books:
+    """The ledger as the checks have read it: every posting up to id ``seen``, their sum
+    and each account's. Postings only get higher ids and are never updated or deleted
+    (``no_posting_changes``), so reading those above ``seen`` keeps the sums exact;
+    ``check_all`` compares them with sums read afresh."""
+
+    def __init__(self, db: Session) -> None:
+        self.db = db
+        self.seen = 0
+        self.total = 0
+        self.raw: dict[int, int] = {}  # account id -> the sum of its postings (debit > 0)
+        self.ids: dict[AccountKey, int] = {}  # (kind, owner) -> account id
+        self.keys: dict[int, AccountKey] = {}
+        self.read()
+
+    def read(self) -> Fresh:
+        rows = self.db.execute(
+            select(
+                LedgerPosting.id,
+                LedgerPosting.transfer_id,
+                LedgerPosting.account_id,
+                LedgerPosting.amount_fen,
+                LedgerTransfer.order_id,
+            )
+            .outerjoin(LedgerTransfer, LedgerTransfer.id == LedgerPosting.transfer_id)
+            .where(LedgerPosting.id > self.seen)
+            .order_by(LedgerPosting.id)
+        ).all()
+        fresh = Fresh()
+        for posting_id, transfer_id, account_id, amount, order_id in rows:
+            self.seen = posting_id
+            self.total += amount
+            self.raw[account_id] = self.raw.get(account_id, 0) + amount
+            fresh.transfers.add(transfer_id)
+            fresh.accounts.add(account_id)
+            if order_id is not None:
+                fresh.orders.add(order_id)
+        unknown = fresh.accounts - self.keys.keys()
+        if unknown:
+            for account_id, kind, owner in self.db.execute(
+                select(LedgerAccount.id, LedgerAccount.kind, LedgerAccount.owner_id).where(
+                    LedgerAccount.id.in_(unknown)
+                )
+            ):
+                self.keys[account_id] = (kind, owner)
+                self.ids[(kind, owner)] = account_id
+        self.db.rollback()
+        return fresh
+
+    def shown(self, kind: str, owner: int) -> int:
+        """An account's balance on its normal side, from the sums."""
+        account_id = self.ids.get((kind, owner))
+        return ledger.shown(kind, 0 if account_id is None else self.raw.get(account_id, 0))
 
 
 def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachine]:
@@ -120,19 +210,24 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
                     session.commit()
             self.buyer = trade.buyer()
             self.orders: list[Model] = []
+            self.by_id: dict[int, Model] = {}
+            self.by_no: dict[str, Model] = {}
+            self.changed: set[str] = set()  # models changed since the last ``check_step``
             self.trades: list[str] = []  # this example's payments (out_trade_no)
+            self.books = Books(db)
 
         def pick(self, i: int, ok: Any) -> Model | None:
             found = [o for o in self.orders if ok(o)]
             return found[i % len(found)] if found else None
 
         def posted(self) -> set[str]:
-            """This example's orders whose income has settled (read from the holds)."""
-            nos = [o.no for o in self.orders]
+            """This example's orders whose income has settled (read from the holds: the
+            shops are this example's, so are all their orders)."""
             found = set(
                 db.scalars(
                     select(LedgerHold.order_no).where(
-                        LedgerHold.order_no.in_(nos), LedgerHold.status == HoldStatus.POSTED
+                        LedgerHold.shop_id.in_([s.id for s in self.shops]),
+                        LedgerHold.status == HoldStatus.POSTED,
                     )
                 )
             )
@@ -146,9 +241,13 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
             self.trades.append(trade.pay(self.buyer, nos))
             for no in nos:
                 order = trade.order(no)
-                model = Model(no, order.shop_id, order.paid_fen, order.items_fen)
+                model = Model(no, order.shop_id, order.paid_fen, order.items_fen, order_id=order.id)
+                model.changed = self.changed
                 assert model.paid == order.total_fen > 0
                 self.orders.append(model)
+                self.by_id[model.order_id] = model
+                self.by_no[no] = model
+                next(s for s in self.shops if s.id == model.shop).orders.append(model)
 
         @rule(i=st.integers(0, 50))
         def ship(self, i: int) -> None:
@@ -215,8 +314,7 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
                 with trade.session() as session:
                     payments_service.reconcile(session)
                 assert trade.order(model.no).refunded_fen == model.refunded  # nothing counted
-                self.balances_match_the_model()
-                self.every_order_adds_up()
+                self.check_step()  # nothing posted: a posting for it would not add up
             finally:
                 set_sandbox_refund_mode("success")
             with trade.session() as session:
@@ -229,16 +327,23 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
         def notifications_arrive(self, seed: int, twice: bool, fresh: bool) -> None:
             """The provider's notifications of this example's payments and refunds arrive
             late (reconciliation applied them already), in any order, some twice, some
-            again under a new id: each is answered 204 and nothing changes."""
+            again under a new id: each is answered 204 and nothing changes. Those of up to
+            ``REDELIVERED`` payments: the latest few and others drawn from the seed (a long
+            run's every step does not replay all its history)."""
+            rng = random.Random(seed)
+            trades = self.trades
+            if len(trades) > REDELIVERED:
+                latest = REDELIVERED // 3
+                trades = trades[-latest:] + rng.sample(trades[:-latest], REDELIVERED - latest)
             with trade.session() as session:
                 bodies = list(
                     session.scalars(
                         select(SandboxDelivery.body)
-                        .where(SandboxDelivery.out_trade_no.in_(self.trades))
+                        .where(SandboxDelivery.out_trade_no.in_(trades))
                         .order_by(SandboxDelivery.id)
                     )
                 )
-            random.Random(seed).shuffle(bodies)
+            rng.shuffle(bodies)
             for body in bodies:
                 for _time in range(2 if twice else 1):
                     with trade.session() as session:
@@ -344,31 +449,117 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
             if decide == "approve":
                 shop.withdrawn += amount
 
+        # ------------------------------------------------------------------ checks
+
+        def balances_agree(self, shown: Any) -> None:
+            """Each shop's balances (``shown(kind, shop id)``) against the model."""
+            for shop in self.shops:
+                mine = shop.orders
+                pending = sum(o.paid - o.voided for o in mine if not o.settled)
+                net = sum(o.paid - o.voided - o.fees - o.after for o in mine if o.settled)
+                available, owes = shown(AVAILABLE, shop.id), shown(OWES, shop.id)
+                assert shown(PENDING, shop.id) == pending, f"shop {shop.id}: pending"
+                assert available >= 0 and owes >= 0, f"shop {shop.id}: below zero"
+                assert shown(WITHDRAWING, shop.id) == shop.withdrawing, f"shop {shop.id}: out"
+                assert available - owes + shop.withdrawing + shop.withdrawn == net + shop.funded, (
+                    f"shop {shop.id}: net"
+                )
+
+        def orders_add_up(self, models: list[Model]) -> None:
+            """Each order's refunds and transfers against its model (a few queries for
+            any number of orders)."""
+            if not models:
+                return
+            ids = sorted({m.order_id for m in models})
+            refunded: dict[int, int] = {}
+            for start in range(0, len(ids), 500):
+                rows = db.execute(
+                    select(Order.id, Order.refunded_fen).where(
+                        Order.id.in_(ids[start : start + 500])
+                    )
+                )
+                refunded.update((order_id, fen) for order_id, fen in rows)
+            db.rollback()
+            totals = orders_totals(db, ids)
+            for model in models:
+                assert refunded[model.order_id] == model.refunded, f"order {model.no}: refunded"
+                sides = totals[model.order_id]
+                assert sides["merchant"] + sides["platform"] + model.refunded == model.paid, (
+                    f"order {model.no}: sides"
+                )
+                assert sides["platform"] == model.fees, f"order {model.no}: fees"
+                assert sides["clearing"] == model.paid - model.refunded, f"order {model.no}: left"
+
+        def check_step(self) -> None:
+            """The invariants, reading only what changed since the last check: the new
+            postings (their sum kept running), the transfers and accounts they touched (the
+            ledger's own balance read of each against the running sum), every shop's
+            balances from the running sums, the orders the postings named or whose model
+            changed, and every order's refunds in sum."""
+            fresh = self.books.read()
+            assert self.books.total == 0, f"the postings sum to {self.books.total}"
+            if fresh.transfers:
+                unbalanced = db.execute(
+                    select(LedgerPosting.transfer_id, func.sum(LedgerPosting.amount_fen))
+                    .where(LedgerPosting.transfer_id.in_(fresh.transfers))
+                    .group_by(LedgerPosting.transfer_id)
+                    .having(func.sum(LedgerPosting.amount_fen) != 0)
+                ).all()
+                db.rollback()
+                assert unbalanced == [], f"unbalanced transfers: {unbalanced}"
+            keys = [self.books.keys[a] for a in fresh.accounts if a in self.books.keys]
+            if keys:
+                read = ledger.raw_balances(db, keys)
+                db.rollback()
+                sums = {key: self.books.raw[self.books.ids[key]] for key in keys}
+                assert read == sums, "balances read by the ledger differ from the postings"
+            self.balances_agree(self.books.shown)
+            touched = {i: self.by_id[i] for i in fresh.orders if i in self.by_id}
+            touched.update((self.by_no[no].order_id, self.by_no[no]) for no in self.changed)
+            self.changed.clear()
+            self.orders_add_up([touched[i] for i in sorted(touched)])
+            count, refunded = db.execute(
+                select(func.count(), func.coalesce(func.sum(Order.refunded_fen), 0)).where(
+                    Order.shop_id.in_([s.id for s in self.shops])
+                )
+            ).one()
+            db.rollback()
+            expected = (len(self.orders), sum(o.refunded for o in self.orders))
+            assert (count, refunded) == expected, "orders and refunds in sum"
+
+        def check_all(self) -> None:
+            """Every invariant over everything, read afresh; and the running sums of
+            ``check_step`` against the postings summed again."""
+            self.check_step()
+            self.books_balance()
+            rows = db.execute(
+                select(LedgerPosting.account_id, func.sum(LedgerPosting.amount_fen)).group_by(
+                    LedgerPosting.account_id
+                )
+            )
+            sums = {account_id: int(total) for account_id, total in rows}
+            last = db.scalar(select(func.coalesce(func.max(LedgerPosting.id), 0)))
+            db.rollback()
+            assert sums == self.books.raw
+            assert last == self.books.seen
+            self.balances_match_the_model()
+            self.every_order_adds_up()
+
         @invariant()
         def books_balance(self) -> None:
             assert_books_balance(db)
 
         @invariant()
         def balances_match_the_model(self) -> None:
-            for shop in self.shops:
-                mine = [o for o in self.orders if o.shop == shop.id]
-                pending = sum(o.paid - o.voided for o in mine if not o.settled)
-                net = sum(o.paid - o.voided - o.fees - o.after for o in mine if o.settled)
-                available, owes = balance(db, AVAILABLE, shop.id), balance(db, OWES, shop.id)
-                assert balance(db, PENDING, shop.id) == pending
-                assert available >= 0 and owes >= 0
-                assert balance(db, WITHDRAWING, shop.id) == shop.withdrawing
-                assert available - owes + shop.withdrawing + shop.withdrawn == net + shop.funded
+            self.balances_agree(lambda kind, owner: balance(db, kind, owner))
 
         @invariant()
         def every_order_adds_up(self) -> None:
-            for model in self.orders:
-                order = trade.order(model.no)
-                assert order.refunded_fen == model.refunded
-                totals = order_totals(db, order.id)
-                assert totals["merchant"] + totals["platform"] + model.refunded == model.paid
-                assert totals["platform"] == model.fees
-                assert totals["clearing"] == model.paid - model.refunded
+            self.orders_add_up(self.orders)
+
+        @invariant()
+        def the_incremental_checks_agree(self) -> None:
+            self.check_step()
 
     return Ledger
 
