@@ -66,8 +66,14 @@ def test_the_discounted_price_holds_between_its_times_only(scene: Scene, clock: 
         page = storefront.get_product(db, scene.product_id)
     assert page.min_price_fen == 12000 and page.list_price_fen == 15000  # its own price struck
     assert page.deal is not None and page.deal.until == clock.now() + timedelta(hours=2)
+    with scene.database.session(write=False) as db:  # the lists show it too
+        (card,) = storefront.list_products(db, shop_id=scene.shop_id).items
+    assert (card.price_fen, card.list_price_fen) == (12000, 15000) and card.deal is not None
     clock.advance(timedelta(hours=2))
     assert _price(scene) == 15000  # ended: the price is back at once
+    with scene.database.session(write=False) as db:
+        (card,) = storefront.list_products(db, shop_id=scene.shop_id).items
+    assert card.price_fen == 15000 and card.deal is None
     with scene.database.session(write=False) as db:
         assert storefront.get_product(db, scene.product_id).deal is None
 

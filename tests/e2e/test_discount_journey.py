@@ -52,3 +52,10 @@ def test_a_merchant_discounts_a_sku_and_the_buyer_sees_it(
     page.wait_for_load_state()
     page.goto("/cart")
     assert "¥214.40" in page.locator("main").inner_text()
+    page.goto(f"/shops/{shop_id}")
+    tile = page.locator(f".product-tile[data-product-id='{tea_id}']")
+    assert "¥214.40" in tile.inner_text() and "限时折扣" in tile.inner_text()
+    page.wait_for_function(
+        "document.querySelector('.product-tile .countdown').textContent.startsWith('距结束')"
+    )
+    shot(page, "discount-list")

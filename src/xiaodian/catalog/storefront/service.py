@@ -15,7 +15,7 @@ Several words are ANDed. Results whose title holds every term rank first, then s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -96,6 +96,7 @@ class ProductCard:
     category_id: int
     cover_path: str | None
     sales_count: int
+    deal: Deal | None = None  # a price rule's discount of its cheapest SKU
 
 
 @dataclass(frozen=True)
@@ -268,8 +269,43 @@ def list_products(
         .limit(page_size)
         .offset((page - 1) * page_size)
     ).all()
-    items = [ProductCard(*row) for row in rows]
+    items = _with_deals(db, [ProductCard(*row) for row in rows])
     return ProductPage(items=items, total=total, page=page, page_size=page_size)
+
+
+def _with_deals(db: Session, cards: list[ProductCard]) -> list[ProductCard]:
+    """Cards at the price the policy gives a visitor: when a price rule (a limited-time
+    discount) lowers a product's cheapest offer, the card shows that price, the SKU's own
+    price struck through and the deal. Two queries for the page (its SKUs, the rules'),
+    none when no rule is registered."""
+    policy = sellability.current()
+    if not cards or not policy.price_rules:
+        return cards
+    sku_ids = db.scalars(
+        select(Sku.id).where(Sku.product_id.in_([c.id for c in cards]), Sku.is_active.is_(True))
+    ).all()
+    offers = policy.offers(db, sellability.load_skus(db, sku_ids), None)
+    best: dict[int, sellability.PurchaseInfo] = {}
+    for offer in offers.values():
+        if offer.discounted and offer.is_available_to_buy:
+            held = best.get(offer.sku.product_id)
+            if held is None or offer.price_fen < held.price_fen:
+                best[offer.sku.product_id] = offer
+    out = []
+    for card in cards:
+        found = best.get(card.id)
+        if found is None or found.price_fen >= card.price_fen:
+            out.append(card)
+            continue
+        out.append(
+            replace(
+                card,
+                price_fen=found.price_fen,
+                list_price_fen=found.sku.price_fen,
+                deal=_deal(found),
+            )
+        )
+    return out
 
 
 def _terms(q: str | None) -> list[str]:
