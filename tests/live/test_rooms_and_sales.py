@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -600,3 +601,25 @@ def test_the_gate_answers_a_batch_as_it_answers_one_by_one(redis_target: Any) ->
     one_by_one, left_one, batch, left_batch = answers
     assert batch == one_by_one and left_batch == left_one
     assert {-1, -2, -3} <= set(batch) and any(v >= 0 for v in batch)
+
+
+def test_a_live_price_above_the_30_day_lowest_is_flagged(db: Any, scene: Scene, clock: Any) -> None:
+    from sqlalchemy import select
+
+    from xiaodian.catalog.models import PriceFlag, Sku
+
+    sku = db.get(Sku, scene.sku_id)
+    regular = sku.price_fen
+    sku.price_fen = 500  # a day at ¥5.00 ...
+    db.commit()
+    clock.advance(timedelta(days=1))
+    sku = db.get(Sku, scene.sku_id)
+    sku.price_fen = regular  # ... then back up, and "live price ¥9.90"
+    db.commit()
+    scene.live(db)
+    sale_id = scene.sale(db, price_fen=990, start=False)
+    flags = list(db.scalars(select(PriceFlag)))
+    assert [(f.source, f.ref_id, f.price_fen, f.lowest_fen) for f in flags] == [
+        ("flash", sale_id, 990, 500)
+    ]
+    db.rollback()

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from xiaodian import clock
 from xiaodian.actor import Actor
 from xiaodian.campaigns.models import Discount, DiscountItem, DiscountStatus
+from xiaodian.catalog import prices as price_history
 from xiaodian.catalog import sellability
 from xiaodian.db import MAX_ID
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
@@ -157,8 +158,23 @@ def create_discount(db: Session, actor: Actor, shop_id: int, data: DiscountInput
         )
         for i in data.items
     )
+    db.flush()
+    price_history.flag_if_above_lowest(  # a "discount" above the 30-day lowest price
+        db,
+        shop_id=shop_id,
+        source="discount",
+        ref_id=discount.id,
+        label=name,
+        prices={i.sku_id: _price_of(skus[i.sku_id].price_fen, i) for i in data.items},
+    )
     db.commit()
     return discount
+
+
+def _price_of(price_fen: int, item: ItemInput) -> int:
+    return discounted_price(
+        price_fen, DiscountItem(rate_percent=item.rate_percent, price_fen=item.price_fen)
+    )
 
 
 def cancel_discount(db: Session, actor: Actor, discount_id: int) -> Discount:

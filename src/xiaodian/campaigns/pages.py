@@ -14,7 +14,6 @@ from xiaodian import clock
 from xiaodian.actor import Actor
 from xiaodian.campaigns import claims, discounts, service, templates
 from xiaodian.catalog import service as catalog_service
-from xiaodian.catalog.models import ProductStatus
 from xiaodian.errors import InvalidInput, _
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import yuan_field
@@ -313,7 +312,7 @@ DISCOUNT_STATES = {
 def _discount_context(db: Session, actor: Actor, shop_id: int) -> dict[str, Any]:
     shop = merchants_service.console_shop(db, actor, shop_id)
     products = catalog_service.list_shop_products(
-        db, actor, shop_id, status=ProductStatus.ON_SALE, per_page=100
+        db, actor, shop_id, status=catalog_service.ProductStatus.ON_SALE, per_page=100
     ).items
     now = clock.now().astimezone(clock.BUSINESS_TZ).replace(second=0, microsecond=0)
     return {

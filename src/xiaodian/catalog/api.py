@@ -6,13 +6,15 @@ Merchant endpoints live under ``/shops/{shop_id}/products``; a stranger to the s
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import File, Query, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from xiaodian import media, settings
-from xiaodian.catalog import images, products, review, service, states, stock
+from xiaodian.catalog import images, prices, products, review, service, states, stock
 from xiaodian.catalog.models import ProductStatus
 from xiaodian.catalog.schemas import (
     ApproveIn,
@@ -260,3 +262,38 @@ def ops_approve(
 def ops_reject(product_id: Id, body: RejectIn, db: DbDep, actor: SignedIn) -> ProductOut:
     """Reject a product under review; the reason is shown to the merchant."""
     return ProductOut.of(review.reject(db, actor, product_id, body.reason))
+
+
+# --- operators: price flags ------------------------------------------------------------
+
+
+class PriceFlagOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    sku_id: int
+    shop_id: int
+    source: str
+    ref_id: int
+    label: str
+    price_fen: int
+    lowest_fen: int
+    created_at: datetime
+    resolved_at: datetime | None
+    note: str
+
+
+class ResolveIn(BaseModel):
+    note: str = Field(min_length=1, max_length=200)
+
+
+@router.get("/ops/price-flags", tags=["ops"])
+def price_flags(db: DbDep, actor: SignedIn) -> list[PriceFlagOut]:
+    """Discounts priced above the SKU's lowest price of the last 30 days, oldest first."""
+    return [PriceFlagOut.model_validate(f) for f in prices.open_flags(db, actor)]
+
+
+@router.post("/ops/price-flags/{flag_id}/resolve", tags=["ops"])
+def resolve_price_flag(flag_id: Id, body: ResolveIn, db: DbDep, actor: SignedIn) -> PriceFlagOut:
+    """Close a flag with what was found or done."""
+    return PriceFlagOut.model_validate(prices.resolve_flag(db, actor, flag_id, note=body.note))

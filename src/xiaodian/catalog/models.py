@@ -2,9 +2,20 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    inspect,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from xiaodian import clock
@@ -153,3 +164,59 @@ class ProductEvent(Base):
     to_status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class SkuPrice(Base):
+    """Every price a SKU has had, from when (price governance, ``prices.py``): written by
+    the ``Sku`` mapper's events whenever a SKU is made or its price changes, so no writer
+    can forget it."""
+
+    __tablename__ = "sku_prices"
+    __table_args__ = (Index("ix_sku_prices_sku_at", "sku_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"))
+    price_fen: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class PriceFlag(Base):
+    """A price shown as a discount that is above the SKU's lowest price of the last 30 days
+    (a limited-time discount, a live flash sale): for operators to look at."""
+
+    __tablename__ = "price_flags"
+    __table_args__ = (Index("ix_price_flags_open", "resolved_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # discount | flash
+    ref_id: Mapped[int]  # the discount's or the flash sale's id
+    label: Mapped[str] = mapped_column(String(200))
+    price_fen: Mapped[int]  # the price shown as a discount
+    lowest_fen: Mapped[int]  # the SKU's lowest price of the last 30 days
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+
+_SKU_PRICES = cast(Table, SkuPrice.__table__)
+
+
+@event.listens_for(Sku, "after_insert")
+def _price_born(_mapper: Any, connection: Any, target: Sku) -> None:
+    connection.execute(
+        _SKU_PRICES.insert().values(sku_id=target.id, price_fen=target.price_fen, at=clock.now())
+    )
+
+
+@event.listens_for(Sku, "after_update")
+def _price_changed(_mapper: Any, connection: Any, target: Sku) -> None:
+    history = inspect(target).attrs.price_fen.history
+    if history.has_changes() and history.deleted and history.deleted[0] != target.price_fen:
+        connection.execute(
+            _SKU_PRICES.insert().values(
+                sku_id=target.id, price_fen=target.price_fen, at=clock.now()
+            )
+        )

@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from xiaodian import media, settings
 from xiaodian.actor import Actor
-from xiaodian.catalog import images, products, review, screening, service, states, stock
+from xiaodian.catalog import images, prices, products, review, screening, service, states, stock
 from xiaodian.catalog.models import Product, ProductStatus
 from xiaodian.categories import service as categories_service
 from xiaodian.errors import DomainError, InvalidInput, _
@@ -559,4 +559,40 @@ async def _review_submit(
         template=REVIEW,
         context=lambda: _review_context(db, actor, product_id),
         page_errors=(),
+    )
+
+
+# --- operators: prices shown as discounts above the 30-day lowest -----------------------
+
+PRICES = "catalog/price_flags.html"
+FLAG_SOURCES = {"discount": _("Limited-time discount"), "flash": _("Live flash sale")}
+
+
+def _flags_context(db: Session, actor: Actor) -> dict[str, Any]:
+    return {"section": "prices", "flags": prices.open_flags(db, actor), "sources": FLAG_SOURCES}
+
+
+@router.get("/ops/prices")
+def price_flags(request: Request, db: DbDep, actor: PageUser) -> Response:
+    """Operators: discounts priced above the SKU's lowest price of the last 30 days."""
+    return render(request, PRICES, _flags_context(db, actor))
+
+
+@router.post("/ops/prices/{flag_id}/resolve")
+async def price_flag_resolve(request: Request, flag_id: Id, db: DbDep, actor: PageUser) -> Response:
+    form = await request.form()
+
+    async def resolve() -> None:
+        await run_in_threadpool(
+            lambda: prices.resolve_flag(db, actor, flag_id, note=_text(form, "note"))
+        )
+
+    return await forms.submit_async(
+        request,
+        db,
+        resolve,
+        done="/ops/prices",
+        template=PRICES,
+        context=lambda: _flags_context(db, actor),
+        page_errors=(401,),
     )

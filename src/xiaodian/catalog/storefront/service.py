@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
+from xiaodian.catalog import prices as price_history
 from xiaodian.catalog import sellability
 from xiaodian.catalog import service as catalog_service
 from xiaodian.catalog.models import Product, ProductImage, ProductStatus, Sku
@@ -444,14 +445,17 @@ def get_product(db: Session, product_id: int, *, buyer_id: int | None = None) ->
     category = categories_service.get(db, product.category_id)
     facts = sellability.sku_facts(product, shop_name=shop.name, shop_active=shop.is_active)
     offers = policy.offers(db, facts, sellability.Buyer(buyer_id) if buyer_id else None)
+    history = price_history.windows(db, [s.id for s in product.skus])
     skus = [
         SkuView(
             id=s.id,
             spec_values={str(k): str(v) for k, v in s.spec_values.items()},
             price_fen=offers[s.id].price_fen,
-            # discounted: the SKU's own price struck through (one it sells at), else the
-            # merchant's list price
-            list_price_fen=s.price_fen if offers[s.id].discounted else s.list_price_fen,
+            # struck through: the SKU's own price when discounted, else the merchant's
+            # list price; either only if the SKU was offered at it in the last 30 days
+            list_price_fen=price_history.honest_was(
+                history.get(s.id), s.price_fen if offers[s.id].discounted else s.list_price_fen
+            ),
             stock=offers[s.id].num_available,
             deal=_deal(offers[s.id]),
         )

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from xiaodian import clock, realtime
 from xiaodian.actor import Actor
 from xiaodian.catalog import inventory, sellability
+from xiaodian.catalog import prices as catalog_prices
 from xiaodian.catalog import service as catalog_service
 from xiaodian.content.live.flash_gate import redis_gate
 from xiaodian.content.live.models import (
@@ -246,6 +247,14 @@ def open_sale(db: Session, actor: Actor, room_id: int, data: SaleInput) -> Flash
     )
     db.add(sale)
     db.flush()
+    catalog_prices.flag_if_above_lowest(  # a live price above the 30-day lowest
+        db,
+        shop_id=product.shop_id,
+        source="flash",
+        ref_id=sale.id,
+        label=sale.title,
+        prices={sku.id: price},
+    )
     _event(db, room.id, actor.user_id, "sale_opened", f"sale {sale.id}")
     publish_sale(db, sale)
     db.commit()
