@@ -35,6 +35,8 @@ class TemplateIn(BaseModel):
     per_buyer_limit: Count = Field(default=1, ge=1)
     budget_fen: Fen | None = None
     valid_days: Count | None = None
+    audience: Literal["everyone", "new_buyers", "live_room"] = "everyone"
+    room_id: BodyId | None = None
 
     def to_input(self) -> templates.TemplateInput:
         return templates.TemplateInput(**self.model_dump())
@@ -63,6 +65,8 @@ class TemplateOut(BaseModel):
     ends_at: datetime
     valid_days: int | None
     status: str
+    audience: str
+    room_id: int | None
 
 
 class CouponOut(BaseModel):
@@ -125,6 +129,12 @@ def create_platform_template(body: TemplateIn, db: DbDep, actor: SignedIn) -> Te
 def claimable(shop_id: Id, db: DbDep) -> list[TemplateOut]:
     """The shop's coupons anyone may claim now."""
     return [_out(t) for t in service.claimable(db, shop_id=shop_id)]
+
+
+@router.get("/live/rooms/{room_id}/coupons")
+def room_coupons(room_id: Id, db: DbDep) -> list[TemplateOut]:
+    """The coupons claimable in this live room while it is on air."""
+    return [_out(t) for t in service.room_coupons(db, room_id=room_id)]
 
 
 @router.get("/platform/coupons")

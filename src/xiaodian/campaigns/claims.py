@@ -34,7 +34,9 @@ from xiaodian.actor import Actor
 from xiaodian.campaigns import claim_gate
 from xiaodian.campaigns.models import Coupon, CouponClaimer, CouponStatus, TemplateStatus
 from xiaodian.campaigns.service import CouponTemplate, get_template, offer_of
+from xiaodian.content.live import service as live_service
 from xiaodian.errors import Conflict, DomainError, IllegalTransition, _
+from xiaodian.orders import service as orders_service
 
 _CLAIMERS = cast(Table, CouponClaimer.__table__)
 _TEMPLATES = cast(Table, CouponTemplate.__table__)
@@ -102,6 +104,7 @@ def claim(db: Session, actor: Actor, template_id: int) -> tuple[Coupon, CouponTe
         template = get_template(db, template_id)
         if verdict == claim_gate.LIMIT_REACHED:
             raise limit_reached(template.per_buyer_limit)
+        _check_audience(db, template, buyer_id)
         coupon, claimed, left = _write(db, template, buyer_id)
         db.commit()
     except DomainError as exc:
@@ -125,6 +128,22 @@ def claim(db: Session, actor: Actor, template_id: int) -> tuple[Coupon, CouponTe
             claimed=claimed,
         )
     return coupon, template
+
+
+def _check_audience(db: Session, template: CouponTemplate, buyer_id: int) -> None:
+    """New buyers only: no paid order (in the shop, for a shop's coupon); a live-room
+    coupon: only while its room is on air. One query, only for such coupons."""
+    if template.audience == "new_buyers" and orders_service.has_paid_order(
+        db, buyer_id=buyer_id, shop_id=template.shop_id
+    ):
+        raise Conflict(_("This coupon is for new buyers."), code="not_new_buyer")
+    if template.audience == "live_room" and (
+        template.room_id is None or not live_service.is_on_air(db, template.room_id)
+    ):
+        raise IllegalTransition(
+            _("This coupon can be claimed in its live room while it is on air."),
+            code="room_not_live",
+        )
 
 
 def _refusal(template: CouponTemplate) -> DomainError | None:

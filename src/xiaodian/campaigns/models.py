@@ -93,6 +93,9 @@ class CouponTemplate(Base):
     )
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # who may claim (``rules.AUDIENCES``); a live-room coupon's room (claimable while live)
+    audience: Mapped[str] = mapped_column(String(12), default="everyone", server_default="everyone")
+    room_id: Mapped[int | None] = mapped_column(index=True)
 
 
 class CouponClaimer(Base):

@@ -59,7 +59,14 @@ FIELDS = (
     "starts_at",
     "ends_at",
     "valid_days",
+    "audience",
+    "room_id",
 )
+AUDIENCE_LABELS = {
+    "everyone": _("Everyone"),
+    "new_buyers": _("New buyers only"),
+    "live_room": _("Viewers of one live room, while it is on air"),
+}
 
 
 def _time(value: str, label: str) -> datetime:
@@ -108,6 +115,8 @@ def _input(form: dict[str, str], *, level: str) -> templates.TemplateInput:
         starts_at=_time(form["starts_at"], _("a start time")),
         ends_at=_time(form["ends_at"], _("an end time")),
         valid_days=_number(form["valid_days"], _("the days valid")),
+        audience=form.get("audience") or "everyone",
+        room_id=_number(form.get("room_id", ""), _("the live room")),
     )
 
 
@@ -118,6 +127,7 @@ def _blank() -> dict[str, str]:
         "kind": "threshold",
         "level": "shop",
         "scope": "all",
+        "audience": "everyone",
         "rate_percent": "80",
         "per_buyer_limit": "1",
         "starts_at": now.strftime("%Y-%m-%dT%H:%M"),
@@ -131,6 +141,7 @@ def _labels() -> dict[str, Any]:
         "levels": LEVEL_LABELS,
         "scopes": SCOPE_LABELS,
         "statuses": STATUS_LABELS,
+        "audiences": AUDIENCE_LABELS,
     }
 
 
@@ -184,6 +195,8 @@ def merchant_coupon_create(
     starts_at: Field = "",
     ends_at: Field = "",
     valid_days: Field = "",
+    audience: Field = "everyone",
+    room_id: Field = "",
 ) -> Response:
     """A new coupon of the shop (product or shop level)."""
     sent = dict(locals())
@@ -241,6 +254,8 @@ def ops_coupon_create(
     starts_at: Field = "",
     ends_at: Field = "",
     valid_days: Field = "",
+    audience: Field = "everyone",
+    room_id: Field = "",
 ) -> Response:
     """A new platform coupon (funded by the platform)."""
     sent = dict(locals())

@@ -209,3 +209,20 @@ def check_terms(
     return Terms(
         name, level_, scope_, ids, quantity, limit, budget_fen, starts_at, ends_at, valid_days
     )
+
+
+# Who may claim: anyone; new buyers only (no paid order: in the shop for a shop's coupon,
+# anywhere for the platform's); or viewers of one live room while it is on air.
+AUDIENCES = ("everyone", "new_buyers", "live_room")
+
+
+def check_audience(audience: str, room_id: int | None) -> tuple[str, int | None]:
+    if audience not in AUDIENCES:
+        raise InvalidInput(_("Unknown audience."), code="bad_audience")
+    if audience == "live_room":
+        if not (
+            isinstance(room_id, int) and not isinstance(room_id, bool) and 0 < room_id <= MAX_ID
+        ):
+            raise InvalidInput(_("A live-room coupon names its live room."), code="bad_room")
+        return audience, room_id
+    return audience, None

@@ -82,6 +82,28 @@ def claimable(db: Session, *, shop_id: int | None) -> list[CouponTemplate]:
                 CouponTemplate.starts_at <= now,
                 CouponTemplate.ends_at > now,
                 CouponTemplate.issued < CouponTemplate.quantity,
+                CouponTemplate.audience != "live_room",  # claimed in their room only
+            )
+            .order_by(CouponTemplate.id)
+            .limit(LIST_LIMIT)
+        )
+    )
+
+
+def room_coupons(db: Session, *, room_id: int) -> list[CouponTemplate]:
+    """The coupons claimable in a live room while it is on air (shops' and the platform's),
+    active, in their window, not all issued."""
+    now = clock.now()
+    return list(
+        db.scalars(
+            select(CouponTemplate)
+            .where(
+                CouponTemplate.audience == "live_room",
+                CouponTemplate.room_id == room_id,
+                CouponTemplate.status == TemplateStatus.ACTIVE,
+                CouponTemplate.starts_at <= now,
+                CouponTemplate.ends_at > now,
+                CouponTemplate.issued < CouponTemplate.quantity,
             )
             .order_by(CouponTemplate.id)
             .limit(LIST_LIMIT)

@@ -15,7 +15,8 @@ from xiaodian.campaigns.models import CouponScope, CouponTemplate, TemplateStatu
 from xiaodian.campaigns.service import get_template, unknown_template
 from xiaodian.catalog import service as catalog_service
 from xiaodian.categories import service as categories_service
-from xiaodian.errors import InvalidInput, _
+from xiaodian.content.live import service as live_service
+from xiaodian.errors import InvalidInput, NotFound, _
 
 
 @dataclass
@@ -35,6 +36,8 @@ class TemplateInput:
     per_buyer_limit: int = 1
     budget_fen: int | None = None
     valid_days: int | None = None
+    audience: str = "everyone"
+    room_id: int | None = None
 
 
 def _check_scope(db: Session, terms: rules.Terms, shop_id: int | None) -> None:
@@ -52,6 +55,23 @@ def _check_scope(db: Session, terms: rules.Terms, shop_id: int | None) -> None:
         found = categories_service.by_ids(db, terms.scope_ids)
         if len(found) != len(terms.scope_ids):
             raise InvalidInput(_("A listed category does not exist."), code="bad_scope")
+
+
+def _check_room(db: Session, room_id: int, shop_id: int | None) -> None:
+    """A live-room coupon's room exists and has not ended; a shop's coupon is for a room
+    of the shop or one that sells its products (else the same 422: rooms are not probed)."""
+    try:
+        room = live_service.get_room(db, room_id)
+    except NotFound:
+        room = None
+    fits = room is not None and room.status != "ended"
+    if fits and shop_id is not None and room is not None and room.shop_id != shop_id:
+        fits = any(p.shop_id == shop_id for p in live_service.room_products(db, room_id))
+    if not fits:
+        raise InvalidInput(
+            _("The live room does not exist, has ended or does not sell this shop's products."),
+            code="bad_room",
+        )
 
 
 def _create(db: Session, actor_id: int, shop_id: int | None, data: TemplateInput) -> CouponTemplate:
@@ -78,6 +98,9 @@ def _create(db: Session, actor_id: int, shop_id: int | None, data: TemplateInput
     if terms.budget_fen is not None and terms.budget_fen < offer.most_fen:
         raise InvalidInput(_("The budget does not cover a single coupon."), code="bad_budget")
     _check_scope(db, terms, shop_id)
+    audience, room_id = rules.check_audience(data.audience, data.room_id)
+    if room_id is not None:
+        _check_room(db, room_id, shop_id)
     template = CouponTemplate(
         shop_id=shop_id,
         name=terms.name,
@@ -100,6 +123,8 @@ def _create(db: Session, actor_id: int, shop_id: int | None, data: TemplateInput
         status=TemplateStatus.ACTIVE,
         created_by=actor_id,
         created_at=clock.now(),
+        audience=audience,
+        room_id=room_id,
     )
     db.add(template)
     db.flush()

@@ -224,6 +224,14 @@ def mark_paid(
     return result
 
 
+def has_paid_order(db: Session, *, buyer_id: int, shop_id: int | None = None) -> bool:
+    """Whether the buyer ever paid an order (in the shop, when given): one query."""
+    query = select(Order.id).where(Order.buyer_id == buyer_id, Order.paid_at.is_not(None))
+    if shop_id is not None:
+        query = query.where(Order.shop_id == shop_id)
+    return db.scalar(query.limit(1)) is not None
+
+
 def refundable_fen(db: Session, *, order_id: int) -> int:
     """``paid_fen - refunded_fen`` (refunds still in flight are the payments side's)."""
     order = _get(db, order_id)

@@ -142,6 +142,12 @@ def get_room(db: Session, room_id: int) -> LiveRoom:
     return room
 
 
+def is_on_air(db: Session, room_id: int) -> bool:
+    """Whether the room is live now (one query)."""
+    status = db.scalar(select(LiveRoom.status).where(LiveRoom.id == room_id))
+    return status == RoomStatus.LIVE
+
+
 def host_room(db: Session, actor: Actor, room_id: int) -> LiveRoom:
     """A room the actor hosts; everybody else (signed in or not) gets NotFound."""
     user_id = actor.require_user()

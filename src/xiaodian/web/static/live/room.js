@@ -62,6 +62,7 @@
 
   /* ---------------------------------------------------------------- drawing */
   function drawRoom(room) {
+    if (room.status !== roomStatus) loadCoupons(room.status);
     roomStatus = room.status;
     root.dataset.status = room.status;
     var badge = $("room-status");
@@ -258,5 +259,50 @@
   $("cart-btn").addEventListener("click", function () { $("product-sheet").hidden = false; });
   $("sheet-close").addEventListener("click", function () { $("product-sheet").hidden = true; });
 
+  /* ---------------------------------------------------------------- the room's coupons */
+  function offerText(c) {
+    if (c.kind === "percent") return T.coupon_percent.replace("%(n)s", c.rate_percent);
+    var off = T.coupon_off.replace("%(off)s", fen(c.off_fen));
+    return c.min_spend_fen ? T.coupon_from.replace("%(min)s", fen(c.min_spend_fen)) + " " + off : off;
+  }
+  function loadCoupons(status) {
+    var box = $("room-coupons");
+    if (!box) return;
+    if (status !== "live") { box.hidden = true; return; }
+    json("GET", api + "/coupons").then(function (r) {
+      var list = (r.status === 200 && r.data) || [];
+      box.textContent = "";
+      list.forEach(function (c) {
+        var item = document.createElement("div");
+        item.className = "live-coupon";
+        item.dataset.couponId = c.id;
+        var label = document.createElement("span");
+        label.innerHTML = "<b></b> <span class=\"small\"></span>";
+        label.firstChild.textContent = c.name;
+        label.lastChild.textContent = offerText(c);
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "btn small primary";
+        button.textContent = T.claim;
+        button.addEventListener("click", function () { claim(c.id, button); });
+        item.appendChild(label);
+        item.appendChild(button);
+        box.appendChild(item);
+      });
+      box.hidden = list.length === 0;
+    }).catch(function () {});
+  }
+  function claim(id, button) {
+    if (root.dataset.signedIn !== "1") { location.href = root.dataset.loginUrl; return; }
+    button.disabled = true;
+    json("POST", "/api/v1/coupons/" + id + "/claim").then(function (r) {
+      if (r.status === 401) { location.href = root.dataset.loginUrl; return; }
+      if (r.status === 201) { text(button, T.claimed); return; }
+      button.disabled = false;
+      notice((r.data && r.data.error && r.data.error.message) || T.error);
+    }).catch(function () { button.disabled = false; notice(T.error); });
+  }
+
+  loadCoupons(roomStatus);
   play($("live-video").dataset.src || null);
 })();
