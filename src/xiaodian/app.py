@@ -114,6 +114,8 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.content import pages as content_pages
     from xiaodian.content.live import api as live_api
     from xiaodian.content.live import pages as live_pages
+    from xiaodian.follows import api as follows_api
+    from xiaodian.follows import pages as follows_pages
     from xiaodian.health import pages as health_pages
     from xiaodian.ledger import api as ledger_api
     from xiaodian.ledger import pages as ledger_pages
@@ -152,6 +154,7 @@ def _include_routers(app: FastAPI) -> None:
         reviews_api,
         logistics_api,
         affiliates_api,
+        follows_api,
         wechat_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
@@ -172,6 +175,7 @@ def _include_routers(app: FastAPI) -> None:
         health_pages,
         logistics_pages,
         affiliates_pages,
+        follows_pages,
         ops_pages,
         wechat_pages,
     ):

@@ -21,6 +21,7 @@ def load_models() -> None:
     import xiaodian.categories.models
     import xiaodian.content.live.models
     import xiaodian.content.models
+    import xiaodian.follows.models
     import xiaodian.health.models
     import xiaodian.ledger.models
     import xiaodian.logistics.models
@@ -50,6 +51,7 @@ def load() -> None:
     import xiaodian.content.live.flash_returns
     import xiaodian.content.live.service
     import xiaodian.content.service
+    import xiaodian.follows.service
     import xiaodian.health.hooks
     import xiaodian.health.service
     import xiaodian.ledger.income

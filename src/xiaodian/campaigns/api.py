@@ -35,7 +35,7 @@ class TemplateIn(BaseModel):
     per_buyer_limit: Count = Field(default=1, ge=1)
     budget_fen: Fen | None = None
     valid_days: Count | None = None
-    audience: Literal["everyone", "new_buyers", "live_room"] = "everyone"
+    audience: Literal["everyone", "new_buyers", "followers", "live_room"] = "everyone"
     room_id: BodyId | None = None
 
     def to_input(self) -> templates.TemplateInput:

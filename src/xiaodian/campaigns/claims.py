@@ -36,6 +36,7 @@ from xiaodian.campaigns.models import Coupon, CouponClaimer, CouponStatus, Templ
 from xiaodian.campaigns.service import CouponTemplate, get_template, offer_of
 from xiaodian.content.live import service as live_service
 from xiaodian.errors import Conflict, DomainError, IllegalTransition, _
+from xiaodian.follows import service as follows_service
 from xiaodian.orders import service as orders_service
 
 _CLAIMERS = cast(Table, CouponClaimer.__table__)
@@ -131,12 +132,21 @@ def claim(db: Session, actor: Actor, template_id: int) -> tuple[Coupon, CouponTe
 
 
 def _check_audience(db: Session, template: CouponTemplate, buyer_id: int) -> None:
-    """New buyers only: no paid order (in the shop, for a shop's coupon); a live-room
-    coupon: only while its room is on air. One query, only for such coupons."""
+    """New buyers only: no paid order (in the shop, for a shop's coupon); followers only:
+    following the shop; a live-room coupon: only while its room is on air. One query, only
+    for such coupons."""
     if template.audience == "new_buyers" and orders_service.has_paid_order(
         db, buyer_id=buyer_id, shop_id=template.shop_id
     ):
         raise Conflict(_("This coupon is for new buyers."), code="not_new_buyer")
+    if template.audience == "followers" and not (
+        template.shop_id is not None
+        and follows_service.following(db, buyer_id, "shop", [template.shop_id])
+    ):
+        raise Conflict(
+            _("This coupon is for the shop's followers: follow the shop first."),
+            code="not_a_follower",
+        )
     if template.audience == "live_room" and (
         template.room_id is None or not live_service.is_on_air(db, template.room_id)
     ):

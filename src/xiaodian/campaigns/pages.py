@@ -65,6 +65,7 @@ FIELDS = (
 AUDIENCE_LABELS = {
     "everyone": _("Everyone"),
     "new_buyers": _("New buyers only"),
+    "followers": _("The shop's followers only"),
     "live_room": _("Viewers of one live room, while it is on air"),
 }
 

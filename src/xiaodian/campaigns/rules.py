@@ -212,13 +212,20 @@ def check_terms(
 
 
 # Who may claim: anyone; new buyers only (no paid order: in the shop for a shop's coupon,
-# anywhere for the platform's); or viewers of one live room while it is on air.
-AUDIENCES = ("everyone", "new_buyers", "live_room")
+# anywhere for the platform's); the shop's followers; or viewers of one live room while it
+# is on air.
+AUDIENCES = ("everyone", "new_buyers", "followers", "live_room")
 
 
-def check_audience(audience: str, room_id: int | None) -> tuple[str, int | None]:
+def check_audience(
+    audience: str, room_id: int | None, *, platform: bool = False
+) -> tuple[str, int | None]:
     if audience not in AUDIENCES:
         raise InvalidInput(_("Unknown audience."), code="bad_audience")
+    if audience == "followers" and platform:
+        raise InvalidInput(
+            _("Followers-only coupons are a shop's, for its followers."), code="bad_audience"
+        )
     if audience == "live_room":
         if not (
             isinstance(room_id, int) and not isinstance(room_id, bool) and 0 < room_id <= MAX_ID

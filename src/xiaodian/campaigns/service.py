@@ -90,6 +90,29 @@ def claimable(db: Session, *, shop_id: int | None) -> list[CouponTemplate]:
     )
 
 
+def followed_coupons(db: Session, *, shop_ids: list[int]) -> list[CouponTemplate]:
+    """The coupons these shops offer to claim now (a buyer's "following" page), newest
+    first; live-room ones stay in their rooms."""
+    if not shop_ids:
+        return []
+    now = clock.now()
+    return list(
+        db.scalars(
+            select(CouponTemplate)
+            .where(
+                CouponTemplate.shop_id.in_(shop_ids),
+                CouponTemplate.status == TemplateStatus.ACTIVE,
+                CouponTemplate.starts_at <= now,
+                CouponTemplate.ends_at > now,
+                CouponTemplate.issued < CouponTemplate.quantity,
+                CouponTemplate.audience != "live_room",
+            )
+            .order_by(CouponTemplate.id.desc())
+            .limit(LIST_LIMIT)
+        )
+    )
+
+
 def room_coupons(db: Session, *, room_id: int) -> list[CouponTemplate]:
     """The coupons claimable in a live room while it is on air (shops' and the platform's),
     active, in their window, not all issued."""

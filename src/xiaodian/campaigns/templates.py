@@ -98,7 +98,7 @@ def _create(db: Session, actor_id: int, shop_id: int | None, data: TemplateInput
     if terms.budget_fen is not None and terms.budget_fen < offer.most_fen:
         raise InvalidInput(_("The budget does not cover a single coupon."), code="bad_budget")
     _check_scope(db, terms, shop_id)
-    audience, room_id = rules.check_audience(data.audience, data.room_id)
+    audience, room_id = rules.check_audience(data.audience, data.room_id, platform=shop_id is None)
     if room_id is not None:
         _check_room(db, room_id, shop_id)
     template = CouponTemplate(

@@ -150,6 +150,30 @@ def get_video(db: Session, actor: Actor, video_id: int) -> FeedVideo:
     return _feed_items(db, actor, [video])[0]
 
 
+def followed_videos(
+    db: Session, actor: Actor, *, shop_ids: list[int], creator_ids: list[int], limit: int = 12
+) -> list[FeedVideo]:
+    """The newest published videos of these shops and creators (a buyer's "following"
+    page): a fixed number of queries."""
+    if not shop_ids and not creator_ids:
+        return []
+    rows = list(
+        db.scalars(
+            select(Video)
+            .where(
+                Video.status == S.PUBLISHED,
+                or_(
+                    Video.shop_id.in_(shop_ids),
+                    and_(Video.shop_id.is_(None), Video.author_id.in_(creator_ids)),
+                ),
+            )
+            .order_by(Video.created_at.desc(), Video.id.desc())
+            .limit(max(1, min(limit, FEED_MAX)))
+        )
+    )
+    return _feed_items(db, actor, rows)
+
+
 def videos_for_product(db: Session, product_id: int, limit: int = 6) -> list[FeedVideo]:
     """Published videos featuring a product, best first (for its product page)."""
     limit = max(1, min(limit, FEED_MAX))

@@ -8,6 +8,7 @@ from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.catalog.storefront import service
+from xiaodian.follows import service as follows_service
 from xiaodian.web import routing
 from xiaodian.web.deps import CurrentActor, DbDep
 from xiaodian.web.templating import render
@@ -67,7 +68,15 @@ def shop(
     sort = _sort(sort)
     card = service.get_shop(db, shop_id)
     products = service.list_products(db, shop_id=card.id, sort=sort, page=page, page_size=PAGE_SIZE)
-    ctx = _listing(request, sort, page, shop=card, products=products)
+    ctx = _listing(
+        request,
+        sort,
+        page,
+        shop=card,
+        products=products,
+        is_following=bool(follows_service.following(db, actor.user_id, "shop", [card.id])),
+        followers=follows_service.follower_count(db, kind="shop", target_id=card.id),
+    )
     return render(request, "storefront/shop.html", ctx)
 
 
@@ -145,8 +154,14 @@ def product(
         for s in detail.skus
     ]
     via = _link_channel(channel[:10], channel_id[:12])
+    following = follows_service.following(db, actor.user_id, "shop", [detail.shop.id])
     return render(
         request,
         "storefront/product.html",
-        {"product": detail, "skus_json": skus_json, "via": via},
+        {
+            "product": detail,
+            "skus_json": skus_json,
+            "via": via,
+            "is_following": bool(following),
+        },
     )

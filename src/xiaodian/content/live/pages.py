@@ -21,6 +21,7 @@ from xiaodian.content.live import events, flash
 from xiaodian.content.live import service as live_service
 from xiaodian.content.live.models import LiveRoom, RoomStatus
 from xiaodian.errors import DomainError, InvalidInput, _
+from xiaodian.follows import service as follows_service
 from xiaodian.merchants import service as merchants_service
 from xiaodian.web import forms, routing
 from xiaodian.web.deps import CurrentActor, DbDep, PageUser
@@ -98,6 +99,10 @@ def room_page(request: Request, db: DbDep, actor: CurrentActor, room_id: Id) -> 
         "can_report": live_service.can_see_report(actor, room),
         "running": [s for s in snap["sales"] if s["status"] == "running"],
     }
+    # the room's follow: its shop's (a merchant room) or its creator's
+    kind, target = ("shop", room.shop_id) if room.shop_id else ("creator", room.host_id)
+    ctx["follow_kind"], ctx["follow_id"] = kind, target
+    ctx["is_following"] = bool(follows_service.following(db, actor.user_id, kind, [target]))
     response = render(request, "live/room.html", ctx)
     if not request.cookies.get(live_api.VIEWER_COOKIE):
         response.set_cookie(

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import clock, realtime
@@ -198,6 +198,28 @@ def list_shop_rooms(db: Session, actor: Actor, shop_id: int) -> list[LiveRoom]:
             select(LiveRoom)
             .where(LiveRoom.shop_id == shop_id)
             .order_by(LiveRoom.scheduled_at.desc(), LiveRoom.id.desc())
+        )
+    )
+
+
+def followed_rooms(
+    db: Session, *, shop_ids: list[int], host_ids: list[int], limit: int = 20
+) -> list[LiveRoom]:
+    """Rooms of these shops or creators that are live now or coming (live first)."""
+    if not shop_ids and not host_ids:
+        return []
+    return list(
+        db.scalars(
+            select(LiveRoom)
+            .where(
+                LiveRoom.status != RoomStatus.ENDED,
+                or_(
+                    LiveRoom.shop_id.in_(shop_ids),
+                    and_(LiveRoom.shop_id.is_(None), LiveRoom.host_id.in_(host_ids)),
+                ),
+            )
+            .order_by(case((LiveRoom.status == RoomStatus.LIVE, 0), else_=1), LiveRoom.scheduled_at)
+            .limit(limit)
         )
     )
 

@@ -1,0 +1,1 @@
+"""Followers (私域): buyers follow shops and creators."""
