@@ -4,8 +4,9 @@ rule its owner), a promoter's tracked links, and an order's touches (the shop's 
 from __future__ import annotations
 
 from fastapi import status
+from pydantic import BaseModel
 
-from xiaodian.affiliates import attribution, links, plans, rules
+from xiaodian.affiliates import attribution, links, plans, rules, showcase
 from xiaodian.affiliates.schemas import (
     InviteIn,
     InviteOut,
@@ -22,7 +23,7 @@ from xiaodian.affiliates.service import Link
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
 from xiaodian.web.errors import error_responses
-from xiaodian.web.types import Id
+from xiaodian.web.types import BodyId, Id
 
 router = routing.router(tags=["affiliates"], responses=error_responses(401, 403, 404, 409, 422))
 
@@ -120,3 +121,63 @@ def make_link(body: LinkIn, db: DbDep, actor: SignedIn) -> LinkOut:
         db, actor, product_id=body.product_id, shop_id=body.shop_id, kind=body.kind
     )
     return _link_out(link)
+
+
+# --------------------------------------------------------------------------- showcase
+
+
+class ShowcaseIn(BaseModel):
+    product_id: BodyId
+
+
+class ShowcaseCardOut(BaseModel):
+    product_id: int
+    title: str
+    price_fen: int
+    cover_path: str | None
+    shop_name: str
+    link: str  # the creator's tracked link
+
+
+class ShowcaseOut(BaseModel):
+    creator_id: int
+    creator_name: str
+    items: list[ShowcaseCardOut]
+
+
+def _showcase(found: showcase.Showcase) -> ShowcaseOut:
+    return ShowcaseOut(
+        creator_id=found.creator_id,
+        creator_name=found.creator_name,
+        items=[
+            ShowcaseCardOut(
+                product_id=c.product_id,
+                title=c.title,
+                price_fen=c.price_fen,
+                cover_path=c.cover_path,
+                shop_name=c.shop_name,
+                link=f"/s/{c.code}",
+            )
+            for c in found.items
+        ],
+    )
+
+
+@router.get("/creators/{creator_id}/showcase")
+def creator_showcase(creator_id: Id, db: DbDep) -> ShowcaseOut:
+    """A creator's showcase (橱窗): the products they picked, each with their tracked link."""
+    return _showcase(showcase.showcase(db, creator_id))
+
+
+@router.post("/me/showcase", status_code=status.HTTP_201_CREATED)
+def add_to_showcase(body: ShowcaseIn, db: DbDep, actor: SignedIn) -> ShowcaseOut:
+    """Pick a product on sale into the signed-in creator's showcase."""
+    showcase.add(db, actor, product_id=body.product_id)
+    return _showcase(showcase.showcase(db, actor.require_user()))
+
+
+@router.delete("/me/showcase/{product_id}")
+def remove_from_showcase(product_id: Id, db: DbDep, actor: SignedIn) -> ShowcaseOut:
+    """Take a product out of the signed-in creator's showcase."""
+    showcase.remove(db, actor, product_id=product_id)
+    return _showcase(showcase.showcase(db, actor.require_user()))

@@ -138,6 +138,32 @@ def get_or_create_link(
     return link
 
 
+def ensure_product_link(db: Session, *, promoter_id: int, shop_id: int, product_id: int) -> Link:
+    """The promoter's product link, made when missing; joins the caller's transaction (the
+    showcase adds its item and the link in one)."""
+    found = db.scalar(
+        select(Link).where(
+            Link.promoter_id == promoter_id,
+            Link.shop_id == shop_id,
+            Link.product_id == product_id,
+            Link.kind == LinkKind.PRODUCT,
+        )
+    )
+    if found is not None:
+        return found
+    link = Link(
+        code=_new_code(),
+        promoter_id=promoter_id,
+        shop_id=shop_id,
+        product_id=product_id,
+        kind=LinkKind.PRODUCT,
+        created_at=clock.now(),
+    )
+    db.add(link)
+    db.flush()
+    return link
+
+
 def my_links(db: Session, actor: Actor) -> list[Link]:
     promoter_id = actor.require_user()
     return list(

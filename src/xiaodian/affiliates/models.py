@@ -189,3 +189,21 @@ class Commission(Base):
     expected_available_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     released_at: Mapped[datetime | None]
+
+
+class ShowcaseItem(Base):
+    """A product a creator picked into their showcase (橱窗), with the creator's tracked link
+    for it, so a sale from the showcase credits them under the product's plan."""
+
+    __tablename__ = "showcase_items"
+    __table_args__ = (
+        UniqueConstraint("creator_id", "product_id"),
+        Index("ix_showcase_items_creator", "creator_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    link_id: Mapped[int] = mapped_column(ForeignKey("affiliate_links.id"))
+    position: Mapped[int] = mapped_column(default=0)
+    added_at: Mapped[datetime] = mapped_column(default=clock.now)

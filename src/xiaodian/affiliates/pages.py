@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.actor import Actor
-from xiaodian.affiliates import commissions, links, plans, rules
+from xiaodian.affiliates import commissions, links, plans, rules, showcase
 from xiaodian.errors import InvalidInput, _
+from xiaodian.follows import service as follows_service
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import format_fen
 from xiaodian.web import forms, routing
@@ -316,3 +317,54 @@ def my_earnings_csv(request: Request, db: DbDep, actor: PageUser) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="commission.csv"'},
     )
+
+
+# --------------------------------------------------------------------------- showcase
+
+
+def _back(next_url: str, fallback: str) -> str:
+    return next_url if next_url.startswith("/") and not next_url.startswith("//") else fallback
+
+
+def _product(value: str) -> int:
+    try:
+        return form_int(value, lo=1)
+    except ValueError:
+        return 0
+
+
+@router.get("/showcase/{creator_id}")
+def showcase_page(request: Request, db: DbDep, actor: CurrentActor, creator_id: Id) -> Response:
+    """A creator's showcase (橱窗): public, phone-first; each product through the creator's
+    tracked link."""
+    found = showcase.showcase(db, creator_id)
+    ctx = {
+        "showcase": found,
+        "mine": actor.user_id == creator_id,
+        "is_following": bool(follows_service.following(db, actor.user_id, "creator", [creator_id])),
+    }
+    return render(request, "affiliates/showcase.html", ctx)
+
+
+@router.post("/me/showcase")
+def showcase_add(
+    request: Request,
+    db: DbDep,
+    actor: PageUser,
+    product_id: Annotated[str, Form(max_length=20)] = "",
+    next: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    showcase.add(db, actor, product_id=_product(product_id))
+    return RedirectResponse(_back(next, f"/showcase/{actor.user_id}"), status_code=303)
+
+
+@router.post("/me/showcase/remove")
+def showcase_remove(
+    request: Request,
+    db: DbDep,
+    actor: PageUser,
+    product_id: Annotated[str, Form(max_length=20)] = "",
+    next: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    showcase.remove(db, actor, product_id=_product(product_id))
+    return RedirectResponse(_back(next, f"/showcase/{actor.user_id}"), status_code=303)
