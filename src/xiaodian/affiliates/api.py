@@ -3,10 +3,12 @@ rule its owner), a promoter's tracked links, and an order's touches (the shop's 
 
 from __future__ import annotations
 
-from fastapi import status
+from typing import Annotated, Literal
+
+from fastapi import Query, status
 from pydantic import BaseModel
 
-from xiaodian.affiliates import attribution, links, plans, rules, showcase
+from xiaodian.affiliates import attribution, links, marketplace, plans, rules, showcase
 from xiaodian.affiliates.schemas import (
     InviteIn,
     InviteOut,
@@ -21,7 +23,7 @@ from xiaodian.affiliates.schemas import (
 )
 from xiaodian.affiliates.service import Link
 from xiaodian.web import routing
-from xiaodian.web.deps import DbDep, SignedIn
+from xiaodian.web.deps import CurrentActor, DbDep, SignedIn
 from xiaodian.web.errors import error_responses
 from xiaodian.web.types import BodyId, Id
 
@@ -181,3 +183,67 @@ def remove_from_showcase(product_id: Id, db: DbDep, actor: SignedIn) -> Showcase
     """Take a product out of the signed-in creator's showcase."""
     showcase.remove(db, actor, product_id=product_id)
     return _showcase(showcase.showcase(db, actor.require_user()))
+
+
+# --------------------------------------------------------------------------- marketplace
+
+
+class MarketOfferOut(BaseModel):
+    product_id: int
+    title: str
+    shop_id: int
+    shop_name: str
+    category_id: int
+    price_fen: int
+    sales_count: int
+    rate_pct: int
+    plan_kind: str
+    earning_fen: int
+
+
+class MarketPageOut(BaseModel):
+    items: list[MarketOfferOut]
+    total: int
+    page: int
+
+
+@router.get("/market")
+def market(
+    db: DbDep,
+    actor: CurrentActor,
+    sort: Literal["earning", "rate", "sales", "price"] = "earning",
+    category_id: Id | None = None,
+    min_rate: Annotated[int | None, Query(ge=0, le=90)] = None,
+    max_price_fen: Annotated[int | None, Query(ge=0, le=10**12)] = None,
+    page: Annotated[int, Query(ge=1, le=500)] = 1,
+) -> MarketPageOut:
+    """The marketplace (选品广场): products in plans, the rate the caller would get and the
+    estimated earning per unit."""
+    found = marketplace.offers(
+        db,
+        actor,
+        category_id=category_id,
+        min_rate=min_rate,
+        max_price_fen=max_price_fen,
+        sort=sort,
+        page=page,
+    )
+    return MarketPageOut(
+        items=[
+            MarketOfferOut(
+                product_id=o.product_id,
+                title=o.title,
+                shop_id=o.shop_id,
+                shop_name=o.shop_name,
+                category_id=o.category_id,
+                price_fen=o.price_fen,
+                sales_count=o.sales_count,
+                rate_pct=o.rate_pct,
+                plan_kind=o.plan_kind,
+                earning_fen=o.earning_fen,
+            )
+            for o in found.items
+        ],
+        total=found.total,
+        page=found.page,
+    )

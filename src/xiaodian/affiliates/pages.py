@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.actor import Actor
-from xiaodian.affiliates import commissions, links, plans, rules, showcase
+from xiaodian.affiliates import commissions, links, marketplace, plans, rules, showcase
 from xiaodian.errors import InvalidInput, _
 from xiaodian.follows import service as follows_service
 from xiaodian.merchants import service as merchants_service
@@ -368,3 +368,75 @@ def showcase_remove(
 ) -> Response:
     showcase.remove(db, actor, product_id=_product(product_id))
     return RedirectResponse(_back(next, f"/showcase/{actor.user_id}"), status_code=303)
+
+
+# --------------------------------------------------------------------------- marketplace
+
+SORT_LABELS = {
+    "earning": _("Earning per unit"),
+    "rate": _("Commission rate"),
+    "sales": _("Sales"),
+    "price": _("Price"),
+}
+PLAN_LABELS = {"open": _("Open plan"), "targeted": _("Invited"), "exclusive": _("Exclusive")}
+
+
+def _optional(value: str, label: str, *, yuan: bool = False) -> int | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    if yuan:
+        from xiaodian.money import yuan_field
+
+        return yuan_field(text, label=label)
+    try:
+        return form_int(text, lo=0, hi=10**12)
+    except ValueError:
+        raise InvalidInput(
+            _("%(field)s must be a whole number."), code="bad_number", field=label
+        ) from None
+
+
+@router.get("/market")
+def market(
+    request: Request,
+    db: DbDep,
+    actor: CurrentActor,
+    sort: str = "earning",
+    category: str = "",
+    min_rate: str = "",
+    max_price: str = "",
+    page: int = 1,
+) -> Response:
+    """The marketplace (选品广场): products to promote, with the rate and the estimated
+    earning per unit; creators pick them into their showcase from here."""
+    chosen = sort if sort in marketplace.SORTS else "earning"
+    error = None
+    try:
+        found = marketplace.offers(
+            db,
+            actor,
+            category_id=_optional(category, _("the category")),
+            min_rate=_optional(min_rate, _("the lowest rate")),
+            max_price_fen=_optional(max_price, _("the highest price"), yuan=True),
+            sort=chosen,
+            page=max(1, min(page, 500)),
+        )
+    except InvalidInput as exc:
+        error = exc.render(request.state.gettext)
+        found = marketplace.OfferPage(items=[], total=0, page=1)
+    picked = showcase.picked(db, actor, [o.product_id for o in found.items])
+    return render(
+        request,
+        "affiliates/market.html",
+        {
+            "offers": found,
+            "sort": chosen,
+            "sorts": SORT_LABELS,
+            "plan_labels": PLAN_LABELS,
+            "filters": {"category": category, "min_rate": min_rate, "max_price": max_price},
+            "picked": picked,
+            "error": error,
+        },
+        status_code=422 if error else 200,
+    )
