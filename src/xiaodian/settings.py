@@ -164,6 +164,13 @@ class Settings(BaseSettings):
             raise ValueError("required when XIAODIAN_PROFIT_SHARING_PLATFORM_MCHID is set")
         return value
 
+    # external products (种草 elsewhere): the shops' domains a creator's card may lead to
+    external_domains: str = Field(
+        default="jd.com,tmall.com,taobao.com,yangkeduo.com,pinduoduo.com",
+        max_length=1000,
+        description="comma-separated domains external product cards may redirect to",
+    )
+
     # WeChat official account (公众号): sign-in (网页授权), JS-SDK, order messages. "sandbox"
     # plays WeChat's servers locally (the demo, tests); "official" talks to api.weixin.qq.com.
     wechat_mode: Literal["sandbox", "official"] = "sandbox"

@@ -207,3 +207,20 @@ class ShowcaseItem(Base):
     link_id: Mapped[int] = mapped_column(ForeignKey("affiliate_links.id"))
     position: Mapped[int] = mapped_column(default=0)
     added_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class ExternalCard(Base):
+    """A product sold on another platform that a creator features (种草): shown as a card
+    that records the click and redirects to the stored address; it never enters the cart."""
+
+    __tablename__ = "external_cards"
+    __table_args__ = (Index("ix_external_cards_creator", "creator_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(60))
+    url: Mapped[str] = mapped_column(String(500))
+    host: Mapped[str] = mapped_column(String(120))
+    price_fen: Mapped[int | None]
+    clicks: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.actor import Actor
-from xiaodian.affiliates import commissions, links, marketplace, plans, rules, showcase
+from xiaodian.affiliates import (
+    commissions,
+    external,
+    links,
+    marketplace,
+    plans,
+    rules,
+    showcase,
+)
 from xiaodian.errors import InvalidInput, _
 from xiaodian.follows import service as follows_service
 from xiaodian.merchants import service as merchants_service
@@ -340,6 +348,7 @@ def showcase_page(request: Request, db: DbDep, actor: CurrentActor, creator_id: 
     found = showcase.showcase(db, creator_id)
     ctx = {
         "showcase": found,
+        "external": external.cards_of(db, creator_id),
         "mine": actor.user_id == creator_id,
         "is_following": bool(follows_service.following(db, actor.user_id, "creator", [creator_id])),
     }
@@ -440,3 +449,46 @@ def market(
         },
         status_code=422 if error else 200,
     )
+
+
+@router.get("/x/{card_id}")
+def external_card(db: DbDep, card_id: Id) -> Response:
+    """An external product card: the click counted, then to the address stored with it."""
+    return RedirectResponse(external.follow_card(db, card_id), status_code=302)
+
+
+@router.post("/me/showcase/external")
+def external_add(
+    request: Request,
+    db: DbDep,
+    actor: PageUser,
+    title: Annotated[str, Form(max_length=120)] = "",
+    url: Annotated[str, Form(max_length=600)] = "",
+    price: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    def call() -> Any:
+        from xiaodian.money import yuan_field
+
+        price_fen = yuan_field(price, label=_("the price")) if price.strip() else None
+        return external.add_card(db, actor, title=title, url=url, price_fen=price_fen)
+
+    return forms.submit(
+        request,
+        db,
+        call,
+        done=f"/showcase/{actor.user_id}",
+        template="affiliates/showcase.html",
+        context=lambda: {
+            "showcase": showcase.showcase(db, actor.require_user()),
+            "external": external.cards_of(db, actor.require_user()),
+            "mine": True,
+            "is_following": False,
+        },
+        values={"external_form": {"title": title, "url": url, "price": price}},
+    )
+
+
+@router.post("/me/showcase/external/{card_id}/remove")
+def external_remove(request: Request, db: DbDep, actor: PageUser, card_id: Id) -> Response:
+    external.remove_card(db, actor, card_id)
+    return RedirectResponse(f"/showcase/{actor.user_id}", status_code=303)
