@@ -104,6 +104,7 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.aftersales import api as aftersales_api
     from xiaodian.aftersales import pages as aftersales_pages
     from xiaodian.campaigns import api as campaigns_api
+    from xiaodian.campaigns import group_pages as campaigns_group_pages
     from xiaodian.campaigns import pages as campaigns_pages
     from xiaodian.catalog import api as catalog_api
     from xiaodian.catalog import pages as catalog_pages
@@ -171,6 +172,7 @@ def _include_routers(app: FastAPI) -> None:
         content_pages,
         live_pages,
         campaigns_pages,
+        campaigns_group_pages,
         reviews_pages,
         health_pages,
         logistics_pages,

@@ -44,6 +44,7 @@ def load() -> None:
     import xiaodian.aftersales.service
     import xiaodian.campaigns.claims
     import xiaodian.campaigns.discounts
+    import xiaodian.campaigns.groups
     import xiaodian.campaigns.redemption
     import xiaodian.campaigns.service
     import xiaodian.catalog.service

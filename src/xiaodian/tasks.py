@@ -41,6 +41,7 @@ JOB_MODULES = (
     "xiaodian.content.live.jobs",
     "xiaodian.health.jobs",
     "xiaodian.wechat.jobs",
+    "xiaodian.campaigns.jobs",
 )
 
 huey = Huey("xiaodian", results=False, utc=True, storage_class=MemoryStorage)

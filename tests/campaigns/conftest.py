@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.factories import actor_for, make_product, make_shop
+from tests.ledger.conftest import ledger_sandbox_keys, sandbox, trade  # noqa: F401 (fixtures)
 from xiaodian import clock
 from xiaodian.actor import Actor
 from xiaodian.campaigns import claims, templates

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import status
 from pydantic import BaseModel, ConfigDict, Field
 
-from xiaodian.campaigns import claims, discounts, service, templates
+from xiaodian.campaigns import claims, discounts, groups, service, templates
 from xiaodian.campaigns.service import CouponTemplate
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, SignedIn
@@ -230,3 +230,98 @@ def cancel_discount(discount_id: Id, db: DbDep, actor: SignedIn) -> DiscountOut:
     """End the discount now (the shop's staff)."""
     discounts.cancel_discount(db, actor, discount_id)
     return _discount(discounts.discount_row(db, actor, discount_id))
+
+
+# --------------------------------------------------------------------------- group buying
+
+
+class GroupOfferIn(BaseModel):
+    sku_id: BodyId
+    price_fen: Fen
+    size: Count = Field(ge=2, le=10)
+    hours: Count = Field(default=24, ge=1, le=72)
+    per_buyer_limit: Count = Field(default=1, ge=1, le=99)
+
+
+class GroupOfferOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    shop_id: int
+    product_id: int
+    sku_id: int
+    price_fen: int
+    size: int
+    hours: int
+    per_buyer_limit: int
+    status: str
+
+
+class GroupOut(BaseModel):
+    id: int
+    offer_id: int
+    size: int
+    paid: int
+    status: str
+    expires_at: datetime
+
+
+class JoinIn(BaseModel):
+    quantity: Count = Field(default=1, ge=1, le=99)
+    address_id: BodyId | None = None
+
+
+class JoinedOut(BaseModel):
+    group_id: int
+    order_no: str
+    pay_url: str
+
+
+def _group(group: Any) -> GroupOut:
+    return GroupOut(
+        id=group.id,
+        offer_id=group.offer_id,
+        size=group.size,
+        paid=group.paid,
+        status=group.status,
+        expires_at=group.expires_at,
+    )
+
+
+@router.post("/merchant/shops/{shop_id}/group-offers", status_code=status.HTTP_201_CREATED)
+def create_group_offer(
+    shop_id: Id, body: GroupOfferIn, db: DbDep, actor: SignedIn
+) -> GroupOfferOut:
+    """A group price (拼团) for one of the shop's SKUs."""
+    offer = groups.create_offer(db, actor, shop_id, groups.OfferInput(**body.model_dump()))
+    return GroupOfferOut.model_validate(offer)
+
+
+@router.get("/products/{product_id}/groups")
+def product_groups(product_id: Id, db: DbDep) -> list[GroupOfferOut]:
+    """A product's active group buys (the product page shows them)."""
+    return [GroupOfferOut.model_validate(o) for o, _g in groups.offers_for_product(db, product_id)]
+
+
+@router.get("/groups/{group_id}")
+def get_group(group_id: Id, db: DbDep) -> GroupOut:
+    """A group: its size, how many have paid, its status and end."""
+    return _group(groups.group_view(db, group_id).group)
+
+
+@router.post("/group-offers/{offer_id}/open", status_code=status.HTTP_201_CREATED)
+def open_group(offer_id: Id, body: JoinIn, db: DbDep, actor: SignedIn) -> JoinedOut:
+    """Open a group: the first order at the group price (pay it to open the group)."""
+    done = groups.open_group(
+        db, actor, offer_id, quantity=body.quantity, address_id=body.address_id
+    )
+    return JoinedOut(group_id=done.group_id, order_no=done.order_no, pay_url=done.pay_url)
+
+
+@router.post("/groups/{group_id}/join", status_code=status.HTTP_201_CREATED)
+def join_group(group_id: Id, body: JoinIn, db: DbDep, actor: SignedIn) -> JoinedOut:
+    """Join an open group: an order at the group price (paying it takes a place)."""
+    done = groups.join_group(
+        db, actor, group_id, quantity=body.quantity, address_id=body.address_id
+    )
+    return JoinedOut(group_id=done.group_id, order_no=done.order_no, pay_url=done.pay_url)

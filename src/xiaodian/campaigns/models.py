@@ -209,3 +209,92 @@ class DiscountItem(Base):
     price_fen: Mapped[int | None]
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
+
+
+class GroupOfferStatus(enum.StrEnum):
+    ACTIVE = "active"
+    STOPPED = "stopped"
+
+
+class GroupOffer(Base):
+    """A group price (拼团) for one SKU: ``size`` buyers (2-10) must pay within ``hours`` of
+    the group's opening; each buys at most ``per_buyer_limit`` units."""
+
+    __tablename__ = "group_offers"
+    __table_args__ = (
+        Index("ix_group_offers_product", "product_id", "status"),
+        CheckConstraint("size >= 2 AND size <= 10", name="size_range"),
+        CheckConstraint("price_fen > 0", name="price_positive"),
+        CheckConstraint("hours >= 1 AND hours <= 72", name="hours_range"),
+        CheckConstraint("per_buyer_limit >= 1", name="limit_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    product_id: Mapped[int]
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    price_fen: Mapped[int]
+    size: Mapped[int]
+    hours: Mapped[int] = mapped_column(default=24)
+    per_buyer_limit: Mapped[int] = mapped_column(default=1)
+    status: Mapped[GroupOfferStatus] = mapped_column(
+        str_enum(GroupOfferStatus), default=GroupOfferStatus.ACTIVE
+    )
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class GroupStatus(enum.StrEnum):
+    OPEN = "open"  # forming: members pay until it fills or its time runs out
+    SUCCEEDED = "succeeded"  # filled: the orders go to the merchant to ship
+    EXPIRED = "expired"  # time ran out first: every payment refunded
+
+
+class Group(Base):
+    """One group of an offer, opened by its first buyer. ``paid`` moves only by the paid
+    listener's conditional UPDATE (``paid < size`` in its WHERE): the last place goes to
+    exactly one payer."""
+
+    __tablename__ = "groups"
+    __table_args__ = (
+        Index("ix_groups_due", "status", "expires_at"),
+        Index("ix_groups_offer", "offer_id", "status"),
+        CheckConstraint("paid >= 0 AND paid <= size", name="paid_within_size"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("group_offers.id"))
+    leader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    size: Mapped[int]
+    paid: Mapped[int] = mapped_column(default=0)
+    status: Mapped[GroupStatus] = mapped_column(str_enum(GroupStatus), default=GroupStatus.OPEN)
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None]
+
+
+class MemberStatus(enum.StrEnum):
+    PENDING = "pending"  # ordered, not paid
+    PAID = "paid"  # holds a place
+    LATE = "late"  # paid after the group filled or expired: to be refunded at once
+    REFUNDING = "refunding"  # the refund is requested
+    CANCELLED = "cancelled"  # the order was never paid
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    __table_args__ = (
+        UniqueConstraint("group_id", "buyer_id"),
+        Index("ix_group_members_status", "status", "group_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"))
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    order_no: Mapped[str] = mapped_column(String(24))
+    status: Mapped[MemberStatus] = mapped_column(
+        str_enum(MemberStatus), default=MemberStatus.PENDING
+    )
+    joined_at: Mapped[datetime] = mapped_column(default=clock.now)
+    paid_at: Mapped[datetime | None]

@@ -60,7 +60,7 @@ _REQUESTS = cast(Table, CheckoutRequest.__table__)
 
 MAX_QUANTITY = 999
 MAX_LINES = 50
-CHANNELS = ("shelf", "video", "live", "share")
+CHANNELS = ("shelf", "video", "live", "share", "group")
 # Orders that did not go ahead do not count against a purchase limit.
 _NOT_COUNTED = (OrderStatus.CANCELLED, OrderStatus.CLOSED)
 
@@ -493,6 +493,7 @@ def _order_rows(
                 "subsidy_fen": subsidy,
                 "refunded_fen": 0,
                 "aftersale_open": False,
+                "held": False,
                 "address": dict(cart.address),
                 "note": note,
                 "channel": channel.type,

@@ -139,12 +139,17 @@ def _ship(db: Session, actor: Actor, order: Order, carrier: str, tracking_no: st
         actor_kind="merchant",
         note=f"{found.name} {number}",
         values={"carrier": found.code, "tracking_no": number},
-        where=[Order.aftersale_open.is_(False)],
+        where=[Order.aftersale_open.is_(False), Order.held.is_(False)],
         refused=_aftersale_refusal,
     )
 
 
 def _aftersale_refusal(order: Order) -> DomainError | None:
+    if order.held:
+        return Conflict(
+            _("This order waits for its group buy to fill; ship it when the group succeeds."),
+            code="order_held",
+        )
     if order.aftersale_open:
         return Conflict(
             _("This order has an open after-sales request; resolve it before shipping."),

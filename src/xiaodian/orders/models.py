@@ -107,6 +107,8 @@ class Order(Base):
     subsidy_fen: Mapped[int] = mapped_column(default=0, server_default="0")
     refunded_fen: Mapped[int] = mapped_column(default=0)
     aftersale_open: Mapped[bool] = mapped_column(default=False)
+    # held by a campaign (a group buy forming): paid, but not shippable until released
+    held: Mapped[bool] = mapped_column(default=False, server_default="0")
     payment_ref: Mapped[str | None] = mapped_column(String(64))
     # The address as it was at checkout: name, phone, province, city, district, detail.
     address: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -224,6 +224,18 @@ def mark_paid(
     return result
 
 
+def hold(db: Session, *, order_ids: list[int], held: bool = True) -> None:
+    """Hold these orders (a campaign's group buy forming: not shippable) or release them.
+    Joins the caller's transaction; one statement."""
+    if order_ids:
+        db.execute(
+            update(Order)
+            .where(Order.id.in_(order_ids))
+            .values(held=held)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def has_paid_order(db: Session, *, buyer_id: int, shop_id: int | None = None) -> bool:
     """Whether the buyer ever paid an order (in the shop, when given): one query."""
     query = select(Order.id).where(Order.buyer_id == buyer_id, Order.paid_at.is_not(None))

@@ -1,0 +1,172 @@
+"""Group buying (拼团): a buyer opens a 3-person group and pays, two others join and pay, it
+succeeds and the orders (held until then: not shippable) go to the merchant; a group whose
+time runs out first refunds every member in full and the stock comes back; the last place
+goes to exactly one of two payers racing for it (threads against the database); bad input
+of every kind writes nothing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.ledger.conftest import Trade
+from xiaodian.campaigns import groups
+from xiaodian.campaigns.models import Group, GroupMember, GroupOffer
+from xiaodian.catalog.models import Sku
+from xiaodian.errors import Conflict, IllegalTransition, InvalidInput
+from xiaodian.orders import service as orders_service
+from xiaodian.orders.models import Order
+from xiaodian.payments import service as payments_service
+
+
+def _scene(trade: Trade, *, size: int = 3) -> dict[str, Any]:
+    shop, owner, sku_id = trade.shop(price=10000)
+    with trade.session() as db:
+        offer = groups.create_offer(
+            db, owner, shop.id, groups.OfferInput(sku_id=sku_id, price_fen=6900, size=size)
+        )
+    return {"shop": shop, "owner": owner, "sku": sku_id, "offer": offer.id}
+
+
+def _buyers(trade: Trade, n: int) -> list[Any]:
+    return [trade.buyer() for _ in range(n)]
+
+
+def _order(trade: Trade, no: str) -> Any:
+    return trade.order(no)
+
+
+def test_a_group_fills_and_its_orders_go_to_the_merchant(trade: Trade) -> None:
+    s = _scene(trade)
+    leader, second, third = _buyers(trade, 3)
+    with trade.session() as db:
+        opened = groups.open_group(db, leader[0], s["offer"])
+    trade.pay(leader, [opened.order_no])
+    first = _order(trade, opened.order_no)
+    assert (first.total_fen, first.held, first.channel) == (6900, True, "group")
+    with pytest.raises(Conflict) as held:
+        trade.ship(s["owner"], s["shop"].id, opened.order_no)
+    assert held.value.code == "order_held"
+    joined = []
+    for buyer in (second, third):
+        with trade.session() as db:
+            joined.append(groups.join_group(db, buyer[0], opened.group_id))
+    with trade.session() as db, pytest.raises(Conflict):
+        groups.join_group(db, second[0], opened.group_id)  # in it already
+    for buyer, j in zip((second, third), joined, strict=True):
+        trade.pay(buyer, [j.order_no])
+    with trade.session() as db:
+        view = groups.group_view(db, opened.group_id)
+        assert (view.group.status, view.group.paid, view.places_left) == ("succeeded", 3, 0)
+    for no in (opened.order_no, *[j.order_no for j in joined]):
+        assert _order(trade, no).held is False
+    trade.ship(s["owner"], s["shop"].id, opened.order_no)  # shippable now
+    with trade.session() as db, pytest.raises(IllegalTransition):
+        groups.join_group(db, trade.buyer()[0], opened.group_id)  # full
+
+
+def test_a_group_whose_time_runs_out_refunds_everyone(trade: Trade) -> None:
+    s = _scene(trade)
+    leader, second = _buyers(trade, 2)
+    with trade.session() as db:
+        stock_before = db.get(Sku, s["sku"]).stock_on_hand
+        opened = groups.open_group(db, leader[0], s["offer"])
+    trade.pay(leader, [opened.order_no])
+    with trade.session() as db:
+        joined = groups.join_group(db, second[0], opened.group_id)
+    trade.pay(second, [joined.order_no])
+    trade.clock.advance(timedelta(hours=25))
+    with trade.session() as db:
+        assert groups.due(db) == 2
+    with trade.session() as db:
+        payments_service.submit_refunds(db)
+    with trade.session() as db:
+        assert db.get(Group, opened.group_id).status == "expired"
+        assert db.get(Sku, s["sku"]).stock_on_hand == stock_before
+    for no in (opened.order_no, joined.order_no):
+        order = _order(trade, no)
+        assert (order.status, order.refunded_fen) == ("closed", 6900)
+    with trade.session() as db:
+        assert groups.due(db) == 0  # once
+
+
+def test_the_last_place_goes_to_exactly_one_payer(trade: Trade, backend: str) -> None:
+    s = _scene(trade, size=2)
+    leader, a, b = _buyers(trade, 3)
+    with trade.session() as db:
+        opened = groups.open_group(db, leader[0], s["offer"])
+    trade.pay(leader, [opened.order_no])
+    orders = []
+    for buyer in (a, b):
+        with trade.session() as db:
+            orders.append(groups.join_group(db, buyer[0], opened.group_id).order_no)
+    ids = [_order(trade, no).id for no in orders]
+    barrier = threading.Barrier(2)
+
+    def pay(order_id: int, ref: str) -> None:
+        barrier.wait()
+        with trade.session() as db:
+            orders_service.mark_paid(
+                db, order_ids=[order_id], paid_at=trade.clock.now(), payment_ref=ref
+            )
+            db.commit()
+
+    threads = [
+        threading.Thread(target=pay, args=(order_id, f"XDRACE{i}"))
+        for i, order_id in enumerate(ids)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with trade.session() as db:
+        group = db.get(Group, opened.group_id)
+        statuses = sorted(
+            db.scalars(select(GroupMember.status).where(GroupMember.order_id.in_(ids)))
+        )
+        assert (group.status, group.paid) == ("succeeded", 2)
+        assert statuses == ["late", "paid"]
+
+
+def test_bad_offers_and_joins_write_nothing(trade: Trade, make_user: Any) -> None:
+    shop, owner, sku_id = trade.shop(price=10000)
+    _other_shop, _other_owner, other_sku = trade.shop(price=5000)
+    bad = [
+        groups.OfferInput(sku_id=sku_id, price_fen=6900, size=1),
+        groups.OfferInput(sku_id=sku_id, price_fen=6900, size=11),
+        groups.OfferInput(sku_id=sku_id, price_fen=10000, size=3),
+        groups.OfferInput(sku_id=sku_id, price_fen=0, size=3),
+        groups.OfferInput(sku_id=sku_id, price_fen=6900, size=3, hours=0),
+        groups.OfferInput(sku_id=other_sku, price_fen=1000, size=3),
+        groups.OfferInput(sku_id=2**31, price_fen=1000, size=3),
+    ]
+    for data in bad:
+        with trade.session() as db, pytest.raises(InvalidInput):
+            groups.create_offer(db, owner, shop.id, data)
+    with trade.session() as db:
+        assert db.scalar(select(func.count()).select_from(GroupOffer)) == 0
+    with trade.session() as db:
+        offer = groups.create_offer(
+            db,
+            owner,
+            shop.id,
+            groups.OfferInput(sku_id=sku_id, price_fen=6900, size=3, per_buyer_limit=2),
+        )
+    buyer = trade.buyer()
+    with trade.session() as db, pytest.raises(InvalidInput):
+        groups.open_group(db, buyer[0], offer.id, quantity=3)  # above the limit
+    with trade.session() as db:
+        opened = groups.open_group(db, buyer[0], offer.id, quantity=2)
+    trade.clock.advance(timedelta(hours=25))
+    with trade.session() as db, pytest.raises(IllegalTransition):
+        groups.join_group(db, trade.buyer()[0], opened.group_id)  # expired
+    with trade.session() as db:
+        groups.stop_offer(db, owner, offer.id)
+    with trade.session() as db, pytest.raises(IllegalTransition):
+        groups.open_group(db, trade.buyer()[0], offer.id)
+    with trade.session() as db:
+        assert db.scalar(select(func.count()).select_from(Order)) == 1
