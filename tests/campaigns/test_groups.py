@@ -170,3 +170,129 @@ def test_bad_offers_and_joins_write_nothing(trade: Trade, make_user: Any) -> Non
         groups.open_group(db, trade.buyer()[0], offer.id)
     with trade.session() as db:
         assert db.scalar(select(func.count()).select_from(Order)) == 1
+
+
+def test_the_limit_per_buyer_counts_every_group_of_the_offer(trade: Trade) -> None:
+    s = _scene(trade)
+    buyer = trade.buyer()
+    with trade.session() as db:
+        groups.open_group(db, buyer[0], s["offer"])
+    with trade.session() as db, pytest.raises(Conflict) as refused:
+        groups.open_group(db, buyer[0], s["offer"])  # a second group: over the limit of 1
+    assert refused.value.code == "group_limit"
+
+
+def test_a_group_opens_with_its_leaders_payment(trade: Trade) -> None:
+    s = _scene(trade)
+    leader, friend = _buyers(trade, 2)
+    with trade.session() as db:
+        opened = groups.open_group(db, leader[0], s["offer"])
+    with trade.session() as db, pytest.raises(IllegalTransition) as refused:
+        groups.join_group(db, friend[0], opened.group_id)
+    assert refused.value.code == "group_not_open_yet"
+
+
+def test_a_member_refunded_in_full_gives_the_place_back(trade: Trade) -> None:
+    s = _scene(trade)
+    leader, second, third, fourth = _buyers(trade, 4)
+    with trade.session() as db:
+        opened = groups.open_group(db, leader[0], s["offer"])
+    trade.pay(leader, [opened.order_no])
+    with trade.session() as db:
+        second_no = groups.join_group(db, second[0], opened.group_id).order_no
+    trade.pay(second, [second_no])
+    trade.refund(second_no, 6900)  # an operator refunds the second member in full
+    assert _order(trade, second_no).status == "closed"
+    with trade.session() as db:
+        assert db.get(Group, opened.group_id).paid == 1
+    for buyer in (third, fourth):
+        with trade.session() as db:
+            no = groups.join_group(db, buyer[0], opened.group_id).order_no
+        trade.pay(buyer, [no])
+    with trade.session() as db:
+        group = db.get(Group, opened.group_id)
+        assert (group.status, group.paid) == ("succeeded", 3)
+
+
+def test_a_refund_in_flight_does_not_stop_the_job_and_unpaid_orders_are_cancelled(
+    trade: Trade,
+) -> None:
+    s = _scene(trade)
+    a, b, c, waiting = _buyers(trade, 4)
+    with trade.session() as db:
+        first = groups.open_group(db, a[0], s["offer"])
+    trade.pay(a, [first.order_no])
+    with trade.session() as db:
+        unpaid = groups.join_group(db, waiting[0], first.group_id).order_no  # never pays
+    with trade.session() as db:  # an operator's partial refund, not sent yet
+        payments_service.operator_refund(
+            db, trade.operator, order_no=first.order_no, amount_fen=100, reason="差价"
+        )
+    trade.clock.advance(timedelta(minutes=1))
+    with trade.session() as db:
+        second = groups.open_group(db, b[0], s["offer"])
+    trade.pay(b, [second.order_no])
+    trade.clock.advance(timedelta(hours=25))
+    with trade.session() as db:
+        assert groups.due(db) == 2  # both groups, the first despite the refund in flight
+    assert _order(trade, unpaid).status == "cancelled"  # never paid: cancelled, stock back
+    with trade.session() as db:
+        payments_service.submit_refunds(db)
+    for no in (first.order_no, second.order_no):
+        order = _order(trade, no)
+        assert (order.status, order.refunded_fen) == ("closed", 6900)
+    assert c is not None
+
+
+def test_a_payment_racing_the_expiry_is_never_kept(trade: Trade) -> None:
+    """The job expires a group while a member's payment arrives (threads): whichever wins,
+    the group is expired, nobody keeps a place and nothing can ship."""
+    s = _scene(trade)
+    leader, friend = _buyers(trade, 2)
+    with trade.session() as db:
+        opened = groups.open_group(db, leader[0], s["offer"])
+    trade.pay(leader, [opened.order_no])
+    with trade.session() as db:
+        friend_no = groups.join_group(db, friend[0], opened.group_id).order_no
+    friend_id = _order(trade, friend_no).id
+    trade.clock.advance(timedelta(hours=24, seconds=1))
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def expire() -> None:
+        barrier.wait()
+        try:
+            with trade.session() as db:
+                groups.due(db)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def pay() -> None:
+        barrier.wait()
+        try:
+            with trade.session() as db:
+                orders_service.mark_paid(
+                    db, order_ids=[friend_id], paid_at=trade.clock.now(), payment_ref="XDLATE1"
+                )
+                db.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=expire), threading.Thread(target=pay)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with trade.session() as db:
+        groups.due(db)  # the next run: a late payer is refunded
+    with trade.session() as db:
+        assert db.get(Group, opened.group_id).status == "expired"
+        kept = db.scalars(
+            select(GroupMember.status).where(GroupMember.group_id == opened.group_id)
+        ).all()
+        assert set(kept) <= {"refunding"}
+        shippable = db.scalars(
+            select(Order.order_no).where(Order.status == "paid", Order.held.is_(False))
+        ).all()
+        assert shippable == []

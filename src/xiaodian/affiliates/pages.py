@@ -38,7 +38,7 @@ from xiaodian.web.deps import (
     request_touch,
 )
 from xiaodian.web.templating import render
-from xiaodian.web.types import Id, form_int
+from xiaodian.web.types import Id, PageNo, form_int
 
 router = routing.router(include_in_schema=False)
 
@@ -415,7 +415,7 @@ def market(
     category: str = "",
     min_rate: str = "",
     max_price: str = "",
-    page: int = 1,
+    page: PageNo = 1,
 ) -> Response:
     """The marketplace (选品广场): products to promote, with the rate and the estimated
     earning per unit; creators pick them into their showcase from here."""
@@ -429,7 +429,7 @@ def market(
             min_rate=_optional(min_rate, _("the lowest rate")),
             max_price_fen=_optional(max_price, _("the highest price"), yuan=True),
             sort=chosen,
-            page=max(1, min(page, 500)),
+            page=min(page, 500),
         )
     except InvalidInput as exc:
         error = exc.render(request.state.gettext)

@@ -18,6 +18,7 @@ from xiaodian.affiliates import links
 from xiaodian.affiliates.models import Link, ShowcaseItem
 from xiaodian.catalog import sellability
 from xiaodian.catalog import service as catalog_service
+from xiaodian.db import MAX_ID
 from xiaodian.errors import Conflict, NotFound, PermissionDenied, _
 from xiaodian.merchants import service as merchants_service
 
@@ -36,10 +37,12 @@ def add(db: Session, actor: Actor, *, product_id: int) -> ShowcaseItem:
     the creator's tracked link for it. Raises PermissionDenied (not a creator), NotFound
     (no such product on sale), Conflict (the showcase is full)."""
     creator_id = _creator(actor)
-    try:
-        product = catalog_service.get_product(db, product_id)
-    except NotFound:
-        product = None
+    product = None
+    if isinstance(product_id, int) and 0 < product_id <= MAX_ID:
+        try:
+            product = catalog_service.get_product(db, product_id)
+        except NotFound:
+            product = None
     shop = (
         merchants_service.shops_by_ids(db, [product.shop_id]).get(product.shop_id)
         if product

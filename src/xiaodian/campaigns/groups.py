@@ -14,7 +14,11 @@ not shippable, their income pending) until the group fills.
 - A payment that finds the group full, succeeded or expired marks its member late; the
   job (``due``, every minute) refunds it in full at once. When a group's time runs out
   first, the job expires it and refunds every paid member in full; a full refund of an
-  unshipped order closes it and its stock comes back (``orders``).
+  unshipped order closes it and its stock comes back (``orders``). The orders of members
+  who never paid a group that ended are cancelled by the job (stock released).
+- A paid member's order closed by a full refund while the group forms gives its place
+  back; joining waits for the leader's payment; the per-buyer limit counts the buyer's
+  units in every group of the offer.
 - A buyer is in a group at most once (a unique pair); an order never paid (cancelled by
   the payment timeout) frees its member's place for a later order.
 
@@ -23,6 +27,7 @@ Each public function is one transaction; the listeners join the payment's.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -44,11 +49,13 @@ from xiaodian.campaigns.models import (
 from xiaodian.catalog import sellability
 from xiaodian.catalog import service as catalog_service
 from xiaodian.db import MAX_ID
-from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
+from xiaodian.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound, _
 from xiaodian.orders import addresses, lifecycle
 from xiaodian.orders import service as orders_service
 from xiaodian.orders.checkout import Channel, PricedLine, create_orders
 from xiaodian.payments import service as payments_service
+
+log = logging.getLogger(__name__)
 
 _GROUPS = cast(Table, Group.__table__)
 M = MemberStatus
@@ -176,6 +183,10 @@ def join_group(
         or group.paid >= group.size
     ):
         raise IllegalTransition(_("This group is no longer open."), code="group_closed")
+    if group.paid == 0:  # its leader has not paid (a group opens with its first payment)
+        raise IllegalTransition(
+            _("This group opens when its first buyer has paid."), code="group_not_open_yet"
+        )
     return _order(db, actor, _offer(db, group.offer_id), group, quantity, address_id)
 
 
@@ -195,6 +206,24 @@ def _order(
         _("You can buy 1 to %(n)s in a group.") % {"n": offer.per_buyer_limit},
         "bad_quantity",
     )
+    if db.get_bind().dialect.name == "postgresql":  # one buyer's orders of an offer in turn
+        db.execute(select(func.pg_advisory_xact_lock(offer.id, buyer_id)))
+    bought = (
+        db.scalar(
+            select(func.coalesce(func.sum(GroupMember.quantity), 0)).where(
+                GroupMember.offer_id == offer.id,
+                GroupMember.buyer_id == buyer_id,
+                GroupMember.status.in_((M.PENDING, M.PAID)),
+            )
+        )
+        or 0
+    )
+    if int(bought) + quantity > offer.per_buyer_limit:
+        raise Conflict(
+            _("This group buy is limited to %(n)s per buyer."),
+            code="group_limit",
+            n=offer.per_buyer_limit,
+        )
     address = _address(db, actor, address_id)
     order = create_orders(
         db,
@@ -210,6 +239,8 @@ def _order(
             buyer_id=buyer_id,
             order_id=order.id,
             order_no=order.order_no,
+            offer_id=offer.id,
+            quantity=quantity,
             status=M.PENDING,
             joined_at=clock.now(),
         )
@@ -286,6 +317,47 @@ def _succeed(db: Session, group_id: int, at: datetime) -> None:
         )
     )
     orders_service.hold(db, order_ids=paid, held=False)
+    # The members who have not paid keep their orders until the job cancels them: cancelling
+    # here would lock their orders and SKUs after the group's row, the reverse of a payment
+    # (an order, its SKU, then the group): two payments would deadlock.
+
+
+def _cancel_unpaid(db: Session, group_id: int, why: str) -> None:
+    """The group ended: its members' orders not paid yet are cancelled (stock released)."""
+    unpaid = list(
+        db.scalars(
+            select(GroupMember.order_id).where(
+                GroupMember.group_id == group_id, GroupMember.status == M.PENDING
+            )
+        )
+    )
+    orders_service.cancel_unpaid(db, order_ids=unpaid, note=f"group buy: {why}")
+
+
+@lifecycle.on("closed")
+def give_back_places(db: Session, change: lifecycle.Change) -> None:
+    """A paid member's order closed by a full refund (after-sales, an operator) while its
+    group forms: the place comes back (one conditional UPDATE a member), so a group never
+    succeeds short of real buyers."""
+    members = list(
+        db.scalars(
+            select(GroupMember).where(
+                GroupMember.order_id.in_(change.order_ids), GroupMember.status == M.PAID
+            )
+        )
+    )
+    for member in members:
+        member.status = M.REFUNDING
+        db.execute(
+            update(_GROUPS)
+            .where(
+                _GROUPS.c.id == member.group_id,
+                _GROUPS.c.status == GroupStatus.OPEN.value,
+                _GROUPS.c.paid > 0,
+            )
+            .values(paid=_GROUPS.c.paid - 1)
+        )
+    db.flush()
 
 
 @lifecycle.on("cancelled")
@@ -319,14 +391,39 @@ def due(db: Session, *, now: datetime | None = None, limit: int = 100) -> int:
             select(GroupMember.group_id).where(GroupMember.status == M.LATE).distinct().limit(limit)
         )
     )
+    # groups that ended with members who never paid: their orders are cancelled
+    unpaid = list(
+        db.scalars(
+            select(GroupMember.group_id)
+            .join(Group, Group.id == GroupMember.group_id)
+            .where(GroupMember.status == M.PENDING, Group.status != GroupStatus.OPEN)
+            .distinct()
+            .limit(limit)
+        )
+    )
     db.commit()
     refunds = 0
-    for group_id in dict.fromkeys([*expired, *late]):
-        refunds += _settle_group(db, group_id, now)
+    for group_id in dict.fromkeys([*expired, *late, *unpaid]):
+        try:
+            refunds += _settle_group(db, group_id, now)
+        except DomainError as exc:  # this group waits for the next run; the others go on
+            db.rollback()
+            log.warning("group %s: %s", group_id, exc)
     return refunds
 
 
 def _settle_group(db: Session, group_id: int, now: datetime) -> int:
+    """One group: the unpaid orders of a group that ended cancelled first, in a transaction
+    of their own (orders, then their SKUs: a payment's order of locks), then, under the
+    group's lock, its expiry and the refunds."""
+    found = db.get(Group, group_id)
+    if found is None:
+        db.commit()
+        return 0
+    if found.status != GroupStatus.OPEN or clock.as_utc(found.expires_at) <= now:
+        why = "its time ran out" if found.status != GroupStatus.SUCCEEDED else "it filled"
+        _cancel_unpaid(db, group_id, why)
+        db.commit()
     group = db.scalar(select(Group).where(Group.id == group_id).with_for_update())
     if group is None:
         db.commit()
@@ -343,12 +440,12 @@ def _settle_group(db: Session, group_id: int, now: datetime) -> int:
         )
     )
     for member in members:
-        paid = orders_service.refundable_fen(db, order_id=member.order_id)
-        if paid > 0:
+        left = payments_service.refundable_left(db, order_id=member.order_id)
+        if left > 0:  # less what is being refunded already (an after-sales case, say)
             payments_service.request_refund(
                 db,
                 order_id=member.order_id,
-                amount_fen=paid,
+                amount_fen=left,
                 reason="拼团未成功，自动退款",
                 ref=f"group:{group.id}",
             )

@@ -293,6 +293,8 @@ class GroupMember(Base):
     buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
     order_no: Mapped[str] = mapped_column(String(24))
+    offer_id: Mapped[int] = mapped_column(index=True)  # the per-buyer limit counts by offer
+    quantity: Mapped[int] = mapped_column(default=1)
     status: Mapped[MemberStatus] = mapped_column(
         str_enum(MemberStatus), default=MemberStatus.PENDING
     )

@@ -138,10 +138,12 @@ def follower_count(db: Session, *, kind: str, target_id: int) -> int:
 class Followers:
     count: int
     days: list[tuple[date, int]]  # the number at each day's end, oldest first
+    before: int = 0  # the number when the first day began
 
     @property
     def change(self) -> int:
-        return self.days[-1][1] - self.days[0][1] if self.days else 0
+        """Over the days listed: from the first day's start to now."""
+        return self.count - self.before
 
 
 def followers(db: Session, *, kind: str, target_id: int, now: datetime | None = None) -> Followers:
@@ -173,7 +175,8 @@ def followers(db: Session, *, kind: str, target_id: int, now: datetime | None = 
         after_gain = sum(1 for at in gained if at >= end)
         after_loss = sum(1 for at in lost if at >= end)
         days.append((day, int(count) - after_gain + after_loss))
-    return Followers(count=int(count), days=list(reversed(days)))
+    before = int(count) - len(gained) + len(lost)
+    return Followers(count=int(count), days=list(reversed(days)), before=before)
 
 
 def shop_followers(db: Session, actor: Actor, shop_id: int) -> Followers:

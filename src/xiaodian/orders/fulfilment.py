@@ -104,7 +104,8 @@ def list_shop_orders(
             conds.append(Order.status == OrderStatus(status))
         except ValueError:
             raise InvalidInput(_("Unknown order status."), code="bad_status") from None
-    to_ship_first = case((Order.status == OrderStatus.PAID, 0), else_=1)
+    # paid and not held by a forming group buy first: what can be shipped now
+    to_ship_first = case(((Order.status == OrderStatus.PAID) & Order.held.is_(False), 0), else_=1)
     query = (
         select(Order)
         .where(*conds)

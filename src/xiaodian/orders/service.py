@@ -236,6 +236,12 @@ def hold(db: Session, *, order_ids: list[int], held: bool = True) -> None:
         )
 
 
+def cancel_unpaid(db: Session, *, order_ids: list[int], note: str) -> list[int]:
+    """Cancel these orders if they still await payment (their stock released), e.g. the
+    unpaid places of a group buy that ended. Joins the caller's transaction; the ids moved."""
+    return states.advance(db, order_ids, "cancel", actor_kind="system", note=note[:200])
+
+
 def has_paid_order(db: Session, *, buyer_id: int, shop_id: int | None = None) -> bool:
     """Whether the buyer ever paid an order (in the shop, when given): one query."""
     query = select(Order.id).where(Order.buyer_id == buyer_id, Order.paid_at.is_not(None))

@@ -329,6 +329,18 @@ def request_refund(db: Session, *, order_id: int, amount_fen: int, reason: str, 
     )
 
 
+def refundable_left(db: Session, *, order_id: int) -> int:
+    """What could still be refunded of a paid order: paid less refunded less refunds in
+    flight (0 for an order without payment). Joins the caller's transaction."""
+    link = core.paying_link(db, order_id=order_id)
+    if link is None:
+        return 0
+    left = orders_service.refundable_fen(db, order_id=order_id) - core.in_flight_fen(
+        db, payment_id=link.payment_id, order_id=order_id
+    )
+    return max(0, left)
+
+
 def operator_refund(
     db: Session,
     actor: Actor,

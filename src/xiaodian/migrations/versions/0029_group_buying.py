@@ -87,6 +87,8 @@ def upgrade() -> None:
         sa.Column("buyer_id", sa.Integer(), nullable=False),
         sa.Column("order_id", sa.Integer(), nullable=False),
         sa.Column("order_no", sa.String(length=24), nullable=False),
+        sa.Column("offer_id", sa.Integer(), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column(
             "status",
             sa.Enum(
@@ -119,6 +121,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("order_id", name=op.f("uq_group_members_order_id")),
     )
     op.create_index("ix_group_members_status", "group_members", ["status", "group_id"])
+    op.create_index(op.f("ix_group_members_offer_id"), "group_members", ["offer_id"])
 
 
 def downgrade() -> None:
