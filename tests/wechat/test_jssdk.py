@@ -170,3 +170,52 @@ def test_a_signed_in_sharers_product_card_asks_for_their_tracked_link(
     assert "data-product=" not in card(signed_out.text)
     assert f'data-product="{product.id}"' in card(signed_in.text)
     assert made.status_code == 201 and made.json()["url"].startswith("/s/")
+
+
+def test_the_showcase_and_group_buy_pages_set_their_share_cards(
+    db: Any, make_user: Any, app: Any, database: Any
+) -> None:
+    """A creator's showcase and a group's page (its share link) carry their own cards
+    inside WeChat: the showcase's name, the group's price and the places left."""
+    from fastapi.testclient import TestClient
+
+    from tests.factories import actor_for, make_address, make_product, make_shop
+    from tests.wechat.conftest import WECHAT_UA
+    from xiaodian import clock
+    from xiaodian.campaigns import groups
+    from xiaodian.orders import service as orders_service
+
+    owner = make_user()
+    creator = make_user(creator=True, display_name="茶小白")
+    leader = make_user()
+    shop = make_shop(db, owner)
+    product = make_product(db, shop, title="明前龙井", skus=[("罐装", 26800, 5)])
+    make_address(db, leader.id)
+    shop_id, sku_id, creator_id = shop.id, product.skus[0].id, creator.id
+    db.commit()
+    with database.session() as session:
+        offer = groups.create_offer(
+            session,
+            actor_for(owner, {shop_id: "owner"}),
+            shop_id,
+            groups.OfferInput(sku_id=sku_id, price_fen=19900, size=3),
+        )
+    with database.session() as session:
+        opened = groups.open_group(session, actor_for(leader), offer.id)
+    with database.session() as session:
+        order = orders_service.get_order_by_no(session, order_no=opened.order_no)
+        orders_service.mark_paid(
+            session, order_ids=[order.id], paid_at=clock.now(), payment_ref="XDCARD1"
+        )
+        session.commit()
+
+    def card(page: str) -> str:
+        return next(line for line in page.splitlines() if 'id="wechat-share"' in line)
+
+    with TestClient(app, headers={"User-Agent": WECHAT_UA}) as phone:
+        showcase = phone.get(f"/showcase/{creator_id}")
+        group = phone.get(f"/groups/{opened.group_id}")
+    assert showcase.status_code == 200 and "茶小白" in card(showcase.text)
+    assert group.status_code == 200
+    assert "明前龙井" in card(group.text) and "¥199.00" in card(group.text)
+    assert "还差 2 人" in card(group.text)  # the places left
