@@ -21,6 +21,7 @@ from xiaodian.affiliates import (
     links,
     marketplace,
     plans,
+    reports,
     rules,
     showcase,
 )
@@ -119,6 +120,7 @@ def _plans_ctx(db: Session, actor: Actor, shop_id: int) -> dict[str, Any]:
         "rule": rules.shop_rule(db, actor, shop_id),
         "is_owner": actor.shop_roles.get(shop_id) == "owner",
         "kinds": KIND_LABELS,
+        "report": reports.shop_report(db, actor, shop_id),
     }
 
 
@@ -253,7 +255,7 @@ def merchant_rule(
 
 
 def _links_ctx(db: Session, actor: Actor) -> dict[str, Any]:
-    return {"links": links.my_links(db, actor)}
+    return {"links": links.my_links(db, actor), "figures": reports.promoter_links(db, actor)}
 
 
 @router.get("/me/links")
