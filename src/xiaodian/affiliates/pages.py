@@ -21,6 +21,7 @@ from xiaodian.affiliates import (
     links,
     marketplace,
     plans,
+    posters,
     reports,
     rules,
     showcase,
@@ -494,3 +495,14 @@ def external_add(
 def external_remove(request: Request, db: DbDep, actor: PageUser, card_id: Id) -> Response:
     external.remove_card(db, actor, card_id)
     return RedirectResponse(f"/showcase/{actor.user_id}", status_code=303)
+
+
+@router.get("/me/posters/{product_id}.png")
+def poster(db: DbDep, actor: PageUser, product_id: Id) -> Response:
+    """The signed-in promoter's poster of a product: its picture, title and price, their
+    name and the QR code of their tracked link (a PNG, drawn once per price)."""
+    return Response(
+        posters.poster(db, actor, product_id),
+        media_type="image/png",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
