@@ -218,7 +218,7 @@ def test_a_refund_in_flight_does_not_stop_the_job_and_unpaid_orders_are_cancelle
     trade: Trade,
 ) -> None:
     s = _scene(trade)
-    a, b, c, waiting = _buyers(trade, 4)
+    a, b, waiting = _buyers(trade, 3)
     with trade.session() as db:
         first = groups.open_group(db, a[0], s["offer"])
     trade.pay(a, [first.order_no])
@@ -241,7 +241,6 @@ def test_a_refund_in_flight_does_not_stop_the_job_and_unpaid_orders_are_cancelle
     for no in (first.order_no, second.order_no):
         order = _order(trade, no)
         assert (order.status, order.refunded_fen) == ("closed", 6900)
-    assert c is not None
 
 
 def test_a_payment_racing_the_expiry_is_never_kept(trade: Trade) -> None:

@@ -109,28 +109,14 @@ def get_or_create_link(
             raise InvalidInput(_("A product link names the product only."), code="bad_link_target")
         product = catalog_service.get_product(db, product_id)
         target_shop, target_product = product.shop_id, product.id
-    found = db.scalar(
-        select(Link).where(
-            Link.promoter_id == promoter_id,
-            Link.shop_id == target_shop,
-            Link.product_id == target_product,
-            Link.kind == link_kind,
-        )
-    )
-    if found is not None:
-        db.commit()
-        return found
-    link = Link(
-        code=_new_code(),
-        promoter_id=promoter_id,
-        shop_id=target_shop,
-        product_id=target_product,
-        kind=link_kind,
-        created_at=clock.now(),
-    )
-    db.add(link)
     try:
-        db.flush()
+        link = ensure_link(
+            db,
+            promoter_id=promoter_id,
+            shop_id=target_shop,
+            product_id=target_product,
+            kind=link_kind,
+        )
     except IntegrityError:  # the same link made concurrently (or a code drawn twice)
         db.rollback()
         raise InvalidInput(_("Please try again."), code="link_retry") from None
@@ -138,15 +124,22 @@ def get_or_create_link(
     return link
 
 
-def ensure_product_link(db: Session, *, promoter_id: int, shop_id: int, product_id: int) -> Link:
-    """The promoter's product link, made when missing; joins the caller's transaction (the
-    showcase adds its item and the link in one)."""
+def ensure_link(
+    db: Session,
+    *,
+    promoter_id: int,
+    shop_id: int,
+    product_id: int,
+    kind: LinkKind = LinkKind.PRODUCT,
+) -> Link:
+    """The promoter's link for this target, made when missing; joins the caller's
+    transaction (the showcase adds its item and the link in one; posters)."""
     found = db.scalar(
         select(Link).where(
             Link.promoter_id == promoter_id,
             Link.shop_id == shop_id,
             Link.product_id == product_id,
-            Link.kind == LinkKind.PRODUCT,
+            Link.kind == kind,
         )
     )
     if found is not None:
@@ -156,7 +149,7 @@ def ensure_product_link(db: Session, *, promoter_id: int, shop_id: int, product_
         promoter_id=promoter_id,
         shop_id=shop_id,
         product_id=product_id,
-        kind=LinkKind.PRODUCT,
+        kind=kind,
         created_at=clock.now(),
     )
     db.add(link)

@@ -29,7 +29,7 @@ from xiaodian.affiliates import (
 from xiaodian.errors import InvalidInput, _
 from xiaodian.follows import service as follows_service
 from xiaodian.merchants import service as merchants_service
-from xiaodian.money import format_fen
+from xiaodian.money import format_fen, yuan_field
 from xiaodian.web import forms, routing
 from xiaodian.web.deps import (
     TOUCH_COOKIE,
@@ -38,6 +38,7 @@ from xiaodian.web.deps import (
     PageUser,
     WriteDbDep,
     request_touch,
+    safe_next,
 )
 from xiaodian.web.templating import render
 from xiaodian.web.types import Id, PageNo, form_int
@@ -333,10 +334,6 @@ def my_earnings_csv(request: Request, db: DbDep, actor: PageUser) -> Response:
 # --------------------------------------------------------------------------- showcase
 
 
-def _back(next_url: str, fallback: str) -> str:
-    return next_url if next_url.startswith("/") and not next_url.startswith("//") else fallback
-
-
 def _product(value: str) -> int:
     try:
         return form_int(value, lo=1)
@@ -367,7 +364,7 @@ def showcase_add(
     next: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     showcase.add(db, actor, product_id=_product(product_id))
-    return RedirectResponse(_back(next, f"/showcase/{actor.user_id}"), status_code=303)
+    return RedirectResponse(safe_next(next, f"/showcase/{actor.user_id}"), status_code=303)
 
 
 @router.post("/me/showcase/remove")
@@ -379,7 +376,7 @@ def showcase_remove(
     next: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     showcase.remove(db, actor, product_id=_product(product_id))
-    return RedirectResponse(_back(next, f"/showcase/{actor.user_id}"), status_code=303)
+    return RedirectResponse(safe_next(next, f"/showcase/{actor.user_id}"), status_code=303)
 
 
 # --------------------------------------------------------------------------- marketplace
@@ -398,8 +395,6 @@ def _optional(value: str, label: str, *, yuan: bool = False) -> int | None:
     if not text:
         return None
     if yuan:
-        from xiaodian.money import yuan_field
-
         return yuan_field(text, label=label)
     try:
         return form_int(text, lo=0, hi=10**12)
@@ -470,8 +465,6 @@ def external_add(
     price: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     def call() -> Any:
-        from xiaodian.money import yuan_field
-
         price_fen = yuan_field(price, label=_("the price")) if price.strip() else None
         return external.add_card(db, actor, title=title, url=url, price_fen=price_fen)
 

@@ -60,7 +60,7 @@ def poster(db: Session, actor: Actor, product_id: int) -> bytes:
             product = None
     if product is None or product.status != catalog_service.ProductStatus.ON_SALE:
         raise NotFound(_("This product is not available."), code="product_not_found")
-    link = links.ensure_product_link(
+    link = links.ensure_link(
         db, promoter_id=promoter_id, shop_id=product.shop_id, product_id=product.id
     )
     name = accounts_service.users_by_ids(db, [promoter_id])[promoter_id].display_name

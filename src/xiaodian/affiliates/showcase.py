@@ -77,7 +77,7 @@ def add(db: Session, actor: Actor, *, product_id: int) -> ShowcaseItem:
         raise Conflict(
             _("A showcase holds at most %(n)s products."), code="showcase_full", n=MAX_ITEMS
         )
-    link = links.ensure_product_link(
+    link = links.ensure_link(
         db, promoter_id=creator_id, shop_id=product.shop_id, product_id=product.id
     )
     item = ShowcaseItem(

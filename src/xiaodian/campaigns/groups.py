@@ -224,7 +224,7 @@ def _order(
             code="group_limit",
             n=offer.per_buyer_limit,
         )
-    address = _address(db, actor, address_id)
+    address = addresses.delivery_address(db, actor, address_id)
     order = create_orders(
         db,
         buyer_id=buyer_id,
@@ -252,17 +252,6 @@ def _order(
         raise Conflict(_("You are already in this group."), code="already_in_group") from None
     db.commit()
     return Joined(group.id, order.order_no)
-
-
-def _address(db: Session, actor: Actor, address_id: int | None) -> dict[str, str]:
-    if address_id is not None:
-        if not isinstance(address_id, int) or isinstance(address_id, bool) or address_id <= 0:
-            raise NotFound(_("Address not found."), code="address_not_found")
-        return addresses.get_address(db, actor, address_id).snapshot()
-    found = addresses.default_address(db, actor)
-    if found is None:
-        raise Conflict(_("Add a delivery address first."), code="address_required")
-    return found.snapshot()
 
 
 # --------------------------------------------------------------------------- listeners

@@ -5,7 +5,9 @@ operators write templates), ``claims.py`` (buyers claim), ``rules.py`` (WeChat's
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
@@ -66,28 +68,31 @@ def platform_templates(db: Session, actor: Actor) -> list[CouponTemplate]:
     )
 
 
+def _claimable_now(*where: Any, newest_first: bool = False) -> Select[CouponTemplate]:
+    """Templates claimable now (active, in their window, not all issued) matching ``where``."""
+    now = clock.now()
+    order = CouponTemplate.id.desc() if newest_first else CouponTemplate.id
+    return (
+        select(CouponTemplate)
+        .where(
+            *where,
+            CouponTemplate.status == TemplateStatus.ACTIVE,
+            CouponTemplate.starts_at <= now,
+            CouponTemplate.ends_at > now,
+            CouponTemplate.issued < CouponTemplate.quantity,
+        )
+        .order_by(order)
+        .limit(LIST_LIMIT)
+    )
+
+
 def claimable(db: Session, *, shop_id: int | None) -> list[CouponTemplate]:
     """Templates anyone may claim now: a shop's (or the platform's, ``shop_id`` None),
-    active, in their window, not all issued."""
-    now = clock.now()
+    active, in their window, not all issued; live-room ones are claimed in their room."""
     owner = (
         CouponTemplate.shop_id.is_(None) if shop_id is None else (CouponTemplate.shop_id == shop_id)
     )
-    return list(
-        db.scalars(
-            select(CouponTemplate)
-            .where(
-                owner,
-                CouponTemplate.status == TemplateStatus.ACTIVE,
-                CouponTemplate.starts_at <= now,
-                CouponTemplate.ends_at > now,
-                CouponTemplate.issued < CouponTemplate.quantity,
-                CouponTemplate.audience != "live_room",  # claimed in their room only
-            )
-            .order_by(CouponTemplate.id)
-            .limit(LIST_LIMIT)
-        )
-    )
+    return list(db.scalars(_claimable_now(owner, CouponTemplate.audience != "live_room")))
 
 
 def followed_coupons(db: Session, *, shop_ids: list[int]) -> list[CouponTemplate]:
@@ -95,43 +100,21 @@ def followed_coupons(db: Session, *, shop_ids: list[int]) -> list[CouponTemplate
     first; live-room ones stay in their rooms."""
     if not shop_ids:
         return []
-    now = clock.now()
-    return list(
-        db.scalars(
-            select(CouponTemplate)
-            .where(
-                CouponTemplate.shop_id.in_(shop_ids),
-                CouponTemplate.status == TemplateStatus.ACTIVE,
-                CouponTemplate.starts_at <= now,
-                CouponTemplate.ends_at > now,
-                CouponTemplate.issued < CouponTemplate.quantity,
-                CouponTemplate.audience != "live_room",
-            )
-            .order_by(CouponTemplate.id.desc())
-            .limit(LIST_LIMIT)
-        )
+    query = _claimable_now(
+        CouponTemplate.shop_id.in_(shop_ids),
+        CouponTemplate.audience != "live_room",
+        newest_first=True,
     )
+    return list(db.scalars(query))
 
 
 def room_coupons(db: Session, *, room_id: int) -> list[CouponTemplate]:
     """The coupons claimable in a live room while it is on air (shops' and the platform's),
     active, in their window, not all issued."""
-    now = clock.now()
-    return list(
-        db.scalars(
-            select(CouponTemplate)
-            .where(
-                CouponTemplate.audience == "live_room",
-                CouponTemplate.room_id == room_id,
-                CouponTemplate.status == TemplateStatus.ACTIVE,
-                CouponTemplate.starts_at <= now,
-                CouponTemplate.ends_at > now,
-                CouponTemplate.issued < CouponTemplate.quantity,
-            )
-            .order_by(CouponTemplate.id)
-            .limit(LIST_LIMIT)
-        )
+    query = _claimable_now(
+        CouponTemplate.audience == "live_room", CouponTemplate.room_id == room_id
     )
+    return list(db.scalars(query))
 
 
 def my_coupons(

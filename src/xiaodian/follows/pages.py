@@ -10,17 +10,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from xiaodian.follows import service
 from xiaodian.web import routing
-from xiaodian.web.deps import DbDep, PageUser
+from xiaodian.web.deps import DbDep, PageUser, safe_next
 from xiaodian.web.types import form_int
 
 router = routing.router(include_in_schema=False)
 
 Field = Annotated[str, Form(max_length=300)]
-
-
-def _back(next_url: str) -> str:
-    """Only a path of this site (never another host)."""
-    return next_url if next_url.startswith("/") and not next_url.startswith("//") else "/"
 
 
 def _target(value: str) -> int:
@@ -40,7 +35,7 @@ def follow(
     next: Field = "/",
 ) -> Response:
     service.follow(db, actor, kind=kind, target_id=_target(target_id))
-    return RedirectResponse(_back(next), status_code=303)
+    return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/follows/remove")
@@ -53,4 +48,4 @@ def unfollow(
     next: Field = "/",
 ) -> Response:
     service.unfollow(db, actor, kind=kind, target_id=_target(target_id))
-    return RedirectResponse(_back(next), status_code=303)
+    return RedirectResponse(safe_next(next), status_code=303)

@@ -88,6 +88,19 @@ def default_address(db: Session, actor: Actor) -> Address | None:
     return addresses[0] if addresses else None
 
 
+def delivery_address(db: Session, actor: Actor, address_id: int | None) -> dict[str, str]:
+    """The snapshot an order keeps: the actor's address ``address_id``, or their default
+    one when None. Raises NotFound (not theirs), InvalidInput ``address_required`` (none)."""
+    if address_id is not None:
+        if not isinstance(address_id, int) or isinstance(address_id, bool) or address_id <= 0:
+            raise NotFound(_("Address not found."), code="address_not_found")
+        return get_address(db, actor, address_id).snapshot()
+    found = default_address(db, actor)
+    if found is None:
+        raise InvalidInput(_("Add a shipping address first."), code="address_required")
+    return found.snapshot()
+
+
 def default_addresses(db: Session, user_ids: list[int]) -> dict[int, Address]:
     """Each user's default address (as ``default_address``) in one query; users without
     an address are left out. For batch work (a live flash sale's writer). Read-only."""

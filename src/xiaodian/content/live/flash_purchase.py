@@ -53,7 +53,7 @@ from xiaodian.content.live.models import (
     SaleStatus,
 )
 from xiaodian.content.live.service import channel
-from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, _
+from xiaodian.errors import Conflict, DomainError, _
 from xiaodian.orders import addresses
 from xiaodian.orders.checkout import (
     Channel,
@@ -85,17 +85,6 @@ def _take_limit(db: Session, info: SaleInfo, buyer_id: int, quantity: int) -> bo
         return False
     # RETURNING decides (a row only when inserted or when the WHERE let the update through).
     return db.execute(stmt.returning(FlashSaleBuyer.bought)).first() is not None
-
-
-def _address(db: Session, buyer: Actor, address_id: int | None) -> dict[str, str]:
-    if address_id is not None:
-        if not isinstance(address_id, int) or isinstance(address_id, bool) or address_id <= 0:
-            raise NotFound(_("Address not found."), code="address_not_found")
-        return addresses.get_address(db, buyer, address_id).snapshot()
-    found = addresses.default_address(db, buyer)
-    if found is None:
-        raise InvalidInput(_("Add a shipping address first."), code="address_required")
-    return found.snapshot()
 
 
 def _diagnose(db: Session, sale_id: int, quantity: int) -> DomainError:
@@ -131,7 +120,7 @@ def purchase_in_tx(
     Raises Conflict (sold out, limit reached), IllegalTransition (not running),
     InvalidInput (no address), NotFound."""
     buyer_id = buyer.require_user()
-    address = _address(db, buyer, address_id)
+    address = addresses.delivery_address(db, buyer, address_id)
     if not _take_limit(db, info, buyer_id, quantity):
         raise limit_reached(info.per_buyer_limit)
     now = clock.now()
