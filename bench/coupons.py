@@ -20,7 +20,8 @@ second, 201 or 409 alike), ``baseline_per_s`` (``/healthz`` per second, the same
 the same run), ``quantity``, ``issued`` (rows in ``coupons``, equal to the template's count
 or ``issued`` is -1), ``over_limit`` (buyers holding more than the limit), ``claimed``
 (201 answers), ``errors`` (anything but 201 and 409, or a ``/healthz`` not 200) with
-``error_kinds``, ``claims``, ``concurrency``,
+``error_kinds``, ``claims``, the server's CPU per claim and per ``/healthz``
+(``server_cpu_ms_per_claim``, ``server_cpu_ms_per_healthz``), ``concurrency``,
 ``database``, ``redis`` and the machine.
 """
 
@@ -148,8 +149,11 @@ def main() -> None:
         random.Random(14).shuffle(claims)
         with common.run_server(env, workers=args.workers, start_timeout=180) as server:
             health = [("GET", "/healthz", None)] * len(claims)
+            cpu0 = common.process_tree_cpu_seconds(server.pid)
             base_s, base_out = asyncio.run(_drive(server.url, health, args.concurrency))
+            cpu1 = common.process_tree_cpu_seconds(server.pid)
             claim_s, outcomes = asyncio.run(_drive(server.url, claims, args.concurrency))
+            cpu2 = common.process_tree_cpu_seconds(server.pid)
         issued, over_limit = tally(database_url, template_id)
         kinds = Counter({k: n for k, n in outcomes.items() if k not in ("201", "409")})
         kinds.update({f"healthz {k}": n for k, n in base_out.items() if k != "200"})
@@ -163,6 +167,8 @@ def main() -> None:
             "errors": sum(kinds.values()),
             "error_kinds": dict(kinds),
             "claims": len(claims),
+            "server_cpu_ms_per_claim": round((cpu2 - cpu1) / len(claims) * 1000, 3),
+            "server_cpu_ms_per_healthz": round((cpu1 - cpu0) / len(health) * 1000, 3),
             "concurrency": args.concurrency,
             "database": "postgresql" if database_url.startswith("postgresql") else "sqlite",
             "redis": bool(args.redis_url),

@@ -25,13 +25,17 @@ STATIC_DIR = __import__("pathlib").Path(__file__).parent / "web" / "static"
 
 class _App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
-        """The live fast path outside everything else, even the framework's error
-        middleware: bearer buys of flash sales skip the per-request framework work, and
-        event streams get the server's own ``send`` (so they can be handed over to the
-        fan-out thread, ``xiaodian.fanout``)."""
-        from xiaodian.content.live.fastpath import BuyFastPath
+        """The fast path outside everything else, even the framework's error middleware:
+        the hottest requests (bearer buys of flash sales, coupon claims after the last
+        coupon went) skip the per-request framework work, and event streams get the
+        server's own ``send`` (so they can be handed over to the fan-out thread,
+        ``xiaodian.fanout``)."""
+        from xiaodian.campaigns import fastpath as campaigns_fastpath
+        from xiaodian.content.live import fastpath as live_fastpath
+        from xiaodian.web.fastpath import FastPath
 
-        return BuyFastPath(super().build_middleware_stack())
+        routes = (*live_fastpath.ROUTES, *campaigns_fastpath.ROUTES)
+        return FastPath(super().build_middleware_stack(), routes)
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:

@@ -101,6 +101,31 @@ def test_claim_over_http(scene: Scene, make_user: Any, api_client: Any) -> None:
     assert _counts(scene) == (1, 1, 1)
 
 
+def test_claims_after_the_last_one_are_answered_before_the_app(
+    scene: Scene, make_user: Any, api_client: Any, client: Any
+) -> None:
+    """Once the last coupon went, a bearer claim gets the route's own 409 from the fast
+    path (``campaigns.fastpath``: no route, no middleware, so no ``nosniff`` header); an
+    unknown token still gets the 401 first; a template not used up goes through the app."""
+    template, other = scene.template(quantity=1), scene.template(quantity=5)
+    assert api_client(make_user()).post(f"/api/v1/coupons/{template.id}/claim").status_code == 201
+    late = api_client(make_user())
+    through_app = late.post(f"/api/v1/coupons/{template.id}/claim")  # learns it is used up
+    assert through_app.status_code == 409
+    assert "x-content-type-options" in through_app.headers
+    fast = late.post(f"/api/v1/coupons/{template.id}/claim", headers={"Accept-Language": "zh"})
+    assert fast.status_code == 409, fast.text
+    assert "x-content-type-options" not in fast.headers
+    assert fast.json()["error"]["code"] == "coupons_gone"
+    assert fast.json()["error"]["message"] == "优惠券已被领完。", fast.json()
+    forged = client.post(
+        f"/api/v1/coupons/{template.id}/claim", headers={"Authorization": "Bearer forged"}
+    )
+    assert forged.status_code == 401 and forged.json()["error"]["code"] == "not_authenticated"
+    assert late.post(f"/api/v1/coupons/{other.id}/claim").status_code == 201
+    assert _counts(scene) == (2, 2, 2)
+
+
 def test_signed_out_claims_nothing(scene: Scene, client: Any) -> None:
     template = scene.template()
     assert client.post(f"/api/v1/coupons/{template.id}/claim").status_code in (401, 403)

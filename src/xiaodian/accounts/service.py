@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import String, literal, select, update
+from sqlalchemy import String, any_, bindparam, literal, select, update
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -301,21 +302,43 @@ def actor_for_token(db: Session, token: str | None) -> Actor:
 def actors_for_tokens(db: Session, tokens: Iterable[str]) -> dict[str, Actor]:
     """``actor_for_token`` for many tokens in ONE query (a cache's warm-up, a flash-sale
     writer's new buyers: thousands of distinct buyers arriving at once), their shop roles
-    included. Tokens that resolve to nobody are left out."""
+    included. Tokens that resolve to nobody are left out.
+
+    Every request of a new token asks this, so the statement is built once per dialect
+    (``_lookup_statement``) and only its parameters change."""
     wanted = {security.token_hash(t): t for t in tokens if t and len(t) <= 200}
     if not wanted:
         return {}
-    rows = db.execute(
-        select(AuthSession.token_hash, *_actor_columns())
-        .join(User, AuthSession.user_id == User.id)
-        .where(
-            bulk.in_values(db, AuthSession.token_hash, wanted),
-            AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > clock.now(),
-            User.is_active.is_(True),
-        )
-    ).all()
+    statement = _lookup_statement(bulk.is_postgresql(db))
+    rows = db.execute(statement, {"hashes": list(wanted), "now": clock.now()}).all()
     return {wanted[row[0]]: _actor(row[1:]) for row in rows}
+
+
+_lookups: dict[tuple[bool, ShopRoles | None], Any] = {}
+
+
+def _lookup_statement(postgresql: bool) -> Any:
+    """The token lookup's statement: sessions by hash (``IN`` an expanding list on SQLite,
+    ``= ANY(array)`` on PostgreSQL), live, of an active account, with its shop roles."""
+    key = (postgresql, _shop_roles)
+    statement = _lookups.get(key)
+    if statement is None:
+        column = AuthSession.token_hash
+        if postgresql:
+            hashes = column == any_(bindparam("hashes", type_=ARRAY(column.type)))
+        else:
+            hashes = column.in_(bindparam("hashes", expanding=True))
+        statement = _lookups[key] = (
+            select(column, *_actor_columns())
+            .join(User, AuthSession.user_id == User.id)
+            .where(
+                hashes,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > bindparam("now", type_=AuthSession.expires_at.type),
+                User.is_active.is_(True),
+            )
+        )
+    return statement
 
 
 def _actor_columns() -> tuple[Any, ...]:

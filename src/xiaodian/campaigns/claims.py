@@ -14,8 +14,9 @@
 
 Templates all issued or stopped never come back (a returned coupon goes back to its buyer,
 not to the template), so each process remembers them (``_spent``) and turns their crowd
-away without a transaction. With Redis, the gate (``claim_gate``) does the same across
-processes and also counts each buyer's claims.
+away without a transaction (``campaigns.fastpath`` answers them before the framework's
+routing, once the bearer token is known to be a buyer's). With Redis, the gate
+(``claim_gate``) does the same across processes and also counts each buyer's claims.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import threading
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -78,6 +79,11 @@ def _remember_spent(template_id: int, error: DomainError) -> None:
         if len(_spent) >= _SPENT_MAX:
             _spent.clear()
         _spent[template_id] = error
+
+
+def remembered_refusal(template_id: int) -> DomainError | None:
+    """The refusal this process remembers for a template that never issues again."""
+    return _spent.get(template_id)
 
 
 def forget_spent() -> None:
@@ -167,24 +173,52 @@ def _refusal(template: CouponTemplate) -> DomainError | None:
     return None
 
 
+_built: dict[bool, tuple[Any, Any]] = {}
+
+
+def _statements(postgresql_: bool) -> tuple[Any, Any]:
+    """The buyer's conditional upsert and the template's conditional UPDATE, built once
+    per dialect (a claim only changes their parameters)."""
+    built = _built.get(postgresql_)
+    if built is None:
+        insert = postgresql.insert if postgresql_ else sqlite.insert
+        upsert = (
+            insert(_CLAIMERS)
+            .values(template_id=bindparam("of_template"), buyer_id=bindparam("of_buyer"), claimed=1)
+            .on_conflict_do_update(
+                index_elements=["template_id", "buyer_id"],
+                set_={"claimed": _CLAIMERS.c.claimed + 1},
+                where=_CLAIMERS.c.claimed < bindparam("limit"),
+            )
+            .returning(_CLAIMERS.c.claimed)
+        )
+        most = bindparam("most", type_=_TEMPLATES.c.committed_fen.type)
+        take = (
+            update(_TEMPLATES)
+            .where(
+                _TEMPLATES.c.id == bindparam("template_id"),
+                _TEMPLATES.c.status == TemplateStatus.ACTIVE.value,
+                _TEMPLATES.c.issued < _TEMPLATES.c.quantity,
+                _TEMPLATES.c.budget_fen.is_(None)
+                | (_TEMPLATES.c.committed_fen + most <= _TEMPLATES.c.budget_fen),
+            )
+            .values(issued=_TEMPLATES.c.issued + 1, committed_fen=_TEMPLATES.c.committed_fen + most)
+            .returning(_TEMPLATES.c.issued, _TEMPLATES.c.quantity, _TEMPLATES.c.committed_fen)
+        )
+        built = _built[postgresql_] = (upsert, take)
+    return built
+
+
 def _write(db: Session, template: CouponTemplate, buyer_id: int) -> tuple[Coupon, int, int]:
     """The three statements; the coupon, the buyer's claims and the coupons left."""
     refusal = _refusal(template)
     if refusal is not None:
         raise refusal
     limit = template.per_buyer_limit
-    insert = postgresql.insert if bulk.is_postgresql(db) else sqlite.insert
-    upsert = (
-        insert(_CLAIMERS)
-        .values(template_id=template.id, buyer_id=buyer_id, claimed=1)
-        .on_conflict_do_update(
-            index_elements=["template_id", "buyer_id"],
-            set_={"claimed": _CLAIMERS.c.claimed + 1},
-            where=_CLAIMERS.c.claimed < limit,
-        )
-        .returning(_CLAIMERS.c.claimed)
-    )
-    claimed = db.execute(upsert).scalar()
+    upsert, take = _statements(bulk.is_postgresql(db))
+    claimed = db.execute(
+        upsert, {"of_template": template.id, "of_buyer": buyer_id, "limit": limit}
+    ).scalar()
     if claimed is None:
         raise limit_reached(limit)
     now = clock.now()
@@ -201,19 +235,7 @@ def _write(db: Session, template: CouponTemplate, buyer_id: int) -> tuple[Coupon
     db.add(coupon)
     db.flush()
     most = offer_of(template).most_fen
-    take = (
-        update(_TEMPLATES)
-        .where(
-            _TEMPLATES.c.id == template.id,
-            _TEMPLATES.c.status == TemplateStatus.ACTIVE.value,
-            _TEMPLATES.c.issued < _TEMPLATES.c.quantity,
-            _TEMPLATES.c.budget_fen.is_(None)
-            | (_TEMPLATES.c.committed_fen + most <= _TEMPLATES.c.budget_fen),
-        )
-        .values(issued=_TEMPLATES.c.issued + 1, committed_fen=_TEMPLATES.c.committed_fen + most)
-        .returning(_TEMPLATES.c.issued, _TEMPLATES.c.quantity, _TEMPLATES.c.committed_fen)
-    )
-    row: Any = db.execute(take).first()
+    row: Any = db.execute(take, {"template_id": template.id, "most": most}).first()
     if row is None:
         db.refresh(template)
         if template.status != TemplateStatus.ACTIVE:

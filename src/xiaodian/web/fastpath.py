@@ -1,0 +1,197 @@
+"""Hot endpoints answered without the framework's per-request work.
+
+A few requests arrive by the thousand within seconds and are mostly answered from memory:
+the flash sale's "buy" after the sell-out, the live room's coupon after the last one went,
+the rooms' event streams. Routing through a few hundred routes, dependency solving, the
+CSRF cookie and the error handlers cost more than such an answer, so this pure ASGI
+middleware, outside everything else, hands them to the domain's own handler (registered by
+``xiaodian.app``: this package knows no domain). Everything the handler declines goes
+through the app as usual, and the FastAPI route stays the documented one: a handler gives
+the same status codes and the same JSON bodies (``{"error": {"code", "message"}}`` in the
+request's language) as the route would.
+
+A handler is ``async (hot, match) -> bool``: True when it answered, False to let the app
+answer (it must decide that before it reads the body). A ``DomainError`` it raises is
+answered as the app's error handler would; anything else is logged and answered 500, except
+from a streaming handler (``errors_answered=False``), whose response may have started.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from http.cookies import SimpleCookie
+from typing import Any
+
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from xiaodian.actor import Actor
+from xiaodian.errors import DomainError, InvalidInput, TooLarge, _
+from xiaodian.web import i18n
+from xiaodian.web.deps import SESSION_COOKIE
+
+log = logging.getLogger(__name__)
+
+# Ids of 1 to 9 digits, no leading zero: always in 1..MAX_ID. Any other spelling (0, 007, a
+# number too big for a column) is not matched and goes through the app, whose route
+# answers it (404 or 422).
+ID = "([1-9][0-9]{0,8})"
+MAX_BODY = 4096
+_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+
+
+class Hot:
+    """One request on the fast path: its bearer token, cookies, language and body."""
+
+    __slots__ = ("_cookie", "_gettext", "_language", "receive", "scope", "send", "token")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.send = send  # the server's own (a stream may hand it to another thread)
+        self.token = ""
+        self._cookie = ""
+        self._language: str | None = None
+        self._gettext: Callable[[str], str] | None = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                raw = value.decode("latin-1")
+                if raw[:7].lower() == "bearer ":
+                    self.token = raw[7:].strip()
+            elif key == b"accept-language":
+                self._language = value.decode("latin-1")
+            elif key == b"cookie":
+                self._cookie = value.decode("latin-1")
+
+    @property
+    def app(self) -> Any:
+        return self.scope["app"]
+
+    def cookies(self) -> dict[str, str]:
+        return cookie_parser(self._cookie) if self._cookie else {}
+
+    async def actor(self, token: str | None = None) -> Actor:
+        """Who is asking, by ``token`` (the bearer token by default), as ``web.deps`` asks:
+        the app's authenticator (anonymous when missing or invalid)."""
+        actor: Actor = await self.app.state.authenticate(
+            self.app.state.db, self.token if token is None else token
+        )
+        return actor
+
+    def session_token(self) -> str | None:
+        """The bearer token, else the session cookie's."""
+        return self.token or self.cookies().get(SESSION_COOKIE)
+
+    def gettext(self, message: str) -> str:
+        if self._gettext is None:
+            self._gettext = i18n.gettext_for(
+                i18n.negotiate(_lang_cookie(self._cookie), self._language)
+            )
+        return self._gettext(message)
+
+    async def body(self) -> bytes:
+        """The request's body, at most ``MAX_BODY`` bytes (413 past it)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                return b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise TooLarge(_("The upload is too large."), code="too_large")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object (422 when it is not one)."""
+        raw = await self.body()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise InvalidInput(_("The request body is not valid JSON."), code="invalid")
+        return body
+
+    async def answer(self, status: int, body: dict[str, Any] | bytes) -> None:
+        payload = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        await self.send({"type": "http.response.start", "status": status, "headers": _JSON})
+        await self.send({"type": "http.response.body", "body": payload})
+
+    async def refuse(self, exc: DomainError) -> None:
+        await self.answer(exc.status_code, error_body(exc.code, exc.render(self.gettext)))
+
+
+Handler = Callable[[Hot, "re.Match[str]"], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class HotRoute:
+    method: str
+    path: re.Pattern[str]
+    handler: Handler
+    errors_answered: bool = True  # False: a stream, whose response may have started
+
+
+class FastPath:
+    """Hands the requests its routes match to their handlers; passes the rest on."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[HotRoute]) -> None:
+        self.app = app
+        self.routes: dict[str, list[HotRoute]] = {}
+        for route in routes:
+            self.routes.setdefault(route.method, []).append(route)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in self.routes.get(scope["method"], ()):
+                found = route.path.match(scope["path"])
+                if found is not None:
+                    if await _serve(route, found, scope, receive, send):
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+
+async def _serve(
+    route: HotRoute, found: re.Match[str], scope: Scope, receive: Receive, send: Send
+) -> bool:
+    hot = Hot(scope, receive, send)
+    if not route.errors_answered:
+        return await route.handler(hot, found)
+    try:
+        return await route.handler(hot, found)
+    except DomainError as exc:
+        await hot.refuse(exc)
+    except Exception:
+        log.exception("fast path: %s %s failed", scope["method"], route.path.pattern)
+        message = hot.gettext("Something went wrong on our side.")
+        await hot.answer(500, error_body("internal", message))
+    return True
+
+
+@lru_cache(maxsize=1024)
+def error_body(code: str, message: str) -> bytes:
+    """A refusal's JSON, encoded once: after a sell-out thousands of answers are the same
+    few ("sold out", "limit reached") in a few languages."""
+    return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False).encode()
+
+
+def _lang_cookie(raw: str | None) -> str | None:
+    if not raw or i18n.LANG_COOKIE not in raw:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except Exception:
+        return None
+    morsel = jar.get(i18n.LANG_COOKIE)
+    return morsel.value if morsel is not None else None
