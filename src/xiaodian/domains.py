@@ -17,6 +17,7 @@ def load_models() -> None:
     import xiaodian.affiliates.models
     import xiaodian.aftersales.models
     import xiaodian.campaigns.models
+    import xiaodian.cases.models
     import xiaodian.catalog.models
     import xiaodian.categories.models
     import xiaodian.content.live.models
@@ -47,6 +48,7 @@ def load() -> None:
     import xiaodian.campaigns.groups
     import xiaodian.campaigns.redemption
     import xiaodian.campaigns.service
+    import xiaodian.cases.service
     import xiaodian.catalog.service
     import xiaodian.categories.service
     import xiaodian.content.live.flash_returns
