@@ -110,6 +110,8 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.campaigns import api as campaigns_api
     from xiaodian.campaigns import group_pages as campaigns_group_pages
     from xiaodian.campaigns import pages as campaigns_pages
+    from xiaodian.cases import api as cases_api
+    from xiaodian.cases import pages as cases_pages
     from xiaodian.catalog import api as catalog_api
     from xiaodian.catalog import pages as catalog_pages
     from xiaodian.catalog.storefront import api as storefront_api
@@ -160,6 +162,7 @@ def _include_routers(app: FastAPI) -> None:
         logistics_api,
         affiliates_api,
         follows_api,
+        cases_api,
         wechat_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
@@ -182,6 +185,7 @@ def _include_routers(app: FastAPI) -> None:
         logistics_pages,
         affiliates_pages,
         follows_pages,
+        cases_pages,
         ops_pages,
         wechat_pages,
     ):

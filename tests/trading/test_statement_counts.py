@@ -112,10 +112,11 @@ def test_a_paid_order_costs_the_same_statements_for_1_line_10_lines_and_10_shops
     # (the orders' credited touches, none here: nothing more to post); WeChat's listener of
     # "paid" adds 1 for a buyer who did not subscribe to order messages (the consents of the
     # orders' buyers); the group buys' listener of "paid" adds 1 (the orders' group members,
-    # none here).
+    # none here); orders' own "orders to ship" cases add 2 (the paid orders' shops and
+    # numbers, one INSERT of their cases: ``orders.due``).
     before_the_ledger = {"sqlite": 21, "postgresql": 23}[database.engine.dialect.name]
     ledger = {"sqlite": 9, "postgresql": 8}[database.engine.dialect.name]
-    assert steps["1 line"].pay_and_notify == before_the_ledger + ledger + 1 + 1 + 1 + 1, steps
+    assert steps["1 line"].pay_and_notify == before_the_ledger + ledger + 1 + 1 + 1 + 1 + 2, steps
     if __import__("os").environ.get("SHOW_STEPS"):
         print(steps)
 

@@ -398,6 +398,18 @@ def users_by_ids(db: Session, ids: Iterable[int]) -> dict[int, User]:
     return {u.id: u for u in db.scalars(select(User).where(User.id.in_(wanted)))}
 
 
+def operators(db: Session, *, limit: int = 500) -> list[User]:
+    """The platform's active operators, by id (at most ``limit``)."""
+    return list(
+        db.scalars(
+            select(User)
+            .where(User.is_operator.is_(True), User.is_active.is_(True))
+            .order_by(User.id)
+            .limit(limit)
+        )
+    )
+
+
 # --------------------------------------------------------------------------- WeChat openids
 
 # No password matches this (it is no argon2 hash): an account made by signing in with WeChat

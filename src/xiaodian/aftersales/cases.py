@@ -304,6 +304,7 @@ def _create(
     try:
         db.add(case)
         db.flush()
+        service.sync_sla(db, case, before=None, actor_id=buyer_id)
         service.add_event(
             db,
             case,

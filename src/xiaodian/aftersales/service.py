@@ -37,6 +37,7 @@ from xiaodian import clock
 from xiaodian.actor import Actor
 from xiaodian.aftersales import states
 from xiaodian.aftersales.models import AftersaleCase, AftersaleEvent, CaseStatus
+from xiaodian.cases import service as cases_service
 from xiaodian.errors import InvalidInput, NotFound, _
 from xiaodian.orders import service as orders_service
 from xiaodian.orders.service import Order, OrderLine
@@ -287,6 +288,49 @@ def move(
     add_event(db, case, action, role, actor_id, before, note=note, amount_fen=amount_fen)
     if was_open != is_open:
         _sync_order_flag(db, case)
+    sync_sla(db, case, before=before, actor_id=actor_id)
+
+
+# Who the case waits for, by status, and how long (the platform's rules): the merchant
+# answers a request within 48 h (``respond_by``) and inspects returned goods within 10
+# days; the platform decides an escalation within the queue's SLA.
+MERCHANT_DUE = {CaseStatus.REQUESTED: None, CaseStatus.AWAITING_RETURN: timedelta(days=10)}
+
+
+def sync_sla(
+    db: Session, case: AftersaleCase, *, before: CaseStatus | None, actor_id: int | None
+) -> None:
+    """The case's place in the queues with a deadline (``xiaodian.cases``) after it moved
+    from ``before``: the merchant's "to answer", the operators' escalations. Joins the
+    caller's transaction."""
+    key = f"aftersale:{case.id}"
+    outcome = str(case.status)
+    if before in MERCHANT_DUE:
+        cases_service.close_case(db, "aftersales_answers", key, outcome=outcome, actor_id=actor_id)
+    if before == CaseStatus.ESCALATED:
+        cases_service.close_case(
+            db, "aftersales_escalations", key, outcome=outcome, actor_id=actor_id
+        )
+    if case.status in MERCHANT_DUE:
+        wait = MERCHANT_DUE[case.status]
+        cases_service.open_case(
+            db,
+            "aftersales_answers",
+            key,
+            title=case.title,
+            link=f"/merchant/shops/{case.shop_id}/aftersales/{case.id}",
+            shop_id=case.shop_id,
+            due_at=case.respond_by if wait is None else clock.now() + wait,
+        )
+    elif case.status == CaseStatus.ESCALATED:
+        cases_service.open_case(
+            db,
+            "aftersales_escalations",
+            key,
+            title=case.title,
+            link=f"/ops/arbitration/{case.id}",
+            shop_id=case.shop_id,
+        )
 
 
 def _sync_order_flag(db: Session, case: AftersaleCase) -> None:

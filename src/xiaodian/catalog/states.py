@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock, transitions
 from xiaodian.actor import Actor
+from xiaodian.cases import service as cases_service
 from xiaodian.catalog import screening, service
 from xiaodian.catalog.models import Product, ProductEvent, ProductStatus
 from xiaodian.errors import DomainError, InvalidInput, NotFound, _
@@ -89,6 +90,18 @@ def transition(
             at=clock.now(),
         )
     )
+    key = f"product:{product.id}"
+    if target == S.UNDER_REVIEW:
+        cases_service.open_case(
+            db,
+            "product_reviews",
+            key,
+            title=product.title,
+            link=f"/ops/products/{product.id}",
+            shop_id=product.shop_id,
+        )
+    elif previous == S.UNDER_REVIEW:
+        cases_service.close_case(db, "product_reviews", key, outcome=action, actor_id=actor.user_id)
 
 
 def _rescreen(product: Product) -> None:

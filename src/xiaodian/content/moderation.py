@@ -175,6 +175,7 @@ def clear_flag(db: Session, actor: Actor, video_id: int) -> Video:
     if not video.flagged:
         raise Conflict(_("This video is not waiting for review."), code="not_flagged")
     video.flagged = False
+    videos.sync_flag_case(db, video, actor_id=operator_id)
     db.add(
         VideoEvent(
             video_id=video.id,

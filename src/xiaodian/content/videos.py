@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock, media, transitions
 from xiaodian.actor import Actor
+from xiaodian.cases import service as cases_service
 from xiaodian.catalog import service as catalog_service
 from xiaodian.catalog.service import Product, ProductStatus
 from xiaodian.content import video_files
@@ -234,6 +235,7 @@ def create_video(
         )
         db.add(row)
         db.flush()
+        sync_flag_case(db, row)
         set_video_tags(db, row, tag_list)
         set_video_products(db, row, ids)
         db.add(
@@ -347,6 +349,7 @@ def update_video(
         video.caption = new_caption
         video.screening_hits = screen_caption(new_caption)
         video.flagged = bool(video.screening_hits)  # a changed caption is looked at again
+        sync_flag_case(db, video)
     if new_tags is not None:
         set_video_tags(db, video, new_tags)
     if new_products is not None:
@@ -384,6 +387,7 @@ def remove_video(db: Session, actor: Actor, video_id: int, *, reason: str) -> Vi
     video.removed_by_id = operator_id
     video.removed_at = clock.now()
     video.flagged = False
+    sync_flag_case(db, video, actor_id=operator_id, outcome="removed")
     db.commit()
     return video
 
@@ -420,3 +424,22 @@ def shop_product_choices(db: Session, actor: Actor, shop_id: int) -> list[Produc
         db, actor, shop_id, status=ProductStatus.ON_SALE, per_page=100
     )
     return page.items
+
+
+def sync_flag_case(
+    db: Session, video: Video, *, actor_id: int | None = None, outcome: str = "reviewed"
+) -> None:
+    """A flagged video waits in the operators' moderation queue; an unflagged one leaves
+    it. Joins the caller's transaction."""
+    key = f"video:{video.id}"
+    if video.flagged:
+        cases_service.open_case(
+            db,
+            "video_moderation",
+            key,
+            title=(video.caption or "")[:80] or key,
+            link=f"/ops/videos?filter=flagged#video-{video.id}",
+            shop_id=video.shop_id,
+        )
+    else:
+        cases_service.close_case(db, "video_moderation", key, outcome=outcome, actor_id=actor_id)

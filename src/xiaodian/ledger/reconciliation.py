@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from xiaodian import clock
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
+from xiaodian.cases import service as cases_service
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
 from xiaodian.ledger.models import BillStatus, ReconciliationBreak, ReconciliationRun
 from xiaodian.ledger.service import BP, half_up
@@ -223,21 +224,36 @@ def _record(db: Session, day: date, kind: str, found: Iterable[Found]) -> int:
         )
     }
     now = clock.now()
+    added = []
     for f in found:
         if (f.kind, f.ref, f.issue) in existing:
             continue
         existing.add((f.kind, f.ref, f.issue))
-        db.add(
-            ReconciliationBreak(
-                bill_date=day,
-                kind=f.kind,
-                issue=f.issue,
-                ref=f.ref[:64],
-                ours_fen=f.ours_fen,
-                theirs_fen=f.theirs_fen,
-                detail=f.detail[:300],
-                opened_at=now,
-            )
+        row = ReconciliationBreak(
+            bill_date=day,
+            kind=f.kind,
+            issue=f.issue,
+            ref=f.ref[:64],
+            ours_fen=f.ours_fen,
+            theirs_fen=f.theirs_fen,
+            detail=f.detail[:300],
+            opened_at=now,
+        )
+        db.add(row)
+        added.append(row)
+    if added:
+        db.flush()
+        cases_service.open_cases(
+            db,
+            "reconciliation",
+            (
+                {
+                    "key": f"break:{row.id}",
+                    "title": f"{day.isoformat()} {row.issue} {row.ref}",
+                    "link": "/ops/reconciliation",
+                }
+                for row in added
+            ),
         )
     return len(existing)
 
@@ -253,9 +269,12 @@ def _explain_earlier(db: Session, day: date, refs: set[str]) -> None:
             ReconciliationBreak.ref.in_(sorted(refs)),
         )
     )
+    explained = []
     for b in earlier:
         b.resolved_at = clock.now()
         b.note = f"found in the bill of {day.isoformat()}"
+        explained.append(f"break:{b.id}")
+    cases_service.close_cases(db, "reconciliation", explained, outcome="explained")
 
 
 def reconcile_day(db: Session, day: date) -> list[ReconciliationRun]:
@@ -432,5 +451,8 @@ def resolve_break(db: Session, actor: Actor, break_id: int, *, note: str) -> Rec
     row.resolved_at = clock.now()
     row.resolved_by = user_id
     row.note = note
+    cases_service.close_case(
+        db, "reconciliation", f"break:{row.id}", outcome="resolved", actor_id=user_id
+    )
     db.commit()
     return row

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from xiaodian import clock, transitions
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
+from xiaodian.cases import service as cases_service
 from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, _
 from xiaodian.ledger import service
 from xiaodian.ledger.models import LedgerWithdrawal as Withdrawal
@@ -143,6 +144,14 @@ def request_withdrawal(db: Session, actor: Actor, shop_id: int, *, amount_fen: i
     db.flush()
     legs = (Leg(AVAILABLE, shop_id, amount_fen), Leg(WITHDRAWING, shop_id, -amount_fen))
     _move(db, withdrawal, "requested", legs)
+    cases_service.open_case(
+        db,
+        "withdrawals",
+        f"withdrawal:{withdrawal.id}",
+        title=format_fen(amount_fen),
+        link="/ops/withdrawals",
+        shop_id=shop_id,
+    )
     db.commit()
     return withdrawal
 
@@ -194,6 +203,9 @@ def approve(db: Session, actor: Actor, withdrawal_id: int) -> Withdrawal:
     user_id = actor.require_operator()
     withdrawal = _locked(db, withdrawal_id)
     _advance(withdrawal, "approve", user_id)
+    cases_service.close_case(
+        db, "withdrawals", f"withdrawal:{withdrawal.id}", outcome="approved", actor_id=user_id
+    )
     payments_service.payee_openid(db, user_id=withdrawal.requested_by)  # refused: nothing sent
     withdrawal.provider_ref = f"XDWD{withdrawal.id:010d}{secrets.token_hex(4).upper()}"
     db.commit()
@@ -276,6 +288,9 @@ def reject(db: Session, actor: Actor, withdrawal_id: int, *, reason: str) -> Wit
     withdrawal = _locked(db, withdrawal_id)
     _advance(withdrawal, "reject", user_id)
     withdrawal.reason = reason[:200]
+    cases_service.close_case(
+        db, "withdrawals", f"withdrawal:{withdrawal.id}", outcome="rejected", actor_id=user_id
+    )
     _back_to_available(db, withdrawal, "rejected")
     db.commit()
     return withdrawal

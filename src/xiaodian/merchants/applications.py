@@ -23,6 +23,7 @@ from xiaodian import clock, transitions
 from xiaodian.accounts import service as accounts_service
 from xiaodian.accounts.service import User
 from xiaodian.actor import Actor
+from xiaodian.cases import service as cases_service
 from xiaodian.categories import service as categories_service
 from xiaodian.categories.service import Category
 from xiaodian.db import MAX_ID
@@ -249,7 +250,26 @@ def _event(
         at=clock.now(),
     )
     db.add(event)
+    _sync_case(db, application, actor_id)
     return event
+
+
+def _sync_case(db: Session, application: MerchantApplication, actor_id: int) -> None:
+    """A submitted application waits in the operators' queue; a decided one leaves it."""
+    key = f"application:{application.id}"
+    if application.status == ApplicationStatus.SUBMITTED:
+        db.flush()
+        cases_service.open_case(
+            db,
+            "shop_applications",
+            key,
+            title=application.shop_name,
+            link=f"/ops/applications/{application.id}",
+        )
+    else:
+        cases_service.close_case(
+            db, "shop_applications", key, outcome=str(application.status), actor_id=actor_id
+        )
 
 
 def _target(application: MerchantApplication, action: str) -> ApplicationStatus:

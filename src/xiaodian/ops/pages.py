@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
+from xiaodian import clock
 from xiaodian.aftersales import arbitration as aftersales_arbitration
+from xiaodian.cases import views as cases_views
 from xiaodian.catalog import review as catalog_review
 from xiaodian.content import moderation
 from xiaodian.health import service as health_service
@@ -37,5 +39,7 @@ def dashboard(request: Request, db: DbDep, actor: PageUser) -> Response:
             "application_counts": counts,
             "waiting": waiting,
             "health": health_service.count_restricted(db, actor),
+            "queues": cases_views.home(db, actor),
+            "now": clock.now(),
         },
     )

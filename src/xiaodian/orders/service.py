@@ -37,7 +37,7 @@ from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
 from xiaodian.catalog import inventory
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
-from xiaodian.orders import lifecycle, states
+from xiaodian.orders import due, lifecycle, states
 from xiaodian.orders.models import AppliedRefund, OrderEvent
 from xiaodian.orders.models import Order as Order  # re-exported: other domains use this
 from xiaodian.orders.models import OrderLine as OrderLine  # re-exported, as Order
@@ -234,6 +234,10 @@ def hold(db: Session, *, order_ids: list[int], held: bool = True) -> None:
             .values(held=held)
             .execution_options(synchronize_session=False)
         )
+        if held:
+            due.close_for(db, order_ids, "held")
+        else:
+            due.open_for(db, order_ids, again=True)
 
 
 def cancel_unpaid(db: Session, *, order_ids: list[int], note: str) -> list[int]:
