@@ -135,6 +135,8 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.payments import pages as payments_pages
     from xiaodian.reviews import api as reviews_api
     from xiaodian.reviews import pages as reviews_pages
+    from xiaodian.violations import api as violations_api
+    from xiaodian.violations import pages as violations_pages
     from xiaodian.web import health
     from xiaodian.wechat import api as wechat_api
     from xiaodian.wechat import pages as wechat_pages
@@ -160,6 +162,7 @@ def _include_routers(app: FastAPI) -> None:
         logistics_api,
         affiliates_api,
         follows_api,
+        violations_api,
         wechat_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
@@ -183,6 +186,7 @@ def _include_routers(app: FastAPI) -> None:
         affiliates_pages,
         follows_pages,
         ops_pages,
+        violations_pages,
         wechat_pages,
     ):
         app.include_router(module.router)
