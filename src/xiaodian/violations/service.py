@@ -120,10 +120,8 @@ def log(
     db: Session, violation: Violation, actor_id: int | None, action: str, note: str = ""
 ) -> None:
     """One line of the violation's own log. Joins the caller's transaction."""
-    db.add(
-        ViolationEvent(
-            violation_id=violation.id, at=clock.now(), actor_id=actor_id, action=action, note=note
-        )
+    violation.events.append(
+        ViolationEvent(at=clock.now(), actor_id=actor_id, action=action, note=note)
     )
 
 
