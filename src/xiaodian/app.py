@@ -137,6 +137,8 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.payments import pages as payments_pages
     from xiaodian.reviews import api as reviews_api
     from xiaodian.reviews import pages as reviews_pages
+    from xiaodian.violations import api as violations_api
+    from xiaodian.violations import pages as violations_pages
     from xiaodian.web import health
     from xiaodian.wechat import api as wechat_api
     from xiaodian.wechat import pages as wechat_pages
@@ -163,6 +165,7 @@ def _include_routers(app: FastAPI) -> None:
         affiliates_api,
         follows_api,
         cases_api,
+        violations_api,
         wechat_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
@@ -187,6 +190,7 @@ def _include_routers(app: FastAPI) -> None:
         follows_pages,
         cases_pages,
         ops_pages,
+        violations_pages,
         wechat_pages,
     ):
         app.include_router(module.router)

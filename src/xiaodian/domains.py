@@ -31,6 +31,7 @@ def load_models() -> None:
     import xiaodian.payments.models
     import xiaodian.realtime  # (infrastructure with a table of its own: the outbox)
     import xiaodian.reviews.models
+    import xiaodian.violations.models
     import xiaodian.wechat.models  # noqa: F401
 
 
@@ -64,5 +65,7 @@ def load() -> None:
     import xiaodian.orders.service
     import xiaodian.payments.service
     import xiaodian.reviews.service
+    import xiaodian.violations.hooks
+    import xiaodian.violations.service
     import xiaodian.wechat.messages
     import xiaodian.wechat.service  # noqa: F401

@@ -40,6 +40,7 @@ JOB_MODULES = (
     "xiaodian.content.jobs",
     "xiaodian.content.live.jobs",
     "xiaodian.health.jobs",
+    "xiaodian.violations.jobs",
     "xiaodian.wechat.jobs",
     "xiaodian.campaigns.jobs",
 )

@@ -47,6 +47,12 @@ TRANSITIONS: dict[str, Transition[ProductStatus]] = {
     "take_off_shelf": _t({S.ON_SALE}, S.OFF_SHELF),
     "put_on_shelf": _t({S.OFF_SHELF}, S.ON_SALE),
     "edit_listed": _t({S.ON_SALE, S.OFF_SHELF}, S.UNDER_REVIEW),
+    # an operator takes a listed product down as a penalty (the reason is the merchant's to
+    # read; fixing it is resubmitting), and puts it back where it was when the penalty is
+    # reversed (``review.take_down`` / ``review.reinstate``)
+    "take_down": _t({S.ON_SALE, S.OFF_SHELF}, S.REJECTED),
+    "reinstate": _t({S.REJECTED}, S.ON_SALE),
+    "reinstate_off_shelf": _t({S.REJECTED}, S.OFF_SHELF),
 }
 
 # What the merchant may do from each state (for buttons in the console).

@@ -50,3 +50,9 @@ def _prove_video(db: Session, video_id: int, product_ids: list[int]) -> int | No
     """Checkout's "video" channel counts only for a published video featuring one of the
     products (``orders.lifecycle``). Joins the caller's transaction; writes nothing."""
     return attribute_video(db, video_id=video_id, product_ids=product_ids)
+
+
+def video_shop_id(db: Session, video_id: int) -> int | None:
+    """The shop a video was posted for (None: a creator's own, or no such video), for the
+    violations recorded against it. One query. Read only."""
+    return db.scalar(select(Video.shop_id).where(Video.id == video_id))

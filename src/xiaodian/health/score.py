@@ -17,6 +17,10 @@ to judge scores its full weight and says so ("no data" is not a fault).
 | service | answered_48h | 15 | 15 × share of due cases answered within 48 h |
 | service | dispute_ratio | 10 | 10 × max(0, 1 − disputes / cases / 20 %) |
 | service | arbitration_lost | 5 | 5 × max(0, 1 − rulings lost / 3) |
+| penalties | violation_points | 0 | − points of violations in the window not reversed by its end |
+
+The last row is a deduction, not a part of the 100: it appears only when a registered source
+(``service.deduction_source``: the violations domain's) hands in points taken off.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ PARTS: dict[str, str] = {
     "product": _("Product"),
     "logistics": _("Logistics"),
     "service": _("Service"),
+    "penalties": _("Violations"),
 }
 MEASURES: dict[str, tuple[str, str, str]] = {
     # name: (label, formula, what to do)
@@ -91,6 +96,11 @@ MEASURES: dict[str, tuple[str, str, str]] = {
         _("5 × (1 − rulings lost / 3)"),
         _("Reject a request only with evidence; the platform rules on what it sees."),
     ),
+    "violation_points": (
+        _("Points taken off for violations"),
+        _("− the points of each violation, until an appeal returns them"),
+        _("Fix what the violation names, or appeal with evidence within its deadline."),
+    ),
 }
 
 INPUTS: dict[str, str] = {
@@ -108,6 +118,8 @@ INPUTS: dict[str, str] = {
     "disputes": _("disputes"),
     "ratio": _("ratio"),
     "lost": _("lost"),
+    "violations": _("violations"),
+    "points_off": _("points off"),
 }
 
 
@@ -169,12 +181,29 @@ class StarFact(Protocol):
     def at(self) -> datetime: ...
 
 
+class DeductionFact(Protocol):
+    """Points taken off the score (a violation's penalty), from ``at`` until ``returned_at``."""
+
+    @property
+    def shop_id(self) -> int: ...
+    @property
+    def ref(self) -> str: ...
+    @property
+    def points(self) -> int: ...
+    @property
+    def why(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def returned_at(self) -> datetime | None: ...
+
+
 @dataclass(frozen=True)
 class Lowered:
     """An order or case that cost a measure points, and why (a msgid and its values)."""
 
     measure: str
-    kind: str  # "order" | "case"
+    kind: str  # "order" | "case" | "violation"
     ref: str  # the order number, or the case id
     why: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -186,7 +215,7 @@ class Measure:
     part: str
     name: str
     weight: int
-    points: float  # 0..weight
+    points: float  # 0..weight (a deduction: 0 or less, its weight 0)
     inputs: dict[str, Any]
     lowered: list[Lowered] = field(default_factory=list)
     no_data: bool = False
@@ -428,15 +457,44 @@ def arbitration_lost(window: Window, cases: Iterable[CaseFact], weight: int = 5)
     )
 
 
+def violation_points(window: Window, deductions: Iterable[DeductionFact]) -> Measure | None:
+    """The points taken off by violations recorded in the window and not returned by its
+    end; None when there are none (the measure is not shown)."""
+    standing = [d for d in deductions if d.at in window and window.by_end(d.returned_at) is None]
+    if not standing:
+        return None
+    off = sum(d.points for d in standing)
+    lowered = [
+        Lowered(
+            "violation_points",
+            "violation",
+            d.ref,
+            _("%(points)s points off: %(why)s"),
+            {"points": d.points, "why": d.why},
+            d.at,
+        )
+        for d in standing
+    ]
+    return Measure(
+        "penalties",
+        "violation_points",
+        0,
+        -off,
+        {"violations": len(standing), "points_off": off},
+        lowered,
+    )
+
+
 def compute(
     window: Window,
     *,
     orders: Sequence[OrderFact],
     cases: Sequence[CaseFact],
     stars: Sequence[StarFact],
+    deductions: Sequence[DeductionFact] = (),
 ) -> Health:
-    """The score of one shop's facts over ``window``: the sum of the measures' points,
-    rounded half up, in 0..100."""
+    """The score of one shop's facts over ``window``: the sum of the measures' points less
+    the points violations took off, rounded half up, in 0..100."""
     measures = [
         review_stars(window, stars),
         quality_returns(window, orders, cases),
@@ -447,6 +505,9 @@ def compute(
         dispute_ratio(window, cases),
         arbitration_lost(window, cases),
     ]
+    penalty = violation_points(window, deductions)
+    if penalty is not None:
+        measures.append(penalty)
     total = sum(m.points for m in measures)
     score = min(100, max(0, math.floor(total + 0.5 + 1e-9)))
     return Health(score=score, measures=measures)

@@ -6,6 +6,7 @@ the lower domains own and this domain fills are ``hooks.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -137,17 +138,49 @@ def _row(shop_id: int, health: score.Health, window: score.Window, day: date) ->
     }
 
 
+# (db, since, shop_ids) -> the points taken off those shops since then (a higher domain's:
+# violations). Health imports none of them; ``compute_all`` asks each one registered.
+DeductionSource = Callable[[Session, datetime, list[int]], Sequence[score.DeductionFact]]
+_deduction_sources: list[DeductionSource] = []
+
+
+def deduction_source(source: DeductionSource) -> DeductionSource:
+    """Register a source of points taken off shops' scores (the violations domain's
+    penalties), asked once per computation for every shop scored."""
+    _deduction_sources.append(source)
+    return source
+
+
 def compute_all(db: Session, *, shop_ids: list[int] | None = None) -> int:
     """Compute every active shop's score (or these shops') over the 90 days ending now and
-    store it, replacing the last one: three queries for the facts, one write per shop.
-    Running it twice gives the same rows. One transaction; returns the shops scored."""
-    window = score.Window.ending(clock.now())
+    store it, replacing the last one: three queries for the facts (and one per deduction
+    source), one write per shop. Running it twice gives the same rows. One transaction;
+    returns the shops scored."""
     ids = shop_ids if shop_ids is not None else [s.id for s in merchants_service.list_shops(db)]
+    scored = _store_scores(db, ids)
+    db.commit()
+    return scored
+
+
+def refresh_shop(db: Session, *, shop_id: int) -> ShopScore:
+    """Score one shop again now (its points taken off or given back by a violation, the
+    merchant sees the change at once rather than the next night). Joins the caller's
+    transaction."""
+    _store_scores(db, [shop_id])
+    db.flush()
+    row = db.get(ShopHealth, shop_id, populate_existing=True)
+    assert row is not None
+    return _view(row)
+
+
+def _store_scores(db: Session, ids: list[int]) -> int:
+    window = score.Window.ending(clock.now())
     if not ids:
         return 0
     orders = orders_service.order_times(db, since=window.start, shop_ids=ids)
     cases = aftersales_service.case_times(db, since=window.start, shop_ids=ids)
     stars = reviews_service.star_facts(db, since=window.start, shop_ids=ids)
+    deductions = [d for source in _deduction_sources for d in source(db, window.start, ids)]
     day = clock.today()
     insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     for shop_id in ids:
@@ -156,6 +189,7 @@ def compute_all(db: Session, *, shop_ids: list[int] | None = None) -> int:
             orders=[o for o in orders if o.shop_id == shop_id],
             cases=[c for c in cases if c.shop_id == shop_id],
             stars=[s for s in stars if s.shop_id == shop_id],
+            deductions=[d for d in deductions if d.shop_id == shop_id],
         )
         values = _row(shop_id, health, window, day)
         stmt = insert(ShopHealth).values(values)
@@ -165,7 +199,6 @@ def compute_all(db: Session, *, shop_ids: list[int] | None = None) -> int:
                 set_={k: stmt.excluded[k] for k in values if k != "shop_id"},
             )
         )
-    db.commit()
     return len(ids)
 
 

@@ -149,6 +149,25 @@ def update_shop(
     return shop
 
 
+def set_shop_active(db: Session, shop_id: int, *, active: bool) -> bool:
+    """Suspend a shop (inactive: its products are not for sale, it is left out of the
+    marketplace and the daily jobs) or lift the suspension. Returns whether the shop was
+    active before. Raises NotFound. Joins the caller's transaction (the violations
+    domain's penalty: the caller has checked the operator, or it is a job lifting an
+    expired suspension)."""
+    shop = db.scalar(
+        select(Shop)
+        .where(Shop.id == shop_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if shop is None:
+        raise NotFound(_("Shop not found."), code="shop_not_found")
+    was = shop.is_active
+    shop.is_active = active
+    return was
+
+
 def _mask(user: User) -> str:
     if user.phone:
         return f"{user.phone[:3]}****{user.phone[-4:]}"

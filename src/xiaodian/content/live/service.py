@@ -339,6 +339,24 @@ def room_check(check: RoomCheck) -> RoomCheck:
     return check
 
 
+_air_checks: list[RoomCheck] = []
+
+
+def air_check(check: RoomCheck) -> RoomCheck:
+    """Register a check of "may this shop's room go on air now?" (a higher domain's, as a
+    violation's limit on live selling): asked by ``transition`` before a shop's room goes
+    live, as ``room_check`` is before one is created."""
+    _air_checks.append(check)
+    return check
+
+
+def _may_go_on_air(db: Session, shop_id: int) -> None:
+    for check in _air_checks:
+        refusal = check(db, shop_id)
+        if refusal is not None:
+            raise refusal
+
+
 def _may_open_room(db: Session, shop_id: int) -> None:
     for check in _room_checks:
         refusal = check(db, shop_id)
@@ -431,6 +449,8 @@ def transition(db: Session, actor: Actor, room_id: int, action: str) -> LiveRoom
     if action not in TRANSITIONS:
         raise InvalidInput(_("Unknown action."), code="bad_action")
     source, target = TRANSITIONS[action]
+    if target == RoomStatus.LIVE and room.shop_id is not None:
+        _may_go_on_air(db, room.shop_id)
     now = clock.now()
     stamp = {"started_at": now} if target == RoomStatus.LIVE else {"ended_at": now}
     moved = _rowcount(
