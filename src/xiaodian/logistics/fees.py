@@ -135,13 +135,15 @@ class Terms:
     is_default: bool = False
 
     def rule_for(self, province: str | None) -> Rule:
+        """The rule of ``province`` (full or short name): its region's, else the default."""
+        province = province_of(province)
         for region in self.regions:
             if province in region.provinces:
                 return region.rule
         return self.rule
 
     def delivers_to(self, province: str | None) -> bool:
-        return province not in self.excluded
+        return province_of(province) not in self.excluded
 
     def units(self, items: list[tuple[int, int]]) -> int:
         """``items``: (quantity, weight_g) of the lines under this template."""

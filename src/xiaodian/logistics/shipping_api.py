@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from xiaodian.logistics import fees, shipping
 from xiaodian.logistics.models import ShippingTemplate
@@ -55,7 +55,7 @@ class TemplateIn(BaseModel):
     regions: list[RegionIn] = Field(default_factory=list, max_length=fees.MAX_REGIONS)
     excluded: list[Province] = Field(default_factory=list, max_length=len(fees.PROVINCES))
     free_over_fen: Fen | None = Field(default=None, ge=1, le=fees.MAX_FREE_OVER_FEN)
-    is_default: bool = False
+    is_default: StrictBool = False
 
     def terms(self) -> fees.Terms:
         return fees.check_terms(
