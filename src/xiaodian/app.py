@@ -128,6 +128,7 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.ledger import pages as ledger_pages
     from xiaodian.logistics import api as logistics_api
     from xiaodian.logistics import pages as logistics_pages
+    from xiaodian.logistics import shipping_api as logistics_shipping_api
     from xiaodian.merchants import api as merchants_api
     from xiaodian.merchants import pages as merchants_pages
     from xiaodian.ops import pages as ops_pages
@@ -162,6 +163,7 @@ def _include_routers(app: FastAPI) -> None:
         campaigns_api,
         reviews_api,
         logistics_api,
+        logistics_shipping_api,
         affiliates_api,
         follows_api,
         cases_api,

@@ -61,6 +61,7 @@ def load() -> None:
     import xiaodian.ledger.income
     import xiaodian.ledger.service
     import xiaodian.logistics.service
+    import xiaodian.logistics.shipping
     import xiaodian.merchants.service
     import xiaodian.orders.service
     import xiaodian.payments.service

@@ -191,6 +191,7 @@ def test_load_skus_reads_the_product_and_the_shop_in_one_query(
         product_on_sale=False,
         purchase_limit=2,
         cover_path=None,
+        weight_g=300,  # the factory's SKUs weigh 300 g
     )
     assert skus[red] == sellability.sku_facts(product, shop_name=shop.name, shop_active=False)[0]
     assert sellability.current().offers(db, skus, None)[red].unavailable.reason == "shop_closed"

@@ -54,6 +54,10 @@ class Product(Base):
     # and the no-reason return window after receipt, in days (0 = none).
     purchase_limit: Mapped[int | None]
     return_days: Mapped[int] = mapped_column(default=7)
+    # The shop's shipping template this product ships by (logistics' table; None: the
+    # shop's default one). No foreign key: catalog sits below logistics, which clears it
+    # when the template is deleted and ignores an id that is not the shop's.
+    shipping_template_id: Mapped[int | None]
     # Denormalised for listing and sorting; kept up to date by the catalog service.
     min_price_fen: Mapped[int] = mapped_column(default=0)
     sales_count: Mapped[int] = mapped_column(default=0)

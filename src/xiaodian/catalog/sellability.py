@@ -74,6 +74,10 @@ class SkuInfo:
     product_on_sale: bool
     purchase_limit: int | None
     cover_path: str | None
+    # What a shipping fee is reckoned from (``orders/shipping.py``): the SKU's weight and
+    # the product's own shipping template (None: the shop's default).
+    weight_g: int = 0
+    shipping_template_id: int | None = None
 
     @property
     def label(self) -> str:
@@ -101,6 +105,8 @@ def load_skus(db: Session, sku_ids: Iterable[int]) -> dict[int, SkuInfo]:
             Product.status,
             Product.purchase_limit,
             Product.cover_path,
+            Sku.weight_g,
+            Product.shipping_template_id,
         )
         .join(Product, Product.id == Sku.product_id)
         .join(shop, shop.c.id == Product.shop_id)
@@ -121,6 +127,8 @@ def load_skus(db: Session, sku_ids: Iterable[int]) -> dict[int, SkuInfo]:
             product_on_sale=r[10] == ProductStatus.ON_SALE,
             purchase_limit=r[11],
             cover_path=r[12],
+            weight_g=r[13] or 0,
+            shipping_template_id=r[14],
         )
         for r in rows
     }
@@ -144,6 +152,8 @@ def sku_facts(product: Product, *, shop_name: str, shop_active: bool) -> list[Sk
             product_on_sale=on_sale,
             purchase_limit=product.purchase_limit,
             cover_path=product.cover_path,
+            weight_g=s.weight_g or 0,
+            shipping_template_id=product.shipping_template_id,
         )
         for s in product.skus
     ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.actor import Actor
@@ -146,3 +146,28 @@ def status_counts(db: Session, actor: Actor, shop_id: int) -> dict[str, int]:
         .group_by(Product.status)
     )
     return {str(status): int(n) for status, n in rows}
+
+
+def set_shipping_template(
+    db: Session, *, shop_id: int, product_id: int, template_id: int | None
+) -> Product:
+    """Name the shipping template ``product_id`` ships by (None: the shop's default).
+    Logistics checks the template is the shop's; NotFound unless the product is. Joins the
+    caller's transaction (logistics' use case)."""
+    product = db.get(Product, product_id)
+    if product is None or product.shop_id != shop_id:
+        raise NotFound(_("Product not found."), code="product_not_found")
+    product.shipping_template_id = template_id
+    db.flush()
+    return product
+
+
+def clear_shipping_template(db: Session, *, shop_id: int, template_id: int) -> None:
+    """The shop's products naming ``template_id`` go back to the shop's default (one
+    UPDATE). Joins the caller's transaction (logistics deletes the template)."""
+    db.execute(
+        update(Product)
+        .where(Product.shop_id == shop_id, Product.shipping_template_id == template_id)
+        .values(shipping_template_id=None)
+        .execution_options(synchronize_session=False)
+    )

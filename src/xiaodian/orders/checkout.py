@@ -42,7 +42,7 @@ from xiaodian.catalog import inventory, sellability
 from xiaodian.catalog.sellability import PurchaseInfo, SkuInfo
 from xiaodian.db import MAX_ID, loaded
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
-from xiaodian.orders import adjust, lifecycle
+from xiaodian.orders import adjust, lifecycle, shipping
 from xiaodian.orders.addresses import get_address
 from xiaodian.orders.models import (
     CartItem,
@@ -254,6 +254,7 @@ def create_orders(
     reserve_stock: bool = True,
     verify_live: bool = False,
     coupons: list[int] | None = None,
+    charge_shipping: bool = True,
 ) -> list[Order]:
     """Write one order per shop for ``lines`` and reserve their stock. Does NOT commit
     (joins the caller's transaction; on an error the caller must roll back).
@@ -271,6 +272,12 @@ def create_orders(
     (``orders/adjust.py``); each line then stores its discount and the platform's part, and
     the adjusters mark what was used in this transaction. One that does not apply is the
     adjuster's DomainError, before anything is written.
+
+    ``charge_shipping``: each order's ``shipping_fen`` is what the registered quoter
+    (``orders/shipping.py``: the shop's shipping templates) asks for its lines and the
+    address's province, and ``total_fen`` is the items plus it; a province the shop does
+    not deliver to is the quoter's DomainError, before anything is written. False: free
+    shipping (a live flash price is all-in, as the batch of ``create_orders_for_buyers``).
     """
     channel = channel or Channel()
     chosen = adjust.check_chosen(coupons)
@@ -301,6 +308,7 @@ def create_orders(
         channel=channel,
         note=note,
         reserve_stock=reserve_stock,
+        charge_shipping=charge_shipping,
     )[0]
     if quoted.parts:
         adjust.redeem(
@@ -427,12 +435,14 @@ def _order_rows(
     note: str,
     reserve_stock: bool,
     checked_numbers: bool = True,
+    charge_shipping: bool = False,
 ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], list[int], datetime]:
     """Split each cart by shop and reserve all stock in one move; the rows of the orders
     (with the index of their cart) and of their lines, still to be inserted. Order numbers
     are checked against the table first unless ``checked_numbers`` is False (the caller's
-    INSERT then finds a number already taken: ``_insert_orders``). Joins the caller's
-    transaction."""
+    INSERT then finds a number already taken: ``_insert_orders``). With
+    ``charge_shipping`` each order's shipping fee is quoted (``_charge_shipping``, one call
+    for all the orders). Joins the caller's transaction."""
     groups: list[tuple[int, _Cart, int, list[int]]] = []  # (cart index, cart, shop, skus)
     for index, cart in enumerate(carts):
         by_shop: dict[int, list[int]] = defaultdict(list)
@@ -504,12 +514,72 @@ def _order_rows(
             }
         )
 
+    if charge_shipping:
+        _charge_shipping(db, groups, orders, offers)
     # reserve_stock=False: the caller already holds these units reserved (a live flash
     # sale's reservation "flash:<id>"); paying sells them and cancelling releases them.
     short = inventory.reserve_many(db, moves) if reserve_stock else []
     if short:
         raise _out_of_stock(offers[short[0]].sku)
     return orders, line_rows, owners, now
+
+
+def shipping_parcels(
+    groups: list[tuple[dict[str, str], int, dict[int, int], dict[int, int]]],
+    offers: dict[int, PurchaseInfo],
+) -> list[shipping.Parcel]:
+    """The parcels to quote: per (address, shop, SKU -> quantity, SKU -> amount after
+    discounts) one ``shipping.Parcel``; checkout's preview asks the same."""
+    parcels = []
+    for address, shop_id, quantities, amounts in groups:
+        items = []
+        for sku_id, quantity in quantities.items():
+            info = offers[sku_id].sku
+            items.append(
+                shipping.Item(
+                    sku_id=sku_id,
+                    product_id=info.product_id,
+                    quantity=quantity,
+                    weight_g=info.weight_g,
+                    template_id=info.shipping_template_id,
+                    amount_fen=amounts[sku_id],
+                    label=info.label,
+                )
+            )
+        parcels.append(shipping.Parcel(shop_id, str(address.get("province", "")), tuple(items)))
+    return parcels
+
+
+def _charge_shipping(
+    db: Session,
+    groups: list[tuple[int, _Cart, int, list[int]]],
+    orders: list[dict[str, Any]],
+    offers: dict[int, PurchaseInfo],
+) -> None:
+    """Set each order row's shipping fee and total; a refusal (undeliverable) raises."""
+    parcels = shipping_parcels(
+        [
+            (
+                cart.address,
+                shop_id,
+                {sku_id: cart.wanted[sku_id] for sku_id in sku_ids},
+                {sku_id: _amount(cart, offers, sku_id) for sku_id in sku_ids},
+            )
+            for _index, cart, shop_id, sku_ids in groups
+        ],
+        offers,
+    )
+    for row, fee in zip(orders, shipping.quote(db, parcels), strict=True):
+        if fee.refusal is not None:
+            raise fee.refusal
+        row["shipping_fen"] = fee.fen
+        row["total_fen"] = row["items_fen"] + fee.fen
+
+
+def _amount(cart: _Cart, offers: dict[int, PurchaseInfo], sku_id: int) -> int:
+    price = cart.prices[sku_id]
+    unit = offers[sku_id].price_fen if price is None else price
+    return unit * cart.wanted[sku_id] - cart.discounts.get(sku_id, 0)
 
 
 def _out_of_stock(info: SkuInfo) -> Conflict:
@@ -568,6 +638,7 @@ def _write_orders(
     channel: Channel,
     note: str,
     reserve_stock: bool,
+    charge_shipping: bool = False,
 ) -> list[list[Order]]:
     """Split each cart by shop, reserve all stock in one move, write orders, lines and
     events in one statement each (whatever the number of lines and shops); the orders as
@@ -582,6 +653,7 @@ def _write_orders(
         note=note,
         reserve_stock=reserve_stock,
         checked_numbers=False,
+        charge_shipping=charge_shipping,
     )
     ids = _insert_orders(db, rows)
     lines = [

@@ -162,9 +162,12 @@ def _checkout_ctx(
     address_id: int | None = None,
     coupons: list[int] | None = None,
 ) -> dict[str, Any]:
-    view = preview(db, actor, lines=lines, coupons=coupons) if lines else None
     my_addresses = addresses.list_addresses(db, actor)
-    chosen = address_id or (my_addresses[0].id if my_addresses else None)
+    picked = next((a for a in my_addresses if a.id == address_id), None)
+    picked = picked or (my_addresses[0] if my_addresses else None)
+    chosen = picked.id if picked is not None else None
+    snapshot = picked.snapshot() if picked is not None else None
+    view = preview(db, actor, lines=lines, coupons=coupons, address=snapshot) if lines else None
     return {
         "preview": view,
         "addresses": my_addresses,
@@ -183,13 +186,22 @@ def checkout_page(
     actor: PageUser,
     sku: Annotated[Id | None, Query()] = None,
     qty: Annotated[int, Query(ge=1, le=999)] = 1,
+    address: Annotated[Id | None, Query()] = None,
 ) -> Response:
+    """The checkout page; ``address``: the address chosen on it (the shipping fees shown
+    are to it; the page reloads with it when the buyer picks another)."""
     if sku is not None:
-        return render(request, CHECKOUT, _checkout_ctx(db, actor, [(sku, qty)], from_cart=False))
+        return render(
+            request,
+            CHECKOUT,
+            _checkout_ctx(db, actor, [(sku, qty)], from_cart=False, address_id=address),
+        )
     lines = cart.selected_lines(db, actor)
     if not lines:
         return see_other("/cart")
-    return render(request, CHECKOUT, _checkout_ctx(db, actor, lines, from_cart=True))
+    return render(
+        request, CHECKOUT, _checkout_ctx(db, actor, lines, from_cart=True, address_id=address)
+    )
 
 
 @router.post("/checkout")

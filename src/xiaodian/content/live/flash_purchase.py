@@ -146,6 +146,7 @@ def purchase_in_tx(
         channel=Channel(type="live", ref_id=info.room_id),
         enforce_limits=False,
         reserve_stock=False,
+        charge_shipping=False,  # a flash price is all-in, as in the batch
     )
     order = orders[0]
     db.execute(
