@@ -1,7 +1,7 @@
 """shipping templates (运费模板) of shops, and the template a product ships by
 
 Revision ID: 0031
-Revises: 0029
+Revises: 0030
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import xiaodian.db
 
 revision = "0031"
-down_revision = "0029"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 the shop's one appeal of it, and the violation's own log
 
 Revision ID: 0032
-Revises: 0030
+Revises: 0031
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import xiaodian.db
 
 revision = "0032"
-down_revision = "0030"
+down_revision = "0031"
 branch_labels = None
 depends_on = None
 
