@@ -116,6 +116,14 @@ def _case_ctx(db: DbDep, actor: PageUser, case_id: int) -> dict[str, Any]:
         "may_act": may_act,
         "queue": queues.get(row.case.queue),
         "me": actor.user_id,
+        "actions": queues.ACTIONS,
+        "names": views.names(db, {e.actor_id for e in log if e.actor_id}),
+        "colleagues": [
+            o
+            for o in views.operators(db, actor)
+            if o.user_id != row.case.owner_id
+            and queues.may_act(queues.get(row.case.queue), o.roles)
+        ],
     }
 
 

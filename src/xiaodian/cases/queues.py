@@ -19,6 +19,16 @@ ROLE_LABELS = {
     "admin": _("Admin"),
 }
 
+ACTIONS = {
+    "opened": _("opened"),
+    "claimed": _("claimed"),
+    "released": _("released"),
+    "handed": _("handed over"),
+    "resumed": _("clock restarted"),
+    "extended": _("deadline extended"),
+    "closed": _("closed"),
+}
+
 
 @dataclass(frozen=True)
 class Queue:

@@ -281,3 +281,8 @@ def operators(db: Session, actor: Actor) -> list[OperatorRow]:
     return [
         OperatorRow(p.id, p.display_name, frozenset(granted.get(p.id) or {"admin"})) for p in people
     ]
+
+
+def names(db: Session, user_ids: set[int]) -> dict[int, str]:
+    """Display names of the people in a case's log (one query)."""
+    return {i: u.display_name for i, u in accounts_service.users_by_ids(db, user_ids).items()}
