@@ -80,6 +80,7 @@ def test_a_violation_is_appealed_and_the_points_come_back(
     sign_in(merchant, "13600000111", "merchant123")
     merchant.goto(f"/merchant/shops/{shop_id}/due")  # what is due: the violation, with its deadline
     assert "待整改或申诉的违规" in merchant.locator("[data-testid=due]").inner_text()
+    shot(merchant, "merchant-due")
     merchant.goto(f"/merchant/shops/{shop_id}/violations/{violation_id}")
     appeal = merchant.locator("[data-testid=appeal-form]")
     appeal.locator("textarea[name=text]").fill("“百年老竹”是品牌名，附商标注册证。")

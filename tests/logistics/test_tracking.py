@@ -226,6 +226,42 @@ def test_parcels_needing_attention_silent_72_hours_or_in_trouble(
     assert moving not in [a.order_no for a in items]
 
 
+def test_parcels_in_trouble_or_silent_become_cases_to_chase_until_they_move(
+    db: Session,
+    scene: Scene,
+    send: Callable[..., Any],
+    clock: clock_module.FrozenClock,
+    database: Any,
+) -> None:
+    from xiaodian.cases import views
+    from xiaodian.cases.models import Case
+
+    shipped_order(db, scene, "SF1000000000011")  # goes silent
+    shipped_order(db, scene, "SF1000000000012")  # in trouble, then moves on
+    param = _param("2", (timedelta(0), "地址不详，联系不上收件人", "疑难"), nu="SF1000000000012")
+    assert send(param, _signed(param)).status_code == 200
+
+    def chase() -> list[str]:
+        db.rollback()
+        rows = db.scalars(
+            select(Case).where(Case.queue == "parcels", Case.closed_at.is_(None)).order_by(Case.id)
+        )
+        return [c.title.split(" ")[1] for c in rows]
+
+    assert chase() == ["SF1000000000012"]
+    clock.advance(hours=73)
+    with database.session() as jobs:
+        assert service.open_stale_cases(jobs) == 2
+    assert chase() == ["SF1000000000012", "SF1000000000011"]
+    param = _param("5", (timedelta(0), "快递员正在派件", "派件"), nu="SF1000000000012")
+    assert send(param, _signed(param)).status_code == 200
+    param = _param("0", (timedelta(0), "【上海转运中心】已到达", "在途"), nu="SF1000000000011")
+    assert send(param, _signed(param)).status_code == 200
+    assert chase() == []
+    db.rollback()
+    assert views.merchant_counts(db, scene.owner_actor, scene.shop.id).get("parcels") is None
+
+
 def test_the_sandbox_plays_a_journey_through_the_endpoint(
     db: Session, scene: Scene, send: Callable[..., Any], clock: clock_module.FrozenClock
 ) -> None:

@@ -1,6 +1,7 @@
 """The console's queues: the operators' queue pages (claim, release, hand over, bulk claim,
-CSV), a case with its log, the admins' roles page, and the merchant's "due" page. The
-operator home's table of queues is on ``/ops`` (``ops.pages``)."""
+CSV), a case with its log, and the admins' roles page. The operator home's table of queues
+is on ``/ops`` (``ops.pages``), the merchant's "what is due" in the merchant console
+(``merchants.pages``: it needs the shop, which this package sits under)."""
 
 from __future__ import annotations
 
@@ -222,19 +223,4 @@ def set_roles(
         done="/ops/roles?done=1",
         template=ROLES_PAGE,
         context=lambda: _roles_ctx(db, actor),
-    )
-
-
-@router.get("/merchant/shops/{shop_id}/due")
-def merchant_due(request: Request, db: DbDep, actor: PageUser, shop_id: Id) -> Response:
-    """What the shop must do, soonest deadline first."""
-    return render(
-        request,
-        "cases/merchant_due.html",
-        {
-            "shop_id": shop_id,
-            "rows": views.merchant_due(db, actor, shop_id),
-            "counts": views.merchant_counts(db, actor, shop_id),
-            "queues": queues.merchant_queues(),
-        },
     )

@@ -87,6 +87,7 @@ QUEUES: dict[str, Queue] = {
             "aftersales_answers", _("After-sales to answer"), "merchant", (), timedelta(hours=48)
         ),
         Queue("violations", _("Violations to fix or appeal"), "merchant", (), timedelta(days=3)),
+        Queue("parcels", _("Parcels to chase"), "merchant", (), timedelta(hours=24)),
     )
 }
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from xiaodian import clock
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
+from xiaodian.cases import service as cases_service
 from xiaodian.errors import NotFound, _
 from xiaodian.logistics import kuaidi100
 from xiaodian.logistics.models import Parcel, TrackingEvent
@@ -141,8 +142,55 @@ def receive_push(db: Session, *, param: str, sign: str) -> int:
     if delivered:
         at = min(p.signed_at for p in parcels if p.signed_at is not None)
         orders_service.mark_delivered(db, order_ids=delivered, at=at, note=push.tracking_no)
+    _sync_chase_cases(db, parcels)
     db.commit()
     return added
+
+
+CHASE = "parcels"
+# A case's title is stored text, shown as it is, like the carriers' own state names (在途,
+# 疑难): in Chinese.
+STALE_TITLE = "长时间无物流更新"
+
+
+def _chase_row(parcel: Parcel, why: str) -> dict[str, object]:
+    return {
+        "key": f"parcel:{parcel.id}",
+        "title": f"{parcel.carrier} {parcel.tracking_no} · {why}",
+        "link": f"/merchant/shops/{parcel.shop_id}/parcels#parcel-{parcel.id}",
+        "shop_id": parcel.shop_id,
+    }
+
+
+def _sync_chase_cases(db: Session, parcels: list[Parcel]) -> None:
+    """A parcel in 疑难 is a case of its shop's "parcels to chase"; one that moved on
+    (any other state, or finished) leaves it. Joins the caller's transaction."""
+    trouble = [p for p in parcels if p.state == kuaidi100.TROUBLE and not p.finished]
+    moved = [f"parcel:{p.id}" for p in parcels if p not in trouble]
+    cases_service.close_cases(db, CHASE, moved, outcome="moved")
+    if trouble:
+        cases_service.open_cases(
+            db, CHASE, (_chase_row(p, state_name(p.state)) for p in trouble), again=True
+        )
+
+
+def open_stale_cases(db: Session, *, limit: int = 1000) -> int:
+    """The job: parcels whose journey is not over and that have been silent for
+    ``logistics_stale_hours`` become cases of their shop's "parcels to chase" (a push that
+    brings news closes them). Commits; how many parcels it looked at."""
+    stale = clock.now() - timedelta(hours=settings_module.current().logistics_stale_hours)
+    last = func.coalesce(Parcel.last_event_at, Parcel.shipped_at)
+    parcels = list(
+        db.scalars(
+            select(Parcel)
+            .where(Parcel.finished.is_(False), last <= stale)
+            .order_by(last, Parcel.id)
+            .limit(limit)
+        )
+    )
+    cases_service.open_cases(db, CHASE, (_chase_row(p, STALE_TITLE) for p in parcels), again=True)
+    db.commit()
+    return len(parcels)
 
 
 # --------------------------------------------------------------------------- reading

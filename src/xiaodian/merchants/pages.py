@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from xiaodian.actor import Actor
+from xiaodian.cases import queues as cases_queues
+from xiaodian.cases import views as cases_views
 from xiaodian.categories import service as categories_service
 from xiaodian.merchants import applications, service
 from xiaodian.merchants.api import read_optional_file
@@ -385,4 +387,21 @@ def staff_remove(
         template=STAFF,
         context=lambda: _staff_ctx(db, actor, shop_id),
         page_errors=PAGE_ERRORS,
+    )
+
+
+@router.get("/merchant/shops/{shop_id}/due")
+def merchant_due(request: Request, db: DbDep, actor: PageUser, shop_id: Id) -> Response:
+    """What the shop must do, soonest deadline first (orders to ship, after-sales to answer,
+    violations, parcels to chase), with the counts of each queue and their breaches."""
+    return render(
+        request,
+        "cases/merchant_due.html",
+        {
+            "section": "due",
+            "shop": service.console_shop(db, actor, shop_id),
+            "rows": cases_views.merchant_due(db, actor, shop_id),
+            "counts": cases_views.merchant_counts(db, actor, shop_id),
+            "queues": cases_queues.merchant_queues(),
+        },
     )

@@ -104,7 +104,7 @@ def file_appeal(
             db,
             "appeals",
             service.appeal_key(v.id),
-            title=f"{service.RULES[v.rule]} #{v.id}",
+            title=service.RULES[v.rule],  # a msgid: the consoles show case titles translated
             link=f"/ops/violations/{v.id}",
             shop_id=shop_id,
             actor_id=user_id,
