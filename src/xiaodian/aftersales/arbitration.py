@@ -15,6 +15,7 @@ from xiaodian import clock
 from xiaodian.actor import Actor
 from xiaodian.aftersales import cases, service, states
 from xiaodian.aftersales.models import AftersaleCase, CaseStatus
+from xiaodian.cases import service as cases_service
 from xiaodian.errors import Conflict, InvalidInput, _
 from xiaodian.orders import service as orders_service
 
@@ -104,7 +105,7 @@ def arbitrate(
 ) -> AftersaleCase:
     """The operator decides an escalated case: "approve" (then as if the merchant had
     approved) or "uphold" the rejection (the case closes). A note is required."""
-    actor.require_operator()
+    cases_service.require_role(db, actor, "aftersales_escalations")
     note = service.clean_text(note, service.MAX_DESCRIPTION)
     if decision not in ("approve", "uphold"):
         raise InvalidInput(_("Choose a decision."), code="bad_decision")

@@ -200,6 +200,17 @@ def roles_of(db: Session, user_id: int) -> frozenset[str]:
     return found or frozenset({"admin"})
 
 
+def require_role(db: Session, actor: Actor, queue: str) -> int:
+    """The operator's id if their roles work ``queue`` (its rule in ``queues``); else
+    PermissionDenied. The owning domains ask this before an operator decides a subject of
+    the queue (an application, a withdrawal), so a role means the same in the queue and in
+    the action."""
+    user_id = actor.require_operator()
+    if not queues.may_act(queues.get(queue), roles_of(db, user_id)):
+        raise PermissionDenied(_("Your role does not work this queue."), code="not_your_queue")
+    return user_id
+
+
 def _case(db: Session, case_id: int, *, lock: bool = False) -> Case:
     found = None
     if 0 < case_id <= MAX_ID:

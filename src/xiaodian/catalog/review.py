@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.actor import Actor
+from xiaodian.cases import service as cases_service
 from xiaodian.catalog import screening, service, states
 from xiaodian.catalog.models import Product, ProductStatus
 from xiaodian.errors import InvalidInput, _
@@ -59,7 +60,7 @@ def review_product(db: Session, actor: Actor, product_id: int) -> Product:
 
 def approve(db: Session, actor: Actor, product_id: int, *, note: str | None = None) -> Product:
     """An operator approves a product under review: it goes on sale."""
-    actor.require_operator()
+    cases_service.require_role(db, actor, "product_reviews")
     product = service.get_product(db, product_id)
     states.transition(db, actor, product, "approve", note=(note or "").strip()[:500] or None)
     product.reject_reason = None
@@ -70,7 +71,7 @@ def approve(db: Session, actor: Actor, product_id: int, *, note: str | None = No
 
 def reject(db: Session, actor: Actor, product_id: int, reason: str) -> Product:
     """An operator rejects a product under review; the reason is shown to the merchant."""
-    actor.require_operator()
+    cases_service.require_role(db, actor, "product_reviews")
     product = service.get_product(db, product_id)
     reason = (reason or "").strip()
     if not reason:

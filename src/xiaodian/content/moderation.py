@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
+from xiaodian.cases import service as cases_service
 from xiaodian.catalog import screening
 from xiaodian.content import videos
 from xiaodian.content.models import Video, VideoEvent, VideoStatus
@@ -156,7 +157,7 @@ def restore_video(db: Session, actor: Actor, video_id: int, *, note: str = "") -
 
     The event row keeps who restored it and when (the removal's reason stays in history).
     """
-    operator_id = actor.require_operator()
+    operator_id = cases_service.require_role(db, actor, "video_moderation")
     text = _clean_note(note)
     video = _locked(db, video_id)
     videos.transition(db, video, "restore", operator_id, text)
@@ -170,7 +171,7 @@ def restore_video(db: Session, actor: Actor, video_id: int, *, note: str = "") -
 def clear_flag(db: Session, actor: Actor, video_id: int) -> Video:
     """Mark a flagged video reviewed: it stays as it is and leaves the queue; 409 if it is
     not flagged (another operator was first). The hits stay on the video for the record."""
-    operator_id = actor.require_operator()
+    operator_id = cases_service.require_role(db, actor, "video_moderation")
     video = _locked(db, video_id)
     if not video.flagged:
         raise Conflict(_("This video is not waiting for review."), code="not_flagged")

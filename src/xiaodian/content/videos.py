@@ -377,7 +377,7 @@ def delete_video(db: Session, actor: Actor, video_id: int) -> None:
 def remove_video(db: Session, actor: Actor, video_id: int, *, reason: str) -> Video:
     """An operator takes a video down (it leaves every feed), with the reason recorded.
     Settles its moderation flag (the decision is made)."""
-    operator_id = actor.require_operator()
+    operator_id = cases_service.require_role(db, actor, "video_moderation")
     reason = _check_reason(reason)
     video = db.get(Video, video_id, populate_existing=True)
     if video is None:

@@ -435,7 +435,7 @@ def count_open(db: Session) -> int:
 
 def resolve_break(db: Session, actor: Actor, break_id: int, *, note: str) -> ReconciliationBreak:
     """An operator closes a break, saying what was done (the note is required); commits."""
-    user_id = actor.require_operator()
+    user_id = cases_service.require_role(db, actor, "reconciliation")
     note = note.strip()
     if not note:
         raise InvalidInput(_("Say how the difference was resolved."), code="note_required")

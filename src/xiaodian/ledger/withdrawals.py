@@ -200,7 +200,7 @@ def approve(db: Session, actor: Actor, withdrawal_id: int) -> Withdrawal:
     call leaves a payout the job (``payouts_due``) asks about by that number, never a
     second one; then the provider's answer (paid, failed: the amount returns, or still
     processing)."""
-    user_id = actor.require_operator()
+    user_id = cases_service.require_role(db, actor, "withdrawals")
     withdrawal = _locked(db, withdrawal_id)
     _advance(withdrawal, "approve", user_id)
     cases_service.close_case(
@@ -281,7 +281,7 @@ def payouts_due(db: Session, *, limit: int = 50) -> int:
 
 def reject(db: Session, actor: Actor, withdrawal_id: int, *, reason: str) -> Withdrawal:
     """An operator refuses, saying why: the amount returns to available; commits."""
-    user_id = actor.require_operator()
+    user_id = cases_service.require_role(db, actor, "withdrawals")
     reason = reason.strip()
     if not reason:
         raise InvalidInput(_("Say why the withdrawal is rejected."), code="reason_required")

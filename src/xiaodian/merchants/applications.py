@@ -454,7 +454,7 @@ def _shop_name_in_shops(db: Session, name: str) -> bool:
 def approve_application(db: Session, actor: Actor, application_id: int) -> MerchantApplication:
     """Operator: approve; creates the Shop and its owner in this one transaction.
     Raises PermissionDenied (not an operator), NotFound, IllegalTransition (decided)."""
-    operator_id = actor.require_operator()
+    operator_id = cases_service.require_role(db, actor, "shop_applications")
     application = _application(db, application_id)
     approve_into_shop(db, application, operator_id)
     try:
@@ -502,7 +502,7 @@ def reject_application(
     db: Session, actor: Actor, application_id: int, *, reason: str | None
 ) -> MerchantApplication:
     """Operator: reject with a reason the applicant will see (required)."""
-    operator_id = actor.require_operator()
+    operator_id = cases_service.require_role(db, actor, "shop_applications")
     application = _application(db, application_id)
     cleaned = _clean_reason(reason)
     mark_rejected(db, application, operator_id, cleaned)

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian.actor import Actor
-from xiaodian.cases import queues as cases_queues
 from xiaodian.cases import service as cases_service
 from xiaodian.errors import Conflict, InvalidInput, PermissionDenied, _
 from xiaodian.merchants import uploads
@@ -118,11 +117,7 @@ def decide(db: Session, actor: Actor, violation_id: int, *, accept: bool, note: 
     the penalty is undone and the violation reversed; rejected, it is upheld. A note is
     required. Raises PermissionDenied (not an operator, or the one who recorded it),
     NotFound, Conflict (no open appeal), InvalidInput (the note)."""
-    operator_id = actor.require_operator()
-    if not cases_queues.may_act(
-        cases_queues.get("appeals"), cases_service.roles_of(db, operator_id)
-    ):
-        raise PermissionDenied(_("Your role does not work this queue."), code="not_your_queue")
+    operator_id = cases_service.require_role(db, actor, "appeals")
     text = service.clean_text(note, service.MAX_NOTE, _("The note"))
     if not text:
         raise InvalidInput(_("Give the shop a reason."), code="note_required")
