@@ -103,6 +103,62 @@ def test_filters_sorts_and_what_is_left_out(database: Any, market: dict[str, Any
         marketplace.offers(db, Actor(), sort="cheapest")
 
 
+def _score(database: Any, shop_id: int, value: int) -> None:
+    from xiaodian.health.models import ShopHealth
+
+    now = clock.now()
+    with database.session() as db:
+        db.merge(
+            ShopHealth(
+                shop_id=shop_id,
+                score=value,
+                business_day=now.date(),
+                window_start=now - timedelta(days=90),
+                window_end=now,
+            )
+        )
+        db.commit()
+
+
+def test_the_shop_score_shows_filters_and_hides_shops_below_40(
+    database: Any, market: dict[str, Any], make_user: Any, client: Any
+) -> None:
+    owner = make_user()
+    with database.session() as db:
+        shop = make_shop(db, owner, name="新开小铺")
+        fan = make_product(db, shop, title="团扇", skus=[("一把", 3900, 5)])
+        tea_shop = db.get(Product, market["ids"]["tea"]).shop_id
+        shop_id, fan_id = shop.id, fan.id
+    with database.session() as db:
+        plans.create_plan(
+            db,
+            actor_for(owner, {shop_id: "owner"}),
+            shop_id,
+            product_id=fan_id,
+            terms=plans.PlanTerms("open", 10, clock.now() - timedelta(days=1)),
+        )
+    visitor = Actor()
+    with database.session() as db:  # no score yet: listed, shown without one
+        found = {o.title: o.shop_score for o in marketplace.offers(db, visitor).items}
+    assert found == {"明前龙井": None, "青瓷杯": None, "团扇": None}
+    _score(database, tea_shop, 92)
+    _score(database, shop_id, 55)
+    with database.session() as db:
+        found = {o.title: o.shop_score for o in marketplace.offers(db, visitor).items}
+        assert found == {"明前龙井": 92, "青瓷杯": 92, "团扇": 55}
+        high = marketplace.offers(db, visitor, min_score=90).items
+        assert sorted(o.title for o in high) == ["明前龙井", "青瓷杯"]
+        with pytest.raises(InvalidInput):
+            marketplace.offers(db, visitor, min_score=101)
+    _score(database, shop_id, 39)  # below 40: out of the marketplace
+    assert [t for t, _r, _e in _offers(database, visitor)] == ["明前龙井", "青瓷杯"]
+    page = client.get("/market?min_score=90")
+    assert page.status_code == 200 and "体验分 92" in page.text and "团扇" not in page.text
+    api = client.get("/api/v1/market", params={"min_score": 90}).json()
+    assert {o["shop_score"] for o in api["items"]} == {92}
+    assert client.get("/api/v1/market", params={"min_score": 101}).status_code == 422
+
+
 def test_the_page_and_the_api(database: Any, market: dict[str, Any], client: Any) -> None:
     page = client.get("/market")
     assert page.status_code == 200 and "明前龙井" in page.text and "¥26.80" in page.text

@@ -199,6 +199,7 @@ class MarketOfferOut(BaseModel):
     rate_pct: int
     plan_kind: str
     earning_fen: int
+    shop_score: int | None = None  # the shop's health score, None before its first
 
 
 class MarketPageOut(BaseModel):
@@ -215,6 +216,7 @@ def market(
     category_id: Id | None = None,
     min_rate: Annotated[int | None, Query(ge=0, le=90)] = None,
     max_price_fen: Annotated[int | None, Query(ge=0, le=10**12)] = None,
+    min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
     page: Annotated[int, Query(ge=1, le=500)] = 1,
 ) -> MarketPageOut:
     """The marketplace (选品广场): products in plans, the rate the caller would get and the
@@ -225,6 +227,7 @@ def market(
         category_id=category_id,
         min_rate=min_rate,
         max_price_fen=max_price_fen,
+        min_score=min_score,
         sort=sort,
         page=page,
     )
@@ -241,6 +244,7 @@ def market(
                 rate_pct=o.rate_pct,
                 plan_kind=o.plan_kind,
                 earning_fen=o.earning_fen,
+                shop_score=o.shop_score,
             )
             for o in found.items
         ],

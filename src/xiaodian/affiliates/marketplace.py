@@ -5,13 +5,20 @@ plan (普通, for everyone), or, for the signed-in promoter, a targeted plan tha
 (定向, their own rate) or an exclusive plan naming them (专属, which shuts out the other two
 for everyone else). Each offer shows the rate that promoter would get and the estimated
 earning per unit (the cheapest SKU's price x the rate, rounded down: the commission rule of
-``commissions.py``). Filters: category, lowest rate, highest price; sorts: estimated earning
-(the default), rate, sales, price. A fixed number of queries: the plans in force (at most
-``SCAN`` of them, newest first), their products and shops, the promoter's invites.
+``commissions.py``). Filters: category, lowest rate, highest price, lowest shop score; sorts:
+estimated earning (the default), rate, sales, price. A fixed number of queries: the plans in
+force (at most ``SCAN`` of them, newest first), their products and shops, the promoter's
+invites, the shops' standing.
+
+The shops' standing (their health score, and whether it lets them be listed here) comes
+from the domain that scores shops, above this one: it registers ``@shop_standing`` (merchant
+health, ``health.hooks``: below 40 a shop leaves the marketplace). A shop with no score yet
+is listed, shown without a score, and left out only by a "lowest shop score" filter.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -29,6 +36,33 @@ from xiaodian.merchants import service as merchants_service
 
 SCAN = 2000
 PAGE = 20
+
+
+@dataclass(frozen=True)
+class Standing:
+    score: int
+    listed: bool  # the score lets the shop be listed in the marketplace
+
+
+StandingSource = Callable[[Session, set[int]], dict[int, Standing]]
+_standings: list[StandingSource] = []
+
+
+def shop_standing(source: StandingSource) -> StandingSource:
+    """Register where shops' standing comes from (one query for many shops)."""
+    if source not in _standings:
+        _standings.append(source)
+    return source
+
+
+def standings(db: Session, shop_ids: Iterable[int]) -> dict[int, Standing]:
+    wanted = set(shop_ids)
+    found: dict[int, Standing] = {}
+    for source in list(_standings):
+        found.update(source(db, wanted) if wanted else {})
+    return found
+
+
 Sort = Literal["earning", "rate", "sales", "price"]
 SORTS: tuple[str, ...] = ("earning", "rate", "sales", "price")
 
@@ -46,6 +80,7 @@ class Offer:
     rate_pct: int
     plan_kind: str  # open | targeted | exclusive
     ends_at: datetime | None
+    shop_score: int | None = None  # the shop's health score (None: not scored yet)
 
     @property
     def earning_fen(self) -> int:
@@ -111,6 +146,7 @@ def offers(
     category_id: int | None = None,
     min_rate: int | None = None,
     max_price_fen: int | None = None,
+    min_score: int | None = None,
     sort: str = "earning",
     page: int = 1,
 ) -> OfferPage:
@@ -120,10 +156,13 @@ def offers(
         raise InvalidInput(_("Unknown sort order."), code="bad_sort")
     if not 1 <= page <= 500:
         raise InvalidInput(_("The page number is out of range."), code="bad_page")
+    if min_score is not None and not 0 <= min_score <= 100:
+        raise InvalidInput(_("A shop score is 0 to 100."), code="bad_score")
     now = clock.now()
     rates = rates_for(db, actor.user_id, now)
     products = catalog_service.get_products(db, rates)
     shops = merchants_service.shops_by_ids(db, {p.shop_id for p in products.values()})
+    standing = standings(db, shops)
     policy = sellability.current()
     found = []
     for product_id, (rate, kind, ends_at) in rates.items():
@@ -135,6 +174,11 @@ def offers(
             on_sale=product.status == catalog_service.ProductStatus.ON_SALE,
             shop_active=shop.is_active,
         ):
+            continue
+        standing_of = standing.get(shop.id)
+        if standing_of is not None and not standing_of.listed:
+            continue
+        if min_score is not None and (standing_of is None or standing_of.score < min_score):
             continue
         offer = Offer(
             product_id=product.id,
@@ -148,6 +192,7 @@ def offers(
             rate_pct=rate,
             plan_kind=kind,
             ends_at=ends_at,
+            shop_score=standing_of.score if standing_of is not None else None,
         )
         if category_id is not None and offer.category_id != category_id:
             continue

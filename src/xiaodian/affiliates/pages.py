@@ -413,6 +413,7 @@ def market(
     category: str = "",
     min_rate: str = "",
     max_price: str = "",
+    min_score: str = "",
     page: PageNo = 1,
 ) -> Response:
     """The marketplace (选品广场): products to promote, with the rate and the estimated
@@ -426,6 +427,7 @@ def market(
             category_id=_optional(category, _("the category")),
             min_rate=_optional(min_rate, _("the lowest rate")),
             max_price_fen=_optional(max_price, _("the highest price"), yuan=True),
+            min_score=_optional(min_score, _("the lowest shop score")),
             sort=chosen,
             page=min(page, 500),
         )
@@ -441,7 +443,12 @@ def market(
             "sort": chosen,
             "sorts": SORT_LABELS,
             "plan_labels": PLAN_LABELS,
-            "filters": {"category": category, "min_rate": min_rate, "max_price": max_price},
+            "filters": {
+                "category": category,
+                "min_rate": min_rate,
+                "max_price": max_price,
+                "min_score": min_score,
+            },
             "picked": picked,
             "error": error,
         },

@@ -2,7 +2,9 @@
 - below ``score.LIVE_MIN`` (60): the live rooms refuse a new room for the shop
   (``content.live.service.room_check``);
 - below ``score.MARKETPLACE_MIN`` (40): the shop's products leave the marketplace listings
-  (``catalog.storefront.service.marketplace_rule``: home, categories, search).
+  (``catalog.storefront.service.marketplace_rule``: home, categories, search) and the
+  creators' marketplace (``affiliates.marketplace.shop_standing``, which also shows each
+  shop's score and filters by it).
 A shop with no score yet (before its first daily run) is restricted by neither.
 Imported by ``domains.load``.
 """
@@ -13,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from xiaodian.affiliates import marketplace
 from xiaodian.catalog.storefront import service as storefront_service
 from xiaodian.content.live import service as live_service
 from xiaodian.errors import Conflict, DomainError, _
@@ -35,3 +38,11 @@ def may_open_room(db: Session, shop_id: int) -> DomainError | None:
 @storefront_service.marketplace_rule
 def listed_in_marketplace(shop_id: Any) -> Any:
     return ~service.restricted_shops_where(shop_id, score.MARKETPLACE_MIN)
+
+
+@marketplace.shop_standing
+def standing(db: Session, shop_ids: set[int]) -> dict[int, marketplace.Standing]:
+    return {
+        shop_id: marketplace.Standing(score=value, listed=value >= score.MARKETPLACE_MIN)
+        for shop_id, value in service.scores(db, shop_ids).items()
+    }

@@ -68,6 +68,16 @@ def current(db: Session, *, shop_id: int) -> ShopScore | None:
     return _view(row) if row is not None else None
 
 
+def scores(db: Session, shop_ids: set[int]) -> dict[int, int]:
+    """The latest scores of these shops (those scored so far), in one query."""
+    if not shop_ids:
+        return {}
+    rows = db.execute(
+        select(ShopHealth.shop_id, ShopHealth.score).where(ShopHealth.shop_id.in_(shop_ids))
+    )
+    return {int(shop_id): int(value) for shop_id, value in rows}
+
+
 def shop_score(db: Session, actor: Actor, shop_id: int) -> ShopScore | None:
     """The shop's score for its staff (PermissionDenied otherwise). Read only."""
     actor.require_shop(shop_id)
