@@ -105,6 +105,7 @@ def _include_routers(app: FastAPI) -> None:
     from xiaodian.accounts import pages as accounts_pages
     from xiaodian.affiliates import api as affiliates_api
     from xiaodian.affiliates import pages as affiliates_pages
+    from xiaodian.affiliates import sharer_pages as affiliates_sharer_pages
     from xiaodian.aftersales import api as aftersales_api
     from xiaodian.aftersales import pages as aftersales_pages
     from xiaodian.campaigns import api as campaigns_api
@@ -189,6 +190,7 @@ def _include_routers(app: FastAPI) -> None:
         health_pages,
         logistics_pages,
         affiliates_pages,
+        affiliates_sharer_pages,
         follows_pages,
         cases_pages,
         ops_pages,

@@ -42,6 +42,7 @@ def load() -> None:
     import xiaodian.affiliates.attribution
     import xiaodian.affiliates.commissions
     import xiaodian.affiliates.service
+    import xiaodian.affiliates.sharers
     import xiaodian.aftersales.refunds
     import xiaodian.aftersales.service
     import xiaodian.campaigns.claims

@@ -21,7 +21,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian import clock
@@ -224,3 +224,50 @@ class ExternalCard(Base):
     price_fen: Mapped[int | None]
     clicks: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class SharerInvite(Base):
+    """A shop's invitation to become its sharer (分享员): to one account (``user_id``), or an
+    invite QR code anyone may accept (``user_id`` NULL), valid 15 days."""
+
+    __tablename__ = "sharer_invites"
+    __table_args__ = (
+        UniqueConstraint("code"),
+        Index("ix_sharer_invites_user", "user_id", "expires_at"),
+        Index("ix_sharer_invites_shop", "shop_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]  # an account's invite, once accepted
+    revoked_at: Mapped[datetime | None]
+
+
+class ShopSharer(Base):
+    """A sharer bound to a shop, from ``bound_at`` until ``unbound_at`` (history kept)."""
+
+    __tablename__ = "shop_sharers"
+    __table_args__ = (
+        Index(
+            "uq_shop_sharers_bound",
+            "shop_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text("unbound_at IS NULL"),
+            postgresql_where=text("unbound_at IS NULL"),
+        ),
+        Index("ix_shop_sharers_user", "user_id", "unbound_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    invite_id: Mapped[int | None] = mapped_column(ForeignKey("sharer_invites.id"))
+    bound_at: Mapped[datetime] = mapped_column(default=clock.now)
+    unbound_at: Mapped[datetime | None]
+    unbound_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
