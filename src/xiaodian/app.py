@@ -103,6 +103,7 @@ def _size_worker_threads(db: Database) -> None:
 def _include_routers(app: FastAPI) -> None:
     from xiaodian.accounts import api as accounts_api
     from xiaodian.accounts import pages as accounts_pages
+    from xiaodian.affiliates import agency_pages as affiliates_agency_pages
     from xiaodian.affiliates import api as affiliates_api
     from xiaodian.affiliates import pages as affiliates_pages
     from xiaodian.affiliates import sharer_pages as affiliates_sharer_pages
@@ -191,6 +192,7 @@ def _include_routers(app: FastAPI) -> None:
         logistics_pages,
         affiliates_pages,
         affiliates_sharer_pages,
+        affiliates_agency_pages,
         follows_pages,
         cases_pages,
         ops_pages,

@@ -39,6 +39,7 @@ def load() -> None:
     """Import every domain's service and its listeners. Idempotent."""
     load_models()
     import xiaodian.accounts.service
+    import xiaodian.affiliates.agencies
     import xiaodian.affiliates.attribution
     import xiaodian.affiliates.commissions
     import xiaodian.affiliates.service

@@ -19,7 +19,9 @@ Transfers (kind ``commission``), each in the transaction of its cause and keyed
 A line earns ``amount x rate // 100`` (whole fen, rounded down); an order's commissions
 together never exceed its paid amount less the platform fee: above that they are scaled
 down to it, each rounded down and the fen left over given one by one to the largest
-remainders (then the lowest promoter id), so the shares add up exactly.
+remainders (then the lowest promoter id), so the shares add up exactly. Then a member of an
+agency gives it its share (``agencies.split``: rounded down, the member keeps the rest), and
+at most five parties are paid per order (``agencies.cap_parties``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xiaodian.actor import Actor
+from xiaodian.affiliates import agencies
 from xiaodian.affiliates.models import Commission, CommissionStatus, Touch
 from xiaodian.catalog import service as catalog_service
 from xiaodian.ledger import income, settlement
@@ -109,10 +112,11 @@ def record_pending(db: Session, change: lifecycle.Change) -> None:
         link_of.setdefault((t.order_id, t.promoter_id), t.link_id)
     now = change.at
     rows, transfers = [], []
+    in_agencies = agencies.shares_of(db, {p for by in raw.values() for p in by})
     for order_id, by_promoter in raw.items():
         order = orders[order_id]
         fee = ledger.half_up(weights[order_id], ledger.BP)
-        shares = allot(dict(by_promoter), order.paid_fen - fee)
+        shares = agencies.split(allot(dict(by_promoter), order.paid_fen - fee), in_agencies)
         for promoter, amount in sorted(shares.items()):
             if amount <= 0:
                 continue
@@ -122,7 +126,7 @@ def record_pending(db: Session, change: lifecycle.Change) -> None:
                     order_no=order.order_no,
                     shop_id=order.shop_id,
                     promoter_id=promoter,
-                    link_id=link_of[order_id, promoter],
+                    link_id=link_of.get((order_id, promoter)),  # an agency's: none
                     paid_fen=order.paid_fen,
                     full_fen=amount,
                     amount_fen=amount,

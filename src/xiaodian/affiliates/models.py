@@ -271,3 +271,44 @@ class ShopSharer(Base):
     bound_at: Mapped[datetime] = mapped_column(default=clock.now)
     unbound_at: Mapped[datetime | None]
     unbound_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Agency(Base):
+    """An agency (机构/团长): an account that manages creators and takes ``share_pct`` of
+    their commission (whole percent, 0-50)."""
+
+    __tablename__ = "agencies"
+    __table_args__ = (
+        UniqueConstraint("owner_id"),
+        CheckConstraint("share_pct >= 0 AND share_pct <= 50", name="share_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    share_pct: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class AgencyMember(Base):
+    """A creator of an agency: invited, then a member from ``joined_at`` until ``left_at``;
+    a creator belongs to one agency at a time."""
+
+    __tablename__ = "agency_members"
+    __table_args__ = (
+        Index(
+            "uq_agency_members_current",
+            "creator_id",
+            unique=True,
+            sqlite_where=text("joined_at IS NOT NULL AND left_at IS NULL"),
+            postgresql_where=text("joined_at IS NOT NULL AND left_at IS NULL"),
+        ),
+        Index("ix_agency_members_agency", "agency_id", "left_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    invited_at: Mapped[datetime] = mapped_column(default=clock.now)
+    joined_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
