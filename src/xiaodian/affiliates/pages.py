@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
+from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
 from xiaodian.affiliates import (
     commissions,
@@ -28,6 +29,7 @@ from xiaodian.affiliates import (
 )
 from xiaodian.errors import InvalidInput, _
 from xiaodian.follows import service as follows_service
+from xiaodian.ledger import withdrawals
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import format_fen, yuan_field
 from xiaodian.web import forms, routing
@@ -299,8 +301,42 @@ STATUS_LABELS = {
 def my_earnings(request: Request, db: DbDep, actor: PageUser) -> Response:
     """The promoter's commission: pending (with the date it becomes available), available,
     withdrawn; per link and per order."""
-    ctx = {"earnings": commissions.my_earnings(db, actor), "statuses": STATUS_LABELS}
-    return render(request, "affiliates/my_earnings.html", ctx)
+    return render(request, "affiliates/my_earnings.html", _earnings_ctx(db, actor))
+
+
+def _earnings_ctx(db: Session, actor: Actor) -> dict[str, Any]:
+    return {
+        "earnings": commissions.my_earnings(db, actor),
+        "statuses": STATUS_LABELS,
+        "withdrawals": withdrawals.my_withdrawals(db, actor),
+        "withdrawal_statuses": withdrawals.STATUS_LABELS,
+        "min_withdrawal_fen": settings_module.current().ledger_withdrawal_min_fen,
+    }
+
+
+@router.post("/me/earnings/withdrawals")
+def my_withdraw(
+    request: Request,
+    db: DbDep,
+    actor: PageUser,
+    amount: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """The promoter asks for a withdrawal of ``amount`` yuan of their available commission,
+    under the shops' rules."""
+
+    def call() -> Any:
+        fen = yuan_field(amount, label=_("the amount"), required=True) or 0
+        return withdrawals.request_promoter_withdrawal(db, actor, amount_fen=fen)
+
+    return forms.submit(
+        request,
+        db,
+        call,
+        done="/me/earnings?withdrawn=1",
+        template="affiliates/my_earnings.html",
+        context=lambda: _earnings_ctx(db, actor),
+        values={"amount": amount},
+    )
 
 
 @router.get("/me/earnings.csv")

@@ -137,20 +137,24 @@ class WithdrawalStatus(enum.StrEnum):
 
 
 class LedgerWithdrawal(Base):
-    """A shop's withdrawal (提现): requested by its owner, decided by an operator, paid
-    out (or not) by the payout. Each move of money is a transfer keyed
+    """A withdrawal (提现) of a shop (``shop_id``: requested by its owner) or of a promoter
+    (``promoter_id``: their commission), decided by an operator, paid out (or not) by the
+    payout. Each move of money is a transfer keyed
     ``withdrawal:<id>:<step>``; ``business_day`` is the request's day in Asia/Shanghai
     (at most a set number a day)."""
 
     __tablename__ = "ledger_withdrawals"
     __table_args__ = (
         Index("ix_ledger_withdrawals_shop_day", "shop_id", "business_day"),
+        Index("ix_ledger_withdrawals_promoter_day", "promoter_id", "business_day"),
         Index("ix_ledger_withdrawals_status", "status", "id"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("(shop_id IS NULL) <> (promoter_id IS NULL)", name="one_payee"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"))
+    promoter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     amount_fen: Mapped[int]
     status: Mapped[WithdrawalStatus] = mapped_column(
         str_enum(WithdrawalStatus), default=WithdrawalStatus.REQUESTED

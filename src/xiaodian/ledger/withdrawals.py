@@ -1,12 +1,15 @@
-"""Withdrawals (提现): a shop's owner asks for part of the available balance, an operator
-approves or rejects it, the payout pays it out or fails.
+"""Withdrawals (提现): a shop's owner asks for part of the shop's available balance, or a
+promoter for part of their available commission; an operator approves or rejects it, the
+payout pays it out or fails. Both follow the same rules (the minimum, the day's number of
+requests, never above the balance) and the same steps; only the accounts differ
+(``merchant:*`` of the shop, ``promoter:*`` of the promoter):
 
 Money moves by transfers keyed ``withdrawal:<id>:<step>``, each in the transaction of the
 withdrawal's change of state (``transitions.check`` over ``TRANSITIONS``):
 
-- requested: D merchant:available / C merchant:withdrawing
-- rejected (a reason), or the payout failed: D merchant:withdrawing / C merchant:available
-- paid: D merchant:withdrawing / C wechatpay:clearing (the money left the provider)
+- requested: D available / C withdrawing
+- rejected (a reason), or the payout failed: D withdrawing / C available
+- paid: D withdrawing / C wechatpay:clearing (the money left the provider)
 
 A request locks the shop's ``merchant:available`` account row (``FOR UPDATE`` on
 PostgreSQL; on SQLite the write transaction itself serialises writers) and only then reads
@@ -37,7 +40,16 @@ from xiaodian.errors import Conflict, DomainError, InvalidInput, NotFound, _
 from xiaodian.ledger import service
 from xiaodian.ledger.models import LedgerWithdrawal as Withdrawal
 from xiaodian.ledger.models import WithdrawalStatus as WithdrawalStatus  # re-exported
-from xiaodian.ledger.service import AVAILABLE, CLEARING, OWES, PLATFORM, WITHDRAWING, Leg
+from xiaodian.ledger.service import (
+    AVAILABLE,
+    CLEARING,
+    OWES,
+    PLATFORM,
+    PROMOTER_AVAILABLE,
+    PROMOTER_WITHDRAWING,
+    WITHDRAWING,
+    Leg,
+)
 from xiaodian.ledger.statements import require_finance
 from xiaodian.money import format_fen
 from xiaodian.payments import service as payments_service
@@ -85,9 +97,18 @@ def _move(
     )
 
 
+def _accounts(withdrawal: Withdrawal) -> tuple[str, str, int]:
+    """(its available account's kind, its withdrawing account's kind, their owner)."""
+    if withdrawal.promoter_id is not None:
+        return PROMOTER_AVAILABLE, PROMOTER_WITHDRAWING, withdrawal.promoter_id
+    assert withdrawal.shop_id is not None
+    return AVAILABLE, WITHDRAWING, withdrawal.shop_id
+
+
 def _back_to_available(db: Session, withdrawal: Withdrawal, step: str) -> None:
-    shop, amount = withdrawal.shop_id, withdrawal.amount_fen
-    _move(db, withdrawal, step, (Leg(WITHDRAWING, shop, amount), Leg(AVAILABLE, shop, -amount)))
+    available, withdrawing, owner = _accounts(withdrawal)
+    amount = withdrawal.amount_fen
+    _move(db, withdrawal, step, (Leg(withdrawing, owner, amount), Leg(available, owner, -amount)))
 
 
 def request_withdrawal(db: Session, actor: Actor, shop_id: int, *, amount_fen: int) -> Withdrawal:
@@ -95,6 +116,25 @@ def request_withdrawal(db: Session, actor: Actor, shop_id: int, *, amount_fen: i
     minimum, at most the balance (nothing owed to the platform), at most the day's number
     of requests. Moves the amount to ``merchant:withdrawing``; commits."""
     user_id = actor.require_shop(shop_id, owner=True)
+    return _request(db, user_id, amount_fen, shop_id=shop_id)
+
+
+def request_promoter_withdrawal(db: Session, actor: Actor, *, amount_fen: int) -> Withdrawal:
+    """A promoter asks for ``amount_fen`` of their available commission, under the shops'
+    rules (the minimum, the day's number of requests, at most the balance: one clawed back
+    below zero waits). Moves the amount to ``promoter:withdrawing``; commits."""
+    user_id = actor.require_user()
+    return _request(db, user_id, amount_fen, promoter_id=user_id)
+
+
+def _request(
+    db: Session,
+    user_id: int,
+    amount_fen: int,
+    *,
+    shop_id: int | None = None,
+    promoter_id: int | None = None,
+) -> Withdrawal:
     conf = settings_module.current()
     if amount_fen < conf.ledger_withdrawal_min_fen:
         raise InvalidInput(
@@ -102,30 +142,40 @@ def request_withdrawal(db: Session, actor: Actor, shop_id: int, *, amount_fen: i
             code="withdrawal_too_small",
             minimum=format_fen(conf.ledger_withdrawal_min_fen),
         )
-    # The lock first: a concurrent request of this shop waits here, then sees this one.
-    service.account_ids(db, [(AVAILABLE, shop_id)], lock=True)
+    available_kind, withdrawing_kind, owner = (
+        (AVAILABLE, WITHDRAWING, shop_id)
+        if shop_id is not None
+        else (PROMOTER_AVAILABLE, PROMOTER_WITHDRAWING, promoter_id)
+    )
+    assert owner is not None
+    # The lock first: a concurrent request of this payee waits here, then sees this one.
+    service.account_ids(db, [(available_kind, owner)], lock=True)
     day = clock.today()
+    payee = (
+        Withdrawal.shop_id == shop_id
+        if shop_id is not None
+        else (Withdrawal.promoter_id == promoter_id)
+    )
     today = db.scalar(
         select(func.count())
         .select_from(Withdrawal)
-        .where(
-            Withdrawal.shop_id == shop_id,
-            Withdrawal.business_day == day,
-            Withdrawal.status != S.REJECTED,
-        )
+        .where(payee, Withdrawal.business_day == day, Withdrawal.status != S.REJECTED)
     )
     if (today or 0) >= conf.ledger_withdrawals_per_day:
         raise Conflict(
-            _("The shop already asked for a withdrawal today; try again tomorrow."),
+            _("A withdrawal was asked for today already; try again tomorrow."),
             code="withdrawal_daily_limit",
         )
-    raw = service.raw_balances(db, [(AVAILABLE, shop_id), (OWES, shop_id)])
-    available = service.shown(AVAILABLE, raw[(AVAILABLE, shop_id)])
-    if service.shown(OWES, raw[(OWES, shop_id)]) > 0:
-        raise Conflict(
-            _("The shop owes the platform money: withdrawals wait until that is paid back."),
-            code="withdrawal_owes",
-        )
+    if shop_id is not None:
+        raw = service.raw_balances(db, [(AVAILABLE, shop_id), (OWES, shop_id)])
+        if service.shown(OWES, raw[(OWES, shop_id)]) > 0:
+            raise Conflict(
+                _("The shop owes the platform money: withdrawals wait until that is paid back."),
+                code="withdrawal_owes",
+            )
+    else:
+        raw = service.raw_balances(db, [(available_kind, owner)])
+    available = service.shown(available_kind, raw[(available_kind, owner)])
     if amount_fen > available:
         raise InvalidInput(
             _("That is more than the available balance (%(available)s)."),
@@ -134,6 +184,7 @@ def request_withdrawal(db: Session, actor: Actor, shop_id: int, *, amount_fen: i
         )
     withdrawal = Withdrawal(
         shop_id=shop_id,
+        promoter_id=promoter_id,
         amount_fen=amount_fen,
         status=S.REQUESTED,
         business_day=day,
@@ -142,13 +193,13 @@ def request_withdrawal(db: Session, actor: Actor, shop_id: int, *, amount_fen: i
     )
     db.add(withdrawal)
     db.flush()
-    legs = (Leg(AVAILABLE, shop_id, amount_fen), Leg(WITHDRAWING, shop_id, -amount_fen))
+    legs = (Leg(available_kind, owner, amount_fen), Leg(withdrawing_kind, owner, -amount_fen))
     _move(db, withdrawal, "requested", legs)
     cases_service.open_case(
         db,
         "withdrawals",
         f"withdrawal:{withdrawal.id}",
-        title=format_fen(amount_fen),
+        title=format_fen(amount_fen) + ("" if shop_id is not None else f" · #{promoter_id}"),
         link="/ops/withdrawals",
         shop_id=shop_id,
     )
@@ -185,8 +236,9 @@ def _finish(db: Session, withdrawal: Withdrawal, outcome: str, reason: str = "")
     """The payout's answer: paid, failed (the amount returns), or still processing."""
     if outcome == "success":
         _advance(withdrawal, "paid")
-        shop, amount = withdrawal.shop_id, withdrawal.amount_fen
-        legs = (Leg(WITHDRAWING, shop, amount), Leg(CLEARING, PLATFORM, -amount))
+        _available, withdrawing, owner = _accounts(withdrawal)
+        amount = withdrawal.amount_fen
+        legs = (Leg(withdrawing, owner, amount), Leg(CLEARING, PLATFORM, -amount))
         _move(db, withdrawal, "paid", legs, ref=withdrawal.provider_ref)
     elif outcome == "fail":
         _advance(withdrawal, "failed")
@@ -313,7 +365,7 @@ def resolve_payout(db: Session, actor: Actor, withdrawal_id: int, *, outcome: st
 @dataclass(frozen=True)
 class WithdrawalRow:
     id: int
-    shop_id: int
+    shop_id: int | None
     amount_fen: int
     status: str
     reason: str
@@ -321,6 +373,7 @@ class WithdrawalRow:
     requested_at: datetime
     decided_at: datetime | None
     finished_at: datetime | None
+    promoter_id: int | None = None  # a promoter's withdrawal (``shop_id`` is then None)
 
 
 def _rows(db: Session, *conds: Any) -> list[WithdrawalRow]:
@@ -338,6 +391,7 @@ def _rows(db: Session, *conds: Any) -> list[WithdrawalRow]:
             w.requested_at,
             w.decided_at,
             w.finished_at,
+            w.promoter_id,
         )
         for w in found
     ]
@@ -347,6 +401,11 @@ def shop_withdrawals(db: Session, actor: Actor, shop_id: int) -> list[Withdrawal
     """The shop's latest withdrawals (its owner and finance staff)."""
     require_finance(actor, shop_id)
     return _rows(db, Withdrawal.shop_id == shop_id)
+
+
+def my_withdrawals(db: Session, actor: Actor) -> list[WithdrawalRow]:
+    """The promoter's own latest withdrawals."""
+    return _rows(db, Withdrawal.promoter_id == actor.require_user())
 
 
 def queue(db: Session, actor: Actor, *, open_only: bool = True) -> list[WithdrawalRow]:
