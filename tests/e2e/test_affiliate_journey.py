@@ -1,7 +1,9 @@
 """A promoter's journey in a real browser: the merchant puts a product in a 普通 plan; the
 promoter takes a tracked link; a buyer opens it signed out (as from Moments), lands on the
 product, signs in and buys; once paid the commission shows pending with its date; the
-clock moves past settlement and it is available."""
+clock moves past settlement and it is available; the promoter withdraws it and an
+operator pays it out. A second buyer through the same link is refunded in full inside the
+window, and that commission goes to zero."""
 
 from __future__ import annotations
 
@@ -115,3 +117,54 @@ def test_a_link_opened_signed_out_earns_its_promoter_a_commission(
     assert creator.locator("[data-balance=available]").inner_text() == "¥40.20"
     assert creator.locator("[data-balance=pending]").inner_text() == "¥0.00"
     shot(creator, "promoter-commission-available")
+
+    # The promoter withdraws what is available; finance approves; the sandbox pays it out.
+    creator.fill("[data-testid=withdraw] input[name=amount]", "40.20")
+    creator.click("[data-testid=withdraw] button.primary")
+    creator.wait_for_url("**/me/earnings?withdrawn=1")
+    assert creator.locator("[data-balance=withdrawing]").inner_text() == "¥40.20"
+    with live_server.database.session() as db:
+        operator = accounts.create_operator(db, login="ops-pay@example.com", password="op123456")
+        from xiaodian.actor import Actor
+        from xiaodian.ledger import withdrawals
+
+        ops = Actor(user_id=operator.id, is_operator=True)
+        (waiting,) = withdrawals.queue(db, ops)
+        assert waiting.promoter_id is not None and waiting.amount_fen == 4020
+        assert withdrawals.approve(db, ops, waiting.id).status == "paid"
+    creator.reload()
+    assert creator.locator("[data-balance=withdrawn]").inner_text() == "¥40.20"
+    assert creator.locator("[data-balance=available]").inner_text() == "¥0.00"
+    shot(creator, "promoter-withdrawn")
+
+    # A second buyer through the link, refunded in full inside the window: commission 0.
+    with live_server.database.session() as db:
+        second = accounts.register(db, login="13900000042", password="buyer1234")
+        second_address = make_address(db, second.id, name="王二", phone="13900000042")
+    other = new_page()
+    other.goto(f"/s/{code}")
+    sign_in(other, "13900000042", "buyer1234")
+    other.goto(f"/checkout?sku={sku_id}&qty=1")
+    other.click("form[action^='/checkout'] button.primary")
+    other.wait_for_load_state()
+    with live_server.database.session() as db:
+        second_actor = accounts.actor_for_user(db, accounts.get(db, second.id))
+        second_order = db.scalar(select(Order).where(Order.buyer_id == second.id))
+        assert second_order is not None and second_address
+        second_no = second_order.order_no
+        start = payments.start_payment(db, second_actor, order_nos=[second_no], method="sandbox")
+        payments.sandbox_pay(db, second_actor, start.out_trade_no)
+        delivery.deliver_due(db, out_trade_no=start.out_trade_no)
+    wait_for(lambda: _order(live_server, second_no).status == "paid")
+    creator.reload()
+    assert creator.locator("[data-balance=pending]").inner_text() == "¥40.20"
+    with live_server.database.session() as db:
+        payments.operator_refund(
+            db, ops, order_no=second_no, amount_fen=26800, reason="买家不想要了"
+        )
+    wait_for(lambda: _order(live_server, second_no).refunded_fen == 26800)
+    creator.reload()
+    assert creator.locator("[data-balance=pending]").inner_text() == "¥0.00"
+    row = creator.locator("[data-testid=commissions] tbody tr", has_text=second_no)
+    assert "¥0.00" in row.inner_text()
+    shot(creator, "promoter-commission-refunded")
