@@ -367,6 +367,16 @@ def _views(db: Session, rows: list[Any]) -> list[SampleView]:
     return out
 
 
+def sample_view(db: Session, sample_id: int) -> SampleView:
+    """One request with its funnel, no permission check (the caller just wrote it)."""
+    rows = list(db.execute(_funnel_query().where(SampleRequest.id == sample_id)))
+    if not rows:
+        raise NotFound(_("Sample request not found."), code="sample_not_found")
+    (view,) = _views(db, rows)
+    db.commit()
+    return view
+
+
 def my_samples(db: Session, actor: Actor) -> list[SampleView]:
     """The signed-in creator's requests, newest first, with their funnel."""
     creator_id = _creator(actor)
