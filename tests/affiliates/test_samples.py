@@ -282,3 +282,19 @@ def test_out_of_stock_approval_writes_nothing(database: Any, shop: dict[str, Any
     assert _view(database, s, sample_id).status == "requested"
     assert _case(database, sample_id).closed_at is None
     assert _count(database, orders_service.Order) == 0
+
+
+def test_a_buyer_cannot_claim_the_sample_channel(database: Any, shop: dict[str, Any]) -> None:
+    from xiaodian.orders.checkout import Channel, checkout
+
+    s = shop
+    with database.session() as db, pytest.raises(InvalidInput):
+        checkout(
+            db,
+            Actor(user_id=s["creator_id"]),
+            lines=[(s["tea_sku"], 1)],
+            address_id=s["address_id"],
+            channel=Channel("sample"),
+            from_cart=False,
+        )
+    assert _count(database, orders_service.Order) == 0
