@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import Query, status
 from pydantic import BaseModel
 
-from xiaodian.affiliates import attribution, links, marketplace, plans, rules, showcase
+from xiaodian.affiliates import attribution, links, marketplace, plans, rules, samples, showcase
 from xiaodian.affiliates.schemas import (
     InviteIn,
     InviteOut,
@@ -19,6 +19,10 @@ from xiaodian.affiliates.schemas import (
     PlanUpdate,
     RuleIn,
     RuleOut,
+    SampleDecline,
+    SampleIn,
+    SampleOut,
+    ShopSamplesOut,
     TouchOut,
 )
 from xiaodian.affiliates.service import Link
@@ -251,3 +255,55 @@ def market(
         total=found.total,
         page=found.page,
     )
+
+
+# --------------------------------------------------------------------------- samples (寄样)
+
+
+def _sample_out(view: samples.SampleView) -> SampleOut:
+    return SampleOut.model_validate(view)
+
+
+@router.post("/affiliates/samples", status_code=status.HTTP_201_CREATED)
+def request_sample(body: SampleIn, db: DbDep, actor: SignedIn) -> SampleOut:
+    """A creator asks for a sample of a product in one of the shop's plans."""
+    row = samples.request_sample(
+        db,
+        actor,
+        product_id=body.product_id,
+        address_id=body.address_id,
+        sku_id=body.sku_id,
+        note=body.note,
+    )
+    return _sample_out(samples.sample_view(db, row.id))
+
+
+@router.get("/me/samples")
+def my_samples(db: DbDep, actor: SignedIn) -> list[SampleOut]:
+    """The creator's sample requests, newest first, each with the stage it reached."""
+    return [_sample_out(view) for view in samples.my_samples(db, actor)]
+
+
+@router.get("/merchant/shops/{shop_id}/samples")
+def shop_samples(shop_id: Id, db: DbDep, actor: SignedIn) -> ShopSamplesOut:
+    """The shop's sample requests (newest first) and the counts per stage reached."""
+    found = samples.shop_samples(db, actor, shop_id)
+    return ShopSamplesOut(
+        counts=found.counts, samples=[_sample_out(view) for view in found.samples]
+    )
+
+
+@router.post("/merchant/shops/{shop_id}/samples/{sample_id}/approve")
+def approve_sample(shop_id: Id, sample_id: Id, db: DbDep, actor: SignedIn) -> SampleOut:
+    """Approve: a zero-price order of one unit for the creator, to ship as any order."""
+    row = samples.approve(db, actor, shop_id, sample_id)
+    return _sample_out(samples.sample_view(db, row.id))
+
+
+@router.post("/merchant/shops/{shop_id}/samples/{sample_id}/decline")
+def decline_sample(
+    shop_id: Id, sample_id: Id, body: SampleDecline, db: DbDep, actor: SignedIn
+) -> SampleOut:
+    """Decline, with a reason the creator sees."""
+    row = samples.decline(db, actor, shop_id, sample_id, reason=body.reason)
+    return _sample_out(samples.sample_view(db, row.id))

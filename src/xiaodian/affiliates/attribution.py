@@ -188,6 +188,8 @@ def attribute(db: Session, change: lifecycle.Change) -> None:
         }
         if chosen is None:
             row["reason"] = "lock_expired" if weighed else "no_touch"
+        elif line.amount_fen == 0:  # nothing sold (a sample, 寄样): no credit, no extension
+            row["reason"] = "free"
         elif chosen.promoter_id == line.buyer_id and not rule.allow_self_purchase:
             row["reason"] = "self_purchase"
         else:

@@ -13,6 +13,9 @@ shop's attribution rule and every order line's touch chain.
 - A touch (``affiliate_order_touches``) is one order line's attribution decision, written
   when the order is created: the promoter credited (or none), the plan and rate of that
   moment, the reason, and the rule (with its version) and the candidate touches it weighed.
+- A sample request (``sample_requests``, 寄样) is a creator's ask for one unit of a product
+  in a plan, to their address; approved, it becomes a zero-price order (``order_id``). At
+  most one request per creator and product waits for an answer (a partial unique index).
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xiaodian import clock
@@ -312,3 +323,44 @@ class AgencyMember(Base):
     invited_at: Mapped[datetime] = mapped_column(default=clock.now)
     joined_at: Mapped[datetime | None]
     left_at: Mapped[datetime | None]
+
+
+class SampleStatus(enum.StrEnum):
+    REQUESTED = "requested"  # waits for the shop's answer
+    APPROVED = "approved"  # a zero-price order was made (``order_id``)
+    DECLINED = "declined"  # with the shop's reason
+
+
+class SampleRequest(Base):
+    """A creator's request for a sample of a product (寄样): the funnel's later stages
+    (shipped, received, first sale) are read from the order and the touches."""
+
+    __tablename__ = "sample_requests"
+    __table_args__ = (
+        Index("ix_sample_requests_shop", "shop_id", "id"),
+        Index("ix_sample_requests_creator", "creator_id", "id"),
+        Index(
+            "uq_sample_requests_open",
+            "creator_id",
+            "product_id",
+            unique=True,
+            sqlite_where=text("status = 'requested'"),
+            postgresql_where=text("status = 'requested'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    sku_id: Mapped[int]
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[dict[str, Any]] = mapped_column(JSON)  # the creator's, as at the request
+    status: Mapped[SampleStatus] = mapped_column(
+        str_enum(SampleStatus), default=SampleStatus.REQUESTED
+    )
+    reason: Mapped[str] = mapped_column(String(200), default="")  # a decline's
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    decided_by: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    decided_at: Mapped[datetime | None]

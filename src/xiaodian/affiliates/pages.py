@@ -25,6 +25,7 @@ from xiaodian.affiliates import (
     posters,
     reports,
     rules,
+    samples,
     showcase,
 )
 from xiaodian.errors import InvalidInput, _
@@ -32,6 +33,7 @@ from xiaodian.follows import service as follows_service
 from xiaodian.ledger import withdrawals
 from xiaodian.merchants import service as merchants_service
 from xiaodian.money import format_fen, yuan_field
+from xiaodian.orders import addresses
 from xiaodian.web import forms, routing
 from xiaodian.web.deps import (
     TOUCH_COOKIE,
@@ -541,4 +543,108 @@ def poster(db: DbDep, actor: PageUser, product_id: Id) -> Response:
         posters.poster(db, actor, product_id),
         media_type="image/png",
         headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
+# --------------------------------------------------------------------------- samples (寄样)
+
+MERCHANT_SAMPLES = "affiliates/merchant_samples.html"
+MY_SAMPLES = "affiliates/my_samples.html"
+STAGE_LABELS = {
+    "requested": _("Requested"),
+    "declined": _("Declined"),
+    "approved": _("Approved"),
+    "shipped": _("Shipped"),
+    "received": _("Received"),
+    "first_sale": _("First sale"),
+}
+
+
+def _merchant_samples_ctx(db: Session, actor: Actor, shop_id: int) -> dict[str, Any]:
+    found = samples.shop_samples(db, actor, shop_id)
+    return {
+        "shop": merchants_service.console_shop(db, actor, shop_id),
+        "section": "samples",
+        "samples": found.samples,
+        "counts": found.counts,
+        "stages": ("requested", "approved", "declined", "shipped", "received", "first_sale"),
+        "stage_labels": STAGE_LABELS,
+    }
+
+
+@router.get("/merchant/shops/{shop_id}/samples")
+def merchant_samples(request: Request, shop_id: Id, db: DbDep, actor: PageUser) -> Response:
+    """The shop's sample requests with their funnel, to approve or decline."""
+    return render(request, MERCHANT_SAMPLES, _merchant_samples_ctx(db, actor, shop_id))
+
+
+@router.post("/merchant/shops/{shop_id}/samples/{sample_id}/approve")
+def merchant_approve_sample(
+    request: Request, shop_id: Id, sample_id: Id, db: DbDep, actor: PageUser
+) -> Response:
+    return forms.submit(
+        request,
+        db,
+        lambda: samples.approve(db, actor, shop_id, sample_id),
+        done=f"/merchant/shops/{shop_id}/samples",
+        template=MERCHANT_SAMPLES,
+        context=lambda: _merchant_samples_ctx(db, actor, shop_id),
+    )
+
+
+@router.post("/merchant/shops/{shop_id}/samples/{sample_id}/decline")
+def merchant_decline_sample(
+    request: Request,
+    shop_id: Id,
+    sample_id: Id,
+    db: DbDep,
+    actor: PageUser,
+    reason: Annotated[str, Form(max_length=400)] = "",
+) -> Response:
+    return forms.submit(
+        request,
+        db,
+        lambda: samples.decline(db, actor, shop_id, sample_id, reason=reason),
+        done=f"/merchant/shops/{shop_id}/samples",
+        template=MERCHANT_SAMPLES,
+        context=lambda: _merchant_samples_ctx(db, actor, shop_id),
+    )
+
+
+def _my_samples_ctx(db: Session, actor: Actor) -> dict[str, Any]:
+    return {
+        "samples": samples.my_samples(db, actor),
+        "addresses": addresses.list_addresses(db, actor),
+        "stage_labels": STAGE_LABELS,
+    }
+
+
+@router.get("/me/samples")
+def my_samples(request: Request, db: DbDep, actor: PageUser) -> Response:
+    """The creator's sample requests with the stage each reached, and a form to ask."""
+    return render(request, MY_SAMPLES, _my_samples_ctx(db, actor))
+
+
+@router.post("/me/samples")
+def request_sample(
+    request: Request,
+    db: DbDep,
+    actor: PageUser,
+    product_id: Text = "",
+    address_id: Text = "",
+    note: Annotated[str, Form(max_length=400)] = "",
+) -> Response:
+    def call() -> Any:
+        product = _number(product_id, code="bad_product", message=_("Choose a product."))
+        address = _number(address_id, code="bad_address", message=_("Choose an address."))
+        return samples.request_sample(db, actor, product_id=product, address_id=address, note=note)
+
+    return forms.submit(
+        request,
+        db,
+        call,
+        done="/me/samples",
+        template=MY_SAMPLES,
+        context=lambda: _my_samples_ctx(db, actor),
+        values={"product_id": product_id, "note": note},
     )

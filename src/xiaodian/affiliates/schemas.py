@@ -111,3 +111,48 @@ class TouchOut(BaseModel):
     extends_until: datetime | None
     rule: dict[str, Any]
     chain: list[Any]
+
+
+class SampleIn(BaseModel):
+    """A creator's request for a sample (寄样): the product, one of their addresses, an
+    optional SKU (the product's first by default) and a note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: BodyId
+    address_id: BodyId
+    sku_id: BodyId | None = None
+    note: str = Field(default="", max_length=200)
+
+
+class SampleDecline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class SampleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    shop_id: int
+    shop_name: str
+    product_id: int
+    product_title: str
+    creator_id: int
+    creator_name: str
+    note: str
+    status: str  # requested | approved | declined
+    stage: str  # the furthest: requested, declined, approved, shipped, received, first_sale
+    reason: str
+    order_id: int | None
+    created_at: datetime
+    decided_at: datetime | None
+    shipped_at: datetime | None
+    received_at: datetime | None
+    first_sale_at: datetime | None
+
+
+class ShopSamplesOut(BaseModel):
+    counts: dict[str, int]  # per stage reached
+    samples: list[SampleOut]

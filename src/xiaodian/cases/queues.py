@@ -88,6 +88,7 @@ QUEUES: dict[str, Queue] = {
         ),
         Queue("violations", _("Violations to fix or appeal"), "merchant", (), timedelta(days=3)),
         Queue("parcels", _("Parcels to chase"), "merchant", (), timedelta(hours=24)),
+        Queue("samples", _("Sample requests to answer"), "merchant", (), timedelta(hours=48)),
     )
 }
 

@@ -42,7 +42,7 @@ from xiaodian.catalog import inventory, sellability
 from xiaodian.catalog.sellability import PurchaseInfo, SkuInfo
 from xiaodian.db import MAX_ID, loaded
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
-from xiaodian.orders import adjust, lifecycle, shipping
+from xiaodian.orders import adjust, lifecycle, service, shipping
 from xiaodian.orders.addresses import get_address
 from xiaodian.orders.models import (
     CartItem,
@@ -61,6 +61,8 @@ _REQUESTS = cast(Table, CheckoutRequest.__table__)
 MAX_QUANTITY = 999
 MAX_LINES = 50
 CHANNELS = ("shelf", "video", "live", "share", "group")
+# Channels only the server decides (never a buyer's request): a creator's sample (寄样).
+SERVER_CHANNELS = ("sample",)
 # Orders that did not go ahead do not count against a purchase limit.
 _NOT_COUNTED = (OrderStatus.CANCELLED, OrderStatus.CLOSED)
 
@@ -281,7 +283,7 @@ def create_orders(
     """
     channel = channel or Channel()
     chosen = adjust.check_chosen(coupons)
-    if channel.type not in CHANNELS:
+    if channel.type not in CHANNELS + SERVER_CHANNELS:
         raise InvalidInput(_("Unknown sales channel."), code="bad_channel")
     wanted = merge_lines([(line.sku_id, line.quantity) for line in lines])
     prices: dict[int, int | None] = {}
@@ -318,6 +320,30 @@ def create_orders(
             {line.sku_id: order.id for order in orders for line in order.lines},
         )
     return orders
+
+
+def create_sample_order(
+    db: Session, *, buyer_id: int, sku_id: int, address: dict[str, str], ref: str
+) -> Order:
+    """One unit of ``sku_id`` for ``buyer_id`` at no cost (a creator's sample, 寄样):
+    an ordinary order of channel "sample" with its stock reserved as for any order, free
+    shipping, no purchase limit, paid at once (``mark_paid`` with amount 0 and ``ref`` as
+    the payment's reference), so it waits to be shipped through the ordinary fulfilment.
+    No money moves: the ledger posts nothing for a 0-fen order. Raises what
+    ``create_orders`` raises (NotFound, Conflict: off sale, out of stock). Does NOT commit
+    (joins the caller's transaction)."""
+    (order,) = create_orders(
+        db,
+        buyer_id=buyer_id,
+        lines=[PricedLine(sku_id, 1, unit_price_fen=0)],
+        address=address,
+        channel=Channel("sample"),
+        enforce_limits=False,
+        charge_shipping=False,
+    )
+    service.mark_paid(db, order_ids=[order.id], paid_at=clock.now(), payment_ref=ref[:64])
+    db.refresh(order)
+    return order
 
 
 def adjust_lines(
@@ -795,6 +821,8 @@ def checkout(
     """
     buyer_id = actor.require_user()
     channel = channel or Channel()
+    if channel.type not in CHANNELS:  # a server's channel is not the buyer's to claim
+        raise InvalidInput(_("Unknown sales channel."), code="bad_channel")
     note = " ".join((note or "").split())
     if len(note) > 200:
         raise InvalidInput(_("The note can be at most 200 characters."), code="bad_note")

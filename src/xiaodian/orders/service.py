@@ -602,6 +602,21 @@ def paid_lines(db: Session, *, order_ids: Iterable[int]) -> list[PaidLine]:
     return [PaidLine(*row) for row in rows]
 
 
+def orders_to_join(name: str = "orders_joined") -> Any:
+    """The orders' columns another domain may join to its own rows in one query (``id``,
+    ``status``, ``channel``, ``paid_at``, ``shipped_at``, ``delivered_at``,
+    ``completed_at``): the affiliates' sample funnel. A selectable, never the model."""
+    return select(
+        Order.id,
+        Order.status,
+        Order.channel,
+        Order.paid_at,
+        Order.shipped_at,
+        Order.delivered_at,
+        Order.completed_at,
+    ).subquery(name)
+
+
 def channel_orders(db: Session, *, channel: str, ref_id: int) -> list[Order]:
     """Orders attributed to one channel object (a live room, a video), oldest first, no
     permission check (internal use: content reports). Joins the caller's transaction."""
