@@ -1,5 +1,6 @@
 """A promoter's journey in a real browser: the merchant puts a product in a 普通 plan; the
-promoter takes a tracked link; a buyer opens it signed out (as from Moments), lands on the
+creator picks it from the marketplace into their showcase, which gives them its tracked link
+(and a poster); a buyer opens it signed out (as from Moments), lands on the
 product, signs in and buys; once paid the commission shows pending with its date; the
 clock moves past settlement and it is available; the promoter withdraws it and an
 operator pays it out. A second buyer through the same link is refunded in full inside the
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.conftest import LiveServer, shot, sign_in, wait_for
+from tests.e2e.conftest import LiveServer, _scratch, shot, sign_in, wait_for
 from tests.factories import make_address, make_product, make_shop
 from xiaodian import clock as clock_module
 from xiaodian.accounts import service as accounts
@@ -46,7 +47,9 @@ def test_a_link_opened_signed_out_earns_its_promoter_a_commission(
 ) -> None:
     with live_server.database.session() as db:
         owner = accounts.register(db, login="13600000041", password="merchant123")
-        accounts.register(db, login="13700000041", password="creator123")
+        creator_user = accounts.register(db, login="13700000041", password="creator123")
+        creator_user.is_creator = True
+        db.commit()
         buyer = accounts.register(db, login="13900000041", password="buyer1234")
         shop = make_shop(db, owner, name="山野茶铺")
         shop_id = shop.id
@@ -70,13 +73,21 @@ def test_a_link_opened_signed_out_earns_its_promoter_a_commission(
 
     creator = new_page()
     sign_in(creator, "13700000041", "creator123")
-    creator.goto("/me/links")
-    creator.fill("input[name=product_id]", str(tea_id))
-    creator.click("button:has-text('生成我的链接')")
+    # The creator picks the product from the marketplace into their showcase: its tracked
+    # link is made with it, the one they share.
+    creator.goto("/market")
+    offer = creator.locator(f"[data-testid=market] tr[data-product-id='{tea_id}']")
+    assert "15%" in offer.inner_text() and "¥40.20" in offer.inner_text()
+    offer.locator("button:has-text('加入我的橱窗')").click()
     creator.wait_for_load_state()
+    assert "已在橱窗" in creator.locator(f"tr[data-product-id='{tea_id}']").inner_text()
+    creator.goto("/me/links")
     code = creator.locator("[data-testid=links] li").first.get_attribute("data-code")
     assert code
     shot(creator, "promoter-links")
+    poster = creator.request.get(f"/me/posters/{tea_id}.png")
+    assert poster.status == 200 and poster.body()[:8] == b"\x89PNG\r\n\x1a\n"
+    (_scratch() / "promoter-poster.png").write_bytes(poster.body())  # to look at
 
     visitor = new_page()  # from Moments: nobody signed in
     visitor.goto(f"/s/{code}")
