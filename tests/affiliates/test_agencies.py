@@ -5,7 +5,6 @@ memberships' rules."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,11 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests.affiliates.test_commission import _settle, ledger_product
+from tests.affiliates.test_commission import _promoted, _settle
 from tests.factories import actor_for
 from tests.ledger.conftest import Trade, assert_books_balance, balance
-from xiaodian.actor import Actor
-from xiaodian.affiliates import agencies, links, plans
+from xiaodian.affiliates import agencies
 from xiaodian.affiliates.models import Commission
 from xiaodian.errors import Conflict, InvalidInput, NotFound
 from xiaodian.ledger import service as ledger
@@ -36,27 +34,6 @@ def _agency(trade: Trade, share: int) -> tuple[Any, Any]:
     return boss, creator
 
 
-def _sell(trade: Trade, promoter: Any, *, price: int, rate: int) -> dict[str, Any]:
-    shop, owner, sku_id = trade.shop(price=price)
-    buyer = trade.buyer()
-    with trade.session() as db:
-        product_id = ledger_product(db, sku_id)
-        plans.create_plan(
-            db,
-            owner,
-            shop.id,
-            product_id=product_id,
-            terms=plans.PlanTerms("open", rate, trade.clock.now() - timedelta(days=1)),
-        )
-    with trade.session() as db:
-        link = links.get_or_create_link(db, Actor(user_id=promoter.id), product_id=product_id)
-    with trade.session() as db:
-        links.follow(db, buyer[0], code=link.code, touch="", user_agent="Mozilla/5.0")
-    order_no = trade.buy(buyer, [(sku_id, 1)])[0]
-    trade.pay(buyer, [order_no])
-    return {"shop": shop, "owner": owner, "buyer": buyer, "no": order_no}
-
-
 def _commissions(trade: Trade, order_no: str) -> dict[int, tuple[int, int, str]]:
     with trade.session() as db:
         rows = db.scalars(select(Commission).where(Commission.order_no == order_no))
@@ -65,7 +42,7 @@ def _commissions(trade: Trade, order_no: str) -> dict[int, tuple[int, int, str]]
 
 def test_the_agency_takes_its_share_and_it_follows_refunds_and_settlement(trade: Trade) -> None:
     boss, creator = _agency(trade, 30)
-    s = _sell(trade, creator, price=10010, rate=10)  # 1,001 fen of commission
+    s = _promoted(trade, promoter=creator, price=10010, rate=10)  # 1,001 fen of commission
     assert _commissions(trade, s["no"]) == {
         creator.id: (701, 701, "pending"),
         boss.id: (300, 300, "pending"),  # 1,001 x 30 // 100
@@ -91,7 +68,7 @@ def test_a_creator_who_left_keeps_it_all_for_later_orders(trade: Trade) -> None:
         page = agencies.my_agency(db, actor_for(creator, creator=True))
         assert page.current is not None and page.current[1] == "星光机构"
         agencies.leave(db, actor_for(creator, creator=True), page.current[0].id)
-    s = _sell(trade, creator, price=10000, rate=10)
+    s = _promoted(trade, promoter=creator, price=10000, rate=10)
     assert _commissions(trade, s["no"]) == {creator.id: (1000, 1000, "pending")}
 
 

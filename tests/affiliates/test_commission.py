@@ -20,9 +20,12 @@ from xiaodian.ledger import service as ledger
 from xiaodian.ledger import settlement
 
 
-def _promoted(trade: Trade, *, price: int = 10000, rate: int = 10) -> dict[str, Any]:
+def _promoted(
+    trade: Trade, *, price: int = 10000, rate: int = 10, promoter: Any = None
+) -> dict[str, Any]:
+    """A product in a 普通 plan, a buyer who followed the promoter's link and paid."""
     shop, owner, sku_id = trade.shop(price=price)
-    promoter = trade.make_user()
+    promoter = promoter or trade.make_user()
     buyer = trade.buyer()
     with trade.session() as db:
         product_id = ledger_product(db, sku_id)

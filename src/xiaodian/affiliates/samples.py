@@ -32,9 +32,8 @@ from xiaodian import clock
 from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
 from xiaodian.affiliates.models import Plan, SampleRequest, SampleStatus, Touch
-from xiaodian.affiliates.service import in_force
+from xiaodian.affiliates.service import in_force, product_on_sale
 from xiaodian.cases import service as cases_service
-from xiaodian.catalog import sellability
 from xiaodian.catalog import service as catalog_service
 from xiaodian.db import MAX_ID
 from xiaodian.errors import Conflict, InvalidInput, NotFound, PermissionDenied, _
@@ -70,31 +69,6 @@ def _text(value: object, *, limit: int, code: str, required: bool = False) -> st
     if len(text) > limit:
         raise InvalidInput(_("At most %(n)s characters, please."), code=code, n=limit)
     return text
-
-
-def _product_on_sale(db: Session, product_id: object) -> catalog_service.Product:
-    product = None
-    if _is_id(product_id):
-        assert isinstance(product_id, int)
-        try:
-            product = catalog_service.get_product(db, product_id)
-        except NotFound:
-            product = None
-    shop = (
-        merchants_service.shops_by_ids(db, [product.shop_id]).get(product.shop_id)
-        if product
-        else None
-    )
-    if (
-        product is None
-        or shop is None
-        or sellability.current().product_refusal(
-            on_sale=product.status == catalog_service.ProductStatus.ON_SALE,
-            shop_active=shop.is_active,
-        )
-    ):
-        raise NotFound(_("This product is not available."), code="product_not_found")
-    return product
 
 
 def _check_plan(db: Session, product_id: int, creator_id: int) -> None:
@@ -138,7 +112,7 @@ def request_sample(
     Every check before anything is written."""
     creator_id = _creator(actor)
     text = _text(note, limit=MAX_NOTE, code="bad_note")
-    product = _product_on_sale(db, product_id)
+    product = product_on_sale(db, product_id)
     chosen_sku = _sku(product, sku_id)
     _check_plan(db, product.id, creator_id)
     if not _is_id(address_id):

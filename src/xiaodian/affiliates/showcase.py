@@ -15,10 +15,10 @@ from xiaodian import clock
 from xiaodian.accounts import service as accounts_service
 from xiaodian.actor import Actor
 from xiaodian.affiliates import links
+from xiaodian.affiliates import service as affiliates_service
 from xiaodian.affiliates.models import Link, ShowcaseItem
 from xiaodian.catalog import sellability
 from xiaodian.catalog import service as catalog_service
-from xiaodian.db import MAX_ID
 from xiaodian.errors import Conflict, NotFound, PermissionDenied, _
 from xiaodian.merchants import service as merchants_service
 
@@ -37,26 +37,7 @@ def add(db: Session, actor: Actor, *, product_id: int) -> ShowcaseItem:
     the creator's tracked link for it. Raises PermissionDenied (not a creator), NotFound
     (no such product on sale), Conflict (the showcase is full)."""
     creator_id = _creator(actor)
-    product = None
-    if isinstance(product_id, int) and 0 < product_id <= MAX_ID:
-        try:
-            product = catalog_service.get_product(db, product_id)
-        except NotFound:
-            product = None
-    shop = (
-        merchants_service.shops_by_ids(db, [product.shop_id]).get(product.shop_id)
-        if product
-        else None
-    )
-    if (
-        product is None
-        or shop is None
-        or sellability.current().product_refusal(
-            on_sale=product.status == catalog_service.ProductStatus.ON_SALE,
-            shop_active=shop.is_active,
-        )
-    ):
-        raise NotFound(_("This product is not available."), code="product_not_found")
+    product = affiliates_service.product_on_sale(db, product_id)
     found = db.scalar(
         select(ShowcaseItem).where(
             ShowcaseItem.creator_id == creator_id, ShowcaseItem.product_id == product.id
