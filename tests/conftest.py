@@ -297,6 +297,27 @@ def client(app: Any) -> Iterator[TestClient]:
 
 
 @pytest.fixture
+def app_saw(client: TestClient) -> Iterator[list[str]]:
+    """The paths of the requests that went past the web fast path into the app (a request
+    answered on the fast path is not in it)."""
+    from xiaodian.web.fastpath import FastPath
+
+    client.get("/healthz")  # builds the middleware stack
+    stack = client.app.middleware_stack  # type: ignore[attr-defined]
+    assert isinstance(stack, FastPath)
+    inner, seen = stack.app, []
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen.append(scope["path"])
+        await inner(scope, receive, send)
+
+    stack.app = counting
+    yield seen
+    stack.app = inner
+
+
+@pytest.fixture
 def make_user(database: Database, settings: Settings) -> Any:
     """make_user(login=..., password=..., operator=False, creator=False) -> User."""
     from xiaodian.accounts import service

@@ -27,14 +27,21 @@ class _App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         """The fast path outside everything else, even the framework's error middleware:
         the hottest requests (bearer buys of flash sales, coupon claims after the last
-        coupon went) skip the per-request framework work, and event streams get the
-        server's own ``send`` (so they can be handed over to the fan-out thread,
-        ``xiaodian.fanout``)."""
+        coupon went, the everyday purchase's checkout, payment and notification) skip the
+        per-request framework work, and event streams get the server's own ``send`` (so
+        they can be handed over to the fan-out thread, ``xiaodian.fanout``)."""
         from xiaodian.campaigns import fastpath as campaigns_fastpath
         from xiaodian.content.live import fastpath as live_fastpath
+        from xiaodian.orders import fastpath as orders_fastpath
+        from xiaodian.payments import fastpath as payments_fastpath
         from xiaodian.web.fastpath import FastPath
 
-        routes = (*live_fastpath.ROUTES, *campaigns_fastpath.ROUTES)
+        routes = (
+            *live_fastpath.ROUTES,
+            *campaigns_fastpath.ROUTES,
+            *orders_fastpath.ROUTES,
+            *payments_fastpath.ROUTES,
+        )
         return FastPath(super().build_middleware_stack(), routes)
 
 

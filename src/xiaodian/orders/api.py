@@ -7,7 +7,9 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import File, Header, Path, Query, Request, Response, UploadFile, status
+from sqlalchemy.orm import Session
 
+from xiaodian.actor import Actor
 from xiaodian.orders import addresses, cart, fulfilment, service
 from xiaodian.orders.addresses import AddressInput
 from xiaodian.orders.checkout import Channel, checkout
@@ -122,8 +124,15 @@ def post_checkout(
     Send an ``Idempotency-Key`` header: the same key returns the same orders; the same key
     with a different body is 409. Then pay at ``pay_url``.
     """
+    return place(db, actor, body, touch=request_touch(request), idempotency_key=idempotency_key)
+
+
+def place(
+    db: Session, actor: Actor, body: CheckoutIn, *, touch: str, idempotency_key: str | None
+) -> CheckoutOut:
+    """The checkout route's work (also the fast path's, ``orders.fastpath``)."""
     channel = Channel(body.channel.type, body.channel.id) if body.channel else Channel()
-    channel = replace(channel, touch=request_touch(request))
+    channel = replace(channel, touch=touch)
     result = checkout(
         db,
         actor,

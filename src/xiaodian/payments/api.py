@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import Header, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 
 from xiaodian import realtime
 from xiaodian.actor import Actor
@@ -46,10 +47,10 @@ NOTIFY_REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _absolute(request: Request, path: str | None) -> str | None:
+def _absolute(base_url: str, path: str | None) -> str | None:
     if not path or not path.startswith("/"):
         return path
-    return request.app.state.settings.public_base_url.rstrip("/") + path
+    return base_url.rstrip("/") + path
 
 
 @router.post("/payments")
@@ -63,13 +64,18 @@ def start_payment(
     """Pay one or several of your pending orders. An open payment for the same orders is
     returned again (``reused``), so retries (with or without an ``Idempotency-Key``) and
     double clicks pay once."""
+    return begin(db, actor, body, request.app.state.settings.public_base_url)
+
+
+def begin(db: Session, actor: Actor, body: PaymentStartIn, base_url: str) -> PaymentStartOut:
+    """The payment route's work (also the fast path's, ``payments.fastpath``)."""
     start = service.start_payment(
         db, actor, order_nos=body.order_nos, method=body.method, openid=body.openid
     )
     out = PaymentStartOut.model_validate(start, from_attributes=True)
-    out.cashier_url = _absolute(request, start.cashier_url)
+    out.cashier_url = _absolute(base_url, start.cashier_url)
     if start.method == "native" and start.code_url and start.code_url.startswith("/"):
-        out.code_url = _absolute(request, start.code_url)
+        out.code_url = _absolute(base_url, start.code_url)
     return out
 
 
@@ -91,7 +97,14 @@ async def get_payment(
     """The status of one of your payments. With ``wait`` (seconds, at most 30) an open
     payment is answered as soon as it is paid or closed (the notification's commit wakes
     it), or when the time is up, still open: the cashier waits this way, no polling."""
-    database: Database = request.app.state.db
+    return await payment_status(request.app.state.db, actor, out_trade_no, wait)
+
+
+async def payment_status(
+    database: Database, actor: Actor, out_trade_no: str, wait: float
+) -> PaymentOut:
+    """The status route's work (also the fast path's): at once, or after up to ``wait``
+    seconds for the payment to change."""
     if wait <= 0:
         return await run_in_threadpool(_payment_out, database, actor, out_trade_no)
     # Subscribe before reading: a payment paid between the read and the subscription
@@ -106,14 +119,14 @@ async def get_payment(
     return await run_in_threadpool(_payment_out, database, actor, out_trade_no)
 
 
-def _handle(database: Database, headers: dict[str, str], body: bytes) -> NotifyResult:
+def handle(database: Database, headers: dict[str, str], body: bytes) -> NotifyResult:
     with database.session(write=True) as db:
         return service.handle_notification(db, headers=headers, body=body)
 
 
 async def _notify(request: Request) -> Response:
     body = await request.body()
-    result = await run_in_threadpool(_handle, request.app.state.db, dict(request.headers), body)
+    result = await run_in_threadpool(handle, request.app.state.db, dict(request.headers), body)
     if result.ok:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return JSONResponse(

@@ -82,7 +82,7 @@ def cashier(
 _SANDBOX_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sandbox-delivery")
 
 
-async def _deliver_soon(database: Database, out_trade_no: str) -> None:
+async def deliver_soon(database: Database, out_trade_no: str) -> None:
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(_SANDBOX_THREADS, _deliver, database, out_trade_no)
 
@@ -107,7 +107,7 @@ def cashier_pay(
     background: BackgroundTasks,
 ) -> Response:
     payment = service.sandbox_pay(db, actor, out_trade_no)
-    background.add_task(_deliver_soon, request.app.state.db, out_trade_no)
+    background.add_task(deliver_soon, request.app.state.db, out_trade_no)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(
             {"status": payment.status.value, "poll": f"/api/v1/payments/{out_trade_no}"}
@@ -125,7 +125,7 @@ def bridge_pay(
 ) -> Response:
     """The sandbox's WeixinJSBridge: getBrandWCPayRequest, answered with WeChat's err_msg."""
     payment = service.sandbox_bridge_pay(db, actor, params)
-    background.add_task(_deliver_soon, request.app.state.db, payment.out_trade_no)
+    background.add_task(deliver_soon, request.app.state.db, payment.out_trade_no)
     return JSONResponse({"err_msg": "get_brand_wcpay_request:ok"})
 
 

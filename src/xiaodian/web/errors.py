@@ -133,6 +133,15 @@ def _is_busy(exc: OperationalError) -> bool:
     return any(mark in text for mark in _BUSY_MARKS)
 
 
+def busy_error(exc: Exception) -> DatabaseBusy | None:
+    """The "try again in a moment" refusal for a database that is busy (no connection
+    within the pool's wait, PostgreSQL refusing one, SQLite staying locked); None for any
+    other error."""
+    if isinstance(exc, PoolTimeout) or (isinstance(exc, OperationalError) and _is_busy(exc)):
+        return _busy()
+    return None
+
+
 def install(app: FastAPI) -> None:
     _document_error_body(app)
 

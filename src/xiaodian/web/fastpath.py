@@ -11,9 +11,18 @@ the same status codes and the same JSON bodies (``{"error": {"code", "message"}}
 request's language) as the route would.
 
 A handler is ``async (hot, match) -> bool``: True when it answered, False to let the app
-answer (it must decide that before it reads the body). A ``DomainError`` it raises is
-answered as the app's error handler would; anything else is logged and answered 500, except
-from a streaming handler (``errors_answered=False``), whose response may have started.
+answer; a body it read is handed on to the app as it came (``Hot.receive_again``), so a
+handler may read and validate a body and still leave an invalid one to the app, which
+explains what is wrong as for any request. A ``DomainError`` it raises is answered as the
+app's error handler would, a busy database as "try again" (503 with ``Retry-After``);
+anything else is logged and answered 500, except from a streaming handler
+(``errors_answered=False``), whose response may have started.
+
+The everyday purchase (checkout, payment, the sandbox's cashier, the notification, the
+buyer's wait) has hot routes too: at a few dozen paid orders a second the framework's work
+around each request (routing, dependency solving, the middleware) cost as much as the
+requests' own. Their handlers call the same functions as the routes
+(``orders.fastpath``, ``payments.fastpath``), in one thread hop.
 """
 
 from __future__ import annotations
@@ -25,15 +34,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import cookie_parser
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xiaodian.actor import Actor
 from xiaodian.errors import DomainError, InvalidInput, TooLarge, _
 from xiaodian.web import i18n
 from xiaodian.web.deps import SESSION_COOKIE
+from xiaodian.web.errors import busy_error
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +54,26 @@ log = logging.getLogger(__name__)
 # answers it (404 or 422).
 ID = "([1-9][0-9]{0,8})"
 MAX_BODY = 4096
-_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+_JSON = [
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+]
 
 
 class Hot:
     """One request on the fast path: its bearer token, cookies, language and body."""
 
-    __slots__ = ("_cookie", "_gettext", "_language", "receive", "scope", "send", "token")
+    __slots__ = (
+        "_cookie",
+        "_gettext",
+        "_language",
+        "_read",
+        "receive",
+        "scope",
+        "send",
+        "token",
+    )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope = scope
@@ -58,6 +83,7 @@ class Hot:
         self._cookie = ""
         self._language: str | None = None
         self._gettext: Callable[[str], str] | None = None
+        self._read: list[bytes] = []  # the body's chunks read so far (for the app, if declined)
         for key, value in scope["headers"]:
             if key == b"authorization":
                 raw = value.decode("latin-1")
@@ -71,6 +97,31 @@ class Hot:
     @property
     def app(self) -> Any:
         return self.scope["app"]
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of the header ``name`` (lower case), or None."""
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    def json_body_fits(self) -> bool:
+        """A JSON body of a stated length the fast path reads (larger ones go to the app,
+        whose limit is the uploads')."""
+        length = self.header(b"content-length")
+        return (
+            length is not None
+            and length.isdigit()
+            and int(length) <= MAX_BODY
+            and (self.header(b"content-type") or "").startswith("application/json")
+        )
+
+    def query(self) -> dict[str, str] | None:
+        """The query string's parameters; None when one is given twice (left to the app)."""
+        raw = self.scope.get("query_string", b"").decode("latin-1")
+        pairs = parse_qsl(raw, keep_blank_values=True)
+        params = dict(pairs)
+        return params if len(params) == len(pairs) else None
 
     def cookies(self) -> dict[str, str]:
         return cookie_parser(self._cookie) if self._cookie else {}
@@ -103,6 +154,7 @@ class Hot:
             if message["type"] == "http.disconnect":
                 return b""
             chunk = message.get("body", b"")
+            self._read.append(chunk)
             size += len(chunk)
             if size > MAX_BODY:
                 raise TooLarge(_("The upload is too large."), code="too_large")
@@ -121,15 +173,49 @@ class Hot:
             raise InvalidInput(_("The request body is not valid JSON."), code="invalid")
         return body
 
+    def receive_again(self) -> Receive:
+        """The request's ``receive`` for the app after a handler declined it: the body's
+        chunks it read, then the rest."""
+        if not self._read:
+            return self.receive
+        # A handler reads a body to its end (or refuses it as too large): the last chunk
+        # ends it for the app too.
+        chunks, receive = list(self._read), self.receive
+
+        async def replay() -> Message:
+            if chunks:
+                chunk = chunks.pop(0)
+                return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+            return await receive()
+
+        return replay
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread: the request's one hop."""
+        return await run_in_threadpool(fn, *args)
+
     async def answer(self, status: int, body: dict[str, Any] | bytes) -> None:
-        payload = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        payload = body if isinstance(body, bytes) else _dumps(body)
         await self.send({"type": "http.response.start", "status": status, "headers": _JSON})
         await self.send({"type": "http.response.body", "body": payload})
 
+    async def answer_empty(self, status: int) -> None:
+        await self.send({"type": "http.response.start", "status": status, "headers": _JSON[2:]})
+        await self.send({"type": "http.response.body", "body": b""})
+
     async def refuse(self, exc: DomainError) -> None:
-        await self.answer(exc.status_code, error_body(exc.code, exc.render(self.gettext)))
+        body = error_body(exc.code, exc.render(self.gettext))
+        headers = list(_JSON)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers.append((b"retry-after", str(retry_after).encode()))
+        await self.send(
+            {"type": "http.response.start", "status": exc.status_code, "headers": headers}
+        )
+        await self.send({"type": "http.response.body", "body": body})
 
 
+T = TypeVar("T")
 Handler = Callable[[Hot, "re.Match[str]"], Awaitable[bool]]
 
 
@@ -155,24 +241,28 @@ class FastPath:
             for route in self.routes.get(scope["method"], ()):
                 found = route.path.match(scope["path"])
                 if found is not None:
-                    if await _serve(route, found, scope, receive, send):
+                    hot = Hot(scope, receive, send)
+                    if await _serve(route, found, hot):
                         return
+                    receive = hot.receive_again()
                     break
         await self.app(scope, receive, send)
 
 
-async def _serve(
-    route: HotRoute, found: re.Match[str], scope: Scope, receive: Receive, send: Send
-) -> bool:
-    hot = Hot(scope, receive, send)
+async def _serve(route: HotRoute, found: re.Match[str], hot: Hot) -> bool:
     if not route.errors_answered:
         return await route.handler(hot, found)
     try:
         return await route.handler(hot, found)
     except DomainError as exc:
         await hot.refuse(exc)
-    except Exception:
-        log.exception("fast path: %s %s failed", scope["method"], route.path.pattern)
+    except Exception as exc:
+        busy = busy_error(exc)
+        if busy is not None:
+            log.warning("database busy: %s", str(exc).splitlines()[0][:200])
+            await hot.refuse(busy)
+            return True
+        log.exception("fast path: %s %s failed", hot.scope["method"], route.path.pattern)
         message = hot.gettext("Something went wrong on our side.")
         await hot.answer(500, error_body("internal", message))
     return True
@@ -182,7 +272,12 @@ async def _serve(
 def error_body(code: str, message: str) -> bytes:
     """A refusal's JSON, encoded once: after a sell-out thousands of answers are the same
     few ("sold out", "limit reached") in a few languages."""
-    return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False).encode()
+    return _dumps({"error": {"code": code, "message": message}})
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    """JSON as the app's responses write it (compact, UTF-8)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _lang_cookie(raw: str | None) -> str | None:

@@ -37,9 +37,12 @@ class RequestContextMiddleware:
         csrf = cookies.get(CSRF_COOKIE)
         session = cookies.get(SESSION_COOKIE)
         new_csrf = None
-        if not csrf_valid(self.secret_key, csrf, session):
+        # A bearer client with no cookies needs no CSRF cookie (its requests are not
+        # cookie-authenticated); a browser's first request gets one.
+        bearer_only = "authorization" in headers and not cookies
+        if not bearer_only and not csrf_valid(self.secret_key, csrf, session):
             csrf = new_csrf = csrf_token(self.secret_key, session)
-        state["csrf_token"] = csrf
+        state["csrf_token"] = csrf or ""
 
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > self.max_body:
