@@ -171,16 +171,19 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
+    # BEGIN straight on the driver's connection: through ``exec_driver_sql`` it cost as
+    # much as the transaction's first query (a cursor, a result, the execute events).
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        driver = conn.connection.driver_connection
         if not immediate:
-            conn.exec_driver_sql("BEGIN")
+            driver.execute("BEGIN")
             return
         record = conn.connection.record_info
         writers.take(record)
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            driver.execute("BEGIN IMMEDIATE")
         except BaseException:
             writers.give_back(record)
             raise
