@@ -101,8 +101,7 @@ def test_a_paid_order_costs_the_same_statements_for_1_line_10_lines_and_10_shops
     assert steps["10 lines"] == steps["1 line"], steps
     assert steps["10 shops"] == steps["1 line"], steps
     # Pinned, so a change in what a payment costs is seen and explained. The notification's
-    # path takes 20 statements (22 on PostgreSQL, which locks rows first; the sandbox's
-    # first delivery claims the trade's notifications in one UPDATE, no SELECT first); the ledger's
+    # path took 21 statements (23 on PostgreSQL, which locks rows first); the ledger's
     # listener of "paid" adds 9 on SQLite, 8 on PostgreSQL, whatever the number of orders:
     # the orders' lines and their products' categories, the fee rates, its accounts (a
     # SELECT; these shops are new, so an INSERT of the missing ones and the SELECT again: a
@@ -115,7 +114,7 @@ def test_a_paid_order_costs_the_same_statements_for_1_line_10_lines_and_10_shops
     # orders' buyers); the group buys' listener of "paid" adds 1 (the orders' group members,
     # none here); orders' own "orders to ship" cases add 2 (the paid orders' shops and
     # numbers, one INSERT of their cases: ``orders.due``).
-    before_the_ledger = {"sqlite": 20, "postgresql": 22}[database.engine.dialect.name]
+    before_the_ledger = {"sqlite": 21, "postgresql": 23}[database.engine.dialect.name]
     ledger = {"sqlite": 9, "postgresql": 8}[database.engine.dialect.name]
     assert steps["1 line"].pay_and_notify == before_the_ledger + ledger + 1 + 1 + 1 + 1 + 2, steps
     if __import__("os").environ.get("SHOW_STEPS"):

@@ -9,16 +9,14 @@ is open while posting. The poster is injectable (tests post into their TestClien
 
 from __future__ import annotations
 
-import http.client
+import atexit
 import logging
-import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
@@ -38,63 +36,32 @@ MAX_ATTEMPTS = 1 + len(RETRY_SCHEDULE)
 Poster = Callable[[str, dict[str, str], bytes], int]
 
 
-# One kept-alive connection per delivery thread and server (http.client: a third of an
-# httpx request's CPU, and a delivery is one small POST). A connection the server closed
-# meanwhile is opened anew once; any other failure is the attempt's error.
-_local = threading.local()
-TIMEOUT = 10.0
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
 
 
-def _connection(scheme: str, netloc: str) -> http.client.HTTPConnection:
-    pool: dict[tuple[str, str], http.client.HTTPConnection] = _local.__dict__.setdefault(
-        "connections", {}
-    )
-    conn = pool.get((scheme, netloc))
-    if conn is None:
-        if scheme == "https":
-            conn = http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=_tls())
-        else:
-            conn = http.client.HTTPConnection(netloc, timeout=TIMEOUT)
-        pool[scheme, netloc] = conn
-    return conn
-
-
-_tls_context: ssl.SSLContext | None = None
-
-
-def _tls() -> ssl.SSLContext:
-    """One TLS context for every connection (building one costs more than a payment)."""
-    global _tls_context
-    if _tls_context is None:
-        _tls_context = ssl.create_default_context()
-    return _tls_context
+def _http() -> httpx.Client:
+    """One pooled client for every delivery: a new client builds a TLS context each time,
+    which cost more than the rest of a payment together."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = httpx.Client(timeout=10.0)
+            atexit.register(close_client)  # its kept-alive connections, closed at exit
+        return _client
 
 
 def close_client() -> None:
-    """Close this thread's kept-alive connections (a later delivery opens new ones)."""
-    for conn in _local.__dict__.pop("connections", {}).values():
-        conn.close()
+    """Close the pooled client (a later delivery opens a new one)."""
+    global _client
+    with _client_lock:
+        client, _client = _client, None
+    if client is not None:
+        client.close()
 
 
 def http_poster(url: str, headers: dict[str, str], body: bytes) -> int:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"not an HTTP URL: {url[:100]}")
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    for retry in (False, True):
-        conn = _connection(parts.scheme, parts.netloc)
-        try:
-            conn.request("POST", target, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            if response.will_close:
-                conn.close()
-            return response.status
-        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-            conn.close()  # a kept-alive connection the server had closed: once more, anew
-            if retry:
-                raise
-    raise AssertionError("unreachable")
+    return _http().post(url, content=body, headers=headers).status_code
 
 
 _poster: Poster = http_poster
@@ -117,31 +84,25 @@ class DeliveryReport:
 def deliver_due(
     db: Session, *, limit: int = 100, out_trade_no: str | None = None
 ) -> DeliveryReport:
-    """Attempt every delivery that is due now. Commits (several short transactions).
-
-    For one trade (the first attempt, right after the buyer paid) its due deliveries are
-    claimed at once by one conditional UPDATE; the job's sweep finds the due ones first."""
-    report = DeliveryReport()
-    if out_trade_no is not None:
-        for claimed in _claim(db, SandboxDelivery.out_trade_no == out_trade_no):
-            _post(db, claimed, report)
-        return report
+    """Attempt every delivery that is due now. Commits (several short transactions)."""
     now = clock.now()
     query = select(SandboxDelivery.id).where(
         SandboxDelivery.status == DeliveryStatus.PENDING, SandboxDelivery.next_attempt_at <= now
     )
+    if out_trade_no is not None:
+        query = query.where(SandboxDelivery.out_trade_no == out_trade_no)
     ids = list(db.scalars(query.order_by(SandboxDelivery.next_attempt_at).limit(limit)))
     db.rollback()
+    report = DeliveryReport()
     for delivery_id in ids:
-        for claimed in _claim(db, SandboxDelivery.id == delivery_id):
-            _post(db, claimed, report)
+        _attempt(db, delivery_id, report)
     return report
 
 
-def _claim(db: Session, which: Any) -> list[Any]:
-    """Claim the due pending deliveries ``which`` selects and schedule their next attempts,
-    by ONE conditional UPDATE (another worker that claimed one first leaves nothing to
-    claim), committed before anything is signed and posted."""
+def _attempt(db: Session, delivery_id: int, report: DeliveryReport) -> None:
+    """One attempt: claimed and the next one scheduled by ONE conditional UPDATE (another
+    worker that claimed it first leaves nothing to claim), committed before it is signed
+    and posted, then its outcome in a second short transaction."""
     now = clock.now()
     next_at = case(
         {attempt: now + delay for attempt, delay in enumerate(RETRY_SCHEDULE)},
@@ -151,24 +112,18 @@ def _claim(db: Session, which: Any) -> list[Any]:
     claimed = db.execute(
         update(SandboxDelivery)
         .where(
-            which,
+            SandboxDelivery.id == delivery_id,
             SandboxDelivery.status == DeliveryStatus.PENDING,
             SandboxDelivery.next_attempt_at <= now,
         )
         .values(attempts=SandboxDelivery.attempts + 1, next_attempt_at=next_at)
-        .returning(
-            SandboxDelivery.id, SandboxDelivery.attempts, SandboxDelivery.url, SandboxDelivery.body
-        )
+        .returning(SandboxDelivery.attempts, SandboxDelivery.url, SandboxDelivery.body)
         .execution_options(synchronize_session=False)
-    ).all()
+    ).first()
     db.commit()
-    return sorted(claimed, key=lambda row: row.id)
-
-
-def _post(db: Session, claimed: Any, report: DeliveryReport) -> None:
-    """One attempt of a claimed delivery: signed and posted with no transaction open, then
-    its outcome in a second short transaction."""
-    delivery_id, attempts, url, body = claimed.id, claimed.attempts - 1, claimed.url, claimed.body
+    if claimed is None:  # delivered, given up, not due, or another worker took it
+        return
+    attempts, url, body = claimed.attempts - 1, claimed.url, claimed.body
     delay = RETRY_SCHEDULE[attempts] if attempts < len(RETRY_SCHEDULE) else None
     headers = get_sandbox(db).sign(body)  # no transaction open: signing needs no database
     error: str | None = None
