@@ -9,16 +9,13 @@ takes, a visitor not signed in) goes through the app, which answers as it always
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
-
-from pydantic import ValidationError
 
 from xiaodian.actor import Actor
 from xiaodian.orders import api
 from xiaodian.orders.schemas import CheckoutIn, CheckoutOut
-from xiaodian.web.deps import TOUCH_COOKIE
+from xiaodian.web.deps import touch_of
 from xiaodian.web.fastpath import Hot, HotRoute
 
 CHECKOUT_PATH = re.compile(r"^/api/v1/checkout$")
@@ -33,21 +30,16 @@ def _place(
 
 
 async def checkout(hot: Hot, found: re.Match[str]) -> bool:
-    if not hot.token or not hot.json_body_fits():
-        return False
     key = hot.header(b"idempotency-key")
     if key is not None and len(key) > KEY_MAX:
         return False
-    actor = await hot.actor()
-    if not actor.is_authenticated:
+    actor = await hot.signed_in()
+    if actor is None:
         return False
-    try:
-        body = CheckoutIn.model_validate(json.loads(await hot.body()))
-    except (ValueError, ValidationError):  # the app says what is wrong
+    body = await hot.parsed(CheckoutIn)
+    if body is None:
         return False
-    touch = hot.cookies().get(TOUCH_COOKIE, "")  # as ``web.deps.request_touch`` reads it
-    touch = touch if len(touch) <= 100 else ""
-    out = await hot.in_thread(_place, hot.app.state.db, actor, body, touch, key)
+    out = await hot.in_thread(_place, hot.app.state.db, actor, body, touch_of(hot.cookies()), key)
     await hot.answer(201, out.model_dump_json().encode())
     return True
 

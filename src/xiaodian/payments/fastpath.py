@@ -11,11 +11,8 @@ the app, which answers as it always did.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
-
-from pydantic import ValidationError
 
 from xiaodian.actor import Actor
 from xiaodian.payments import api, pages, service
@@ -30,30 +27,20 @@ KEY_MAX = 64  # the payment route's Idempotency-Key max_length
 WAIT = re.compile(r"^[0-9]{1,2}(\.[0-9]{1,3})?$")
 
 
-async def _signed_in(hot: Hot) -> Actor | None:
-    if not hot.token:
-        return None
-    actor = await hot.actor()
-    return actor if actor.is_authenticated else None
-
-
 def _begin(database: Any, actor: Actor, body: PaymentStartIn, base_url: str) -> PaymentStartOut:
     with database.session(write=True) as db:
         return api.begin(db, actor, body, base_url)
 
 
 async def start(hot: Hot, found: re.Match[str]) -> bool:
-    if not hot.json_body_fits():
-        return False
     key = hot.header(b"idempotency-key")
     if key is not None and len(key) > KEY_MAX:
         return False
-    actor = await _signed_in(hot)
+    actor = await hot.signed_in()
     if actor is None:
         return False
-    try:
-        body = PaymentStartIn.model_validate(json.loads(await hot.body()))
-    except (ValueError, ValidationError):  # the app says what is wrong
+    body = await hot.parsed(PaymentStartIn)
+    if body is None:
         return False
     base_url = hot.app.state.settings.public_base_url
     out = await hot.in_thread(_begin, hot.app.state.db, actor, body, base_url)
@@ -68,7 +55,7 @@ async def status(hot: Hot, found: re.Match[str]) -> bool:
     wait = params.get("wait", "0")
     if not WAIT.match(wait) or float(wait) > api.WAIT_MAX:
         return False
-    actor = await _signed_in(hot)
+    actor = await hot.signed_in()
     if actor is None:
         return False
     out = await api.payment_status(hot.app.state.db, actor, found.group(1), float(wait))
@@ -77,8 +64,7 @@ async def status(hot: Hot, found: re.Match[str]) -> bool:
 
 
 async def notify(hot: Hot, found: re.Match[str]) -> bool:
-    length = hot.header(b"content-length")
-    if length is None or not length.isdigit() or int(length) > 4096:
+    if not hot.body_fits():
         return False
     body = await hot.body()
     headers: dict[str, str] = {}
@@ -86,7 +72,7 @@ async def notify(hot: Hot, found: re.Match[str]) -> bool:
         headers.setdefault(key.decode("latin-1"), value.decode("latin-1"))
     result = await hot.in_thread(api.handle, hot.app.state.db, headers, body)
     if result.ok:
-        await hot.answer_empty(204)
+        await hot.answer(204, None)
     else:
         message = {"code": "FAIL", "message": result.message or "失败"}
         await hot.answer(result.status_code, message)
@@ -101,7 +87,7 @@ def _pay(database: Any, actor: Actor, out_trade_no: str) -> str:
 async def pay(hot: Hot, found: re.Match[str]) -> bool:
     if "application/json" not in (hot.header(b"accept") or ""):
         return False
-    actor = await _signed_in(hot)
+    actor = await hot.signed_in()
     if actor is None:
         return False
     out_trade_no = found.group(1)

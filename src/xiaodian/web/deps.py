@@ -16,7 +16,7 @@ signed-in visitor takes ``CurrentActor`` (anonymous without a token).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -62,7 +62,12 @@ WriteDbDep = Annotated[Session, Depends(get_write_db)]
 
 def request_touch(request: Request) -> str:
     """The touch cookie's value as the request carried it ("" when none or too long)."""
-    value = request.cookies.get(TOUCH_COOKIE, "")
+    return touch_of(request.cookies)
+
+
+def touch_of(cookies: Mapping[str, str]) -> str:
+    """The touch cookie's value among ``cookies`` ("" when none or too long)."""
+    value = cookies.get(TOUCH_COOKIE, "")
     return value if len(value) <= 100 else ""
 
 

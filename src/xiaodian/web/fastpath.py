@@ -37,6 +37,7 @@ from http.cookies import SimpleCookie
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,11 +55,8 @@ log = logging.getLogger(__name__)
 # answers it (404 or 422).
 ID = "([1-9][0-9]{0,8})"
 MAX_BODY = 4096
-_JSON = [
-    (b"content-type", b"application/json"),
-    (b"cache-control", b"no-store"),
-    (b"x-content-type-options", b"nosniff"),
-]
+_NOSNIFF = [(b"x-content-type-options", b"nosniff")]
+_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"), *_NOSNIFF]
 
 
 class Hot:
@@ -105,16 +103,31 @@ class Hot:
                 return value.decode("latin-1")
         return None
 
-    def json_body_fits(self) -> bool:
-        """A JSON body of a stated length the fast path reads (larger ones go to the app,
-        whose limit is the uploads')."""
+    def body_fits(self) -> bool:
+        """A body of a stated length the fast path reads (larger ones go to the app, whose
+        limit is the uploads')."""
         length = self.header(b"content-length")
-        return (
-            length is not None
-            and length.isdigit()
-            and int(length) <= MAX_BODY
-            and (self.header(b"content-type") or "").startswith("application/json")
-        )
+        return length is not None and length.isdigit() and int(length) <= MAX_BODY
+
+    async def parsed(self, model: type[M]) -> M | None:
+        """The JSON body as ``model`` validates it; None (the app will say what is wrong)
+        when it is not JSON, not a size the fast path reads, or not valid."""
+        if not self.body_fits():
+            return None
+        if not (self.header(b"content-type") or "").startswith("application/json"):
+            return None
+        try:
+            return model.model_validate(json.loads(await self.body()))
+        except ValueError:  # not JSON, not UTF-8, or the model's ValidationError
+            return None
+
+    async def signed_in(self) -> Actor | None:
+        """The bearer token's signed-in person, else None (left to the app, which answers
+        401 as its route does)."""
+        if not self.token:
+            return None
+        actor = await self.actor()
+        return actor if actor.is_authenticated else None
 
     def query(self) -> dict[str, str] | None:
         """The query string's parameters; None when one is given twice (left to the app)."""
@@ -194,28 +207,23 @@ class Hot:
         """``fn(*args)`` in a worker thread: the request's one hop."""
         return await run_in_threadpool(fn, *args)
 
-    async def answer(self, status: int, body: dict[str, Any] | bytes) -> None:
-        payload = body if isinstance(body, bytes) else _dumps(body)
-        await self.send({"type": "http.response.start", "status": status, "headers": _JSON})
+    async def answer(
+        self, status: int, body: dict[str, Any] | bytes | None, headers: list[Any] = _JSON
+    ) -> None:
+        """``body`` as JSON (None: no body, no content type)."""
+        payload = body if isinstance(body, bytes) else b"" if body is None else _dumps(body)
+        headers = _NOSNIFF if body is None else headers
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": payload})
 
-    async def answer_empty(self, status: int) -> None:
-        await self.send({"type": "http.response.start", "status": status, "headers": _JSON[2:]})
-        await self.send({"type": "http.response.body", "body": b""})
-
     async def refuse(self, exc: DomainError) -> None:
-        body = error_body(exc.code, exc.render(self.gettext))
-        headers = list(_JSON)
         retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            headers.append((b"retry-after", str(retry_after).encode()))
-        await self.send(
-            {"type": "http.response.start", "status": exc.status_code, "headers": headers}
-        )
-        await self.send({"type": "http.response.body", "body": body})
+        headers = _JSON if retry_after is None else [*_JSON, (b"retry-after", b"%d" % retry_after)]
+        await self.answer(exc.status_code, error_body(exc.code, exc.render(self.gettext)), headers)
 
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Hot, "re.Match[str]"], Awaitable[bool]]
 
 
