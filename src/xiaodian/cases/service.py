@@ -112,9 +112,9 @@ def open_cases(
             delete(Case).where(Case.queue == queue, Case.key.in_(keys), Case.closed_at.is_not(None))
         )
     dialect = postgresql if bulk.is_postgresql(db) else sqlite
-    db.execute(
-        dialect.insert(Case).values(values).on_conflict_do_nothing(index_elements=["queue", "key"])
-    )
+    # The rows as parameters (one multi-row INSERT, compiled once): ``.values(rows)`` has
+    # no cache key and was compiled anew each time.
+    db.execute(dialect.insert(Case).on_conflict_do_nothing(index_elements=["queue", "key"]), values)
 
 
 def close_case(

@@ -21,12 +21,13 @@ None of these commit: they join the caller's transaction.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, case, insert, select, update
+from sqlalchemy import ColumnElement, Integer, Table, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
@@ -35,6 +36,7 @@ from xiaodian.errors import Conflict, _
 
 _skus = cast(Table, Sku.__table__)
 _products = cast(Table, Product.__table__)
+_INSERT_MOVEMENTS = insert(cast(Table, StockMovement.__table__))
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,60 @@ def _per_sku(totals: Mapping[int, int]) -> ColumnElement[Any]:
     return case(dict(totals), value=_skus.c.id, else_=0)
 
 
+def _bound_case(column: Any, n: int) -> ColumnElement[Any]:
+    """``CASE WHEN id = :k0 THEN :q0 ... END`` for ``n`` ids (see ``_case_params``)."""
+    key = [bindparam(f"k{i}", type_=Integer) for i in range(n)]
+    quantity = [bindparam(f"q{i}", type_=Integer) for i in range(n)]
+    return case(*((column == k, q) for k, q in zip(key, quantity, strict=True)), else_=0)
+
+
+def _case_params(totals: Mapping[int, int]) -> dict[str, Any]:
+    params: dict[str, Any] = {"ids": list(totals)}
+    for i, (key, quantity) in enumerate(totals.items()):
+        params[f"k{i}"], params[f"q{i}"] = key, quantity
+    return params
+
+
+# The statements of a stock move, built once per shape (counters moved, number of SKUs):
+# building and keying them cost SQLAlchemy more than running them.
+@functools.lru_cache(maxsize=256)
+def _shift_statement(source: str, target: str, n: int) -> Any:
+    qty = _bound_case(_skus.c.id, n)
+    src, dst = _skus.c[source], _skus.c[target]
+    return (
+        update(_skus)
+        .where(_skus.c.id.in_(bindparam("ids", expanding=True)), src >= qty)
+        .values({source: src - qty, target: dst + qty})
+        .returning(_skus.c.id, _skus.c.product_id)
+    )
+
+
+@functools.lru_cache(maxsize=128)
+def _reserve_statement(n: int) -> Any:
+    qty = _bound_case(_skus.c.id, n)
+    return (
+        update(_skus)
+        .where(_skus.c.id.in_(bindparam("ids", expanding=True)), _skus.c.stock_on_hand >= qty)
+        .values(
+            stock_on_hand=_skus.c.stock_on_hand - qty,
+            stock_reserved=_skus.c.stock_reserved + qty,
+        )
+        .returning(_skus.c.id)
+    )
+
+
+@functools.lru_cache(maxsize=128)
+def _sales_statement(n: int) -> Any:
+    return (
+        update(_products)
+        .where(_products.c.id.in_(bindparam("ids", expanding=True)))
+        .values(
+            sales_count=_products.c.sales_count + _bound_case(_products.c.id, n),
+            updated_at=bindparam("now", type_=_products.c.updated_at.type),
+        )
+    )
+
+
 def lock_rows(db: Session, table: Table, ids: Iterable[int]) -> None:
     """On PostgreSQL, row-lock ``ids`` of ``table`` in id order before a multi-row UPDATE.
 
@@ -70,18 +126,23 @@ def lock_rows(db: Session, table: Table, ids: Iterable[int]) -> None:
     global order first makes that impossible. SQLite writers are serialized already.
     """
     if db.get_bind().dialect.name == "postgresql":
-        db.execute(
-            select(table.c.id)
-            .where(table.c.id.in_(sorted(ids)))
-            .order_by(table.c.id)
-            .with_for_update()
-        )
+        db.execute(_lock_statement(table), {"ids": sorted(ids)})
+
+
+@functools.lru_cache(maxsize=32)
+def _lock_statement(table: Table) -> Any:
+    return (
+        select(table.c.id)
+        .where(table.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(table.c.id)
+        .with_for_update()
+    )
 
 
 def _log(db: Session, moves: list[Move], kind: str, sign: int, reason: str) -> None:
     now = clock.now()
     db.execute(
-        insert(StockMovement),
+        _INSERT_MOVEMENTS,
         [
             {
                 "sku_id": m.sku_id,
@@ -106,19 +167,8 @@ def reserve_many(db: Session, moves: list[Move]) -> list[int]:
     totals = _by_sku(moves)
     if not totals:
         return []
-    qty = _per_sku(totals)
     lock_rows(db, _skus, totals)
-    done = set(
-        db.execute(
-            update(_skus)
-            .where(_skus.c.id.in_(list(totals)), _skus.c.stock_on_hand >= qty)
-            .values(
-                stock_on_hand=_skus.c.stock_on_hand - qty,
-                stock_reserved=_skus.c.stock_reserved + qty,
-            )
-            .returning(_skus.c.id)
-        ).scalars()
-    )
+    done = set(db.execute(_reserve_statement(len(totals)), _case_params(totals)).scalars())
     short = sorted(set(totals) - done)
     if short:
         if done:
@@ -150,15 +200,8 @@ def _shift(
     totals = _by_sku(moves)
     if not totals:
         return []
-    qty = _per_sku(totals)
     lock_rows(db, _skus, totals)
-    src, dst = _skus.c[source], _skus.c[target]
-    rows = db.execute(
-        update(_skus)
-        .where(_skus.c.id.in_(list(totals)), src >= qty)
-        .values({source: src - qty, target: dst + qty})
-        .returning(_skus.c.id, _skus.c.product_id)
-    ).all()
+    rows = db.execute(_shift_statement(source, target, len(totals)), _case_params(totals)).all()
     if len(rows) != len(totals):
         # Callers guard by the order's state, so this means the counters were edited by
         # hand below what orders hold: refuse rather than drive a counter negative.
@@ -169,14 +212,7 @@ def _shift(
     for sku_id, quantity in totals.items():
         sold[product_of[sku_id]] += quantity
     if kind == "sell":
-        db.execute(
-            update(_products)
-            .where(_products.c.id.in_(list(sold)))
-            .values(
-                sales_count=_products.c.sales_count
-                + case(dict(sold), value=_products.c.id, else_=0)
-            )
-        )
+        db.execute(_sales_statement(len(sold)), {**_case_params(sold), "now": clock.now()})
     return list(sold)
 
 

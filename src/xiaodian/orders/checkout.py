@@ -20,6 +20,7 @@ query, reserved in one UPDATE, and lines and events inserted in one batch each.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -56,6 +57,9 @@ from xiaodian.orders.models import (
 _ORDERS = cast(Table, Order.__table__)
 _LINES = cast(Table, OrderLine.__table__)
 _EVENTS = cast(Table, OrderEvent.__table__)
+# Executed with the rows as parameters: one multi-row INSERT ("insertmanyvalues"), compiled
+# once (``.values(rows)`` has no cache key: it was compiled anew at every checkout).
+_INSERT_LINES = insert(_LINES).returning(_LINES.c.id, _LINES.c.order_id, _LINES.c.sku_id)
 _REQUESTS = cast(Table, CheckoutRequest.__table__)
 
 MAX_QUANTITY = 999
@@ -689,9 +693,7 @@ def _write_orders(
     ]
     line_ids = {
         (order_id, sku_id): line_id
-        for line_id, order_id, sku_id in db.execute(
-            insert(_LINES).values(lines).returning(_LINES.c.id, _LINES.c.order_id, _LINES.c.sku_id)
-        )
+        for line_id, order_id, sku_id in db.execute(_INSERT_LINES, lines)
     }
     bulk.insert_rows(db, _EVENTS, _created_events(ids, [r["buyer_id"] for r in rows], now))
     orders = []
@@ -734,17 +736,25 @@ def _insert_orders(db: Session, rows: list[dict[str, Any]]) -> list[int]:
     ids: dict[str, int] = {}
     todo = rows
     while todo:
-        stmt = (
-            _dialect_insert(db)(_ORDERS)
-            .values(todo)
-            .on_conflict_do_nothing(index_elements=["order_no"])
-            .returning(_ORDERS.c.id, _ORDERS.c.order_no)
-        )
-        ids.update({no: order_id for order_id, no in db.execute(stmt)})
+        stmt = _insert_orders_stmt(db.get_bind().dialect.name)
+        ids.update({no: order_id for order_id, no in db.execute(stmt, todo)})
         todo = [row for row in todo if row["order_no"] not in ids]
         for row, number in zip(todo, order_numbers(len(todo)), strict=True):
             row["order_no"] = number
     return [ids[row["order_no"]] for row in rows]
+
+
+@functools.cache
+def _insert_orders_stmt(dialect: str) -> Any:
+    """Built once per dialect and executed with the rows as parameters (one multi-row
+    statement, "insertmanyvalues"): a statement built with ``.values(rows)`` has no cache
+    key, and SQLAlchemy compiled it anew at every checkout."""
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert_(_ORDERS)
+        .on_conflict_do_nothing(index_elements=["order_no"])
+        .returning(_ORDERS.c.id, _ORDERS.c.order_no)
+    )
 
 
 def _dialect_insert(db: Session) -> Any:

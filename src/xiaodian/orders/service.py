@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -166,6 +167,16 @@ def payable_orders(db: Session, actor: Actor, order_nos: list[str]) -> list[Paya
     return orders
 
 
+# Every id of the payment exists (a constant of the statement ``states.advance`` keeps).
+_ALL_EXIST = (
+    select(func.count())
+    .select_from(Order)
+    .where(Order.id.in_(bindparam("all_ids", expanding=True)))
+    .scalar_subquery()
+    == bindparam("n_ids"),
+)
+
+
 def mark_paid(
     db: Session, *, order_ids: list[int], paid_at: datetime, payment_ref: str
 ) -> PaidResult:
@@ -184,9 +195,6 @@ def mark_paid(
         raise InvalidInput(_("A payment reference is required."), code="no_payment_ref")
     # Every id must exist for anything to be written (in the UPDATE itself, no read first):
     # a caller that catches the NotFound and commits must not have paid half the orders.
-    all_exist = select(func.count()).select_from(Order).where(
-        Order.id.in_(ids)
-    ).scalar_subquery() == len(ids)
     moved = set(
         states.advance(
             db,
@@ -196,7 +204,8 @@ def mark_paid(
             note=payment_ref,
             at=paid_at,
             values={"paid_fen": Order.total_fen, "payment_ref": payment_ref},
-            where=[all_exist],
+            where=_ALL_EXIST,
+            params={"all_ids": ids, "n_ids": len(ids)},
         )
     )
     if len(moved) == len(ids):  # the usual case: nothing more to read

@@ -8,13 +8,14 @@ the same order release stock exactly once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Table, bindparam, insert, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -102,6 +103,46 @@ _STOCK: dict[str, Callable[..., None]] = {
 }
 
 
+_ORDERS = cast(Table, Order.__table__)
+_LINES = cast(Table, OrderLine.__table__)
+# Built once (the statements of a move are the hot path of every payment; building and
+# keying a statement cost SQLAlchemy more than running it).
+_INSERT_EVENTS = insert(cast(Table, OrderEvent.__table__))
+_MOVED_LINES = (
+    select(_LINES.c.sku_id, _LINES.c.quantity, _ORDERS.c.order_no)
+    .join(_ORDERS, _ORDERS.c.id == _LINES.c.order_id)
+    .where(_LINES.c.order_id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def _is_column(value: Any) -> bool:
+    """A column of the orders table given as a value (``paid_fen = total_fen``)."""
+    return isinstance(value, InstrumentedAttribute) and value.class_ is Order
+
+
+@functools.lru_cache(maxsize=64)
+def _move_statement(action: str, keys: tuple[tuple[str, str | None], ...], where: Any) -> Any:
+    """The UPDATE of a move, kept per shape: ``keys`` are the columns it sets, each from a
+    bound value ``v_<column>`` (None) or another column of the order (its name);
+    ``where``, a caller's tuple of constant conditions (their bound values come as
+    ``params``)."""
+    step = TRANSITIONS[action]
+    changes = {
+        key: _ORDERS.c[column] if column else bindparam(f"v_{key}", type_=_ORDERS.c[key].type)
+        for key, column in keys
+    }
+    return (
+        update(_ORDERS)
+        .where(
+            _ORDERS.c.id.in_(bindparam("ids", expanding=True)),
+            _ORDERS.c.status == step.source,
+            *(where or ()),
+        )
+        .values(changes)
+        .returning(_ORDERS.c.id)
+    )
+
+
 def advance(
     db: Session,
     order_ids: list[int],
@@ -112,13 +153,16 @@ def advance(
     note: str | None = None,
     at: datetime | None = None,
     values: dict[str, Any] | None = None,
-    where: list[ColumnElement[bool]] | None = None,
+    where: list[ColumnElement[bool]] | tuple[ColumnElement[bool], ...] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> list[int]:
     """Apply ``action`` to every order still in its source state; returns the ids moved.
 
     Joins the caller's transaction. Orders already elsewhere are left alone (the caller
-    decides whether that is an error). ``values`` are extra columns to set; ``where`` extra
-    conditions (e.g. the deadline has passed).
+    decides whether that is an error). ``values`` are extra columns to set (a value, or
+    another column of the order); ``where`` extra conditions (e.g. the deadline has
+    passed): a list is built into this call's statement, a tuple is a constant of the
+    caller's (its statement is kept, its bound values come in ``params``).
     """
     if not order_ids:
         return []
@@ -126,22 +170,30 @@ def advance(
     at = at or clock.now()
     # Several orders at once (the timeout job, a payment of many orders): lock them in id
     # order first, so two such moves cannot deadlock on PostgreSQL.
-    inventory.lock_rows(db, cast(Table, Order.__table__), order_ids)
+    inventory.lock_rows(db, _ORDERS, order_ids)
     changes: dict[str, Any] = {"status": step.target, **(values or {})}
     if step.stamp:
         changes[step.stamp] = at
-    stmt = (
-        update(Order)
-        .where(Order.id.in_(order_ids), Order.status == step.source, *(where or []))
-        .values(changes)
-        .returning(Order.id)
-        .execution_options(synchronize_session=False)
-    )
-    moved = sorted(db.execute(stmt).scalars())
+    if isinstance(where, list) or not all(
+        _is_column(v) or not _is_sql(v) for v in changes.values()
+    ):
+        stmt: Any = (
+            update(_ORDERS)
+            .where(_ORDERS.c.id.in_(order_ids), _ORDERS.c.status == step.source, *(where or []))
+            .values(changes)
+            .returning(_ORDERS.c.id)
+        )
+        bound: dict[str, Any] = {}
+    else:
+        keys = tuple((k, v.key if _is_column(v) else None) for k, v in sorted(changes.items()))
+        stmt = _move_statement(action, keys, where)
+        bound = {f"v_{k}": v for k, v in changes.items() if not _is_column(v)}
+        bound.update(params or {}, ids=list(order_ids))
+    moved = sorted(db.execute(stmt, bound).scalars())
     if not moved:
         return []
     db.execute(
-        insert(OrderEvent),
+        _INSERT_EVENTS,
         [
             {
                 "order_id": order_id,
@@ -157,11 +209,7 @@ def advance(
         ],
     )
     if step.stock:
-        rows = db.execute(
-            select(OrderLine.sku_id, OrderLine.quantity, Order.order_no)
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(OrderLine.order_id.in_(moved))
-        ).all()
+        rows = db.execute(_MOVED_LINES, {"ids": moved}).all()
         moves = [inventory.Move(sku_id, qty, no) for sku_id, qty, no in rows]
         _STOCK[step.stock](db, moves)
     # Keep loaded Order objects in step with what was written (no extra SELECT).
@@ -170,7 +218,7 @@ def advance(
         if order is None:
             continue
         for key, value in changes.items():
-            if isinstance(value, ColumnElement) or hasattr(value, "__clause_element__"):
+            if _is_sql(value):
                 db.expire(order, [key])  # computed by the database (e.g. paid = total)
             else:
                 set_committed_value(order, key, value)
@@ -179,6 +227,10 @@ def advance(
         lifecycle.Change(step.event, tuple(moved), at, action=action, actor_id=actor_id, ref=note),
     )
     return moved
+
+
+def _is_sql(value: Any) -> bool:
+    return isinstance(value, ColumnElement) or hasattr(value, "__clause_element__")
 
 
 def advance_one(

@@ -224,7 +224,9 @@ def _link_orders(db: Session, payment: Payment, orders: list[Any]) -> None:
         for o in orders
     ]
     table = cast(Any, PaymentOrder.__table__)
-    returned = db.execute(insert(table).values(rows).returning(table.c.order_id, table.c.id))
+    # The rows as parameters (one multi-row INSERT, compiled once): ``.values(rows)`` has
+    # no cache key and was compiled anew at every payment.
+    returned = db.execute(insert(table).returning(table.c.order_id, table.c.id), rows)
     ids: dict[int, int] = {order_id: link_id for order_id, link_id in returned}
     links = [
         loaded(PaymentOrder, {**row, "id": ids[row["order_id"]], "outcome": None}) for row in rows
