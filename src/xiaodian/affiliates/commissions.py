@@ -30,7 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from xiaodian.actor import Actor
@@ -81,19 +81,18 @@ def _transfer(
     )
 
 
+_CREDITED = select(Touch).where(
+    Touch.order_id.in_(bindparam("ids", expanding=True)),
+    Touch.promoter_id.is_not(None),
+    Touch.rate_pct > 0,
+)
+
+
 @lifecycle.on("paid")
 def record_pending(db: Session, change: lifecycle.Change) -> None:
     """Each credited touch of the paid orders: its payee's pending commission. One query
     when no line was credited."""
-    touches = list(
-        db.scalars(
-            select(Touch).where(
-                Touch.order_id.in_(change.order_ids),
-                Touch.promoter_id.is_not(None),
-                Touch.rate_pct > 0,
-            )
-        )
-    )
+    touches = list(db.scalars(_CREDITED, {"ids": list(change.order_ids)}))
     if not touches:
         return
     lines = orders_service.paid_lines(db, order_ids={t.order_id for t in touches})

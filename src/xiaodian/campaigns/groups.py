@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -257,18 +257,17 @@ def _order(
 # --------------------------------------------------------------------------- listeners
 
 
+_PENDING_MEMBERS = select(GroupMember).where(
+    GroupMember.order_id.in_(bindparam("ids", expanding=True)), GroupMember.status == M.PENDING
+)
+
+
 @lifecycle.on("paid")
 def take_places(db: Session, change: lifecycle.Change) -> None:
     """Each paid group order takes a place by one conditional UPDATE; the payment that
     fills a group succeeds it and releases its orders; one that comes too late is marked
     for an immediate refund. One query when no order of the payment is a group's."""
-    members = list(
-        db.scalars(
-            select(GroupMember).where(
-                GroupMember.order_id.in_(change.order_ids), GroupMember.status == M.PENDING
-            )
-        )
-    )
+    members = list(db.scalars(_PENDING_MEMBERS, {"ids": list(change.order_ids)}))
     for member in members:
         row = db.execute(
             update(_GROUPS)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.actor import Actor
@@ -67,8 +67,13 @@ def category_ids(db: Session, product_ids: Iterable[int]) -> dict[int, int]:
     ids = set(product_ids)
     if not ids:
         return {}
-    rows = db.execute(select(Product.id, Product.category_id).where(Product.id.in_(ids)))
+    rows = db.execute(_CATEGORY_IDS, {"ids": list(ids)})
     return {product_id: category_id for product_id, category_id in rows}
+
+
+_CATEGORY_IDS = select(Product.id, Product.category_id).where(
+    Product.id.in_(bindparam("ids", expanding=True))
+)
 
 
 def get_sku(db: Session, sku_id: int) -> Sku:

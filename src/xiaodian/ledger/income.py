@@ -14,7 +14,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, case, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import bulk
@@ -56,13 +56,14 @@ def fee_rates(db: Session, category_ids: set[int]) -> dict[int, int]:
     default = settings_module.current().ledger_platform_fee_bp
     found: dict[int, int] = {}
     if category_ids:
-        rows = db.execute(
-            select(LedgerFeeRate.category_id, LedgerFeeRate.rate_bp).where(
-                LedgerFeeRate.category_id.in_(category_ids)
-            )
-        )
+        rows = db.execute(_FEE_RATES, {"ids": list(category_ids)})
         found = {category_id: rate for category_id, rate in rows}
     return {category_id: found.get(category_id, default) for category_id in category_ids}
+
+
+_FEE_RATES = select(LedgerFeeRate.category_id, LedgerFeeRate.rate_bp).where(
+    LedgerFeeRate.category_id.in_(bindparam("ids", expanding=True))
+)
 
 
 @lifecycle.on("paid")

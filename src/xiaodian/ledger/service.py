@@ -13,15 +13,17 @@ it (``settlement.py``, ``statements.py``); the order listeners in ``income.py``.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Table, bindparam, func, select
+from sqlalchemy import DateTime, Table, any_, bindparam, func, select
 from sqlalchemy import text as sa_text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from xiaodian import bulk, clock
@@ -74,19 +76,35 @@ def _insert_skipping(
     one ``jsonb`` parameter (``bulk.rows_source``), on SQLite an executemany. The
     ``returning`` columns of the rows inserted, in no particular order."""
     names = tuple(rows[0])
-    if bulk.is_postgresql(db):
-        stmt: Any = (
-            postgresql.insert(table)
-            .from_select(names, bulk.rows_source(db, table, names))
-            .on_conflict_do_nothing(index_elements=unique)
-        )
-        params: Any = bulk.rows_param(table, names, rows)
-    else:
-        stmt, params = sqlite.insert(table).on_conflict_do_nothing(index_elements=unique), rows
+    postgres = bulk.is_postgresql(db)
+    source = bulk.rows_source(db, table, names) if postgres else None
+    stmt = _skipping_statement(table, names, tuple(unique), tuple(returning), source)
+    params: Any = bulk.rows_param(table, names, rows) if postgres else rows
     if returning:
-        return list(db.execute(stmt.returning(*returning), params))
+        return list(db.execute(stmt, params))
     db.execute(stmt, params)
     return []
+
+
+@functools.lru_cache(maxsize=64)
+def _skipping_statement(
+    table: Table,
+    names: tuple[str, ...],
+    unique: tuple[str, ...],
+    returning: tuple[Any, ...],
+    source: Any,
+) -> Any:
+    """``_insert_skipping``'s statement, built once per shape (``source``: PostgreSQL's
+    row set, itself kept by ``bulk``; None on SQLite, where the rows are an executemany)."""
+    if source is not None:
+        stmt: Any = (
+            postgresql.insert(table)
+            .from_select(names, source)
+            .on_conflict_do_nothing(index_elements=list(unique))
+        )
+    else:
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+    return stmt.returning(*returning) if returning else stmt
 
 
 def account_ids(
@@ -113,19 +131,30 @@ def account_ids(
 
 
 def _account_rows(db: Session, wanted: list[AccountKey], *, lock: bool) -> dict[AccountKey, int]:
-    kinds = {kind for kind, _owner in wanted}
-    owners = {owner for _kind, owner in wanted}
+    kinds = sorted({kind for kind, _owner in wanted})
+    owners = sorted({owner for _kind, owner in wanted})
+    query = _accounts_statement(bulk.is_postgresql(db), lock)
+    rows = db.execute(query, {"kinds": kinds, "owners": owners})
+    return {(kind, owner): id_ for id_, kind, owner in rows}
+
+
+@functools.lru_cache(maxsize=4)
+def _accounts_statement(postgres: bool, lock: bool) -> Any:
+    """The accounts of ``:kinds`` x ``:owners``, built once (on PostgreSQL each list is
+    one array parameter, ``= ANY(...)``)."""
+    if postgres:
+        kind, owner = _ACCOUNTS.c.kind, _ACCOUNTS.c.owner_id
+        kinds: Any = kind == any_(bindparam("kinds", type_=ARRAY(kind.type)))
+        owners: Any = owner == any_(bindparam("owners", type_=ARRAY(owner.type)))
+    else:
+        kinds = _ACCOUNTS.c.kind.in_(bindparam("kinds", expanding=True))
+        owners = _ACCOUNTS.c.owner_id.in_(bindparam("owners", expanding=True))
     query = (
-        select(LedgerAccount.id, LedgerAccount.kind, LedgerAccount.owner_id)
-        .where(
-            bulk.in_values(db, LedgerAccount.kind, sorted(kinds)),
-            bulk.in_values(db, LedgerAccount.owner_id, sorted(owners)),
-        )
-        .order_by(LedgerAccount.id)
+        select(_ACCOUNTS.c.id, _ACCOUNTS.c.kind, _ACCOUNTS.c.owner_id)
+        .where(kinds, owners)
+        .order_by(_ACCOUNTS.c.id)
     )
-    if lock:
-        query = query.with_for_update()
-    return {(kind, owner): id_ for id_, kind, owner in db.execute(query)}
+    return query.with_for_update() if lock else query
 
 
 # --------------------------------------------------------------------------- transfers

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
@@ -19,16 +19,19 @@ QUEUE = "orders_to_ship"
 SHIP_WITHIN = timedelta(hours=48)
 
 
+_TO_SHIP = select(Order.id, Order.order_no, Order.shop_id, Order.paid_at).where(
+    Order.id.in_(bindparam("ids", expanding=True)),
+    Order.status == OrderStatus.PAID,
+    Order.held.is_(False),
+)
+
+
 def open_for(db: Session, order_ids: list[int], *, again: bool = False) -> None:
     """Open the cases of these orders that are paid and not held (``again``: released
     from a hold, their closed case makes way). Joins the caller's transaction."""
     if not order_ids:
         return
-    rows = db.execute(
-        select(Order.id, Order.order_no, Order.shop_id, Order.paid_at).where(
-            Order.id.in_(order_ids), Order.status == OrderStatus.PAID, Order.held.is_(False)
-        )
-    ).all()
+    rows = db.execute(_TO_SHIP, {"ids": list(order_ids)}).all()
     now = clock.now()
     cases_service.open_cases(
         db,

@@ -554,6 +554,11 @@ def buyers_of(order_ids: Iterable[int]) -> Any:
     return select(Order.buyer_id).where(Order.id.in_(set(order_ids)))
 
 
+# ``buyers_of`` built once, for a statement another domain builds once too: its orders
+# are the bound ``order_ids``.
+BUYERS_OF_BOUND = select(Order.buyer_id).where(Order.id.in_(bindparam("order_ids", expanding=True)))
+
+
 def subsidy_returned(db: Session, *, order_id: int, refund_fen: int) -> int:
     """The part of the order's platform subsidy that a refund of ``refund_fen`` (already
     counted into ``refunded_fen``) gives back to the platform: the subsidy in proportion to
@@ -592,23 +597,25 @@ def paid_lines(db: Session, *, order_ids: Iterable[int]) -> list[PaidLine]:
     ids = set(order_ids)
     if not ids:
         return []
-    rows = db.execute(
-        select(
-            Order.id,
-            Order.order_no,
-            Order.shop_id,
-            Order.paid_fen,
-            Order.paid_at,
-            OrderLine.product_id,
-            OrderLine.amount_fen,
-            Order.buyer_id,
-            Order.subsidy_fen,
-        )
-        .join(OrderLine, OrderLine.order_id == Order.id)
-        .where(Order.id.in_(ids))
-        .order_by(Order.id, OrderLine.id)
+    return [PaidLine(*row) for row in db.execute(_PAID_LINES, {"ids": list(ids)})]
+
+
+_PAID_LINES = (
+    select(
+        Order.id,
+        Order.order_no,
+        Order.shop_id,
+        Order.paid_fen,
+        Order.paid_at,
+        OrderLine.product_id,
+        OrderLine.amount_fen,
+        Order.buyer_id,
+        Order.subsidy_fen,
     )
-    return [PaidLine(*row) for row in rows]
+    .join(OrderLine, OrderLine.order_id == Order.id)
+    .where(Order.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Order.id, OrderLine.id)
+)
 
 
 def orders_to_join(name: str = "orders_joined") -> Any:

@@ -86,19 +86,17 @@ def _data(order: Any, event: str) -> dict[str, Any]:
     }
 
 
+_SUBSCRIBED = select(Consent.user_id).where(
+    Consent.user_id.in_(orders_service.BUYERS_OF_BOUND), Consent.subscribed.is_(True)
+)
+
+
 def _queue(db: Session, change: orders_lifecycle.Change) -> None:
     """One message per order of the change whose buyer subscribed, unless this (order,
     event) has one already. One statement when no buyer of the change subscribed (the
     consents of the orders' buyers, in one query with orders' own subquery); the orders are
     loaded only for buyers who did."""
-    subscribed = set(
-        db.scalars(
-            select(Consent.user_id).where(
-                Consent.user_id.in_(orders_service.buyers_of(change.order_ids)),
-                Consent.subscribed.is_(True),
-            )
-        )
-    )
+    subscribed = set(db.scalars(_SUBSCRIBED, {"order_ids": list(change.order_ids)}))
     if not subscribed:
         return
     orders = orders_service.orders_by_ids(db, order_ids=list(change.order_ids))

@@ -17,9 +17,9 @@ The Redis gate hears of the returned units after the commit (nothing if it rolls
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
-from sqlalchemy import event, update
+from sqlalchemy import Table, bindparam, event, update
 from sqlalchemy.orm import Session
 
 from xiaodian.catalog import inventory
@@ -71,19 +71,25 @@ def return_units(db: Session, change: orders_lifecycle.Change) -> None:
             publish_sale(db, sale)
 
 
+_FLASH_ORDERS = cast(Table, FlashSaleOrder.__table__)
+_SETTLE_PAID = (
+    update(_FLASH_ORDERS)
+    .where(
+        _FLASH_ORDERS.c.order_id.in_(bindparam("ids", expanding=True)),
+        _FLASH_ORDERS.c.state == FlashOrderState.LIVE,
+    )
+    .values(
+        state=FlashOrderState.PAID,
+        settled_at=bindparam("at", type_=_FLASH_ORDERS.c.settled_at.type),
+    )
+)
+
+
 @orders_lifecycle.on("paid")
 def mark_paid(db: Session, change: orders_lifecycle.Change) -> None:
     """The paid orders' flash rows are settled: their units stay sold. One UPDATE (none
     of them a flash order: it matches nothing). Joins the caller's transaction."""
-    db.execute(
-        update(FlashSaleOrder)
-        .where(
-            FlashSaleOrder.order_id.in_(change.order_ids),
-            FlashSaleOrder.state == FlashOrderState.LIVE,
-        )
-        .values(state=FlashOrderState.PAID, settled_at=change.at)
-        .execution_options(synchronize_session=False)
-    )
+    db.execute(_SETTLE_PAID, {"ids": list(change.order_ids), "at": change.at})
 
 
 def _free_limits(db: Session, sale_id: int, rows: list[_Returned]) -> None:
