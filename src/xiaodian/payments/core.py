@@ -11,10 +11,10 @@ from __future__ import annotations
 import secrets
 import string
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -96,16 +96,27 @@ def event(
     actor_id: int | None = None,
     note: str | None = None,
 ) -> None:
-    db.add(
-        PaymentEvent(
-            payment_id=payment_id,
-            refund_id=refund_id,
-            actor_id=actor_id,
-            action=action,
-            note=note,
-            at=clock.now(),
-        )
+    db.execute(
+        _INSERT_EVENT,
+        {
+            "payment_id": payment_id,
+            "refund_id": refund_id,
+            "actor_id": actor_id,
+            "action": action,
+            "note": note,
+            "at": clock.now(),
+        },
     )
+
+
+# Built once: a payment's statements are the hot path of every purchase.
+_INSERT_EVENT = insert(cast(Table, PaymentEvent.__table__))
+_PAYMENT_BY_NUMBER = (
+    select(Payment)
+    .where(Payment.out_trade_no == bindparam("no"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def new_number(prefix: str) -> str:
@@ -129,12 +140,7 @@ def lock_payment(db: Session, payment_id: int) -> Payment:
 def lock_payment_by_number(db: Session, out_trade_no: str) -> Payment | None:
     """The payment with this number, locked for this transaction (one statement); None if
     there is none."""
-    return db.scalar(
-        select(Payment)
-        .where(Payment.out_trade_no == out_trade_no[:32])
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    return db.scalar(_PAYMENT_BY_NUMBER, {"no": out_trade_no[:32]})
 
 
 def lock_refund(db: Session, refund_id: int) -> Refund:
@@ -276,6 +282,17 @@ def apply_trade_success(
     return payment
 
 
+_LINKS = cast(Table, PaymentOrder.__table__)
+_SET_OUTCOME = (
+    update(_LINKS)
+    .where(
+        _LINKS.c.payment_id == bindparam("payment"),
+        _LINKS.c.order_id.in_(bindparam("ids", expanding=True)),
+    )
+    .values(outcome=bindparam("v_outcome"))
+)
+
+
 def _set_outcomes(
     db: Session, payment_id: int, links: list[PaymentOrder], unpayable: set[int]
 ) -> None:
@@ -285,12 +302,7 @@ def _set_outcomes(
         order_ids = [link.order_id for link in links if (link.order_id in unpayable) == wanted]
         if not order_ids:
             continue
-        db.execute(
-            update(PaymentOrder)
-            .where(PaymentOrder.payment_id == payment_id, PaymentOrder.order_id.in_(order_ids))
-            .values(outcome=outcome)
-            .execution_options(synchronize_session=False)
-        )
+        db.execute(_SET_OUTCOME, {"payment": payment_id, "ids": order_ids, "v_outcome": outcome})
         for link in links:
             if link.order_id in order_ids:
                 set_committed_value(link, "outcome", outcome)

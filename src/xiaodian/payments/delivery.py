@@ -10,14 +10,16 @@ is open while posting. The poster is injectable (tests post into their TestClien
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import httpx
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
@@ -81,17 +83,51 @@ class DeliveryReport:
     gave_up: int = 0
 
 
+# Built once: the first delivery of every sandbox payment runs them.
+_DELIVERIES = cast(Table, SandboxDelivery.__table__)
+_DUE = (
+    select(_DELIVERIES.c.id)
+    .where(
+        _DELIVERIES.c.status == DeliveryStatus.PENDING,
+        _DELIVERIES.c.next_attempt_at <= bindparam("now", type_=_DELIVERIES.c.next_attempt_at.type),
+    )
+    .order_by(_DELIVERIES.c.next_attempt_at)
+    .limit(bindparam("n"))
+)
+_DUE_OF_TRADE = _DUE.where(_DELIVERIES.c.out_trade_no == bindparam("no"))
+# One attempt claimed, the next scheduled by ``attempts`` (:at0 ... for each retry, :last
+# for the last attempt: not due again while in flight).
+_CLAIM = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id == bindparam("b_id"),
+        _DELIVERIES.c.status == DeliveryStatus.PENDING,
+        _DELIVERIES.c.next_attempt_at <= bindparam("now", type_=_DELIVERIES.c.next_attempt_at.type),
+    )
+    .values(
+        attempts=_DELIVERIES.c.attempts + 1,
+        next_attempt_at=case(
+            {
+                attempt: bindparam(f"at{attempt}", type_=_DELIVERIES.c.next_attempt_at.type)
+                for attempt in range(len(RETRY_SCHEDULE))
+            },
+            value=_DELIVERIES.c.attempts,
+            else_=bindparam("last", type_=_DELIVERIES.c.next_attempt_at.type),
+        ),
+    )
+    .returning(_DELIVERIES.c.attempts, _DELIVERIES.c.url, _DELIVERIES.c.body)
+)
+
+
 def deliver_due(
     db: Session, *, limit: int = 100, out_trade_no: str | None = None
 ) -> DeliveryReport:
     """Attempt every delivery that is due now. Commits (several short transactions)."""
     now = clock.now()
-    query = select(SandboxDelivery.id).where(
-        SandboxDelivery.status == DeliveryStatus.PENDING, SandboxDelivery.next_attempt_at <= now
-    )
     if out_trade_no is not None:
-        query = query.where(SandboxDelivery.out_trade_no == out_trade_no)
-    ids = list(db.scalars(query.order_by(SandboxDelivery.next_attempt_at).limit(limit)))
+        ids = list(db.scalars(_DUE_OF_TRADE, {"now": now, "no": out_trade_no, "n": limit}))
+    else:
+        ids = list(db.scalars(_DUE, {"now": now, "n": limit}))
     db.rollback()
     report = DeliveryReport()
     for delivery_id in ids:
@@ -104,22 +140,9 @@ def _attempt(db: Session, delivery_id: int, report: DeliveryReport) -> None:
     worker that claimed it first leaves nothing to claim), committed before it is signed
     and posted, then its outcome in a second short transaction."""
     now = clock.now()
-    next_at = case(
-        {attempt: now + delay for attempt, delay in enumerate(RETRY_SCHEDULE)},
-        value=SandboxDelivery.attempts,
-        else_=now + timedelta(hours=1),  # the last attempt: not due again while in flight
-    )
-    claimed = db.execute(
-        update(SandboxDelivery)
-        .where(
-            SandboxDelivery.id == delivery_id,
-            SandboxDelivery.status == DeliveryStatus.PENDING,
-            SandboxDelivery.next_attempt_at <= now,
-        )
-        .values(attempts=SandboxDelivery.attempts + 1, next_attempt_at=next_at)
-        .returning(SandboxDelivery.attempts, SandboxDelivery.url, SandboxDelivery.body)
-        .execution_options(synchronize_session=False)
-    ).first()
+    params: dict[str, object] = {f"at{i}": now + delay for i, delay in enumerate(RETRY_SCHEDULE)}
+    params.update(b_id=delivery_id, now=now, last=now + timedelta(hours=1))
+    claimed = db.execute(_CLAIM, params).first()
     db.commit()
     if claimed is None:  # delivered, given up, not due, or another worker took it
         return
@@ -148,13 +171,18 @@ def _attempt(db: Session, delivery_id: int, report: DeliveryReport) -> None:
     else:
         values = {"last_error": error}
         report.failed += 1
-    db.execute(
-        update(SandboxDelivery)
-        .where(SandboxDelivery.id == delivery_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    bound = {f"v_{key}": value for key, value in values.items()}
+    db.execute(_outcome_statement(tuple(sorted(values))), {"b_id": delivery_id, **bound})
     db.commit()
+
+
+@functools.lru_cache(maxsize=8)
+def _outcome_statement(keys: tuple[str, ...]) -> Any:
+    return (
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id == bindparam("b_id"))
+        .values({key: bindparam(f"v_{key}", type_=_DELIVERIES.c[key].type) for key in keys})
+    )
 
 
 def next_due(db: Session, *, out_trade_no: str) -> datetime | None:

@@ -9,12 +9,13 @@ is logged (``payment_notification_log``), accepted or refused and why.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -132,14 +133,27 @@ def _refund_notification(
 def _claim(db: Session, note: Notification) -> bool:
     """Record the notification as processed (in this transaction); False when it already
     was. One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING``)."""
-    insert_ = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     claimed = db.execute(
-        insert_(ProcessedNotification)
-        .values(notification_id=note.id, event_type=note.event_type, processed_at=clock.now())
-        .on_conflict_do_nothing(index_elements=["notification_id"])
-        .returning(ProcessedNotification.id)
+        _claim_statement(db.get_bind().dialect.name),
+        {"notification_id": note.id, "event_type": note.event_type, "processed_at": clock.now()},
     ).scalar()
     return claimed is not None
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    """Built once per dialect (the hot path of every payment)."""
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = cast(Table, ProcessedNotification.__table__)
+    return (
+        insert_(table)
+        .on_conflict_do_nothing(index_elements=["notification_id"])
+        .returning(table.c.id)
+    )
+
+
+_INSERT_LOG = insert(cast(Table, NotificationLog.__table__))
+_LOGGED = tuple(c.key for c in cast(Table, NotificationLog.__table__).columns if c.key != "id")
 
 
 def _finish(
@@ -148,7 +162,8 @@ def _finish(
     entry.outcome = outcome
     entry.http_status = status
     entry.reason = reason or None
-    db.add(entry)
+    # One INSERT built once (the log entry is never read back here).
+    db.execute(_INSERT_LOG, {key: getattr(entry, key) for key in _LOGGED})
     db.commit()
     return NotifyResult(status_code=status, outcome=outcome, message=reason)
 

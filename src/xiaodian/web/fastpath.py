@@ -67,6 +67,7 @@ class Hot:
         "_gettext",
         "_language",
         "_read",
+        "answered",
         "receive",
         "scope",
         "send",
@@ -77,6 +78,7 @@ class Hot:
         self.scope = scope
         self.receive = receive
         self.send = send  # the server's own (a stream may hand it to another thread)
+        self.answered = False  # a response has started: nothing more may be answered
         self.token = ""
         self._cookie = ""
         self._language: str | None = None
@@ -213,6 +215,7 @@ class Hot:
         """``body`` as JSON (None: no body, no content type)."""
         payload = body if isinstance(body, bytes) else b"" if body is None else _dumps(body)
         headers = _NOSNIFF if body is None else headers
+        self.answered = True
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": payload})
 
@@ -262,9 +265,13 @@ async def _serve(route: HotRoute, found: re.Match[str], hot: Hot) -> bool:
         return await route.handler(hot, found)
     try:
         return await route.handler(hot, found)
-    except DomainError as exc:
-        await hot.refuse(exc)
     except Exception as exc:
+        if hot.answered:  # work after the answer (a delivery) failed: logged, not answered
+            log.exception("fast path: %s %s failed", hot.scope["method"], route.path.pattern)
+            return True
+        if isinstance(exc, DomainError):
+            await hot.refuse(exc)
+            return True
         busy = busy_error(exc)
         if busy is not None:
             log.warning("database busy: %s", str(exc).splitlines()[0][:200])
