@@ -102,6 +102,25 @@ class PayableOrder:
     title: str  # the first line's product title, and "等N件" with more than one item
 
 
+_PAYABLE = select(
+    Order.id,
+    Order.order_no,
+    Order.status,
+    Order.total_fen,
+    Order.pay_deadline,
+    select(OrderLine.title)
+    .where(OrderLine.order_id == Order.id)
+    .order_by(OrderLine.id)
+    .limit(1)
+    .scalar_subquery()
+    .label("first_title"),
+    select(func.coalesce(func.sum(OrderLine.quantity), 0))
+    .where(OrderLine.order_id == Order.id)
+    .scalar_subquery()
+    .label("items"),
+).where(Order.order_no.in_(bindparam("nos", expanding=True)), Order.buyer_id == bindparam("buyer"))
+
+
 def payable_orders(db: Session, actor: Actor, order_nos: list[str]) -> list[PayableOrder]:
     """The actor's own orders, all awaiting payment and within their deadline, in ONE
     query however many (their lines are not loaded: the first title and the item count
@@ -116,32 +135,7 @@ def payable_orders(db: Session, actor: Actor, order_nos: list[str]) -> list[Paya
         raise InvalidInput(_("Choose at least one order to pay."), code="no_orders")
     if len(wanted) > 50:
         raise InvalidInput(_("Too many orders at once."), code="too_many_orders")
-    first_title = (
-        select(OrderLine.title)
-        .where(OrderLine.order_id == Order.id)
-        .order_by(OrderLine.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    items = (
-        select(func.coalesce(func.sum(OrderLine.quantity), 0))
-        .where(OrderLine.order_id == Order.id)
-        .scalar_subquery()
-    )
-    found = {
-        row.order_no: row
-        for row in db.execute(
-            select(
-                Order.id,
-                Order.order_no,
-                Order.status,
-                Order.total_fen,
-                Order.pay_deadline,
-                first_title.label("first_title"),
-                items.label("items"),
-            ).where(Order.order_no.in_(wanted), Order.buyer_id == buyer_id)
-        )
-    }
+    found = {row.order_no: row for row in db.execute(_PAYABLE, {"nos": wanted, "buyer": buyer_id})}
     orders = []
     now = clock.now()
     for no in wanted:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -154,7 +154,7 @@ def start_payment(
         raise InvalidInput(_("Paying inside WeChat needs the payer's openid."), code="no_openid")
     orders = sorted(orders_service.payable_orders(db, actor, order_nos), key=lambda o: o.id)
     open_key = f"{buyer_id}:" + ",".join(str(o.id) for o in orders)
-    existing = db.scalar(select(Payment).where(Payment.open_key == open_key))
+    existing = db.scalar(_OPEN_FOR, {"key": open_key})
     if existing is not None:
         if existing.method == chosen and existing.prepay:
             result = _start_of(existing, reused=True)
@@ -260,16 +260,21 @@ def _close_at_provider(db: Session, payment: Payment, *, actor_id: int | None, n
     return True
 
 
+_BUYERS_PAYMENT = select(Payment).where(
+    Payment.out_trade_no == bindparam("no"), Payment.buyer_id == bindparam("buyer")
+)
+_BUYERS_PAYMENT_WITH_ORDERS = _BUYERS_PAYMENT.options(selectinload(Payment.orders))
+_OPEN_FOR = select(Payment).where(Payment.open_key == bindparam("key"))
+
+
 def get_payment(
     db: Session, actor: Actor, out_trade_no: str, *, with_orders: bool = True
 ) -> Payment:
     """The buyer's own payment (with its order links unless ``with_orders`` is False);
     anyone else's is "not found"."""
     buyer_id = actor.require_user()
-    query = select(Payment).where(
-        Payment.out_trade_no == out_trade_no[:32], Payment.buyer_id == buyer_id
-    )
-    payment = db.scalar(query.options(selectinload(Payment.orders)) if with_orders else query)
+    query = _BUYERS_PAYMENT_WITH_ORDERS if with_orders else _BUYERS_PAYMENT
+    payment = db.scalar(query, {"no": out_trade_no[:32], "buyer": buyer_id})
     if payment is None:
         raise NotFound(_("Payment not found."), code="payment_not_found")
     return payment

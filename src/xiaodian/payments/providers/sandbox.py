@@ -15,6 +15,7 @@ under ``DATA_DIR/sandbox`` (0600), so they survive restarts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -177,6 +178,16 @@ def _digits(n: int) -> str:
     return "".join(secrets.choice(string.digits) for _ in range(n))
 
 
+@functools.cache
+def _new_trade_statement(dialect: str) -> Any:
+    """A new trade unless its out_trade_no exists: built once per dialect."""
+    table: Any = SandboxTrade.__table__
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert_(table).on_conflict_do_nothing(index_elements=["out_trade_no"]).returning(table.c.id)
+    )
+
+
 class SandboxProvider:
     """The provider interface over the sandbox's own tables, in the caller's session."""
 
@@ -200,13 +211,9 @@ class SandboxProvider:
             raise ProviderRejected("PARAM_ERROR", "payer openid is required for JSAPI")
         # WeChat's answer to the same out_trade_no again is the same prepay, unless the
         # amount differs: one INSERT in the usual case, a read only when it already exists.
-        table: Any = SandboxTrade.__table__
-        insert_ = (
-            postgresql.insert if self.db.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
         created = self.db.execute(
-            insert_(table)
-            .values(
+            _new_trade_statement(self.db.get_bind().dialect.name),
+            dict(
                 out_trade_no=payment.out_trade_no,
                 transaction_id="4200" + clock.now().strftime("%Y%m%d") + _digits(16),
                 mchid=MCHID,
@@ -220,9 +227,7 @@ class SandboxProvider:
                 time_expire=payment.expires_at,
                 created_at=clock.now(),
                 profit_sharing=bool(getattr(payment, "profit_sharing", False)),
-            )
-            .on_conflict_do_nothing(index_elements=["out_trade_no"])
-            .returning(table.c.id)
+            ),
         ).scalar()
         if created is None:
             trade = self._trade(payment.out_trade_no)
