@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from xiaodian import bulk
@@ -57,13 +57,26 @@ class _Lock:
     ends: datetime
 
 
+_LOCKS = select(
+    Lock,
+    select(func.max(Touch.extends_until)).where(Touch.lock_id == Lock.id).scalar_subquery(),
+).where(
+    Lock.visitor.in_(bindparam("visitors", expanding=True)),
+    Lock.shop_id.in_(bindparam("shops", expanding=True)),
+)
+_PLANS = (
+    select(Plan, PlanInvite.promoter_id, PlanInvite.rate_pct)
+    .outerjoin(
+        PlanInvite,
+        (PlanInvite.plan_id == Plan.id)
+        & PlanInvite.promoter_id.in_(bindparam("promoters", expanding=True)),
+    )
+    .where(Plan.product_id.in_(bindparam("products", expanding=True)))
+)
+
+
 def _locks(db: Session, visitors: set[str], shop_ids: set[int], now: datetime) -> list[_Lock]:
-    extended = (
-        select(func.max(Touch.extends_until)).where(Touch.lock_id == Lock.id).scalar_subquery()
-    )
-    rows = db.execute(
-        select(Lock, extended).where(Lock.visitor.in_(visitors), Lock.shop_id.in_(shop_ids))
-    )
+    rows = db.execute(_LOCKS, {"visitors": list(visitors), "shops": list(shop_ids)})
     found = []
     for lock, extension in rows:
         ends = max(lock.locked_until, extension) if extension is not None else lock.locked_until
@@ -92,12 +105,7 @@ class _Plans:
 def _plans(db: Session, product_ids: set[int], promoter_ids: set[int]) -> _Plans:
     """Every plan of the products with the invites of these promoters, one query."""
     rows = db.execute(
-        select(Plan, PlanInvite.promoter_id, PlanInvite.rate_pct)
-        .outerjoin(
-            PlanInvite,
-            (PlanInvite.plan_id == Plan.id) & PlanInvite.promoter_id.in_(promoter_ids or {0}),
-        )
-        .where(Plan.product_id.in_(product_ids))
+        _PLANS, {"promoters": list(promoter_ids or {0}), "products": list(product_ids)}
     )
     plans = _Plans({}, {})
     for plan, promoter_id, rate in rows:

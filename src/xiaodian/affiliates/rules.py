@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
@@ -65,16 +65,16 @@ def rule_of(row: ShopRule | None, shop_id: int) -> Rule:
     return Rule(shop_id) if row is None else _of(row)
 
 
+_RULES = select(ShopRule).where(ShopRule.shop_id.in_(bindparam("ids", expanding=True)))
+
+
 def rules_for(db: Session, shop_ids: Iterable[int]) -> dict[int, Rule]:
     """Each shop's rule (the defaults for a shop without one), one query. Joins the
     caller's transaction (read only)."""
     wanted = set(shop_ids)
     found: dict[int, Rule] = {}
     if wanted:
-        found = {
-            r.shop_id: _of(r)
-            for r in db.scalars(select(ShopRule).where(ShopRule.shop_id.in_(wanted)))
-        }
+        found = {r.shop_id: _of(r) for r in db.scalars(_RULES, {"ids": list(wanted)})}
     return {shop_id: found.get(shop_id, Rule(shop_id)) for shop_id in wanted}
 
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
@@ -263,6 +263,18 @@ def discounted_price(price_fen: int, item: DiscountItem) -> int:
     return min(price_fen, item.price_fen or price_fen)
 
 
+_ON_NOW = (
+    select(DiscountItem)
+    .join(Discount, Discount.id == DiscountItem.discount_id)
+    .where(
+        DiscountItem.sku_id.in_(bindparam("ids", expanding=True)),
+        DiscountItem.starts_at <= bindparam("now", type_=DiscountItem.__table__.c.starts_at.type),
+        DiscountItem.ends_at > bindparam("now"),
+        Discount.status == DiscountStatus.ACTIVE,
+    )
+)
+
+
 @sellability.price_rule
 def limited_time(
     db: Session,
@@ -272,16 +284,7 @@ def limited_time(
 ) -> dict[int, int | sellability.Priced]:
     """The discounts on now for the batch, one query."""
     now = clock.now()
-    rows = db.scalars(
-        select(DiscountItem)
-        .join(Discount, Discount.id == DiscountItem.discount_id)
-        .where(
-            DiscountItem.sku_id.in_([s.sku_id for s in skus]),
-            DiscountItem.starts_at <= now,
-            DiscountItem.ends_at > now,
-            Discount.status == DiscountStatus.ACTIVE,
-        )
-    )
+    rows = db.scalars(_ON_NOW, {"ids": [s.sku_id for s in skus], "now": now})
     changed: dict[int, int | sellability.Priced] = {}
     for item in rows:
         price = discounted_price(prices[item.sku_id], item)

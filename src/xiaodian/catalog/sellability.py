@@ -44,12 +44,13 @@ they registered. A line whose price the server decides itself (a flash sale's li
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from xiaodian.catalog.models import Product, ProductStatus, Sku
@@ -84,13 +85,11 @@ class SkuInfo:
         return f"{self.title} ({self.spec_text})" if self.spec_text else self.title
 
 
-def load_skus(db: Session, sku_ids: Iterable[int]) -> dict[int, SkuInfo]:
-    """SKUs with their product and shop, by id (missing ids are simply absent); one query."""
-    ids = sorted(set(sku_ids))
-    if not ids:
-        return {}
+@functools.cache
+def _load_statement() -> Any:
+    """``load_skus``' query, built once (the shops' selectable comes from merchants)."""
     shop = merchants_service.shops_to_join()
-    rows = db.execute(
+    return (
         select(
             Sku.id,
             Sku.product_id,
@@ -110,8 +109,16 @@ def load_skus(db: Session, sku_ids: Iterable[int]) -> dict[int, SkuInfo]:
         )
         .join(Product, Product.id == Sku.product_id)
         .join(shop, shop.c.id == Product.shop_id)
-        .where(Sku.id.in_(ids))
+        .where(Sku.id.in_(bindparam("ids", expanding=True)))
     )
+
+
+def load_skus(db: Session, sku_ids: Iterable[int]) -> dict[int, SkuInfo]:
+    """SKUs with their product and shop, by id (missing ids are simply absent); one query."""
+    ids = sorted(set(sku_ids))
+    if not ids:
+        return {}
+    rows = db.execute(_load_statement(), {"ids": ids})
     return {
         r[0]: SkuInfo(
             sku_id=r[0],

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.actor import Actor
@@ -181,6 +181,11 @@ def set_product_template(
 # --------------------------------------------------------------------------- checkout
 
 
+_TEMPLATES_OF = select(ShippingTemplate).where(
+    ShippingTemplate.shop_id.in_(bindparam("ids", expanding=True))
+)
+
+
 class _Quoter:
     """Orders' shipping quoter: the templates of every shop of the cart in one query."""
 
@@ -188,9 +193,7 @@ class _Quoter:
         shop_ids = sorted({parcel.shop_id for parcel in parcels})
         by_shop: dict[int, dict[int, fees.Terms]] = defaultdict(dict)
         defaults: dict[int, int] = {}
-        for template in db.scalars(
-            select(ShippingTemplate).where(ShippingTemplate.shop_id.in_(shop_ids))
-        ):
+        for template in db.scalars(_TEMPLATES_OF, {"ids": shop_ids}):
             by_shop[template.shop_id][template.id] = terms_of(template)
             if template.is_default:
                 defaults[template.shop_id] = template.id

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, delete, func, insert, literal, select
+from sqlalchemy import Integer, Table, bindparam, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -795,12 +795,13 @@ def _check_key(key: str | None) -> str | None:
     return key
 
 
+_REQUEST = select(CheckoutRequest).where(
+    CheckoutRequest.buyer_id == bindparam("buyer"), CheckoutRequest.key == bindparam("b_key")
+)
+
+
 def _replay(db: Session, buyer_id: int, key: str, body_hash: str) -> CheckoutResult | None:
-    request = db.scalar(
-        select(CheckoutRequest).where(
-            CheckoutRequest.buyer_id == buyer_id, CheckoutRequest.key == key
-        )
-    )
+    request = db.scalar(_REQUEST, {"buyer": buyer_id, "b_key": key})
     if request is None:
         return None
     if request.body_hash != body_hash:
