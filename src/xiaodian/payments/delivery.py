@@ -9,16 +9,17 @@ is open while posting. The poster is injectable (tests post into their TestClien
 
 from __future__ import annotations
 
-import atexit
 import functools
+import http.client
 import logging
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
+from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
@@ -38,32 +39,65 @@ MAX_ATTEMPTS = 1 + len(RETRY_SCHEDULE)
 Poster = Callable[[str, dict[str, str], bytes], int]
 
 
-_client: httpx.Client | None = None
-_client_lock = threading.Lock()
+# One kept-alive connection per delivery thread and server (http.client: a third of an
+# httpx request's CPU, and a delivery is one small POST). A kept-alive connection the
+# server closed meanwhile is opened anew, once; any other failure is the attempt's error.
+_local = threading.local()
+TIMEOUT = 10.0
+_tls_context: ssl.SSLContext | None = None
 
 
-def _http() -> httpx.Client:
-    """One pooled client for every delivery: a new client builds a TLS context each time,
-    which cost more than the rest of a payment together."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = httpx.Client(timeout=10.0)
-            atexit.register(close_client)  # its kept-alive connections, closed at exit
-        return _client
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every connection (building one costs more than a payment)."""
+    global _tls_context
+    if _tls_context is None:
+        _tls_context = ssl.create_default_context()
+    return _tls_context
+
+
+def _connection(scheme: str, netloc: str) -> http.client.HTTPConnection:
+    pool: dict[tuple[str, str], http.client.HTTPConnection] = _local.__dict__.setdefault(
+        "connections", {}
+    )
+    conn = pool.get((scheme, netloc))
+    if conn is None:
+        if scheme == "https":
+            conn = http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=_tls())
+        else:
+            conn = http.client.HTTPConnection(netloc, timeout=TIMEOUT)
+        pool[scheme, netloc] = conn
+    return conn
 
 
 def close_client() -> None:
-    """Close the pooled client (a later delivery opens a new one)."""
-    global _client
-    with _client_lock:
-        client, _client = _client, None
-    if client is not None:
-        client.close()
+    """Close this thread's kept-alive connections (a later delivery opens new ones)."""
+    for conn in _local.__dict__.pop("connections", {}).values():
+        conn.close()
 
 
 def http_poster(url: str, headers: dict[str, str], body: bytes) -> int:
-    return _http().post(url, content=body, headers=headers).status_code
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not an HTTP URL: {url[:100]}")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    for again in (False, True):
+        conn = _connection(parts.scheme, parts.netloc)
+        fresh = conn.sock is None
+        try:
+            conn.request("POST", target, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.will_close:
+                conn.close()
+            return response.status
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            conn.close()  # a kept-alive connection the server had closed: once more, anew
+            if again or fresh:
+                raise
+        except BaseException:
+            conn.close()  # a timeout or a half-read answer: never reuse that connection
+            raise
+    raise AssertionError("unreachable")
 
 
 _poster: Poster = http_poster
