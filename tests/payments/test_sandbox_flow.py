@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -292,3 +293,30 @@ def test_a_buyer_waiting_for_the_payment_is_told_when_it_is_paid(
     assert body["return_url"] == f"/orders/{order.order_no}" and body["paid_at"]
     # the waiter's one read, the cashier's own: the answer came with the announcement
     assert buyer_reads(reads) == 2, reads.statements
+
+
+def test_the_status_read_in_one_statement_is_the_payments_own_view(
+    db: Session, scene: Shop, login_client: Any, sandbox_poster: Poster
+) -> None:
+    """``buyers_payment_view`` (the status and the wait, one statement) says what
+    ``payment_view`` of the loaded payment says, for one order and for several, open and
+    paid; another buyer's payment is "not found"."""
+    from tests.payments.conftest import actor_for
+    from xiaodian.errors import NotFound
+    from xiaodian.payments import service
+
+    one = place(db, scene, qty=1)
+    first, second = place(db, scene, qty=1), place(db, scene, qty=2, sku_id=scene.sku2_id)
+    browser = login_client(scene.buyer)
+    buyer = scene.buyer_actor
+    for numbers in ((one.order_no,), (first.order_no, second.order_no)):
+        no = _to_cashier(browser, *numbers).rsplit("/", 1)[1]
+        for _state in ("open", "paid"):
+            db.rollback()  # a new snapshot: the pay below committed elsewhere
+            payment = service.get_payment(db, buyer, no)
+            assert service.buyers_payment_view(db, buyer, no) == service.payment_view(payment)
+            assert payment.status.value == _state
+            browser.post(f"/sandbox/cashier/{no}/pay", headers=_csrf(browser))
+        assert len(service.buyers_payment_view(db, buyer, no)["order_nos"]) == len(numbers)
+        with pytest.raises(NotFound):
+            service.buyers_payment_view(db, actor_for(scene.owner), no)

@@ -84,7 +84,7 @@ WAIT_MAX = 30  # seconds a buyer's app may wait for a payment to change
 
 def _payment_out(database: Database, actor: Actor, out_trade_no: str) -> PaymentOut:
     with database.session(write=False) as db:
-        return PaymentOut(**service.payment_view(service.get_payment(db, actor, out_trade_no)))
+        return PaymentOut(**service.buyers_payment_view(db, actor, out_trade_no))
 
 
 @router.get("/payments/{out_trade_no}")

@@ -33,13 +33,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
 from xiaodian import settings as settings_module
 from xiaodian.payments.models import (
+    DeliveryStatus,
     SandboxDelivery,
     SandboxRefund,
     SandboxRefundStatus,
@@ -176,6 +177,24 @@ def _platform_key(pem: str) -> rsa.RSAPrivateKey:
 
 def _digits(n: int) -> str:
     return "".join(secrets.choice(string.digits) for _ in range(n))
+
+
+_TRADES: Any = SandboxTrade.__table__
+_TRADE_PAID = (
+    update(_TRADES)
+    .where(
+        _TRADES.c.out_trade_no == bindparam("no"),
+        _TRADES.c.state == SandboxTradeState.NOTPAY,
+    )
+    .values(
+        state=SandboxTradeState.SUCCESS,
+        success_time=bindparam("now", type_=_TRADES.c.success_time.type),
+        payer_openid=bindparam("openid", type_=_TRADES.c.payer_openid.type),
+    )
+    .returning(*_TRADES.c)
+)
+_DELIVERIES: Any = SandboxDelivery.__table__
+_INSERT_DELIVERY = insert(_DELIVERIES).returning(_DELIVERIES.c.id)
 
 
 @functools.cache
@@ -349,12 +368,8 @@ class SandboxProvider:
         Returns False (and changes nothing) if the trade is not waiting for payment, so a
         double click pays once.
         """
-        table: Any = SandboxTrade.__table__
         trade = self.db.execute(  # one conditional UPDATE: a second press finds it paid
-            update(table)
-            .where(table.c.out_trade_no == out_trade_no, table.c.state == SandboxTradeState.NOTPAY)
-            .values(state=SandboxTradeState.SUCCESS, success_time=clock.now(), payer_openid=openid)
-            .returning(*table.c)
+            _TRADE_PAID, {"no": out_trade_no, "now": clock.now(), "openid": openid}
         ).first()
         if trade is None:
             return False
@@ -532,19 +547,28 @@ class SandboxProvider:
         *,
         url: str,
         out_trade_no: str,
-    ) -> SandboxDelivery:
+    ) -> int:
+        """The notification, queued for delivery (one INSERT built once); its row's id."""
         notification_id, body = self.build_body(event_type, summary, original_type, resource)
-        delivery = SandboxDelivery(
-            notification_id=notification_id,
-            event_type=event_type,
-            out_trade_no=out_trade_no,
-            url=url,
-            body=body,
-            next_attempt_at=clock.now(),
+        now = clock.now()
+        return int(
+            self.db.execute(
+                _INSERT_DELIVERY,
+                {
+                    "notification_id": notification_id,
+                    "event_type": event_type,
+                    "out_trade_no": out_trade_no,
+                    "url": url,
+                    "body": body,
+                    "status": DeliveryStatus.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "last_error": None,
+                    "created_at": now,
+                    "delivered_at": None,
+                },
+            ).scalar_one()
         )
-        self.db.add(delivery)
-        self.db.flush()
-        return delivery
 
     # --- daily bills (payments/providers/sandbox_bills.py) -------------------------------
 
