@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -209,7 +210,7 @@ class Hub:
         message = Message(channel, event_)
         if db is not None:
             if self.backend == "outbox":
-                db.execute(insert(_outbox()), [self._row(message)])
+                db.execute(_insert_outbox(), [self._row(message)])
             if not db.info.get("xd_realtime_hooked"):
                 db.info["xd_realtime_hooked"] = True
                 event.listen(db, "after_commit", self._after_commit)
@@ -409,6 +410,11 @@ class OutboxRow(Base):
 
 def _outbox() -> Any:
     return OutboxRow.__table__
+
+
+@functools.cache
+def _insert_outbox() -> Any:
+    return insert(_outbox())
 
 
 def _max_id(database: Database) -> int:

@@ -19,11 +19,12 @@ order (keyset on ``(due_at, id)``)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -111,10 +112,16 @@ def open_cases(
         db.execute(
             delete(Case).where(Case.queue == queue, Case.key.in_(keys), Case.closed_at.is_not(None))
         )
-    dialect = postgresql if bulk.is_postgresql(db) else sqlite
-    # The rows as parameters (one multi-row INSERT, compiled once): ``.values(rows)`` has
-    # no cache key and was compiled anew each time.
-    db.execute(dialect.insert(Case).on_conflict_do_nothing(index_elements=["queue", "key"]), values)
+    # The rows as parameters (one multi-row INSERT, built and compiled once).
+    db.execute(_open_statement(bulk.is_postgresql(db)), values)
+
+
+@functools.cache
+def _open_statement(postgres: bool) -> Any:
+    dialect = postgresql if postgres else sqlite
+    return dialect.insert(cast(Table, Case.__table__)).on_conflict_do_nothing(
+        index_elements=["queue", "key"]
+    )
 
 
 def close_case(
