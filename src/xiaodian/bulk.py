@@ -125,9 +125,11 @@ def insert_rows(
     names = tuple(rows[0])
     back = [table.c[name] for name in returning]
     if not is_postgresql(db):
+        # An executemany of the statement built once (one multi-row INSERT with RETURNING).
+        stmt = _plain_insert(table, tuple(returning))
         if back:
-            return list(db.execute(insert(table).returning(*back), rows))
-        db.execute(insert(table), rows)
+            return list(db.execute(stmt, rows))
+        db.execute(stmt, rows)
         return []
     stmt = insert(table).from_select(names, rows_source(db, table, names))
     params = rows_param(table, names, rows)
@@ -135,6 +137,12 @@ def insert_rows(
         return list(db.execute(stmt.returning(*back), params))
     db.execute(stmt, params)
     return []
+
+
+@lru_cache(maxsize=256)
+def _plain_insert(table: Table, returning: tuple[str, ...]) -> Any:
+    stmt = insert(table)
+    return stmt.returning(*(table.c[name] for name in returning)) if returning else stmt
 
 
 def insert_together(db: Session, parts: Sequence[tuple[Table, list[dict[str, Any]]]]) -> None:

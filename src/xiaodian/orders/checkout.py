@@ -170,6 +170,11 @@ def bought_quantities(db: Session, *, buyer_id: int, product_ids: list[int]) -> 
 _BUYER_LOCK = 0x0D5E  # "orders"
 
 
+_LOCK_BUYER = select(
+    func.pg_advisory_xact_lock(literal(_BUYER_LOCK, Integer), bindparam("buyer", type_=Integer))
+)
+
+
 def lock_buyer(db: Session, buyer_id: int) -> None:
     """Serialize this buyer's checkouts until the transaction ends. Joins the caller's
     transaction.
@@ -182,9 +187,7 @@ def lock_buyer(db: Session, buyer_id: int) -> None:
     touched. On SQLite every write transaction begins IMMEDIATE, so checkouts already queue.
     """
     if db.get_bind().dialect.name == "postgresql":
-        db.execute(
-            select(func.pg_advisory_xact_lock(literal(_BUYER_LOCK, Integer), literal(buyer_id)))
-        )
+        db.execute(_LOCK_BUYER, {"buyer": buyer_id})
 
 
 def check_limits(
