@@ -803,6 +803,9 @@ _REQUEST = select(CheckoutRequest).where(
 )
 
 
+_INSERT_REQUEST = insert(_REQUESTS)
+
+
 def _replay(db: Session, buyer_id: int, key: str, body_hash: str) -> CheckoutResult | None:
     request = db.scalar(_REQUEST, {"buyer": buyer_id, "b_key": key})
     if request is None:
@@ -869,13 +872,14 @@ def checkout(
             # Last, with the orders' ids: a concurrent request with the same key that
             # committed first makes this INSERT fail (unique), and its orders are given back.
             db.execute(
-                insert(_REQUESTS).values(
-                    buyer_id=buyer_id,
-                    key=key,
-                    body_hash=body_hash,
-                    order_ids=[o.id for o in orders],
-                    created_at=clock.now(),
-                )
+                _INSERT_REQUEST,
+                {
+                    "buyer_id": buyer_id,
+                    "key": key,
+                    "body_hash": body_hash,
+                    "order_ids": [o.id for o in orders],
+                    "created_at": clock.now(),
+                },
             )
         if from_cart:
             db.execute(
