@@ -168,6 +168,14 @@ def insert_together(db: Session, parts: Sequence[tuple[Table, list[dict[str, Any
     db.execute(stmt, params)
 
 
+def in_bound(column: Any, name: str, *, postgres: bool) -> ColumnElement[bool]:
+    """``in_values`` for a statement built once: ``column IN (:name)`` with the list bound
+    at execution (an expanding parameter); on PostgreSQL ``column = ANY(:name)``."""
+    if not postgres:
+        return column.in_(bindparam(name, expanding=True))
+    return column == any_(bindparam(name, type_=ARRAY(column.type)))
+
+
 def in_values(db: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     """``column IN (values)``; on PostgreSQL ``column = ANY(:array)`` (one parameter)."""
     values = list(values)

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Table, any_, bindparam, func, select
+from sqlalchemy import DateTime, Table, bindparam, func, select
 from sqlalchemy import text as sa_text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from xiaodian import bulk, clock
@@ -142,16 +141,12 @@ def _account_rows(db: Session, wanted: list[AccountKey], *, lock: bool) -> dict[
 def _accounts_statement(postgres: bool, lock: bool) -> Any:
     """The accounts of ``:kinds`` x ``:owners``, built once (on PostgreSQL each list is
     one array parameter, ``= ANY(...)``)."""
-    if postgres:
-        kind, owner = _ACCOUNTS.c.kind, _ACCOUNTS.c.owner_id
-        kinds: Any = kind == any_(bindparam("kinds", type_=ARRAY(kind.type)))
-        owners: Any = owner == any_(bindparam("owners", type_=ARRAY(owner.type)))
-    else:
-        kinds = _ACCOUNTS.c.kind.in_(bindparam("kinds", expanding=True))
-        owners = _ACCOUNTS.c.owner_id.in_(bindparam("owners", expanding=True))
     query = (
         select(_ACCOUNTS.c.id, _ACCOUNTS.c.kind, _ACCOUNTS.c.owner_id)
-        .where(kinds, owners)
+        .where(
+            bulk.in_bound(_ACCOUNTS.c.kind, "kinds", postgres=postgres),
+            bulk.in_bound(_ACCOUNTS.c.owner_id, "owners", postgres=postgres),
+        )
         .order_by(_ACCOUNTS.c.id)
     )
     return query.with_for_update() if lock else query

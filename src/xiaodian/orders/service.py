@@ -542,14 +542,9 @@ def orders_by_ids(db: Session, *, order_ids: list[int]) -> dict[int, Order]:
     return {o.id: o for o in db.scalars(select(Order).where(Order.id.in_(set(order_ids))))}
 
 
-def buyers_of(order_ids: Iterable[int]) -> Any:
-    """The buyers of these orders as a SELECT another domain can put inside its own query
-    (``user_id IN (...)``), so asking about the buyers costs it no statement of its own."""
-    return select(Order.buyer_id).where(Order.id.in_(set(order_ids)))
-
-
-# ``buyers_of`` built once, for a statement another domain builds once too: its orders
-# are the bound ``order_ids``.
+# The buyers of the bound ``order_ids`` as a SELECT another domain puts inside its own
+# statement built once (``user_id IN (...)``), so asking about the buyers costs it no
+# statement of its own.
 BUYERS_OF_BOUND = select(Order.buyer_id).where(Order.id.in_(bindparam("order_ids", expanding=True)))
 
 

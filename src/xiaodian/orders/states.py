@@ -183,7 +183,7 @@ def advance(
             .values(changes)
             .returning(_ORDERS.c.id)
         )
-        bound: dict[str, Any] = {}
+        bound: dict[str, Any] = dict(params or {})  # a tuple ``where``'s own bound values
     else:
         keys = tuple((k, v.key if _is_column(v) else None) for k, v in sorted(changes.items()))
         stmt = _move_statement(action, keys, where)
