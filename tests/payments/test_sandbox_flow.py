@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.payments.conftest import Poster, Shop, order_state, place, rows, scalar
+from xiaodian.payments import delivery, pages, service
 from xiaodian.payments.delivery import deliver_due
 from xiaodian.payments.models import (
     DeliveryStatus,
@@ -238,6 +240,63 @@ def test_delivery_succeeds_on_a_retry(
     row = scalar(db, select(SandboxDelivery))
     assert row is not None and row.status == DeliveryStatus.DELIVERED and row.attempts == 2
     assert order_state(db, order.order_no)[0] == "paid"
+
+
+def test_the_cashiers_first_attempt_is_claimed_as_the_trade_is_paid(
+    db: Session,
+    scene: Shop,
+    login_client: Any,
+    sandbox_poster: Poster,
+    database: Any,
+    count_queries: Any,
+    clock: Any,
+) -> None:
+    """The cashier claims the notification's first attempt in the transaction that pays
+    the trade, so posting it reads nothing and claims nothing: the post and one UPDATE of
+    its outcome. A retry is due 15 s later, as after any claimed attempt."""
+    order = place(db, scene)
+    start = service.start_payment(
+        db, scene.buyer_actor, order_nos=[order.order_no], method="sandbox"
+    )
+    paid = service.sandbox_pay(db, scene.buyer_actor, start.out_trade_no, claim=True)
+    assert paid.claimed is not None and paid.claimed.claimed
+    row = scalar(db, select(SandboxDelivery))
+    assert row is not None and row.attempts == 1 and row.status == DeliveryStatus.PENDING
+    db.rollback()
+    assert deliver_due(db).delivered == 0  # in flight: not due again
+    assert sandbox_poster.calls == []
+    # the poster answers from the app at once: count the delivery's own statements
+    with count_queries(only=lambda statement: "sandbox_deliveries" in statement) as counted:
+        pages._deliver(database, start.out_trade_no, paid.claimed)
+    assert sandbox_poster.answers == [204]
+    assert [s.split()[0] for s in counted.statements] == ["UPDATE"], counted.statements
+    assert order_state(db, order.order_no)[0] == "paid"
+    clock.advance(seconds=15)
+    assert deliver_due(db).delivered == 0  # delivered: no retry
+    assert len(sandbox_poster.calls) == 1
+
+
+def test_a_claimed_attempt_that_was_never_posted_is_retried_after_15_s(
+    db: Session, scene: Shop, sandbox_poster: Poster, clock: Any
+) -> None:
+    """The process stopped between the commit that claimed the first attempt and its post:
+    the retry job delivers it 15 s later, not before, and the order is paid once."""
+    order = place(db, scene)
+    start = service.start_payment(
+        db, scene.buyer_actor, order_nos=[order.order_no], method="sandbox"
+    )
+    paid = service.sandbox_pay(db, scene.buyer_actor, start.out_trade_no, claim=True)
+    assert paid.claimed is not None
+    clock.advance(seconds=14)
+    assert deliver_due(db).delivered == 0
+    clock.advance(seconds=1)
+    assert deliver_due(db).delivered == 1
+    assert sandbox_poster.answers == [204]
+    row = scalar(db, select(SandboxDelivery))
+    assert row is not None and row.status == DeliveryStatus.DELIVERED and row.attempts == 2
+    assert order_state(db, order.order_no)[0] == "paid"
+    with pytest.raises(ValueError):  # only a claimed notification is posted directly
+        delivery.post_claimed(db, dataclasses.replace(paid.claimed, claimed=False))
 
 
 def test_sandbox_keys_are_made_in_a_folder_that_holds_a_setting(tmp_path: Any) -> None:

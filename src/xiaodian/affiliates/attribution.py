@@ -164,7 +164,12 @@ def attribute(db: Session, change: lifecycle.Change) -> None:
     visitors = {f"u:{line.buyer_id}" for line in lines} | ({visitor} if visitor else set())
     shop_ids = {line.shop_id for line in lines}
     locks = _locks(db, visitors, shop_ids, now)
-    plans = _plans(db, {line.product_id for line in lines}, {lock.promoter_id for lock in locks})
+    # Without a lock every line is "no_touch" and no plan is asked: no read of the plans.
+    plans = (
+        _plans(db, {line.product_id for line in lines}, {lock.promoter_id for lock in locks})
+        if locks
+        else _Plans({}, {})
+    )
     shop_rules = rules.rules_for(db, shop_ids)
     rows: list[dict[str, Any]] = []
     for line in lines:

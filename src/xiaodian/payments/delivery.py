@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from xiaodian import clock
 from xiaodian.payments.models import DeliveryStatus, SandboxDelivery
 from xiaodian.payments.providers import get_sandbox
+from xiaodian.payments.providers.sandbox import Queued
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,31 @@ def _attempt(db: Session, delivery_id: int, report: DeliveryReport) -> None:
     db.commit()
     if claimed is None:  # delivered, given up, not due, or another worker took it
         return
-    attempts, url, body = claimed.attempts - 1, claimed.url, claimed.body
+    _post(db, delivery_id, claimed.attempts - 1, claimed.url, claimed.body, report)
+
+
+def first_retry_at(now: datetime) -> datetime:
+    """When a first attempt claimed at ``now`` is due again if it never reports back."""
+    return now + RETRY_SCHEDULE[0]
+
+
+def post_claimed(db: Session, queued: Queued) -> DeliveryReport:
+    """Post a notification whose first attempt was claimed as it was queued
+    (``SandboxProvider.enqueue`` with ``claimed_until=first_retry_at(now)``), after the
+    transaction that queued it committed: no read, no claim, only the post and its
+    outcome (one short transaction). Its retries are ``deliver_due``'s. Commits."""
+    report = DeliveryReport()
+    if not queued.claimed:
+        raise ValueError("only a notification claimed as it was queued is posted this way")
+    _post(db, queued.id, 0, queued.url, queued.body, report)
+    return report
+
+
+def _post(
+    db: Session, delivery_id: int, attempts: int, url: str, body: str, report: DeliveryReport
+) -> None:
+    """Sign and post a claimed attempt (``attempts`` made before it), then record how it
+    went in one short transaction."""
     delay = RETRY_SCHEDULE[attempts] if attempts < len(RETRY_SCHEDULE) else None
     headers = get_sandbox(db).sign(body)  # no transaction open: signing needs no database
     error: str | None = None

@@ -79,9 +79,9 @@ async def notify(hot: Hot, found: re.Match[str]) -> bool:
     return True
 
 
-def _pay(database: Any, actor: Actor, out_trade_no: str) -> str:
+def _pay(database: Any, actor: Actor, out_trade_no: str) -> service.SandboxPaid:
     with database.session(write=True) as db:
-        return service.sandbox_pay(db, actor, out_trade_no).status.value
+        return service.sandbox_pay(db, actor, out_trade_no, claim=True)
 
 
 async def pay(hot: Hot, found: re.Match[str]) -> bool:
@@ -91,9 +91,11 @@ async def pay(hot: Hot, found: re.Match[str]) -> bool:
     if actor is None:
         return False
     out_trade_no = found.group(1)
-    state = await hot.in_thread(_pay, hot.app.state.db, actor, out_trade_no)
-    await hot.answer(200, {"status": state, "poll": f"/api/v1/payments/{out_trade_no}"})
-    await pages.deliver_soon(hot.app.state.db, out_trade_no)  # after the answer, as the route
+    paid = await hot.in_thread(_pay, hot.app.state.db, actor, out_trade_no)
+    poll = f"/api/v1/payments/{out_trade_no}"
+    await hot.answer(200, {"status": paid.payment.status.value, "poll": poll})
+    # after the answer, as the route
+    await pages.deliver_soon(hot.app.state.db, out_trade_no, paid.claimed)
     return True
 
 

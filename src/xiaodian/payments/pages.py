@@ -12,8 +12,9 @@ from markupsafe import Markup
 
 from xiaodian.db import Database
 from xiaodian.payments import operator, service
-from xiaodian.payments.delivery import deliver_due, next_due
+from xiaodian.payments.delivery import deliver_due, next_due, post_claimed
 from xiaodian.payments.models import PaymentStatus
+from xiaodian.payments.providers.sandbox import Queued
 from xiaodian.web import routing
 from xiaodian.web.deps import DbDep, PageUser
 from xiaodian.web.templating import render
@@ -82,15 +83,21 @@ def cashier(
 _SANDBOX_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sandbox-delivery")
 
 
-async def deliver_soon(database: Database, out_trade_no: str) -> None:
+async def deliver_soon(
+    database: Database, out_trade_no: str, claimed: Queued | None = None
+) -> None:
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(_SANDBOX_THREADS, _deliver, database, out_trade_no)
+    await loop.run_in_executor(_SANDBOX_THREADS, _deliver, database, out_trade_no, claimed)
 
 
-def _deliver(database: Database, out_trade_no: str) -> None:
-    """The first delivery attempt, right after the buyer paid (retries: the job)."""
+def _deliver(database: Database, out_trade_no: str, claimed: Queued | None = None) -> None:
+    """The first delivery attempt, right after the buyer paid (retries: the job): the one
+    ``sandbox_pay`` claimed, posted at once, or whatever of the trade is due."""
     with database.session(write=True) as db:
-        report = deliver_due(db, out_trade_no=out_trade_no)
+        if claimed is not None:
+            report = post_claimed(db, claimed)
+        else:
+            report = deliver_due(db, out_trade_no=out_trade_no)
         due = next_due(db, out_trade_no=out_trade_no) if report.failed else None
     if due is not None:
         from xiaodian.payments.jobs import schedule_delivery
@@ -106,8 +113,9 @@ def cashier_pay(
     actor: PageUser,
     background: BackgroundTasks,
 ) -> Response:
-    payment = service.sandbox_pay(db, actor, out_trade_no)
-    background.add_task(deliver_soon, request.app.state.db, out_trade_no)
+    paid = service.sandbox_pay(db, actor, out_trade_no, claim=True)
+    payment = paid.payment
+    background.add_task(deliver_soon, request.app.state.db, out_trade_no, paid.claimed)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(
             {"status": payment.status.value, "poll": f"/api/v1/payments/{out_trade_no}"}

@@ -28,7 +28,7 @@ from xiaodian.db import loaded
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, _
 from xiaodian.money import format_fen
 from xiaodian.orders import service as orders_service
-from xiaodian.payments import core
+from xiaodian.payments import core, delivery
 from xiaodian.payments.core import (
     ProviderUnavailable,
     Rejected,
@@ -60,6 +60,7 @@ from xiaodian.payments.providers.base import (
     ProviderRejected,
     TransferState,
 )
+from xiaodian.payments.providers.sandbox import Queued
 
 __all__ = [
     "NotifyResult",
@@ -656,24 +657,44 @@ def cashier(db: Session, actor: Actor, out_trade_no: str) -> CashierView:
     )
 
 
-def sandbox_pay(db: Session, actor: Actor, out_trade_no: str) -> Payment:
+@dataclass(frozen=True)
+class SandboxPaid:
+    """The payment the buyer pressed 确认支付 for, and the notification whose first
+    attempt was claimed for the caller to post (``delivery.post_claimed``), if any."""
+
+    payment: Payment
+    claimed: Queued | None = None
+
+
+def sandbox_pay(
+    db: Session, actor: Actor, out_trade_no: str, *, claim: bool = False
+) -> SandboxPaid:
     """The buyer pressed 确认支付: the sandbox takes the money and queues the notification.
 
-    Pressing twice pays once. Commits; deliver the notification afterwards.
+    Pressing twice pays once. Commits; deliver the notification afterwards: with
+    ``claim``, its first attempt is claimed here, in this transaction, and returned for
+    the caller to post at once (no read and no claim of its own); otherwise it is due now
+    for ``delivery.deliver_due``.
     """
     payment = _sandbox_payment(db, actor, out_trade_no, with_orders=False)
     if payment.status == P.PAID:
         db.commit()  # nothing changed; end the read (the delivery follows in a new one)
-        return payment
+        return SandboxPaid(payment)
     if payment.status == P.CLOSED:
         raise IllegalTransition(_("This payment has been closed."), code="payment_closed")
-    if clock.now() >= payment.expires_at:
+    now = clock.now()
+    if now >= payment.expires_at:
         raise IllegalTransition(_("The time to pay has run out."), code="payment_expired")
     sandbox = get_sandbox(db)
-    if sandbox.buyer_pays(out_trade_no, openid=f"o-sandbox-{payment.buyer_id}"):
+    queued = sandbox.buyer_pays(
+        out_trade_no,
+        openid=f"o-sandbox-{payment.buyer_id}",
+        claimed_until=delivery.first_retry_at(now) if claim else None,
+    )
+    if queued is not None:
         core.event(db, "buyer_paid", payment_id=payment.id, actor_id=payment.buyer_id)
     db.commit()
-    return payment
+    return SandboxPaid(payment, queued if claim else None)
 
 
 def payer_openid(db: Session, actor: Actor) -> str | None:
@@ -740,7 +761,7 @@ def sandbox_bridge_pay(db: Session, actor: Actor, params: dict[str, Any]) -> Pay
     openid = accounts_service.openid_for(db, user_id=payment.buyer_id, app_id=sandbox.appid)
     if openid is None or not sandbox.is_payer(out_trade_no, openid):
         raise InvalidInput(_("This payment is for another WeChat user."), code="wrong_payer")
-    if sandbox.buyer_pays(out_trade_no, openid=openid):
+    if sandbox.buyer_pays(out_trade_no, openid=openid) is not None:
         core.event(db, "buyer_paid", payment_id=payment.id, actor_id=payment.buyer_id, note="jsapi")
     db.commit()
     return payment

@@ -22,9 +22,10 @@ import os
 import secrets
 import shutil
 import string
+import threading
 from base64 import b64decode, b64encode
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,18 @@ def _create_keys(directory: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+# The first requests of a new server all ask for the keys at once: one thread generates
+# them, the others wait and read them (each would otherwise generate two RSA keys, of
+# which one set wins the rename, holding the CPU the buyers' requests need).
+_KEYS_MADE = threading.Lock()
+
+
 @lru_cache(maxsize=8)
 def load_keys(directory: Path) -> SandboxKeys:
     """The sandbox's keys under ``directory``, generated on first use."""
-    if not all((directory / name).is_file() for name in _FILES):
-        _create_keys(directory)
+    with _KEYS_MADE:
+        if not all((directory / name).is_file() for name in _FILES):
+            _create_keys(directory)
     platform_pem = (directory / "platform_private_key.pem").read_text()
     merchant_pem = (directory / "merchant_private_key.pem").read_text()
     platform = serialization.load_pem_private_key(platform_pem.encode(), password=None)
@@ -195,6 +203,17 @@ _TRADE_PAID = (
 )
 _DELIVERIES: Any = SandboxDelivery.__table__
 _INSERT_DELIVERY = insert(_DELIVERIES).returning(_DELIVERIES.c.id)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A notification the sandbox queued: its delivery row, where it goes, what it says,
+    and whether its first attempt is already claimed (its caller posts it)."""
+
+    id: int
+    url: str
+    body: str
+    claimed: bool
 
 
 @functools.cache
@@ -362,26 +381,29 @@ class SandboxProvider:
 
     # --- the "WeChat side" --------------------------------------------------------------
 
-    def buyer_pays(self, out_trade_no: str, *, openid: str) -> bool:
+    def buyer_pays(
+        self, out_trade_no: str, *, openid: str, claimed_until: datetime | None = None
+    ) -> Queued | None:
         """The buyer confirmed in the cashier: the trade succeeds and WeChat notifies.
 
-        Returns False (and changes nothing) if the trade is not waiting for payment, so a
-        double click pays once.
+        The queued notification (see ``enqueue`` for ``claimed_until``), or None (and
+        nothing changed) if the trade is not waiting for payment, so a double click pays
+        once.
         """
         trade = self.db.execute(  # one conditional UPDATE: a second press finds it paid
             _TRADE_PAID, {"no": out_trade_no, "now": clock.now(), "openid": openid}
         ).first()
         if trade is None:
-            return False
-        self.enqueue(
+            return None
+        return self.enqueue(
             "TRANSACTION.SUCCESS",
             "支付成功",
             "transaction",
             self.transaction_resource(trade),
             url=trade.notify_url,
             out_trade_no=out_trade_no,
+            claimed_until=claimed_until,
         )
-        return True
 
     def check_pay_request(self, params: dict[str, Any]) -> str:
         """What WeChat checks of a ``getBrandWCPayRequest``: our appid, signType RSA, and the
@@ -547,28 +569,34 @@ class SandboxProvider:
         *,
         url: str,
         out_trade_no: str,
-    ) -> int:
-        """The notification, queued for delivery (one INSERT built once); its row's id."""
+        claimed_until: datetime | None = None,
+    ) -> Queued:
+        """The notification, queued for delivery (one INSERT built once), due at once.
+
+        With ``claimed_until``, its first attempt is claimed as it is queued: the caller
+        posts it once this transaction has committed (``delivery.post_claimed``), and it is
+        due again (a retry) only at ``claimed_until``, as if a worker had claimed it.
+        """
         notification_id, body = self.build_body(event_type, summary, original_type, resource)
         now = clock.now()
-        return int(
-            self.db.execute(
-                _INSERT_DELIVERY,
-                {
-                    "notification_id": notification_id,
-                    "event_type": event_type,
-                    "out_trade_no": out_trade_no,
-                    "url": url,
-                    "body": body,
-                    "status": DeliveryStatus.PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "last_error": None,
-                    "created_at": now,
-                    "delivered_at": None,
-                },
-            ).scalar_one()
-        )
+        claimed = claimed_until is not None
+        delivery_id = self.db.execute(
+            _INSERT_DELIVERY,
+            {
+                "notification_id": notification_id,
+                "event_type": event_type,
+                "out_trade_no": out_trade_no,
+                "url": url,
+                "body": body,
+                "status": DeliveryStatus.PENDING,
+                "attempts": 1 if claimed else 0,
+                "next_attempt_at": claimed_until if claimed else now,
+                "last_error": None,
+                "created_at": now,
+                "delivered_at": None,
+            },
+        ).scalar_one()
+        return Queued(int(delivery_id), url, body, claimed)
 
     # --- daily bills (payments/providers/sandbox_bills.py) -------------------------------
 
