@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.factories import make_product, make_shop
 from tests.orders.conftest import Scene, stock
 from xiaodian import clock as clock_module
 from xiaodian.orders import fulfilment, lifecycle, service
@@ -127,6 +128,45 @@ def test_a_batch_is_announced_once_with_every_order_that_moved(
     service.cancel_expired_orders(db)
     timeouts = [c[1] for c in heard.changes if c[2] == "timeout"]
     assert timeouts == [(orders[1].id, orders[2].id)]
+
+
+def test_the_lines_a_change_carries_are_the_lines_a_read_finds(
+    db: Session, scene: Scene, clock: Any, monkeypatch: pytest.MonkeyPatch, make_user: Any
+) -> None:
+    """A checkout's ``created`` and a payment's ``paid`` carry their orders' lines, so the
+    listeners read none: exactly what ``paid_lines`` reads in the change's transaction, for
+    several orders of several shops with several lines, in the same order."""
+    other = make_product(db, make_shop(db, make_user()), skus=[("大", 1200, 50), ("小", 800, 50)])
+    carried: list[tuple[str, Any, list[service.PaidLine]]] = []
+
+    def listen(db: Session, change: lifecycle.Change) -> None:
+        carried.append(
+            (change.event, change.lines, service.paid_lines(db, order_ids=change.order_ids))
+        )
+
+    for event in ("created", "paid", "cancelled"):
+        monkeypatch.setitem(lifecycle._listeners, event, [*lifecycle.listeners(event), listen])
+    lines = [(scene.sku_id, 2), (other.skus[1].id, 1), (other.skus[0].id, 3)]
+    orders = checkout(db, scene.buyer_actor, lines=lines, address_id=scene.address_id).orders
+    assert len(orders) == 2
+    ids = [o.id for o in orders]
+    service.mark_paid(db, order_ids=ids, paid_at=clock_module.now(), payment_ref="P9")
+    db.commit()
+    assert [event for event, _lines, _read in carried] == ["created", "paid"]
+    for event, lines_carried, read in carried:
+        assert lines_carried is not None, event
+        assert list(lines_carried) == read, event
+        assert len(read) == 3 and {line.order_id for line in read} == set(ids)
+    paid = carried[1][1]
+    assert paid is not None and all(line.paid_fen > 0 and line.paid_at for line in paid)
+    # a change that carries no lines: they are read
+    bare = lifecycle.Change("paid", tuple(ids), clock_module.now())
+    assert service.lines_of(db, bare) == carried[1][2]
+    # a cancel puts the stock back and carries its lines too
+    cancelled = _place(db, scene, qty=1)
+    service.cancel_order(db, scene.buyer_actor, cancelled.order_no)
+    event, lines_carried, read = carried[-1]
+    assert event == "cancelled" and lines_carried is not None and list(lines_carried) == read
 
 
 def test_a_failing_listener_rolls_the_change_back(

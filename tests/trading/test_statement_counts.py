@@ -101,11 +101,13 @@ def test_a_paid_order_costs_the_same_statements_for_1_line_10_lines_and_10_shops
     assert steps["10 lines"] == steps["1 line"], steps
     assert steps["10 shops"] == steps["1 line"], steps
     # Pinned, so a change in what a payment costs is seen and explained. The notification's
-    # path takes 19 statements (21 on PostgreSQL, which locks rows first): the cashier
+    # path takes 18 statements (20 on PostgreSQL, which locks rows first): the cashier
     # claims the delivery's first attempt as it pays the trade, so posting it reads and
-    # claims nothing (it took 21 and 23 when the delivery found and claimed it); the ledger's
-    # listener of "paid" adds 9 on SQLite, 8 on PostgreSQL, whatever the number of orders:
-    # the orders' lines and their products' categories, the fee rates, its accounts (a
+    # claims nothing (it took 21 and 23 when the delivery found and claimed it), and the
+    # notification reads the payment with its orders' links in one statement; the ledger's
+    # listener of "paid" adds 8 on SQLite, 7 on PostgreSQL, whatever the number of orders:
+    # the orders' products' categories (their lines come with the change, read once with
+    # the stock they sell), the fee rates, its accounts (a
     # SELECT; these shops are new, so an INSERT of the missing ones and the SELECT again: a
     # known shop's payment costs two fewer), then the transfers and their postings (one
     # INSERT each on SQLite, one statement on PostgreSQL) and one INSERT of the pending income;
@@ -116,8 +118,8 @@ def test_a_paid_order_costs_the_same_statements_for_1_line_10_lines_and_10_shops
     # orders' buyers); the group buys' listener of "paid" adds 1 (the orders' group members,
     # none here); orders' own "orders to ship" cases add 2 (the paid orders' shops and
     # numbers, one INSERT of their cases: ``orders.due``).
-    before_the_ledger = {"sqlite": 19, "postgresql": 21}[database.engine.dialect.name]
-    ledger = {"sqlite": 9, "postgresql": 8}[database.engine.dialect.name]
+    before_the_ledger = {"sqlite": 18, "postgresql": 20}[database.engine.dialect.name]
+    ledger = {"sqlite": 8, "postgresql": 7}[database.engine.dialect.name]
     assert steps["1 line"].pay_and_notify == before_the_ledger + ledger + 1 + 1 + 1 + 1 + 2, steps
     if __import__("os").environ.get("SHOW_STEPS"):
         print(steps)

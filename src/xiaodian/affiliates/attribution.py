@@ -156,7 +156,7 @@ def _per_product(lines: list[orders_service.PaidLine]) -> list[orders_service.Pa
 @lifecycle.on("created")
 def attribute(db: Session, change: lifecycle.Change) -> None:
     """Decide and store every new line's touch. Joins the checkout's transaction."""
-    lines = _per_product(orders_service.paid_lines(db, order_ids=change.order_ids))
+    lines = _per_product(orders_service.lines_of(db, change))
     if not lines:
         return
     now = change.at

@@ -72,8 +72,9 @@ def record_paid(db: Session, change: lifecycle.Change) -> None:
     the platform's subsidy with its coupons' part (``platform:subsidy``), credit the shop's
     pending income with both (the merchant is paid as if the buyer paid the platform's
     coupon; a shop's own coupon simply lowers what was paid), and record its pending entry
-    (its date, the fee rates of the moment). Seven statements however many orders."""
-    lines = orders_service.paid_lines(db, order_ids=change.order_ids)
+    (its date, the fee rates of the moment). Six statements however many orders (their
+    lines come with the change)."""
+    lines = orders_service.lines_of(db, change)
     if not lines:
         return
     categories = catalog_service.category_ids(db, {line.product_id for line in lines})

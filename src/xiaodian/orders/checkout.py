@@ -453,9 +453,37 @@ def create_orders_for_buyers(
     return out
 
 
-def _announce_created(db: Session, order_ids: list[int], at: datetime, touch: str = "") -> None:
+def _announce_created(
+    db: Session,
+    order_ids: list[int],
+    at: datetime,
+    touch: str = "",
+    orders: list[Order] | None = None,
+) -> None:
+    """``created`` for these new orders; with ``orders`` (loaded with their lines), the
+    change carries their lines, so its listeners read none."""
+    lines = None
+    if orders is not None:
+        lines = tuple(
+            lifecycle.PaidLine(
+                order.id,
+                order.order_no,
+                order.shop_id,
+                order.paid_fen,
+                order.paid_at,
+                line.product_id,
+                line.amount_fen,
+                order.buyer_id,
+                order.subsidy_fen,
+            )
+            for order in sorted(orders, key=lambda o: o.id)
+            for line in sorted(order.lines, key=lambda line: line.id)
+        )
     lifecycle.announce(
-        db, lifecycle.Change("created", tuple(order_ids), at, action="created", touch=touch)
+        db,
+        lifecycle.Change(
+            "created", tuple(order_ids), at, action="created", touch=touch, lines=lines
+        ),
     )
 
 
@@ -711,7 +739,7 @@ def _write_orders(
         db.add_all([order, *order_lines])
         set_committed_value(order, "lines", order_lines)
         orders.append(order)
-    _announce_created(db, ids, now, channel.touch)
+    _announce_created(db, ids, now, channel.touch, orders)
     out: list[list[Order]] = [[] for _cart in carts]
     for index, order in zip(owners, orders, strict=True):
         out[index].append(order)

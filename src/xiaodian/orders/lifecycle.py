@@ -57,9 +57,31 @@ EVENTS = (
 
 
 @dataclass(frozen=True)
+class PaidLine:
+    """A line of an order with what the ledger records of its order (``paid_fen`` and
+    ``paid_at`` are 0 and None until it is paid)."""
+
+    order_id: int
+    order_no: str
+    shop_id: int
+    paid_fen: int
+    paid_at: datetime | None
+    product_id: int
+    amount_fen: int
+    buyer_id: int = 0
+    subsidy_fen: int = 0  # the order's platform-funded discount (the platform's subsidy)
+
+
+@dataclass(frozen=True)
 class Change:
     """What happened to which orders. ``action`` is the transition's name (``cancel`` or
-    ``timeout`` for ``cancelled``); a refund has its ``amount_fen`` and ``ref``."""
+    ``timeout`` for ``cancelled``); a refund has its ``amount_fen`` and ``ref``.
+
+    ``lines``: the orders' lines as the change left them (in order id, then line id
+    order), when the announcer had them at hand anyway (a checkout's new orders, a move
+    that put stock back or sold it); None otherwise. Listeners ask
+    ``orders.service.lines_of(db, change)``, which reads them only when they are not here.
+    """
 
     event: str
     order_ids: tuple[int, ...]
@@ -71,6 +93,7 @@ class Change:
     # ``created``: the opaque touch the checkout request carried (``Channel.touch``), for
     # the domain that set it; orders never reads it.
     touch: str = ""
+    lines: tuple[PaidLine, ...] | None = None
 
 
 Listener = Callable[[Session, Change], None]

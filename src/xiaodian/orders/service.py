@@ -563,19 +563,15 @@ def subsidy_returned(db: Session, *, order_id: int, refund_fen: int) -> int:
     )
 
 
-@dataclass(frozen=True)
-class PaidLine:
-    """A line of a paid order with what the ledger records of its order."""
+PaidLine = lifecycle.PaidLine
 
-    order_id: int
-    order_no: str
-    shop_id: int
-    paid_fen: int
-    paid_at: datetime | None
-    product_id: int
-    amount_fen: int
-    buyer_id: int = 0
-    subsidy_fen: int = 0  # the order's platform-funded discount (the platform's subsidy)
+
+def lines_of(db: Session, change: lifecycle.Change) -> list[PaidLine]:
+    """The lines of a change's orders (``paid_lines``), those the change carries when its
+    announcer had them at hand: then no read. Joins the caller's transaction."""
+    if change.lines is not None:
+        return list(change.lines)
+    return paid_lines(db, order_ids=change.order_ids)
 
 
 def paid_lines(db: Session, *, order_ids: Iterable[int]) -> list[PaidLine]:

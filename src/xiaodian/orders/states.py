@@ -108,10 +108,25 @@ _LINES = cast(Table, OrderLine.__table__)
 # Built once (the statements of a move are the hot path of every payment; building and
 # keying a statement cost SQLAlchemy more than running it).
 _INSERT_EVENTS = insert(cast(Table, OrderEvent.__table__))
+# The moved orders' lines: what their stock moves need (the SKU, the quantity, the order's
+# number) and what the change's listeners read of them (``lifecycle.PaidLine``), at once.
 _MOVED_LINES = (
-    select(_LINES.c.sku_id, _LINES.c.quantity, _ORDERS.c.order_no)
+    select(
+        _ORDERS.c.id,
+        _ORDERS.c.order_no,
+        _ORDERS.c.shop_id,
+        _ORDERS.c.paid_fen,
+        _ORDERS.c.paid_at,
+        _LINES.c.product_id,
+        _LINES.c.amount_fen,
+        _ORDERS.c.buyer_id,
+        _ORDERS.c.subsidy_fen,
+        _LINES.c.sku_id,
+        _LINES.c.quantity,
+    )
     .join(_ORDERS, _ORDERS.c.id == _LINES.c.order_id)
     .where(_LINES.c.order_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_ORDERS.c.id, _LINES.c.id)
 )
 
 
@@ -208,10 +223,12 @@ def advance(
             for order_id in moved
         ],
     )
+    lines: tuple[lifecycle.PaidLine, ...] | None = None
     if step.stock:
         rows = db.execute(_MOVED_LINES, {"ids": moved}).all()
-        moves = [inventory.Move(sku_id, qty, no) for sku_id, qty, no in rows]
+        moves = [inventory.Move(row.sku_id, row.quantity, row.order_no) for row in rows]
         _STOCK[step.stock](db, moves)
+        lines = tuple(lifecycle.PaidLine(*row[:9]) for row in rows)
     # Keep loaded Order objects in step with what was written (no extra SELECT).
     for order_id in moved:
         order = db.identity_map.get(identity_key(Order, order_id))
@@ -224,7 +241,15 @@ def advance(
                 set_committed_value(order, key, value)
     lifecycle.announce(
         db,
-        lifecycle.Change(step.event, tuple(moved), at, action=action, actor_id=actor_id, ref=note),
+        lifecycle.Change(
+            step.event,
+            tuple(moved),
+            at,
+            action=action,
+            actor_id=actor_id,
+            ref=note,
+            lines=lines,
+        ),
     )
     return moved
 
