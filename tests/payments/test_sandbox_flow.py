@@ -296,7 +296,29 @@ def test_a_claimed_attempt_that_was_never_posted_is_retried_after_15_s(
     assert row is not None and row.status == DeliveryStatus.DELIVERED and row.attempts == 2
     assert order_state(db, order.order_no)[0] == "paid"
     with pytest.raises(ValueError):  # only a claimed notification is posted directly
-        delivery.post_claimed(db, dataclasses.replace(paid.claimed, claimed=False))
+        delivery.post_claimed(db, dataclasses.replace(paid.claimed, claimed_until=None))
+
+
+def test_a_claimed_attempt_started_too_late_is_left_to_the_retry_job(
+    db: Session, scene: Shop, sandbox_poster: Poster, clock: Any
+) -> None:
+    """A server too busy to post the claimed attempt within 5 s of the payment does not
+    post it blind (its post could still run when the retry job takes it at 15 s): it is
+    claimed as any due attempt, so it goes out once, when the claim has run out."""
+    order = place(db, scene)
+    start = service.start_payment(
+        db, scene.buyer_actor, order_nos=[order.order_no], method="sandbox"
+    )
+    paid = service.sandbox_pay(db, scene.buyer_actor, start.out_trade_no, claim=True)
+    assert paid.claimed is not None
+    clock.advance(seconds=6)
+    assert delivery.post_claimed(db, paid.claimed).delivered == 0
+    assert sandbox_poster.calls == []
+    clock.advance(seconds=9)
+    assert delivery.post_claimed(db, paid.claimed).delivered == 1  # due now: claimed, posted
+    assert deliver_due(db).delivered == 0  # the job finds it delivered
+    assert len(sandbox_poster.calls) == 1
+    assert order_state(db, order.order_no)[0] == "paid"
 
 
 def test_sandbox_keys_are_made_in_a_folder_that_holds_a_setting(tmp_path: Any) -> None:

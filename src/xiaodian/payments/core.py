@@ -248,7 +248,11 @@ def apply_trade_success(
     if payment.status == P.PAID:
         if payment.transaction_id != transaction_id:
             raise Rejected("paid already by another transaction")
-        return payment  # a duplicate or a retry: nothing more to do
+        # A duplicate or a retry: nothing more to do. Its links were joined before the wait
+        # for the payment's lock, which re-reads only the payment on PostgreSQL: read them
+        # again if anything asks.
+        db.expire(payment, ["orders"])
+        return payment
     was = payment.status
     paid_at = parse_time(resource.get("success_time"))
     move_payment(payment, "pay")

@@ -193,10 +193,18 @@ def post_claimed(db: Session, queued: Queued) -> DeliveryReport:
     """Post a notification whose first attempt was claimed as it was queued
     (``SandboxProvider.enqueue`` with ``claimed_until=first_retry_at(now)``), after the
     transaction that queued it committed: no read, no claim, only the post and its
-    outcome (one short transaction). Its retries are ``deliver_due``'s. Commits."""
+    outcome (one short transaction). Its retries are ``deliver_due``'s. Commits.
+
+    A post may take up to ``TIMEOUT``: one that could still be running when the claim runs
+    out (the server was too busy to start it in time) is not sent blind, since the retry
+    job could send it too; it is claimed as any due attempt is (``_attempt``), which finds
+    nothing to do until the claim has run out, and then takes it unless the job did."""
     report = DeliveryReport()
-    if not queued.claimed:
+    if queued.claimed_until is None:
         raise ValueError("only a notification claimed as it was queued is posted this way")
+    if clock.now() + timedelta(seconds=TIMEOUT) >= queued.claimed_until:
+        _attempt(db, queued.id, report)
+        return report
     _post(db, queued.id, 0, queued.url, queued.body, report)
     return report
 

@@ -208,12 +208,17 @@ _INSERT_DELIVERY = insert(_DELIVERIES).returning(_DELIVERIES.c.id)
 @dataclass(frozen=True)
 class Queued:
     """A notification the sandbox queued: its delivery row, where it goes, what it says,
-    and whether its first attempt is already claimed (its caller posts it)."""
+    and, when its first attempt is already claimed (its caller posts it), when it is due
+    again (``claimed_until``)."""
 
     id: int
     url: str
     body: str
-    claimed: bool
+    claimed_until: datetime | None = None
+
+    @property
+    def claimed(self) -> bool:
+        return self.claimed_until is not None
 
 
 @functools.cache
@@ -596,7 +601,7 @@ class SandboxProvider:
                 "delivered_at": None,
             },
         ).scalar_one()
-        return Queued(int(delivery_id), url, body, claimed)
+        return Queued(int(delivery_id), url, body, claimed_until)
 
     # --- daily bills (payments/providers/sandbox_bills.py) -------------------------------
 
