@@ -89,6 +89,24 @@ def _count_while(pid: str, work: Callable[[], object]) -> None:
         _control("-d", pid)
 
 
+def _measure(
+    server: common.Server, scene: checkout.Scene, orders: int, warmup: int, out_dir: Path
+) -> tuple[int, int, float]:
+    """(instructions while ``orders`` orders are paid, instructions over an idle spell as
+    long, that spell in seconds), after ``warmup`` orders."""
+    asyncio.run(_orders(server.url, scene, warmup))
+    pid = str(server.pid)
+    started = time.monotonic()
+    _count_while(pid, lambda: asyncio.run(_orders(server.url, scene, orders)))
+    wall = time.monotonic() - started
+    # The server's timed work (the event outbox's poll every 0.2 s, the event loop's
+    # ticks) grows with the wall time, which valgrind stretches and a busy machine
+    # stretches more: count an idle spell as long and take it off.
+    _count_while(pid, lambda: time.sleep(wall))
+    time.sleep(2)
+    return _dumped(out_dir, pid, 1), _dumped(out_dir, pid, 2), wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default="", help="a PostgreSQL server (fresh DB)")
@@ -102,56 +120,19 @@ def main() -> None:
     with common.fresh_database(args.database_url or None) as (database_url, data_dir):
         env = common.prepare(database_url, data_dir)
         scene = checkout.seed(database_url, shops=3, buyers=20)
-        port = common.free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = dict(env, XIAODIAN_PUBLIC_BASE_URL=url)
         out_dir = Path(tempfile.mkdtemp(prefix="xiaodian-callgrind-"))
-        cmd = [
+        valgrind = [
             "valgrind",
             "--tool=callgrind",
             "--instr-atstart=no",
             f"--callgrind-out-file={out_dir}/callgrind.out.%p",
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "xiaodian.asgi:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
         ]
-        process = subprocess.Popen(cmd, env=env, cwd=common.ROOT, stderr=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + args.start_timeout
-            while True:
-                try:
-                    if httpx.get(url + "/healthz", timeout=5).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start under valgrind")
-                time.sleep(1)
-            asyncio.run(_orders(url, scene, args.warmup))
-            pid = str(process.pid)
-            started = time.monotonic()
-            _count_while(pid, lambda: asyncio.run(_orders(url, scene, args.orders)))
-            wall = time.monotonic() - started
-            # The server's timed work (the event outbox's poll every 0.2 s, the event
-            # loop's ticks) grows with the wall time, which valgrind stretches and a busy
-            # machine stretches more: count an idle spell as long and take it off.
-            _count_while(pid, lambda: time.sleep(wall))
-            time.sleep(2)
-            busy, idle = _dumped(out_dir, pid, 1), _dumped(out_dir, pid, 2)
+            with common.run_server(
+                env, start_timeout=args.start_timeout, prefix=valgrind
+            ) as server:
+                busy, idle, wall = _measure(server, scene, args.orders, args.warmup, out_dir)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
             shutil.rmtree(out_dir, ignore_errors=True)
 
     common.report(

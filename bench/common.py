@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,12 +221,19 @@ def prepare(database_url: str, data_dir: Path, **extra_env: str) -> dict[str, st
 
 @contextmanager
 def run_server(
-    env: dict[str, str], *, workers: int = 1, start_timeout: float = 30.0
+    env: dict[str, str],
+    *,
+    workers: int = 1,
+    start_timeout: float = 30.0,
+    prefix: Sequence[str] = (),
 ) -> Iterator[Server]:
+    """One uvicorn server of the app on a free port, ``prefix`` before its command (e.g. a
+    profiler that runs it), answering ``/healthz`` before it is yielded."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(env, XIAODIAN_PUBLIC_BASE_URL=url)
     cmd = [
+        *prefix,
         sys.executable,
         "-m",
         "uvicorn",
@@ -253,7 +260,7 @@ def run_server(
         deadline = time.monotonic() + start_timeout
         while True:
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(url + "/healthz", timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

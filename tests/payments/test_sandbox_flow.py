@@ -242,6 +242,16 @@ def test_delivery_succeeds_on_a_retry(
     assert order_state(db, order.order_no)[0] == "paid"
 
 
+def _paid_with_a_claim(db: Session, scene: Shop) -> tuple[Any, Any, service.SandboxPaid]:
+    """An order, its sandbox payment, and that payment paid with its first delivery
+    attempt claimed (as the cashier pays), not posted yet."""
+    order = place(db, scene)
+    start = service.start_payment(
+        db, scene.buyer_actor, order_nos=[order.order_no], method="sandbox"
+    )
+    return order, start, service.sandbox_pay(db, scene.buyer_actor, start.out_trade_no, claim=True)
+
+
 def test_the_cashiers_first_attempt_is_claimed_as_the_trade_is_paid(
     db: Session,
     scene: Shop,
@@ -254,12 +264,8 @@ def test_the_cashiers_first_attempt_is_claimed_as_the_trade_is_paid(
     """The cashier claims the notification's first attempt in the transaction that pays
     the trade, so posting it reads nothing and claims nothing: the post and one UPDATE of
     its outcome. A retry is due 15 s later, as after any claimed attempt."""
-    order = place(db, scene)
-    start = service.start_payment(
-        db, scene.buyer_actor, order_nos=[order.order_no], method="sandbox"
-    )
-    paid = service.sandbox_pay(db, scene.buyer_actor, start.out_trade_no, claim=True)
-    assert paid.claimed is not None and paid.claimed.claimed
+    order, start, paid = _paid_with_a_claim(db, scene)
+    assert paid.claimed is not None and paid.claimed.claimed_until is not None
     row = scalar(db, select(SandboxDelivery))
     assert row is not None and row.attempts == 1 and row.status == DeliveryStatus.PENDING
     db.rollback()
@@ -281,11 +287,7 @@ def test_a_claimed_attempt_that_was_never_posted_is_retried_after_15_s(
 ) -> None:
     """The process stopped between the commit that claimed the first attempt and its post:
     the retry job delivers it 15 s later, not before, and the order is paid once."""
-    order = place(db, scene)
-    start = service.start_payment(
-        db, scene.buyer_actor, order_nos=[order.order_no], method="sandbox"
-    )
-    paid = service.sandbox_pay(db, scene.buyer_actor, start.out_trade_no, claim=True)
+    order, _start, paid = _paid_with_a_claim(db, scene)
     assert paid.claimed is not None
     clock.advance(seconds=14)
     assert deliver_due(db).delivered == 0
@@ -305,11 +307,7 @@ def test_a_claimed_attempt_started_too_late_is_left_to_the_retry_job(
     """A server too busy to post the claimed attempt within 5 s of the payment does not
     post it blind (its post could still run when the retry job takes it at 15 s): it is
     claimed as any due attempt, so it goes out once, when the claim has run out."""
-    order = place(db, scene)
-    start = service.start_payment(
-        db, scene.buyer_actor, order_nos=[order.order_no], method="sandbox"
-    )
-    paid = service.sandbox_pay(db, scene.buyer_actor, start.out_trade_no, claim=True)
+    order, _start, paid = _paid_with_a_claim(db, scene)
     assert paid.claimed is not None
     clock.advance(seconds=6)
     assert delivery.post_claimed(db, paid.claimed).delivered == 0

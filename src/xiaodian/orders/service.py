@@ -585,22 +585,7 @@ def paid_lines(db: Session, *, order_ids: Iterable[int]) -> list[PaidLine]:
     return [PaidLine(*row) for row in db.execute(_PAID_LINES, {"ids": list(ids)})]
 
 
-_PAID_LINES = (
-    select(
-        Order.id,
-        Order.order_no,
-        Order.shop_id,
-        Order.paid_fen,
-        Order.paid_at,
-        OrderLine.product_id,
-        OrderLine.amount_fen,
-        Order.buyer_id,
-        Order.subsidy_fen,
-    )
-    .join(OrderLine, OrderLine.order_id == Order.id)
-    .where(Order.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Order.id, OrderLine.id)
-)
+_PAID_LINES = states.lines_of_orders()
 
 
 def orders_to_join(name: str = "orders_joined") -> Any:

@@ -108,26 +108,34 @@ _LINES = cast(Table, OrderLine.__table__)
 # Built once (the statements of a move are the hot path of every payment; building and
 # keying a statement cost SQLAlchemy more than running it).
 _INSERT_EVENTS = insert(cast(Table, OrderEvent.__table__))
+# The orders' lines as ``lifecycle.PaidLine`` (its fields in order), in order id then line
+# id order (``lines_of_orders``, with more columns after them if asked).
+PAID_LINE_COLUMNS = (
+    _ORDERS.c.id,
+    _ORDERS.c.order_no,
+    _ORDERS.c.shop_id,
+    _ORDERS.c.paid_fen,
+    _ORDERS.c.paid_at,
+    _LINES.c.product_id,
+    _LINES.c.amount_fen,
+    _ORDERS.c.buyer_id,
+    _ORDERS.c.subsidy_fen,
+)
+
+
+def lines_of_orders(*more: Any) -> Any:
+    """The lines of the orders bound as ``ids``, as ``PaidLine``'s columns then ``more``."""
+    return (
+        select(*PAID_LINE_COLUMNS, *more)
+        .join(_ORDERS, _ORDERS.c.id == _LINES.c.order_id)
+        .where(_LINES.c.order_id.in_(bindparam("ids", expanding=True)))
+        .order_by(_ORDERS.c.id, _LINES.c.id)
+    )
+
+
 # The moved orders' lines: what their stock moves need (the SKU, the quantity, the order's
 # number) and what the change's listeners read of them (``lifecycle.PaidLine``), at once.
-_MOVED_LINES = (
-    select(
-        _ORDERS.c.id,
-        _ORDERS.c.order_no,
-        _ORDERS.c.shop_id,
-        _ORDERS.c.paid_fen,
-        _ORDERS.c.paid_at,
-        _LINES.c.product_id,
-        _LINES.c.amount_fen,
-        _ORDERS.c.buyer_id,
-        _ORDERS.c.subsidy_fen,
-        _LINES.c.sku_id,
-        _LINES.c.quantity,
-    )
-    .join(_ORDERS, _ORDERS.c.id == _LINES.c.order_id)
-    .where(_LINES.c.order_id.in_(bindparam("ids", expanding=True)))
-    .order_by(_ORDERS.c.id, _LINES.c.id)
-)
+_MOVED_LINES = lines_of_orders(_LINES.c.sku_id, _LINES.c.quantity)
 
 
 def _is_column(value: Any) -> bool:
@@ -228,7 +236,7 @@ def advance(
         rows = db.execute(_MOVED_LINES, {"ids": moved}).all()
         moves = [inventory.Move(row.sku_id, row.quantity, row.order_no) for row in rows]
         _STOCK[step.stock](db, moves)
-        lines = tuple(lifecycle.PaidLine(*row[:9]) for row in rows)
+        lines = tuple(lifecycle.PaidLine(*row[: len(PAID_LINE_COLUMNS)]) for row in rows)
     # Keep loaded Order objects in step with what was written (no extra SELECT).
     for order_id in moved:
         order = db.identity_map.get(identity_key(Order, order_id))

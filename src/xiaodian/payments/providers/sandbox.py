@@ -216,10 +216,6 @@ class Queued:
     body: str
     claimed_until: datetime | None = None
 
-    @property
-    def claimed(self) -> bool:
-        return self.claimed_until is not None
-
 
 @functools.cache
 def _new_trade_statement(dialect: str) -> Any:
@@ -584,7 +580,6 @@ class SandboxProvider:
         """
         notification_id, body = self.build_body(event_type, summary, original_type, resource)
         now = clock.now()
-        claimed = claimed_until is not None
         delivery_id = self.db.execute(
             _INSERT_DELIVERY,
             {
@@ -594,8 +589,8 @@ class SandboxProvider:
                 "url": url,
                 "body": body,
                 "status": DeliveryStatus.PENDING,
-                "attempts": 1 if claimed else 0,
-                "next_attempt_at": claimed_until if claimed else now,
+                "attempts": 0 if claimed_until is None else 1,
+                "next_attempt_at": claimed_until or now,
                 "last_error": None,
                 "created_at": now,
                 "delivered_at": None,
