@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from tests.ledger.conftest import Trade
 from xiaodian.campaigns import groups
 from xiaodian.campaigns.models import Group, GroupMember, GroupOffer
+from xiaodian.cases.models import Case
 from xiaodian.catalog.models import Sku
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput
 from xiaodian.orders import service as orders_service
@@ -40,6 +41,15 @@ def _order(trade: Trade, no: str) -> Any:
     return trade.order(no)
 
 
+def _to_ship(trade: Trade) -> set[str]:
+    """The order numbers in the merchant's "orders to ship" queue."""
+    with trade.session() as db:
+        open_cases = select(Case.title).where(
+            Case.queue == "orders_to_ship", Case.closed_at.is_(None)
+        )
+        return set(db.scalars(open_cases))
+
+
 def test_a_group_fills_and_its_orders_go_to_the_merchant(trade: Trade) -> None:
     s = _scene(trade)
     leader, second, third = _buyers(trade, 3)
@@ -48,6 +58,7 @@ def test_a_group_fills_and_its_orders_go_to_the_merchant(trade: Trade) -> None:
     trade.pay(leader, [opened.order_no])
     first = _order(trade, opened.order_no)
     assert (first.total_fen, first.held, first.channel) == (6900, True, "group")
+    assert _to_ship(trade) == set()  # paid but held: nothing to ship yet
     with pytest.raises(Conflict) as held:
         trade.ship(s["owner"], s["shop"].id, opened.order_no)
     assert held.value.code == "order_held"
@@ -64,6 +75,7 @@ def test_a_group_fills_and_its_orders_go_to_the_merchant(trade: Trade) -> None:
         assert (view.group.status, view.group.paid, view.places_left) == ("succeeded", 3, 0)
     for no in (opened.order_no, *[j.order_no for j in joined]):
         assert _order(trade, no).held is False
+    assert _to_ship(trade) == {opened.order_no, *[j.order_no for j in joined]}
     trade.ship(s["owner"], s["shop"].id, opened.order_no)  # shippable now
     with trade.session() as db, pytest.raises(IllegalTransition):
         groups.join_group(db, trade.buyer()[0], opened.group_id)  # full

@@ -230,7 +230,7 @@ def _order(
         buyer_id=buyer_id,
         lines=[PricedLine(offer.sku_id, quantity, offer.price_fen)],
         address=address,
-        channel=Channel(type="group", ref_id=group.id),
+        channel=Channel(type=ORDER_CHANNEL, ref_id=group.id),
     )[0]
     orders_service.hold(db, order_ids=[order.id])
     db.add(
@@ -257,6 +257,8 @@ def _order(
 # --------------------------------------------------------------------------- listeners
 
 
+ORDER_CHANNEL = "group"  # the channel of a group's orders (``Order.channel``)
+
 _PENDING_MEMBERS = select(GroupMember).where(
     GroupMember.order_id.in_(bindparam("ids", expanding=True)), GroupMember.status == M.PENDING
 )
@@ -266,7 +268,10 @@ _PENDING_MEMBERS = select(GroupMember).where(
 def take_places(db: Session, change: lifecycle.Change) -> None:
     """Each paid group order takes a place by one conditional UPDATE; the payment that
     fills a group succeeds it and releases its orders; one that comes too late is marked
-    for an immediate refund. One query when no order of the payment is a group's."""
+    for an immediate refund. One query when no order of the payment is a group's, none
+    when the change's lines show none in the group channel."""
+    if change.lines is not None and all(line.channel != ORDER_CHANNEL for line in change.lines):
+        return  # no group's order (every one is placed in the group channel)
     members = list(db.scalars(_PENDING_MEMBERS, {"ids": list(change.order_ids)}))
     for member in members:
         row = db.execute(

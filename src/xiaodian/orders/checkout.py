@@ -475,6 +475,8 @@ def _announce_created(
                 line.amount_fen,
                 order.buyer_id,
                 order.subsidy_fen,
+                order.held,
+                order.channel,
             )
             for order in sorted(orders, key=lambda o: o.id)
             for line in sorted(order.lines, key=lambda line: line.id)

@@ -70,6 +70,8 @@ class PaidLine:
     amount_fen: int
     buyer_id: int = 0
     subsidy_fen: int = 0  # the order's platform-funded discount (the platform's subsidy)
+    held: bool = False  # held by a campaign (a group buy forming): paid, not to ship yet
+    channel: str = "shelf"  # where the order was placed (``Order.channel``)
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,8 @@ PAID_LINE_COLUMNS = (
     _LINES.c.amount_fen,
     _ORDERS.c.buyer_id,
     _ORDERS.c.subsidy_fen,
+    _ORDERS.c.held,
+    _ORDERS.c.channel,
 )
 
 

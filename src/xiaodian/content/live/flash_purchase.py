@@ -46,6 +46,7 @@ from xiaodian.content.live.flash import (
 )
 from xiaodian.content.live.flash_gate import redis_gate
 from xiaodian.content.live.models import (
+    ORDER_CHANNEL,
     FlashOrderState,
     FlashSale,
     FlashSaleBuyer,
@@ -143,7 +144,7 @@ def purchase_in_tx(
         buyer_id=buyer_id,
         lines=[PricedLine(info.sku_id, quantity, info.price_fen)],
         address=address,
-        channel=Channel(type="live", ref_id=info.room_id),
+        channel=Channel(type=ORDER_CHANNEL, ref_id=info.room_id),
         enforce_limits=False,
         reserve_stock=False,
         charge_shipping=False,  # a flash price is all-in, as in the batch
@@ -181,7 +182,7 @@ def _write_purchases(
     now: datetime,
 ) -> list[CreatedOrder]:
     """The orders (one batch per table) and ``flash_sale_orders`` rows of ``indexes``."""
-    channel_ = Channel(type="live", ref_id=info.room_id)
+    channel_ = Channel(type=ORDER_CHANNEL, ref_id=info.room_id)
     carts = [
         (
             int(buyers[i][0].user_id or 0),

@@ -26,6 +26,7 @@ from xiaodian.catalog import inventory
 from xiaodian.content.live.flash import publish_sale, ref
 from xiaodian.content.live.flash_gate import redis_gate
 from xiaodian.content.live.models import (
+    ORDER_CHANNEL,
     FlashOrderState,
     FlashSale,
     FlashSaleBuyer,
@@ -87,8 +88,11 @@ _SETTLE_PAID = (
 
 @orders_lifecycle.on("paid")
 def mark_paid(db: Session, change: orders_lifecycle.Change) -> None:
-    """The paid orders' flash rows are settled: their units stay sold. One UPDATE (none
-    of them a flash order: it matches nothing). Joins the caller's transaction."""
+    """The paid orders' flash rows are settled: their units stay sold. One UPDATE, none
+    when the change's lines show no order of a live room (every flash order is one).
+    Joins the caller's transaction."""
+    if change.lines is not None and all(line.channel != ORDER_CHANNEL for line in change.lines):
+        return
     db.execute(_SETTLE_PAID, {"ids": list(change.order_ids), "at": change.at})
 
 

@@ -17,6 +17,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from xiaodian import clock
 from xiaodian.db import Base, str_enum
 
+# The channel of the orders a live room sells (``Order.channel``): its flash sales' orders
+# and the pinned products bought from it.
+ORDER_CHANNEL = "live"
+
 
 class RoomStatus(enum.StrEnum):
     SCHEDULED = "scheduled"

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from xiaodian.content.live.flash import Purchased, SaleInfo, SaleMoved
-from xiaodian.content.live.models import FlashOrderState, SaleStatus
+from xiaodian.content.live.models import ORDER_CHANNEL, FlashOrderState, SaleStatus
 from xiaodian.errors import DomainError
 from xiaodian.orders import batch
 from xiaodian.orders.checkout import Channel
@@ -115,7 +115,7 @@ def purchase(
         [(int(buyers[i][0].user_id or 0), buyers[i][1]) for i in asks],
         sku_id=info.sku_id,
         unit_price_fen=info.price_fen,
-        channel=Channel(type="live", ref_id=info.room_id),
+        channel=Channel(type=ORDER_CHANNEL, ref_id=info.room_id),
         part=part,
     )
     bought = [row for row in rows if row.order is not None]

@@ -26,6 +26,7 @@ from xiaodian.catalog import screening
 from xiaodian.catalog import service as catalog_service
 from xiaodian.catalog.service import Product, ProductStatus
 from xiaodian.content.live.models import (
+    ORDER_CHANNEL,
     FlashSale,
     LiveComment,
     LiveProductStat,
@@ -692,7 +693,7 @@ def report(db: Session, actor: Actor, room_id: int) -> Report:
         ).all()
     )
     comments = db.scalar(select(func.count(LiveComment.id)).where(LiveComment.room_id == room.id))
-    orders = orders_service.channel_orders(db, channel="live", ref_id=room.id)
+    orders = orders_service.channel_orders(db, channel=ORDER_CHANNEL, ref_id=room.id)
     paid_states = {OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED}
     paid = [o for o in orders if o.status in paid_states or o.paid_fen > 0]
     listed = room_products(db, room.id)
@@ -733,7 +734,7 @@ def choosable_products(db: Session, actor: Actor, *, shop_id: int | None) -> lis
     return list(page.items)
 
 
-@orders_lifecycle.channel_check("live")
+@orders_lifecycle.channel_check(ORDER_CHANNEL)
 def _prove_room(db: Session, room_id: int, product_ids: list[int]) -> int | None:
     """Checkout's "live" channel claimed by a page counts only when the room's 小黄车 lists
     one of the products (``orders.lifecycle``). One query; joins the caller's transaction
