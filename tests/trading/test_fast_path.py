@@ -77,6 +77,7 @@ def test_a_bearer_purchase_is_answered_on_the_fast_path_from_checkout_to_paid(
     r = client.get(f"/api/v1/payments/{no}", params={"wait": 2}, headers=buyer["auth"])
     assert r.status_code == 200 and r.json()["status"] == "paid", r.text
     assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-length"] == str(len(r.content))  # as the app's, not chunked
     # Not one of these requests (nor the notification) went through the app's routing.
     assert not [p for p in app_saw if p.startswith(PURCHASE_PATHS)], app_saw
     # The order is paid, as the app's own page of it says.

@@ -214,7 +214,10 @@ class Hot:
     ) -> None:
         """``body`` as JSON (None: no body, no content type)."""
         payload = body if isinstance(body, bytes) else b"" if body is None else _dumps(body)
-        headers = _NOSNIFF if body is None else headers
+        if body is None:
+            headers = _NOSNIFF
+        else:  # its length stated, as the app's responses do (not sent in chunks)
+            headers = [*headers, (b"content-length", b"%d" % len(payload))]
         self.answered = True
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": payload})
