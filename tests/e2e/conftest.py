@@ -151,9 +151,20 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> None:
 def shot(page: Any, name: str) -> None:
     """Take a screenshot; with ``XIAODIAN_SCREENSHOTS=1`` it replaces README.md's picture
     (docs/screenshots/NAME.png), otherwise it goes to a temporary folder."""
+    from playwright.sync_api import Error
+
     folder = SCREENSHOTS if os.environ.get("XIAODIAN_SCREENSHOTS") else _scratch()
     folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
+    for attempt in range(3):
+        try:
+            page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
+            return
+        except Error as exc:
+            # Chromium, short of CPU, sometimes cannot capture a frame ("Unable to capture
+            # screenshot"): the page is there; the next frame is taken.
+            if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                raise
+            page.evaluate("() => new Promise(requestAnimationFrame)")
 
 
 def _scratch() -> Path:
