@@ -1,6 +1,7 @@
 """Architecture rules the import contracts (pyproject.toml, ``lint-imports``) cannot see:
 no module reaches for another domain's private names (``_precheck``, ``_sold_out``); it
-calls that domain's public service functions."""
+calls that domain's public service functions; money is shown through ``format_fen``; pages
+ask for a signed-in person through one dependency; modules and functions stay small."""
 
 from __future__ import annotations
 
@@ -172,3 +173,45 @@ def test_the_rule_sees_an_inline_sign_in_check() -> None:
         "probe.py:2: .is_authenticated",
         "probe.py:4: getattr(..., 'is_authenticated')",
     ]
+
+
+# --------------------------------------------------------------------------- sizes
+
+MAX_MODULE_LINES = 800
+MAX_FUNCTION_LINES = 100
+
+
+def _too_long(root: Path) -> list[str]:
+    """Modules over ``MAX_MODULE_LINES`` lines and functions over ``MAX_FUNCTION_LINES``,
+    the migrations left out (a migration's ``upgrade`` is the list of its tables, written
+    once and never changed)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "migrations":
+            continue
+        source = path.read_text(encoding="utf-8")
+        lines = source.count("\n")
+        if lines > MAX_MODULE_LINES:
+            found.append(f"{rel}: {lines} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(f"{rel}:{node.lineno}: {node.name} {length} lines")
+    return found
+
+
+def test_modules_and_functions_stay_small() -> None:
+    """Split by concept, so the next domain copies small modules: a module at most 800
+    lines, a function at most 100."""
+    assert _too_long(SRC) == []
+
+
+def test_the_size_rule_sees_a_long_module_and_function(tmp_path: Path) -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "long.py").write_text("def f():\n" + body)
+    (tmp_path / "big.py").write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "m.py").write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
+    assert _too_long(tmp_path) == ["big.py: 801 lines", "long.py:1: f 101 lines"]

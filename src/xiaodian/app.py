@@ -108,49 +108,7 @@ def _size_worker_threads(db: Database) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from xiaodian.accounts import api as accounts_api
-    from xiaodian.accounts import pages as accounts_pages
-    from xiaodian.affiliates import agency_pages as affiliates_agency_pages
-    from xiaodian.affiliates import api as affiliates_api
-    from xiaodian.affiliates import pages as affiliates_pages
-    from xiaodian.affiliates import sharer_pages as affiliates_sharer_pages
-    from xiaodian.aftersales import api as aftersales_api
-    from xiaodian.aftersales import pages as aftersales_pages
-    from xiaodian.campaigns import api as campaigns_api
-    from xiaodian.campaigns import group_pages as campaigns_group_pages
-    from xiaodian.campaigns import pages as campaigns_pages
-    from xiaodian.cases import api as cases_api
-    from xiaodian.cases import pages as cases_pages
-    from xiaodian.catalog import api as catalog_api
-    from xiaodian.catalog import pages as catalog_pages
-    from xiaodian.catalog.storefront import api as storefront_api
-    from xiaodian.catalog.storefront import pages as storefront_pages
-    from xiaodian.console import pages as console_pages
-    from xiaodian.content import api as content_api
-    from xiaodian.content import pages as content_pages
-    from xiaodian.content.live import api as live_api
-    from xiaodian.content.live import pages as live_pages
-    from xiaodian.follows import api as follows_api
-    from xiaodian.follows import pages as follows_pages
-    from xiaodian.health import pages as health_pages
-    from xiaodian.ledger import api as ledger_api
-    from xiaodian.ledger import pages as ledger_pages
-    from xiaodian.logistics import api as logistics_api
-    from xiaodian.logistics import pages as logistics_pages
-    from xiaodian.logistics import shipping_api as logistics_shipping_api
-    from xiaodian.merchants import api as merchants_api
-    from xiaodian.merchants import pages as merchants_pages
-    from xiaodian.ops import pages as ops_pages
-    from xiaodian.orders import api as orders_api
-    from xiaodian.orders import pages as orders_pages
-    from xiaodian.payments import api as payments_api
-    from xiaodian.payments import pages as payments_pages
-    from xiaodian.reviews import api as reviews_api
-    from xiaodian.reviews import pages as reviews_pages
-    from xiaodian.violations import api as violations_api
-    from xiaodian.violations import pages as violations_pages
     from xiaodian.web import health
-    from xiaodian.wechat import api as wechat_api
     from xiaodian.wechat import pages as wechat_pages
 
     # Starlette tries the routers in turn, each route's pattern in turn: the everyday
@@ -158,6 +116,32 @@ def _include_routers(app: FastAPI) -> None:
     # matched at once. No two routers answer the same path, so the order decides nothing
     # else (tests/web/test_route_order.py).
     app.include_router(health.router)
+    _include_api_routers(app)
+    _include_page_routers(app)
+    app.state.sign_in_url = wechat_pages.sign_in_url  # inside WeChat: WeChat's authorization
+
+
+def _include_api_routers(app: FastAPI) -> None:
+    from xiaodian.accounts import api as accounts_api
+    from xiaodian.affiliates import api as affiliates_api
+    from xiaodian.aftersales import api as aftersales_api
+    from xiaodian.campaigns import api as campaigns_api
+    from xiaodian.cases import api as cases_api
+    from xiaodian.catalog import api as catalog_api
+    from xiaodian.catalog.storefront import api as storefront_api
+    from xiaodian.content import api as content_api
+    from xiaodian.content.live import api as live_api
+    from xiaodian.follows import api as follows_api
+    from xiaodian.ledger import api as ledger_api
+    from xiaodian.logistics import api as logistics_api
+    from xiaodian.logistics import shipping_api as logistics_shipping_api
+    from xiaodian.merchants import api as merchants_api
+    from xiaodian.orders import api as orders_api
+    from xiaodian.payments import api as payments_api
+    from xiaodian.reviews import api as reviews_api
+    from xiaodian.violations import api as violations_api
+    from xiaodian.wechat import api as wechat_api
+
     for module in (
         orders_api,
         payments_api,
@@ -180,6 +164,34 @@ def _include_routers(app: FastAPI) -> None:
         wechat_api,
     ):
         app.include_router(module.router, prefix="/api/v1")
+
+
+def _include_page_routers(app: FastAPI) -> None:
+    from xiaodian.accounts import pages as accounts_pages
+    from xiaodian.affiliates import agency_pages as affiliates_agency_pages
+    from xiaodian.affiliates import pages as affiliates_pages
+    from xiaodian.affiliates import sharer_pages as affiliates_sharer_pages
+    from xiaodian.aftersales import pages as aftersales_pages
+    from xiaodian.campaigns import group_pages as campaigns_group_pages
+    from xiaodian.campaigns import pages as campaigns_pages
+    from xiaodian.cases import pages as cases_pages
+    from xiaodian.catalog import pages as catalog_pages
+    from xiaodian.catalog.storefront import pages as storefront_pages
+    from xiaodian.console import pages as console_pages
+    from xiaodian.content import pages as content_pages
+    from xiaodian.content.live import pages as live_pages
+    from xiaodian.follows import pages as follows_pages
+    from xiaodian.health import pages as health_pages
+    from xiaodian.ledger import pages as ledger_pages
+    from xiaodian.logistics import pages as logistics_pages
+    from xiaodian.merchants import pages as merchants_pages
+    from xiaodian.ops import pages as ops_pages
+    from xiaodian.orders import pages as orders_pages
+    from xiaodian.payments import pages as payments_pages
+    from xiaodian.reviews import pages as reviews_pages
+    from xiaodian.violations import pages as violations_pages
+    from xiaodian.wechat import pages as wechat_pages
+
     for module in (
         payments_pages,
         accounts_pages,
@@ -207,4 +219,3 @@ def _include_routers(app: FastAPI) -> None:
         wechat_pages,
     ):
         app.include_router(module.router)
-    app.state.sign_in_url = wechat_pages.sign_in_url  # inside WeChat: WeChat's authorization

@@ -12,6 +12,7 @@ from tests.aftersales.conftest import World, stock
 from xiaodian.aftersales import arbitration, cases, refunds, returns, service
 from xiaodian.aftersales.models import AftersaleCase, AftersaleEvent
 from xiaodian.errors import Conflict, IllegalTransition, InvalidInput, NotFound, PermissionDenied
+from xiaodian.payments import reconcile as payments_reconcile
 from xiaodian.payments.models import Refund
 
 
@@ -491,7 +492,7 @@ def test_a_failed_refund_is_sent_again_and_settles_the_case(world: World, clock:
         world.db, operator, out_refund_no=first.out_refund_no, outcome="closed"
     )
     clock.advance(minutes=30)
-    payments_service.reconcile(world.db)  # the provider says: closed
+    payments_reconcile.reconcile(world.db)  # the provider says: closed
     world.db.expire_all()
     assert first.status == "failed" and fresh(world, case.id).status == "refunding"
     assert payments_service.count_failed_refunds(world.db, operator) == 1

@@ -25,6 +25,7 @@ from xiaodian.ledger.models import LedgerAccount, LedgerPosting, LedgerTransfer
 from xiaodian.orders import fulfilment
 from xiaodian.orders import service as orders_service
 from xiaodian.orders.checkout import checkout
+from xiaodian.payments import reconcile as payments_reconcile
 from xiaodian.payments import service as payments_service
 from xiaodian.payments.providers.sandbox import load_keys
 
@@ -91,7 +92,7 @@ class Trade:
             payments_service.sandbox_pay(db, actor, start.out_trade_no)
         self.clock.advance(minutes=6)
         with self.session() as db:
-            payments_service.reconcile(db)
+            payments_reconcile.reconcile(db)
         return start.out_trade_no
 
     def ship(self, owner: Actor, shop_id: int, order_no: str) -> None:

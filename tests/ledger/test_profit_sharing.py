@@ -20,6 +20,7 @@ from xiaodian.affiliates import commissions
 from xiaodian.ledger import service as ledger
 from xiaodian.ledger import settlement, sharing
 from xiaodian.ledger.models import LedgerHold, LedgerPosting, LedgerShare
+from xiaodian.payments import reconcile as payments_reconcile
 from xiaodian.payments.models import Payment, SandboxSharingOrder, SandboxTrade
 from xiaodian.payments.providers import sandbox_sharing
 from xiaodian.payments.providers.base import ProviderRejected, SharingReceiver
@@ -361,7 +362,7 @@ def test_a_payment_made_to_be_split_is_split_after_sharing_is_turned_off(
         payments_service.sandbox_pay(s, buyer[0], start.out_trade_no)
     trade.clock.advance(minutes=6)
     with trade.session() as s:
-        payments_service.reconcile(s)
+        payments_reconcile.reconcile(s)
     _run(trade)  # the job, every 5 minutes: the hold is adopted
     assert db.scalar(select(LedgerHold.share_state)) == "due"
     db.rollback()

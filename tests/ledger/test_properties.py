@@ -74,6 +74,7 @@ from xiaodian.ledger.service import (
 )
 from xiaodian.orders.models import Order
 from xiaodian.payments import notify
+from xiaodian.payments import reconcile as payments_reconcile
 from xiaodian.payments import service as payments_service
 from xiaodian.payments.models import SandboxDelivery
 from xiaodian.payments.providers import get_sandbox
@@ -312,7 +313,7 @@ def make_machine(trade: Trade, db: Any, clock: Any) -> type[RuleBasedStateMachin
                     )
                 clock.advance(timedelta(minutes=6))
                 with trade.session() as session:
-                    payments_service.reconcile(session)
+                    payments_reconcile.reconcile(session)
                 assert trade.order(model.no).refunded_fen == model.refunded  # nothing counted
                 self.check_step()  # nothing posted: a posting for it would not add up
             finally:

@@ -31,7 +31,7 @@ from tests.payments.conftest import (
 )
 from xiaodian import settings as settings_module
 from xiaodian.actor import Actor
-from xiaodian.payments import service
+from xiaodian.payments import reconcile, service
 from xiaodian.payments.delivery import deliver_due
 from xiaodian.payments.models import (
     NotificationLog,
@@ -222,7 +222,7 @@ def test_reconciliation_refuses_a_query_answer_that_does_not_match(
     tamper(db, row.out_refund_no)
     db.commit()
     clock.advance(minutes=5)
-    report = service.reconcile(db)
+    report = reconcile.reconcile(db)
     assert (report.refunds_settled, report.errors) == (0, 1)
     assert scalar(db, select(Refund.status)) == "processing"
     assert order_state(db, order.order_no) == ("paid", 3980, 0)
@@ -276,11 +276,11 @@ def test_wechatpay_refund_answers_are_matched(
             200,
             wechat_refund_answer(out_trade_no, no, "SUCCESS", **wrong),
         )
-        report = service.reconcile(db)
+        report = reconcile.reconcile(db)
         assert (report.refunds_settled, report.errors) == (0, 1), wrong
         assert order_state(db, order.order_no) == ("paid", 3980, 0)
     fake_wechat.answer(
         "GET", f"{REFUNDS}/{no}", 200, wechat_refund_answer(out_trade_no, no, "SUCCESS")
     )
-    assert service.reconcile(db).refunds_settled == 1
+    assert reconcile.reconcile(db).refunds_settled == 1
     assert order_state(db, order.order_no) == ("paid", 3980, 1500)

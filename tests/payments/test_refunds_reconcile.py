@@ -25,7 +25,7 @@ from tests.payments.conftest import (
 from xiaodian.actor import Actor
 from xiaodian.errors import Conflict, InvalidInput
 from xiaodian.orders import service as orders_service
-from xiaodian.payments import service
+from xiaodian.payments import reconcile, service
 from xiaodian.payments.delivery import deliver_due
 from xiaodian.payments.models import Payment, Refund, SandboxRefund
 from xiaodian.payments.providers import get_sandbox
@@ -287,12 +287,12 @@ def test_reconcile_finds_a_lost_notification(
     deliver_due(db)
     assert order_state(db, order.order_no)[0] == "pending_payment"
     clock.advance(minutes=4)
-    assert service.reconcile(db).paid == 0  # too young to ask
+    assert reconcile.reconcile(db).paid == 0  # too young to ask
     clock.advance(minutes=1)
-    report = service.reconcile(db)
+    report = reconcile.reconcile(db)
     assert report.paid == 1
     assert order_state(db, order.order_no) == ("paid", 3980, 0)
-    assert service.reconcile(db).paid == 0  # idempotent
+    assert reconcile.reconcile(db).paid == 0  # idempotent
     sandbox_poster.fail = None  # the notification finally arrives: a no-op
     clock.advance(hours=1)
     deliver_due(db)
@@ -309,7 +309,7 @@ def test_reconcile_closes_expired_payments_and_late_success_is_honoured(
     )
     clock.advance(minutes=16)
     orders_service.cancel_expired_orders(db)
-    assert service.reconcile(db).closed == 1
+    assert reconcile.reconcile(db).closed == 1
     assert scalar(db, select(Payment.status)) == "closed"
     sandbox = get_sandbox(db)
     trade = sandbox.trade(start.out_trade_no)
@@ -341,7 +341,7 @@ def test_reconcile_settles_a_stuck_refund(
     deliver_due(db)
     assert scalar(db, select(Refund.status)) == "processing"
     clock.advance(minutes=5)
-    assert service.reconcile(db).refunds_settled == 1
+    assert reconcile.reconcile(db).refunds_settled == 1
     assert order_state(db, order.order_no) == ("paid", 3980, 800)
 
 
@@ -366,6 +366,6 @@ def test_abnormal_refunds_do_not_crowd_others_out_of_reconciliation(
     )
     deliver_due(db)
     clock.advance(minutes=5)
-    report = service.reconcile(db, limit=1)  # room for one: the newer one, not an abnormal one
+    report = reconcile.reconcile(db, limit=1)  # room for one: the newer one, not an abnormal one
     assert report.refunds_settled == 1
     assert order_state(db, order.order_no) == ("paid", 3980, 800)

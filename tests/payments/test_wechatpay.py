@@ -27,7 +27,7 @@ from tests.payments.conftest import (
     transaction_resource,
     wechat_refund_answer,
 )
-from xiaodian.payments import service
+from xiaodian.payments import reconcile, service
 from xiaodian.payments.models import Refund
 from xiaodian.payments.providers import get_provider
 from xiaodian.payments.providers.base import BadNotification
@@ -184,7 +184,7 @@ def test_reconcile_by_query(
         transaction_resource(keys, out_trade_no, 3980),
     )
     clock.advance(minutes=6)
-    assert service.reconcile(db).paid == 1
+    assert reconcile.reconcile(db).paid == 1
     assert order_state(db, order.order_no)[0] == "paid"
     assert fake_wechat.requests[-1]["path"].endswith(f"?mchid={TEST_MCHID}")
 

@@ -71,6 +71,7 @@ from xiaodian.orders import service as orders_service
 from xiaodian.orders.checkout import checkout
 from xiaodian.orders.models import AppliedRefund, Order, OrderEvent, OrderLine, OrderStatus
 from xiaodian.payments import core, delivery
+from xiaodian.payments import reconcile as payments_reconcile
 from xiaodian.payments import service as payments_service
 from xiaodian.payments.models import (
     DeliveryStatus,
@@ -452,7 +453,7 @@ def make_machine(
                     set_sandbox_refund_mode("success")
             else:
                 with database.session() as db:
-                    report = payments_service.reconcile(db)
+                    report = payments_reconcile.reconcile(db)
                 assert report.errors == 0
 
         def deliver_notifications(self, fail: bool) -> None:
@@ -920,7 +921,7 @@ def make_machine(
                     delivery.deliver_due(db, limit=1000)
                     orders_service.cancel_expired_orders(db)
                     payments_service.submit_refunds(db, limit=1000)
-                    payments_service.reconcile(db, limit=1000)
+                    payments_reconcile.reconcile(db, limit=1000)
                     delivery.deliver_due(db, limit=1000)
             self.record_what_happened()
             self.notifications_were_accepted()

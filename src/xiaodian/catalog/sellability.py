@@ -170,7 +170,7 @@ def sku_facts(product: Product, *, shop_name: str, shop_active: bool) -> list[Sk
 class Buyer:
     """Who is buying, as far as the policy needs to know (a price rule may read more about
     them, for the whole batch at once). What they ordered before, for purchase limits, is
-    counted by orders (``orders.checkout.bought_quantities``) and handed to
+    counted by orders (``orders.limits.bought_quantities``) and handed to
     ``PurchaseInfo.refusal`` as ``bought``."""
 
     user_id: int

@@ -17,10 +17,10 @@ from xiaodian.orders.checkout import (
     MAX_QUANTITY,
     adjust_lines,
     available_skus,
-    bought_quantities,
     check_quantity,
     offers_for,
 )
+from xiaodian.orders.limits import bought_quantities
 from xiaodian.orders.models import CartItem
 
 MAX_CART_LINES = 100

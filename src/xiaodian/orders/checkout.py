@@ -21,8 +21,6 @@ query, reserved in one UPDATE, and lines and events inserted in one batch each.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import secrets
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, bindparam, delete, func, insert, literal, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -43,11 +41,11 @@ from xiaodian.catalog import inventory, sellability
 from xiaodian.catalog.sellability import PurchaseInfo, SkuInfo
 from xiaodian.db import MAX_ID, loaded
 from xiaodian.errors import Conflict, InvalidInput, NotFound, _
-from xiaodian.orders import adjust, lifecycle, service, shipping
+from xiaodian.orders import adjust, idempotency, lifecycle, service, shipping
 from xiaodian.orders.addresses import get_address
+from xiaodian.orders.limits import check_limits, lock_buyer
 from xiaodian.orders.models import (
     CartItem,
-    CheckoutRequest,
     Order,
     OrderEvent,
     OrderLine,
@@ -60,7 +58,6 @@ _EVENTS = cast(Table, OrderEvent.__table__)
 # Executed with the rows as parameters: one multi-row INSERT ("insertmanyvalues"), compiled
 # once (``.values(rows)`` has no cache key: it was compiled anew at every checkout).
 _INSERT_LINES = insert(_LINES).returning(_LINES.c.id, _LINES.c.order_id, _LINES.c.sku_id)
-_REQUESTS = cast(Table, CheckoutRequest.__table__)
 
 MAX_QUANTITY = 999
 MAX_LINES = 50
@@ -68,7 +65,6 @@ CHANNELS = ("shelf", "video", "live", "share", "group")
 # Channels only the server decides (never a buyer's request): a creator's sample (寄样).
 SERVER_CHANNELS = ("sample",)
 # Orders that did not go ahead do not count against a purchase limit.
-_NOT_COUNTED = (OrderStatus.CANCELLED, OrderStatus.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -147,69 +143,6 @@ def available_skus(
         if offer.unavailable is not None:
             raise offer.unavailable.error()
     return offers
-
-
-def bought_quantities(db: Session, *, buyer_id: int, product_ids: list[int]) -> dict[int, int]:
-    """Units of each product in the buyer's orders that went ahead (for purchase limits)."""
-    if not product_ids:
-        return {}
-    rows = db.execute(
-        select(OrderLine.product_id, func.sum(OrderLine.quantity))
-        .join(Order, Order.id == OrderLine.order_id)
-        .where(
-            Order.buyer_id == buyer_id,
-            Order.status.not_in(_NOT_COUNTED),
-            OrderLine.product_id.in_(product_ids),
-        )
-        .group_by(OrderLine.product_id)
-    )
-    return {product_id: int(total or 0) for product_id, total in rows}
-
-
-# The first key of the advisory locks orders takes on PostgreSQL (the second is the buyer).
-_BUYER_LOCK = 0x0D5E  # "orders"
-
-
-_LOCK_BUYER = select(
-    func.pg_advisory_xact_lock(literal(_BUYER_LOCK, Integer), bindparam("buyer", type_=Integer))
-)
-
-
-def lock_buyer(db: Session, buyer_id: int) -> None:
-    """Serialize this buyer's checkouts until the transaction ends. Joins the caller's
-    transaction.
-
-    A purchase limit is "what this buyer ordered before + what they order now", read
-    before the new orders are written: two checkouts of one buyer at the same moment would
-    both read the old total and together exceed the limit. On PostgreSQL a transaction-level
-    advisory lock keyed by the buyer makes the second wait until the first commits (its
-    READ COMMITTED reads then see the first's orders); no table of another domain is
-    touched. On SQLite every write transaction begins IMMEDIATE, so checkouts already queue.
-    """
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(_LOCK_BUYER, {"buyer": buyer_id})
-
-
-def check_limits(
-    db: Session, *, buyer_id: int, wanted: dict[int, int], offers: dict[int, PurchaseInfo]
-) -> None:
-    """Per-product purchase limit, as the policy decides it: what is wanted now (all the
-    product's SKUs) plus what was ordered before (one query, only if a product has one)."""
-    per_product: dict[int, int] = defaultdict(int)
-    for sku_id, quantity in wanted.items():
-        per_product[offers[sku_id].sku.product_id] += quantity
-    limited = {
-        o.sku.product_id: o
-        for o in offers.values()
-        if o.sku.purchase_limit is not None and o.sku.product_id in per_product
-    }
-    if not limited:
-        return
-    bought = bought_quantities(db, buyer_id=buyer_id, product_ids=list(limited))
-    for product_id, offer in limited.items():
-        refusal = offer.limit_refusal(per_product[product_id], bought=bought.get(product_id, 0))
-        if refusal is not None:
-            raise refusal.error()
 
 
 def order_numbers(count: int) -> list[str]:
@@ -587,32 +520,6 @@ def _order_rows(
     return orders, line_rows, owners, now
 
 
-def shipping_parcels(
-    groups: list[tuple[dict[str, str], int, dict[int, int], dict[int, int]]],
-    offers: dict[int, PurchaseInfo],
-) -> list[shipping.Parcel]:
-    """The parcels to quote: per (address, shop, SKU -> quantity, SKU -> amount after
-    discounts) one ``shipping.Parcel``; checkout's preview asks the same."""
-    parcels = []
-    for address, shop_id, quantities, amounts in groups:
-        items = []
-        for sku_id, quantity in quantities.items():
-            info = offers[sku_id].sku
-            items.append(
-                shipping.Item(
-                    sku_id=sku_id,
-                    product_id=info.product_id,
-                    quantity=quantity,
-                    weight_g=info.weight_g,
-                    template_id=info.shipping_template_id,
-                    amount_fen=amounts[sku_id],
-                    label=info.label,
-                )
-            )
-        parcels.append(shipping.Parcel(shop_id, str(address.get("province", "")), tuple(items)))
-    return parcels
-
-
 def _charge_shipping(
     db: Session,
     groups: list[tuple[int, _Cart, int, list[int]]],
@@ -620,7 +527,7 @@ def _charge_shipping(
     offers: dict[int, PurchaseInfo],
 ) -> None:
     """Set each order row's shipping fee and total; a refusal (undeliverable) raises."""
-    parcels = shipping_parcels(
+    parcels = shipping.parcels_of(
         [
             (
                 cart.address,
@@ -797,58 +704,6 @@ def _dialect_insert(db: Session) -> Any:
 # --------------------------------------------------------------------------- public
 
 
-def _body_hash(
-    wanted: dict[int, int],
-    address_id: int,
-    note: str,
-    channel: Channel,
-    from_cart: bool,
-    coupons: list[int] | None = None,
-) -> str:
-    body: dict[str, Any] = {
-        "lines": sorted(wanted.items()),
-        "address_id": address_id,
-        "note": note,
-        "channel": [channel.type, channel.ref_id],
-        "from_cart": from_cart,
-    }
-    if coupons:
-        body["coupons"] = sorted(coupons)
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-def _check_key(key: str | None) -> str | None:
-    if key is None or key == "":
-        return None
-    key = key.strip()
-    if not 8 <= len(key) <= 100 or not key.isprintable():
-        raise InvalidInput(
-            _("The Idempotency-Key must be 8 to 100 printable characters."), code="bad_key"
-        )
-    return key
-
-
-_REQUEST = select(CheckoutRequest).where(
-    CheckoutRequest.buyer_id == bindparam("buyer"), CheckoutRequest.key == bindparam("b_key")
-)
-
-
-_INSERT_REQUEST = insert(_REQUESTS)
-
-
-def _replay(db: Session, buyer_id: int, key: str, body_hash: str) -> CheckoutResult | None:
-    request = db.scalar(_REQUEST, {"buyer": buyer_id, "b_key": key})
-    if request is None:
-        return None
-    if request.body_hash != body_hash:
-        raise Conflict(
-            _("This Idempotency-Key was already used for a different checkout."),
-            code="idempotency_key_reused",
-        )
-    found = {o.id: o for o in db.scalars(select(Order).where(Order.id.in_(request.order_ids)))}
-    return CheckoutResult(orders=[found[i] for i in request.order_ids if i in found], replayed=True)
-
-
 def checkout(
     db: Session,
     actor: Actor,
@@ -873,19 +728,21 @@ def checkout(
     note = " ".join((note or "").split())
     if len(note) > 200:
         raise InvalidInput(_("The note can be at most 200 characters."), code="bad_note")
-    key = _check_key(idempotency_key)
+    key = idempotency.check_key(idempotency_key)
     wanted = merge_lines(lines)
     chosen = adjust.check_chosen(coupons)
-    body_hash = _body_hash(wanted, address_id, note, channel, from_cart, chosen)
+    digest = idempotency.body_hash(
+        wanted, address_id, note, (channel.type, channel.ref_id), from_cart, chosen
+    )
     # One checkout per buyer at a time (PostgreSQL; SQLite writers queue anyway): a repeat
     # of an Idempotency-Key then finds the first request's orders instead of racing it,
     # and purchase limits count the orders of a checkout that committed a moment ago.
     lock_buyer(db, buyer_id)
     if key:
-        seen = _replay(db, buyer_id, key, body_hash)
+        seen = idempotency.orders_of(db, buyer_id, key, digest)
         if seen is not None:
             db.commit()  # end the read; commit keeps what was loaded (a rollback would not)
-            return seen
+            return CheckoutResult(orders=seen, replayed=True)
     try:
         address = get_address(db, actor, address_id)
         orders = create_orders(
@@ -901,16 +758,7 @@ def checkout(
         if key:
             # Last, with the orders' ids: a concurrent request with the same key that
             # committed first makes this INSERT fail (unique), and its orders are given back.
-            db.execute(
-                _INSERT_REQUEST,
-                {
-                    "buyer_id": buyer_id,
-                    "key": key,
-                    "body_hash": body_hash,
-                    "order_ids": [o.id for o in orders],
-                    "created_at": clock.now(),
-                },
-            )
+            idempotency.record(db, buyer_id, key, digest, [o.id for o in orders])
         if from_cart:
             db.execute(
                 delete(CartItem).where(
@@ -922,9 +770,9 @@ def checkout(
         # The same key committed by a concurrent request: give back its orders.
         db.rollback()
         if key:
-            seen = _replay(db, buyer_id, key, body_hash)
+            seen = idempotency.orders_of(db, buyer_id, key, digest)
             if seen is not None:
-                return seen
+                return CheckoutResult(orders=seen, replayed=True)
         raise
     except Exception:
         db.rollback()

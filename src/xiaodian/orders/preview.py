@@ -15,11 +15,10 @@ from xiaodian.errors import Conflict, DomainError, NotFound, _
 from xiaodian.orders import adjust, shipping
 from xiaodian.orders.checkout import (
     adjust_lines,
-    check_limits,
     merge_lines,
     offers_for,
-    shipping_parcels,
 )
+from xiaodian.orders.limits import check_limits
 
 
 @dataclass
@@ -160,7 +159,7 @@ def _quote_shipping(db: Session, result: CheckoutPreview, address: dict[str, str
     """Each group's fee for its sellable lines, as checkout will charge it (one call)."""
     groups = [g for g in result.groups if any(not ln.problem for ln in g.lines)]
     offers = {ln.info.sku_id: ln.offer for g in groups for ln in g.lines}
-    parcels = shipping_parcels(
+    parcels = shipping.parcels_of(
         [
             (
                 address,

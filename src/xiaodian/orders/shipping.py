@@ -21,11 +21,14 @@ Guarantees:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.orm import Session
 
 from xiaodian.errors import DomainError
+
+if TYPE_CHECKING:
+    from xiaodian.catalog.sellability import PurchaseInfo
 
 
 @dataclass(frozen=True)
@@ -89,3 +92,29 @@ def quote(db: Session, parcels: list[Parcel]) -> list[Fee]:
         fee = fees[index] if index < len(fees) else Fee()
         out.append(Fee(max(0, int(fee.fen)), fee.refusal))
     return out
+
+
+def parcels_of(
+    groups: list[tuple[dict[str, str], int, dict[int, int], dict[int, int]]],
+    offers: dict[int, PurchaseInfo],
+) -> list[Parcel]:
+    """The parcels to quote: per (address, shop, SKU -> quantity, SKU -> amount after
+    discounts) one ``Parcel``: what checkout and its preview quote."""
+    parcels = []
+    for address, shop_id, quantities, amounts in groups:
+        items = []
+        for sku_id, quantity in quantities.items():
+            info = offers[sku_id].sku
+            items.append(
+                Item(
+                    sku_id=sku_id,
+                    product_id=info.product_id,
+                    quantity=quantity,
+                    weight_g=info.weight_g,
+                    template_id=info.shipping_template_id,
+                    amount_fen=amounts[sku_id],
+                    label=info.label,
+                )
+            )
+        parcels.append(Parcel(shop_id, str(address.get("province", "")), tuple(items)))
+    return parcels

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from huey import crontab
 
 from xiaodian import settings as settings_module
-from xiaodian.payments import delivery, service
+from xiaodian.payments import delivery, reconcile, service
 from xiaodian.tasks import huey, job_session
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def payments_submit_refunds_now() -> int:
 def payments_reconcile() -> None:
     """Query the provider about payments and refunds whose news never came."""
     with job_session() as db:
-        service.reconcile(db)
+        reconcile.reconcile(db)
 
 
 @huey.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]

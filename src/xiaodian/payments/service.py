@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import bindparam, insert, select
@@ -52,8 +51,6 @@ from xiaodian.payments.operator import (
 )
 from xiaodian.payments.providers import get_provider, get_sandbox
 from xiaodian.payments.providers.base import (
-    REFUND_NOT_FOUND,
-    TRADE_FINAL_UNPAID,
     TRADE_REFUND,
     TRADE_SUCCESS,
     ProviderError,
@@ -70,7 +67,6 @@ __all__ = [
     "handle_notification",
     "payment_channel",
     "payment_view",
-    "reconcile",
     "request_refund",
     "return_url",
     "start_payment",
@@ -162,7 +158,7 @@ def start_payment(
             result = _start_of(existing, reused=True)
             db.rollback()
             return result
-        _close_at_provider(db, existing, actor_id=buyer_id, note=f"replaced by {chosen}")
+        close_at_provider(db, existing, actor_id=buyer_id, note=f"replaced by {chosen}")
         db.flush()
     first = orders[0].title
     description = (f"小店-{first}" if len(orders) == 1 else f"小店-{first}等{len(orders)}笔")[:40]
@@ -237,7 +233,7 @@ def _link_orders(db: Session, payment: Payment, orders: list[Any]) -> None:
     set_committed_value(payment, "orders", links)
 
 
-def _close_at_provider(db: Session, payment: Payment, *, actor_id: int | None, note: str) -> bool:
+def close_at_provider(db: Session, payment: Payment, *, actor_id: int | None, note: str) -> bool:
     """Close an open payment at the provider and here; False if it turned out paid."""
     provider = get_provider(db)
     try:
@@ -522,101 +518,6 @@ def submit_refunds(db: Session, *, limit: int = 50) -> int:
         db.commit()
         moved += int(changed)
     return moved
-
-
-# --------------------------------------------------------------------------- reconcile
-
-
-@dataclass
-class ReconcileReport:
-    paid: int = 0
-    closed: int = 0
-    refunds_settled: int = 0
-    errors: int = 0
-
-
-def reconcile(db: Session, *, limit: int = 100) -> ReconcileReport:
-    """Ask the provider about payments still open some minutes after creation, and about
-    refunds stuck in processing. Success is handled as a notification would be
-    (idempotently); closed or expired trades close our payment. Commits each.
-    """
-    minutes = settings_module.current().payment_reconcile_after_minutes
-    now = clock.now()
-    cutoff = now - timedelta(minutes=minutes)
-    report = ReconcileReport()
-    payment_ids = list(
-        db.scalars(
-            select(Payment.id)
-            .where(Payment.status == P.OPEN, Payment.created_at <= cutoff)
-            .order_by(Payment.id)
-            .limit(limit)
-        )
-    )
-    refund_ids = list(
-        db.scalars(
-            select(Refund.id)
-            .where(
-                Refund.status == R.PROCESSING,
-                Refund.submitted_at <= cutoff,
-            )
-            # ABNORMAL ones (processing until the merchant finishes them at WeChat Pay)
-            # last: however many wait there, they never crowd the others out of the limit
-            .order_by(Refund.abnormal, Refund.id)
-            .limit(limit)
-        )
-    )
-    db.rollback()
-    for payment_id in payment_ids:
-        try:
-            _reconcile_payment(db, payment_id, report)
-            db.commit()
-        except (ProviderError, Rejected, IllegalTransition, Conflict) as exc:
-            db.rollback()
-            report.errors += 1
-            log.warning("reconcile payment %s: %s", payment_id, exc)
-    for refund_id in refund_ids:
-        try:
-            _reconcile_refund(db, refund_id, report)
-            db.commit()
-        except (ProviderError, Rejected, IllegalTransition, Conflict) as exc:
-            db.rollback()
-            report.errors += 1
-            log.warning("reconcile refund %s: %s", refund_id, exc)
-    return report
-
-
-def _reconcile_payment(db: Session, payment_id: int, report: ReconcileReport) -> None:
-    payment = core.lock_payment(db, payment_id)
-    if payment.status != P.OPEN:
-        return
-    provider = get_provider(db)
-    state = provider.query(payment.out_trade_no)
-    if state.state in (TRADE_SUCCESS, TRADE_REFUND):
-        core.apply_trade_success(db, provider, state.raw, source="query")
-        report.paid += 1
-    elif state.state in TRADE_FINAL_UNPAID:
-        core.close_payment(db, payment, actor_id=None, note=f"provider says {state.state}")
-        report.closed += 1
-    elif clock.now() >= payment.expires_at:
-        if _close_at_provider(db, payment, actor_id=None, note="expired"):
-            report.closed += 1
-        else:
-            report.paid += 1
-
-
-def _reconcile_refund(db: Session, refund_id: int, report: ReconcileReport) -> None:
-    payment_id = db.scalar(select(Refund.payment_id).where(Refund.id == refund_id))
-    assert payment_id is not None
-    payment = core.lock_payment(db, payment_id)
-    refund = core.lock_refund(db, refund_id)
-    if refund.status != R.PROCESSING:
-        return
-    provider = get_provider(db)
-    state = provider.query_refund(refund.out_refund_no)
-    if state.status != REFUND_NOT_FOUND:
-        core.check_refund_resource(provider, payment, refund, state.raw)
-    if core.apply_refund_state(db, refund, state, source="query"):
-        report.refunds_settled += 1
 
 
 # --------------------------------------------------------------------------- sandbox
