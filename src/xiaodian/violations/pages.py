@@ -14,6 +14,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from xiaodian import clock, media, settings
 from xiaodian.actor import Actor
+from xiaodian.db import MAX_ID
 from xiaodian.errors import InvalidInput, _
 from xiaodian.health import service as health_service
 from xiaodian.merchants import pages as merchants_pages
@@ -92,9 +93,9 @@ async def ops_record(request: Request, db: DbDep, actor: PageUser) -> Response:
     try:
 
         async def submit() -> service.Violation:
-            target_id = _int(form, "target_id", lo=1, hi=2**31 - 1)
+            target_id = _int(form, "target_id", lo=1, hi=MAX_ID)
             data = recording.Record(
-                shop_id=_int(form, "shop_id", lo=1, hi=2**31 - 1) or 0,
+                shop_id=_int(form, "shop_id", lo=1, hi=MAX_ID) or 0,
                 target_kind=_text(form, "target_kind") or "shop",
                 target_id=target_id,
                 rule=_text(form, "rule"),
