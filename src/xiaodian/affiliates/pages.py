@@ -551,11 +551,11 @@ def poster(db: DbDep, actor: PageUser, product_id: Id) -> Response:
 MERCHANT_SAMPLES = "affiliates/merchant_samples.html"
 MY_SAMPLES = "affiliates/my_samples.html"
 STAGE_LABELS = {
-    "requested": _("Requested"),
+    "requested": _("Awaiting the shop"),
     "declined": _("Declined"),
     "approved": _("Approved"),
     "shipped": _("Shipped"),
-    "received": _("Received"),
+    "received": _("Signed for"),
     "first_sale": _("First sale"),
 }
 
@@ -611,18 +611,25 @@ def merchant_decline_sample(
     )
 
 
-def _my_samples_ctx(db: Session, actor: Actor) -> dict[str, Any]:
+def _my_samples_ctx(db: Session, actor: Actor, product_id: int | None = None) -> dict[str, Any]:
     return {
         "samples": samples.my_samples(db, actor),
         "addresses": addresses.list_addresses(db, actor),
         "stage_labels": STAGE_LABELS,
+        "product_id": product_id or "",
+        "product_title": samples.product_title(db, product_id) if product_id else None,
     }
 
 
 @router.get("/me/samples")
-def my_samples(request: Request, db: DbDep, actor: PageUser) -> Response:
-    """The creator's sample requests with the stage each reached, and a form to ask."""
-    return render(request, MY_SAMPLES, _my_samples_ctx(db, actor))
+def my_samples(request: Request, db: DbDep, actor: PageUser, product: str = "") -> Response:
+    """The creator's sample requests with the stage each reached, and a form to ask (for
+    ``product``, when the marketplace's "request a sample" link names one)."""
+    try:
+        chosen = form_int(product) if product else None
+    except ValueError:
+        chosen = None  # a link's bad number: the form, empty
+    return render(request, MY_SAMPLES, _my_samples_ctx(db, actor, chosen))
 
 
 @router.post("/me/samples")

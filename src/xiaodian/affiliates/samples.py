@@ -157,6 +157,13 @@ def request_sample(
     return row
 
 
+def product_title(db: Session, product_id: int) -> str | None:
+    """The title of the product a creator is about to ask a sample of (the marketplace's
+    "request a sample" link names it), None when there is no such product."""
+    product = catalog_service.get_products(db, [product_id]).get(product_id)
+    return product.title if product is not None else None
+
+
 def _open_request(db: Session, creator_id: int, product_id: int) -> SampleRequest | None:
     return db.scalar(
         select(SampleRequest).where(
