@@ -65,7 +65,17 @@ def rule_of(row: ShopRule | None, shop_id: int) -> Rule:
     return Rule(shop_id) if row is None else _of(row)
 
 
-_RULES = select(ShopRule).where(ShopRule.shop_id.in_(bindparam("ids", expanding=True)))
+_T = ShopRule.__table__.c
+# ``Rule``'s fields, on the table: no ORM execution (asked at every checkout).
+_RULES = select(
+    _T.shop_id,
+    _T.product_days,
+    _T.product_order_days,
+    _T.content_days,
+    _T.content_order_days,
+    _T.allow_self_purchase,
+    _T.version,
+).where(_T.shop_id.in_(bindparam("ids", expanding=True)))
 
 
 def rules_for(db: Session, shop_ids: Iterable[int]) -> dict[int, Rule]:
@@ -74,7 +84,7 @@ def rules_for(db: Session, shop_ids: Iterable[int]) -> dict[int, Rule]:
     wanted = set(shop_ids)
     found: dict[int, Rule] = {}
     if wanted:
-        found = {r.shop_id: _of(r) for r in db.scalars(_RULES, {"ids": list(wanted)})}
+        found = {r.shop_id: Rule(*r) for r in db.execute(_RULES, {"ids": list(wanted)})}
     return {shop_id: found.get(shop_id, Rule(shop_id)) for shop_id in wanted}
 
 

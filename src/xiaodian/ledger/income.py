@@ -61,8 +61,10 @@ def fee_rates(db: Session, category_ids: set[int]) -> dict[int, int]:
     return {category_id: found.get(category_id, default) for category_id in category_ids}
 
 
-_FEE_RATES = select(LedgerFeeRate.category_id, LedgerFeeRate.rate_bp).where(
-    LedgerFeeRate.category_id.in_(bindparam("ids", expanding=True))
+_RATES = cast(Table, LedgerFeeRate.__table__)
+# On the table: no ORM execution for two columns (asked at every payment).
+_FEE_RATES = select(_RATES.c.category_id, _RATES.c.rate_bp).where(
+    _RATES.c.category_id.in_(bindparam("ids", expanding=True))
 )
 
 

@@ -76,7 +76,8 @@ def shops_to_join() -> Subquery:
     """Shops as another domain may join them into a query of its own (``id``, ``name``,
     ``is_active``), so what it lists with their shop stays one query: catalog's listings
     and the SKUs checkout sells. Read-only; join on ``.c.id``."""
-    return select(Shop.id, Shop.name, Shop.is_active).subquery("shop")
+    shops = Shop.__table__.c  # the table's: no ORM execution for the queries that join it
+    return select(shops.id, shops.name, shops.is_active).subquery("shop")
 
 
 def get_shop(db: Session, shop_id: int) -> Shop:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, func, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -86,8 +86,10 @@ def _data(order: Any, event: str) -> dict[str, Any]:
     }
 
 
-_SUBSCRIBED = select(Consent.user_id).where(
-    Consent.user_id.in_(orders_service.BUYERS_OF_BOUND), Consent.subscribed.is_(True)
+_CONSENTS = cast(Table, Consent.__table__)
+# On the table: no ORM execution for one column (asked at every payment).
+_SUBSCRIBED = select(_CONSENTS.c.user_id).where(
+    _CONSENTS.c.user_id.in_(orders_service.BUYERS_OF_BOUND), _CONSENTS.c.subscribed.is_(True)
 )
 
 
