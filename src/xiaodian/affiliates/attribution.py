@@ -57,12 +57,26 @@ class _Lock:
     ends: datetime
 
 
+_LOCK = cast(Table, Lock.__table__)
+# A lock's columns and its latest extension, on the tables (the locks are read, never
+# loaded as objects: no ORM execution at every checkout).
 _LOCKS = select(
-    Lock,
-    select(func.max(Touch.extends_until)).where(Touch.lock_id == Lock.id).scalar_subquery(),
+    _LOCK.c.id,
+    _LOCK.c.visitor,
+    _LOCK.c.shop_id,
+    _LOCK.c.product_id,
+    _LOCK.c.promoter_id,
+    _LOCK.c.link_id,
+    _LOCK.c.kind,
+    _LOCK.c.clicked_at,
+    _LOCK.c.locked_until,
+    select(func.max(_TOUCHES.c.extends_until))
+    .where(_TOUCHES.c.lock_id == _LOCK.c.id)
+    .scalar_subquery()
+    .label("extension"),
 ).where(
-    Lock.visitor.in_(bindparam("visitors", expanding=True)),
-    Lock.shop_id.in_(bindparam("shops", expanding=True)),
+    _LOCK.c.visitor.in_(bindparam("visitors", expanding=True)),
+    _LOCK.c.shop_id.in_(bindparam("shops", expanding=True)),
 )
 _PLANS = (
     select(Plan, PlanInvite.promoter_id, PlanInvite.rate_pct)
@@ -78,7 +92,8 @@ _PLANS = (
 def _locks(db: Session, visitors: set[str], shop_ids: set[int], now: datetime) -> list[_Lock]:
     rows = db.execute(_LOCKS, {"visitors": list(visitors), "shops": list(shop_ids)})
     found = []
-    for lock, extension in rows:
+    for lock in rows:
+        extension = lock.extension
         ends = max(lock.locked_until, extension) if extension is not None else lock.locked_until
         found.append(
             _Lock(

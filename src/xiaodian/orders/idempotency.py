@@ -52,8 +52,9 @@ def check_key(key: str | None) -> str | None:
     return key
 
 
-_REQUEST = select(CheckoutRequest).where(
-    CheckoutRequest.buyer_id == bindparam("buyer"), CheckoutRequest.key == bindparam("b_key")
+# On the table: the request's two columns, no ORM execution (asked at every checkout).
+_REQUEST = select(_REQUESTS.c.body_hash, _REQUESTS.c.order_ids).where(
+    _REQUESTS.c.buyer_id == bindparam("buyer"), _REQUESTS.c.key == bindparam("b_key")
 )
 
 
@@ -63,7 +64,7 @@ _INSERT_REQUEST = insert(_REQUESTS)
 def orders_of(db: Session, buyer_id: int, key: str, digest: str) -> list[Order] | None:
     """The orders of the buyer's request with this key (None when there was none); the key
     with a different body is a Conflict. Joins the caller's transaction."""
-    request = db.scalar(_REQUEST, {"buyer": buyer_id, "b_key": key})
+    request = db.execute(_REQUEST, {"buyer": buyer_id, "b_key": key}).first()
     if request is None:
         return None
     if request.body_hash != digest:
