@@ -81,10 +81,13 @@ def _transfer(
     )
 
 
-_CREDITED = select(Touch).where(
-    Touch.order_id.in_(bindparam("ids", expanding=True)),
-    Touch.promoter_id.is_not(None),
-    Touch.rate_pct > 0,
+_T = Touch.__table__.c
+# The credited touches' columns, on the table (read, never loaded as objects: no ORM
+# execution at every payment).
+_CREDITED = select(_T.order_id, _T.promoter_id, _T.amount_fen, _T.rate_pct, _T.link_id).where(
+    _T.order_id.in_(bindparam("ids", expanding=True)),
+    _T.promoter_id.is_not(None),
+    _T.rate_pct > 0,
 )
 
 
@@ -92,7 +95,7 @@ _CREDITED = select(Touch).where(
 def record_pending(db: Session, change: lifecycle.Change) -> None:
     """Each credited touch of the paid orders: its payee's pending commission. One query
     when no line was credited."""
-    touches = list(db.scalars(_CREDITED, {"ids": list(change.order_ids)}))
+    touches = list(db.execute(_CREDITED, {"ids": list(change.order_ids)}))
     if not touches:
         return
     lines = orders_service.paid_lines(db, order_ids={t.order_id for t in touches})

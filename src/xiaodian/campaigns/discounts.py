@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
@@ -255,7 +256,7 @@ def _state(discount: Discount, now: datetime) -> str:
     return "on" if now < clock.as_utc(discount.ends_at) else "ended"
 
 
-def discounted_price(price_fen: int, item: DiscountItem) -> int:
+def discounted_price(price_fen: int, item: DiscountItem | Row[Any]) -> int:
     """What the SKU costs under the item: a percentage rounded half up to the fen (never
     below one fen), or the set price, never above the price it had."""
     if item.rate_percent is not None:
@@ -263,14 +264,17 @@ def discounted_price(price_fen: int, item: DiscountItem) -> int:
     return min(price_fen, item.price_fen or price_fen)
 
 
+_ITEMS, _DISCOUNTS = DiscountItem.__table__.c, Discount.__table__.c
+# The items' columns, on the tables (read, never loaded as objects: no ORM execution for
+# the batch of every product page and checkout).
 _ON_NOW = (
-    select(DiscountItem)
-    .join(Discount, Discount.id == DiscountItem.discount_id)
+    select(*DiscountItem.__table__.c)
+    .join(Discount.__table__, _DISCOUNTS.id == _ITEMS.discount_id)
     .where(
-        DiscountItem.sku_id.in_(bindparam("ids", expanding=True)),
-        DiscountItem.starts_at <= bindparam("now", type_=DiscountItem.__table__.c.starts_at.type),
-        DiscountItem.ends_at > bindparam("now"),
-        Discount.status == DiscountStatus.ACTIVE,
+        _ITEMS.sku_id.in_(bindparam("ids", expanding=True)),
+        _ITEMS.starts_at <= bindparam("now", type_=_ITEMS.starts_at.type),
+        _ITEMS.ends_at > bindparam("now"),
+        _DISCOUNTS.status == DiscountStatus.ACTIVE,
     )
 )
 
@@ -284,7 +288,7 @@ def limited_time(
 ) -> dict[int, int | sellability.Priced]:
     """The discounts on now for the batch, one query."""
     now = clock.now()
-    rows = db.scalars(_ON_NOW, {"ids": [s.sku_id for s in skus], "now": now})
+    rows = db.execute(_ON_NOW, {"ids": [s.sku_id for s in skus], "now": now})
     changed: dict[int, int | sellability.Priced] = {}
     for item in rows:
         price = discounted_price(prices[item.sku_id], item)

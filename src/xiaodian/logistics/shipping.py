@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from xiaodian.actor import Actor
@@ -34,7 +35,7 @@ from xiaodian.orders import shipping
 MAX_TEMPLATES = 50  # per shop
 
 
-def terms_of(template: ShippingTemplate) -> fees.Terms:
+def terms_of(template: ShippingTemplate | Row[Any]) -> fees.Terms:
     """A stored template's terms (written only through ``check_terms``, so trusted)."""
     return fees.Terms(
         name=template.name,
@@ -181,8 +182,10 @@ def set_product_template(
 # --------------------------------------------------------------------------- checkout
 
 
-_TEMPLATES_OF = select(ShippingTemplate).where(
-    ShippingTemplate.shop_id.in_(bindparam("ids", expanding=True))
+# The templates' columns, on the table (read, never loaded as objects: no ORM execution at
+# every checkout).
+_TEMPLATES_OF = select(*ShippingTemplate.__table__.c).where(
+    ShippingTemplate.__table__.c.shop_id.in_(bindparam("ids", expanding=True))
 )
 
 
@@ -193,7 +196,7 @@ class _Quoter:
         shop_ids = sorted({parcel.shop_id for parcel in parcels})
         by_shop: dict[int, dict[int, fees.Terms]] = defaultdict(dict)
         defaults: dict[int, int] = {}
-        for template in db.scalars(_TEMPLATES_OF, {"ids": shop_ids}):
+        for template in db.execute(_TEMPLATES_OF, {"ids": shop_ids}):
             by_shop[template.shop_id][template.id] = terms_of(template)
             if template.is_default:
                 defaults[template.shop_id] = template.id
