@@ -184,3 +184,28 @@ def test_the_creator_requests_from_the_page_and_the_shop_declines(
     )
     assert r.status_code == 303, r.text
     assert 'data-stage="declined"' in page.get("/me/samples").text
+
+
+def test_the_marketplace_link_names_only_a_product_on_sale(
+    scene: Any, ready: dict[str, Any], login_client: Any
+) -> None:
+    """``/me/samples?product=N`` names the product a creator is about to ask a sample of;
+    a draft (or any id that is not a product on sale, or not an id) names nothing and
+    leaves the form empty, so the link tells nobody what a shop has not published."""
+    from tests.factories import make_product
+    from xiaodian.catalog.models import ProductStatus
+
+    draft = make_product(scene.db, scene.shop, title="未发布的新茶", status=ProductStatus.DRAFT)
+    scene.db.commit()
+    page = login_client(ready["creator"])
+    r = page.get("/me/samples", params={"product": scene.product.id})
+    assert r.status_code == 200 and scene.product.title in r.text
+    assert 'data-testid="sample-product"' in r.text
+    for product in (str(draft.id), "-5", "abc", str(2**40)):
+        r = page.get("/me/samples", params={"product": product})
+        assert r.status_code == 200, product
+        assert 'data-testid="sample-product"' not in r.text and "未发布的新茶" not in r.text
+    assert (
+        'name="product_id" inputmode="numeric" required value=""'
+        in page.get("/me/samples", params={"product": "-5"}).text
+    )

@@ -625,11 +625,15 @@ def _my_samples_ctx(db: Session, actor: Actor, product_id: int | None = None) ->
 def my_samples(request: Request, db: DbDep, actor: PageUser, product: str = "") -> Response:
     """The creator's sample requests with the stage each reached, and a form to ask (for
     ``product``, when the marketplace's "request a sample" link names one)."""
+    return render(request, MY_SAMPLES, _my_samples_ctx(db, actor, _linked_product(product)))
+
+
+def _linked_product(value: str) -> int | None:
+    """The product id a link or the form gave, None for anything else (the form, empty)."""
     try:
-        chosen = form_int(product) if product else None
+        return form_int(value.strip(), lo=1) if value else None
     except ValueError:
-        chosen = None  # a link's bad number: the form, empty
-    return render(request, MY_SAMPLES, _my_samples_ctx(db, actor, chosen))
+        return None
 
 
 @router.post("/me/samples")
@@ -652,6 +656,6 @@ def request_sample(
         call,
         done="/me/samples",
         template=MY_SAMPLES,
-        context=lambda: _my_samples_ctx(db, actor),
+        context=lambda: _my_samples_ctx(db, actor, _linked_product(product_id)),
         values={"product_id": product_id, "note": note},
     )

@@ -159,9 +159,12 @@ def request_sample(
 
 def product_title(db: Session, product_id: int) -> str | None:
     """The title of the product a creator is about to ask a sample of (the marketplace's
-    "request a sample" link names it), None when there is no such product."""
-    product = catalog_service.get_products(db, [product_id]).get(product_id)
-    return product.title if product is not None else None
+    "request a sample" link names it): only a product on sale, as the request itself asks
+    (None for any other, so a link tells nothing of drafts or removed products)."""
+    try:
+        return product_on_sale(db, product_id).title
+    except NotFound:
+        return None
 
 
 def _open_request(db: Session, creator_id: int, product_id: int) -> SampleRequest | None:

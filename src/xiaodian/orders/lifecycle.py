@@ -70,7 +70,9 @@ class PaidLine:
     amount_fen: int
     buyer_id: int = 0
     subsidy_fen: int = 0  # the order's platform-funded discount (the platform's subsidy)
-    held: bool = False  # held by a campaign (a group buy forming): paid, not to ship yet
+    # held by a campaign (a group buy forming): paid, not to ship yet. As the change left
+    # it: a group's order is held just after its "created", so there it is False.
+    held: bool = False
     channel: str = "shelf"  # where the order was placed (``Order.channel``)
 
 

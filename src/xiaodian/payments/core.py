@@ -261,6 +261,9 @@ def apply_trade_success(
     payer_total = amount.get("payer_total") if isinstance(amount, dict) else None
     payment.payer_total_fen = payer_total if isinstance(payer_total, int) else total
     payment.open_key = None
+    # Written now, before the orders move: the orders' statements are on their tables,
+    # which do not flush the session, and a listener of "paid" reads what is written.
+    db.flush()
     links = list(payment.orders)
     result = orders_service.mark_paid(
         db,
