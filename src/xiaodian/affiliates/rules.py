@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from xiaodian import clock
@@ -47,7 +47,7 @@ class Rule:
         }
 
 
-def _of(row: ShopRule) -> Rule:
+def _of(row: ShopRule | Row[*tuple[Any, ...]]) -> Rule:
     return Rule(
         row.shop_id,
         row.product_days,
@@ -66,7 +66,7 @@ def rule_of(row: ShopRule | None, shop_id: int) -> Rule:
 
 
 _T = ShopRule.__table__.c
-# ``Rule``'s fields, on the table: no ORM execution (asked at every checkout).
+# A rule's columns, on the table: no ORM execution (asked at every checkout).
 _RULES = select(
     _T.shop_id,
     _T.product_days,
@@ -84,7 +84,7 @@ def rules_for(db: Session, shop_ids: Iterable[int]) -> dict[int, Rule]:
     wanted = set(shop_ids)
     found: dict[int, Rule] = {}
     if wanted:
-        found = {r.shop_id: Rule(*r) for r in db.execute(_RULES, {"ids": list(wanted)})}
+        found = {r.shop_id: _of(r) for r in db.execute(_RULES, {"ids": list(wanted)})}
     return {shop_id: found.get(shop_id, Rule(shop_id)) for shop_id in wanted}
 
 

@@ -270,7 +270,7 @@ def take_places(db: Session, change: lifecycle.Change) -> None:
     fills a group succeeds it and releases its orders; one that comes too late is marked
     for an immediate refund. One query when no order of the payment is a group's, none
     when the change's lines show none in the group channel."""
-    if change.lines is not None and all(line.channel != ORDER_CHANNEL for line in change.lines):
+    if change.none_in(ORDER_CHANNEL):
         return  # no group's order (every one is placed in the group channel)
     members = list(db.scalars(_PENDING_MEMBERS, {"ids": list(change.order_ids)}))
     for member in members:

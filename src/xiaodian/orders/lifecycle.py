@@ -99,6 +99,11 @@ class Change:
     touch: str = ""
     lines: tuple[PaidLine, ...] | None = None
 
+    def none_in(self, channel: str) -> bool:
+        """The change's lines show that none of its orders was placed in ``channel`` (False
+        when it carries no lines: then nothing is known)."""
+        return self.lines is not None and all(line.channel != channel for line in self.lines)
+
 
 Listener = Callable[[Session, Change], None]
 _listeners: dict[str, list[Listener]] = {name: [] for name in EVENTS}

@@ -356,7 +356,7 @@ def lock_order(db: Session, *, order_id: int) -> None:
     the same row) is then either committed and counted, or waits for this transaction.
     PostgreSQL only; SQLite writers are serialized already.
     """
-    inventory.lock_rows(db, cast(Table, Order.__table__), [order_id])
+    inventory.lock_rows(db, _ORDERS, [order_id])
 
 
 def set_aftersale_open(db: Session, *, order_id: int, open: bool) -> Order:

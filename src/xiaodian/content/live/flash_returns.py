@@ -91,7 +91,7 @@ def mark_paid(db: Session, change: orders_lifecycle.Change) -> None:
     """The paid orders' flash rows are settled: their units stay sold. One UPDATE, none
     when the change's lines show no order of a live room (every flash order is one).
     Joins the caller's transaction."""
-    if change.lines is not None and all(line.channel != ORDER_CHANNEL for line in change.lines):
+    if change.none_in(ORDER_CHANNEL):
         return
     db.execute(_SETTLE_PAID, {"ids": list(change.order_ids), "at": change.at})
 
